@@ -1,0 +1,55 @@
+"""The balance view of a wallet at an instant: every figure of the real-time balance endpoint, exact."""
+
+from datetime import datetime
+from decimal import Decimal
+
+import msgspec
+
+from domain.alerts import alert_state
+from domain.lots import available_credits, breakdown
+from domain.money import ZERO, canonical, divide
+from domain.settings import AlertState
+from domain.state import Account, Wallet
+
+
+class BalanceView(msgspec.Struct, frozen=True, kw_only=True):
+    credit_balance: Decimal
+    balance: Decimal
+    current_period_usage: Decimal
+    unpaid_invoices_amount: Decimal
+    real_time_balance: Decimal
+    real_time_credit_balance: Decimal
+    free_credits: Decimal
+    purchased_credits: Decimal
+    alert_state: AlertState
+
+
+def pending_usage(account: Account, wallet: Wallet) -> Decimal:
+    """Priced, unsettled usage of the open period charged to this wallet (none is priced yet)."""
+    return ZERO
+
+
+def unpaid_invoices(account: Account, wallet: Wallet) -> Decimal:
+    """What settled periods left unpaid for this wallet's currency (no period is settled yet)."""
+    return ZERO
+
+
+def view_balance(account: Account, wallet: Wallet, now: datetime) -> BalanceView:
+    credits = available_credits(wallet.lots, now)
+    balance = canonical(credits * wallet.conversion_rate)
+    free, purchased = breakdown(wallet.lots, now)
+    if wallet.wallet_type == "POST_PAID":
+        usage = unpaid = ZERO
+        real_time = balance
+    else:
+        usage = pending_usage(account, wallet)
+        unpaid = unpaid_invoices(account, wallet)
+        real_time = balance - usage - unpaid
+    real_time_credits = divide(real_time, wallet.conversion_rate)
+    return BalanceView(
+        credit_balance=canonical(credits), balance=balance, current_period_usage=usage,
+        unpaid_invoices_amount=unpaid, real_time_balance=canonical(real_time),
+        real_time_credit_balance=real_time_credits, free_credits=canonical(free),
+        purchased_credits=canonical(purchased),
+        alert_state=alert_state(wallet.alert_settings, real_time_credits),
+    )

@@ -1,0 +1,136 @@
+"""The facts of a customer account: one frozen, tagged msgspec Struct per event, and their union."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+import msgspec
+
+from domain.settings import AlertSettings, AutoTopup, PriceType
+
+WalletType = Literal["PRE_PAID", "POST_PAID"]
+GrantReason = Literal[
+    "FREE_CREDIT_GRANT",
+    "SUBSCRIPTION_CREDIT_GRANT",
+    "PURCHASED_CREDIT_DIRECT",
+    "PURCHASED_CREDIT_INVOICED",
+    "PURCHASED_CREDIT_BONUS",
+    "CREDIT_NOTE",
+    "INVOICE_VOID_REFUND",
+]
+DebitReason = Literal["CREDIT_ADJUSTMENT", "MANUAL_BALANCE_DEBIT", "WALLET_TERMINATION"]
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Every event has a unique id (the dedup key) and the instant it was accepted."""
+
+    id: str
+    at: datetime
+
+
+class WalletCreated(Event, tag="wallet_created"):
+    wallet_id: str
+    tenant_id: str
+    environment_id: str
+    customer_id: str
+    currency: str
+    wallet_type: WalletType
+    conversion_rate: Decimal
+    topup_conversion_rate: Decimal
+    allowed_price_types: tuple[PriceType, ...] | None = None
+    alert_settings: AlertSettings | None = None
+    auto_topup: AutoTopup | None = None
+    name: str = ""
+    description: str = ""
+    metadata: dict[str, str] = {}
+    created_by: str = ""
+
+
+class WalletUpdated(Event, tag="wallet_updated"):
+    """Only the fields that are not None change."""
+
+    wallet_id: str
+    name: str | None = None
+    description: str | None = None
+    metadata: dict[str, str] | None = None
+    alert_settings: AlertSettings | None = None
+    auto_topup: AutoTopup | None = None
+    allowed_price_types: tuple[PriceType, ...] | None = None
+    updated_by: str = ""
+
+
+class WalletTerminated(Event, tag="wallet_terminated"):
+    """Debits every available credit (WALLET_TERMINATION) and closes the wallet."""
+
+    wallet_id: str
+    transaction_id: str
+    updated_by: str = ""
+
+
+class WalletFrozen(Event, tag="wallet_frozen"):
+    wallet_id: str
+    updated_by: str = ""
+
+
+class WalletUnfrozen(Event, tag="wallet_unfrozen"):
+    wallet_id: str
+    updated_by: str = ""
+
+
+class CreditsGranted(Event, tag="credits_granted"):
+    """One credit lot."""
+
+    wallet_id: str
+    transaction_id: str
+    credits: Decimal
+    reason: GrantReason
+    priority: int | None = None
+    expires_at: datetime | None = None
+    idempotency_key: str | None = None
+    description: str = ""
+    metadata: dict[str, str] = {}
+    created_by: str = ""
+
+
+class CreditsDebited(Event, tag="credits_debited"):
+    """Consumes lots in lot order; what no lot can pay is recorded as the entry's shortfall."""
+
+    wallet_id: str
+    transaction_id: str
+    credits: Decimal
+    reason: DebitReason
+    idempotency_key: str | None = None
+    description: str = ""
+    metadata: dict[str, str] = {}
+    created_by: str = ""
+
+
+class CreditsExpired(Event, tag="credits_expired"):
+    """A lot's remaining credits at its expiry leave the wallet."""
+
+    wallet_id: str
+    lot_id: str
+    transaction_id: str
+
+
+class UsageRecorded(Event, tag="usage_recorded"):
+    """A raw usage event as the producer sent it; `id` is its event_id."""
+
+    event_name: str
+    external_customer_id: str
+    timestamp: datetime
+    properties: dict[str, str | int | float] = {}
+    source: str = ""
+
+
+AnyEvent = (
+    WalletCreated
+    | WalletUpdated
+    | WalletTerminated
+    | WalletFrozen
+    | WalletUnfrozen
+    | CreditsGranted
+    | CreditsDebited
+    | CreditsExpired
+    | UsageRecorded
+)

@@ -1,0 +1,161 @@
+"""The fold: apply(account, event) -> account. Pure and total; time comes only from the event."""
+
+from collections.abc import Iterable
+from typing import assert_never
+
+import msgspec
+
+from domain.events import (
+    AnyEvent,
+    CreditsDebited,
+    CreditsExpired,
+    CreditsGranted,
+    UsageRecorded,
+    WalletCreated,
+    WalletFrozen,
+    WalletTerminated,
+    WalletUnfrozen,
+    WalletUpdated,
+)
+from domain.lots import available_credits, consume
+from domain.money import ZERO
+from domain.state import Account, LedgerEntry, Lot, Wallet
+
+replace = msgspec.structs.replace
+
+
+def apply(account: Account, event: AnyEvent) -> Account:
+    """The account after `event`. Events about a wallet the account does not hold change nothing."""
+    match event:
+        case WalletCreated():
+            return _put(account, _created(event))
+        case UsageRecorded():
+            return replace(account, usage_events=account.usage_events + 1)
+        case (
+            WalletUpdated() | WalletTerminated() | WalletFrozen() | WalletUnfrozen()
+            | CreditsGranted() | CreditsDebited() | CreditsExpired()
+        ):
+            wallet = account.wallets.get(event.wallet_id)
+            if wallet is None:
+                return account
+            return _put(account, _apply_to_wallet(wallet, event))
+        case _:
+            assert_never(event)
+
+
+def advance(account: Account, position: str, event: AnyEvent) -> Account:
+    """Apply `event` found at stream `position` and record that position."""
+    return replace(apply(account, event), position=position, applied=account.applied + 1)
+
+
+def fold(account: Account, entries: Iterable[tuple[str, AnyEvent]]) -> Account:
+    for position, event in entries:
+        account = advance(account, position, event)
+    return account
+
+
+def _put(account: Account, wallet: Wallet) -> Account:
+    return replace(account, wallets={**account.wallets, wallet.id: wallet})
+
+
+def _created(event: WalletCreated) -> Wallet:
+    return Wallet(
+        id=event.wallet_id, tenant_id=event.tenant_id, environment_id=event.environment_id,
+        customer_id=event.customer_id, currency=event.currency, wallet_type=event.wallet_type,
+        conversion_rate=event.conversion_rate, topup_conversion_rate=event.topup_conversion_rate,
+        allowed_price_types=event.allowed_price_types, alert_settings=event.alert_settings,
+        auto_topup=event.auto_topup, name=event.name, description=event.description,
+        metadata=dict(event.metadata), status="active", created_at=event.at, created_by=event.created_by,
+        updated_at=event.at, updated_by=event.created_by, balance_updated_at=event.at,
+    )
+
+
+def _apply_to_wallet(
+    wallet: Wallet,
+    event: WalletUpdated | WalletTerminated | WalletFrozen | WalletUnfrozen
+    | CreditsGranted | CreditsDebited | CreditsExpired,
+) -> Wallet:
+    match event:
+        case WalletUpdated():
+            return _updated(wallet, event)
+        case WalletFrozen():
+            return replace(wallet, status="frozen", updated_at=event.at, updated_by=event.updated_by)
+        case WalletUnfrozen():
+            return replace(wallet, status="active", updated_at=event.at, updated_by=event.updated_by)
+        case WalletTerminated():
+            return _terminated(wallet, event)
+        case CreditsGranted():
+            return _granted(wallet, event)
+        case CreditsDebited():
+            return _debited(wallet, event)
+        case CreditsExpired():
+            return _expired(wallet, event)
+        case _:
+            assert_never(event)
+
+
+def _updated(wallet: Wallet, event: WalletUpdated) -> Wallet:
+    changes: dict[str, object] = {
+        name: value
+        for name in ("name", "description", "metadata", "alert_settings", "auto_topup", "allowed_price_types")
+        if (value := getattr(event, name)) is not None
+    }
+    return replace(wallet, **changes, updated_at=event.at, updated_by=event.updated_by)
+
+
+def _granted(wallet: Wallet, event: CreditsGranted) -> Wallet:
+    before = available_credits(wallet.lots, event.at)
+    lot = Lot(
+        id=event.transaction_id, granted=event.credits, remaining=event.credits, reason=event.reason,
+        priority=event.priority, expires_at=event.expires_at, granted_at=event.at, seq=len(wallet.lots),
+    )
+    lots = (*wallet.lots, lot)
+    entry = LedgerEntry(
+        id=event.transaction_id, event_id=event.id, type="credit", reason=event.reason, credits=event.credits,
+        credit_balance_before=before, credit_balance_after=available_credits(lots, event.at), at=event.at,
+        priority=event.priority, expires_at=event.expires_at, idempotency_key=event.idempotency_key,
+        description=event.description, metadata=dict(event.metadata), created_by=event.created_by,
+    )
+    return _with_entry(wallet, lots, entry)
+
+
+def _debited(wallet: Wallet, event: CreditsDebited) -> Wallet:
+    before = available_credits(wallet.lots, event.at)
+    lots, draws, shortfall = consume(wallet.lots, event.credits, event.at)
+    entry = LedgerEntry(
+        id=event.transaction_id, event_id=event.id, type="debit", reason=event.reason,
+        credits=event.credits - shortfall, credit_balance_before=before,
+        credit_balance_after=available_credits(lots, event.at), at=event.at,
+        idempotency_key=event.idempotency_key, description=event.description, metadata=dict(event.metadata),
+        created_by=event.created_by, draws=draws, shortfall=shortfall,
+    )
+    return _with_entry(wallet, lots, entry)
+
+
+def _terminated(wallet: Wallet, event: WalletTerminated) -> Wallet:
+    before = available_credits(wallet.lots, event.at)
+    lots, draws, _ = consume(wallet.lots, before, event.at)
+    entry = LedgerEntry(
+        id=event.transaction_id, event_id=event.id, type="debit", reason="WALLET_TERMINATION", credits=before,
+        credit_balance_before=before, credit_balance_after=ZERO, at=event.at, created_by=event.updated_by,
+        draws=draws,
+    )
+    closed = replace(wallet, status="closed", updated_at=event.at, updated_by=event.updated_by)
+    return _with_entry(closed, lots, entry) if before > 0 else closed
+
+
+def _expired(wallet: Wallet, event: CreditsExpired) -> Wallet:
+    lot = next((lot for lot in wallet.lots if lot.id == event.lot_id), None)
+    if lot is None or lot.expired:
+        return wallet
+    lots = tuple(replace(x, remaining=ZERO, expired=True) if x.id == lot.id else x for x in wallet.lots)
+    balance = available_credits(lots, event.at)
+    entry = LedgerEntry(
+        id=event.transaction_id, event_id=event.id, type="debit", reason="CREDIT_EXPIRED", credits=lot.remaining,
+        credit_balance_before=balance, credit_balance_after=balance, at=event.at, draws=(),
+    )
+    return _with_entry(wallet, lots, entry)
+
+
+def _with_entry(wallet: Wallet, lots: tuple[Lot, ...], entry: LedgerEntry) -> Wallet:
+    return replace(wallet, lots=lots, ledger=(*wallet.ledger, entry), balance_updated_at=entry.at)

@@ -1,0 +1,90 @@
+"""The projection of one customer account: wallets, their credit lots and their ledger."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+import msgspec
+
+from domain.events import WalletType
+from domain.settings import AlertSettings, AutoTopup, PriceType
+
+WalletStatus = Literal["active", "frozen", "closed"]
+EntryType = Literal["credit", "debit"]
+
+
+class LotDraw(msgspec.Struct, frozen=True, array_like=True):
+    """How much one lot paid towards a debit."""
+
+    lot_id: str
+    credits: Decimal
+
+
+class Lot(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    granted: Decimal
+    remaining: Decimal
+    reason: str
+    priority: int | None
+    expires_at: datetime | None
+    granted_at: datetime
+    seq: int
+    expired: bool = False
+
+
+class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One wallet transaction with the credit balance just before and just after it."""
+
+    id: str
+    event_id: str
+    type: EntryType
+    reason: str
+    credits: Decimal
+    credit_balance_before: Decimal
+    credit_balance_after: Decimal
+    at: datetime
+    priority: int | None = None
+    expires_at: datetime | None = None
+    idempotency_key: str | None = None
+    description: str = ""
+    metadata: dict[str, str] = {}
+    created_by: str = ""
+    draws: tuple[LotDraw, ...] = ()
+    shortfall: Decimal = Decimal(0)
+
+
+class Wallet(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    tenant_id: str
+    environment_id: str
+    customer_id: str
+    currency: str
+    wallet_type: WalletType
+    conversion_rate: Decimal
+    topup_conversion_rate: Decimal
+    allowed_price_types: tuple[PriceType, ...] | None
+    alert_settings: AlertSettings | None
+    auto_topup: AutoTopup | None
+    name: str
+    description: str
+    metadata: dict[str, str]
+    status: WalletStatus
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    balance_updated_at: datetime
+    lots: tuple[Lot, ...] = ()
+    ledger: tuple[LedgerEntry, ...] = ()
+
+
+class Account(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything folded for one customer, up to `position` in its stream (`applied` events in all)."""
+
+    wallets: dict[str, Wallet] = {}
+    position: str = "0-0"
+    applied: int = 0
+    usage_events: int = 0
+
+
+EMPTY_ACCOUNT = Account()
