@@ -16,7 +16,8 @@ def encode_event(event: AnyEvent) -> bytes:
 
 
 def decode_event(data: bytes) -> AnyEvent:
-    return _event_decoder.decode(data)
+    event: AnyEvent = _event_decoder.decode(data)
+    return event
 
 
 def encode_account(account: Account) -> bytes:

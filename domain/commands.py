@@ -14,7 +14,7 @@ class Command(msgspec.Struct, frozen=True, kw_only=True):
     actor: str = ""
 
 
-class CreateWallet(Command):
+class CreateWallet(Command, frozen=True, kw_only=True):
     wallet_id: str
     tenant_id: str
     environment_id: str
@@ -35,7 +35,7 @@ class CreateWallet(Command):
     initial_event_id: str = ""
 
 
-class UpdateWallet(Command):
+class UpdateWallet(Command, frozen=True, kw_only=True):
     wallet_id: str
     name: str | None = None
     description: str | None = None
@@ -45,7 +45,7 @@ class UpdateWallet(Command):
     allowed_price_types: tuple[PriceType, ...] | None = None
 
 
-class TopUpWallet(Command):
+class TopUpWallet(Command, frozen=True, kw_only=True):
     """Exactly one of `credits` and `amount` (in currency, converted at the top-up rate) decides the lot size."""
 
     wallet_id: str
@@ -60,7 +60,7 @@ class TopUpWallet(Command):
     metadata: dict[str, str] = {}
 
 
-class DebitWallet(Command):
+class DebitWallet(Command, frozen=True, kw_only=True):
     wallet_id: str
     transaction_id: str
     credits: Decimal
@@ -70,16 +70,16 @@ class DebitWallet(Command):
     metadata: dict[str, str] = {}
 
 
-class TerminateWallet(Command):
+class TerminateWallet(Command, frozen=True, kw_only=True):
     wallet_id: str
     transaction_id: str
 
 
-class FreezeWallet(Command):
+class FreezeWallet(Command, frozen=True, kw_only=True):
     wallet_id: str
 
 
-class UnfreezeWallet(Command):
+class UnfreezeWallet(Command, frozen=True, kw_only=True):
     wallet_id: str
 
 

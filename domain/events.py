@@ -28,7 +28,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     at: datetime
 
 
-class WalletCreated(Event, tag="wallet_created"):
+class WalletCreated(Event, frozen=True, tag="wallet_created"):
     wallet_id: str
     tenant_id: str
     environment_id: str
@@ -46,7 +46,7 @@ class WalletCreated(Event, tag="wallet_created"):
     created_by: str = ""
 
 
-class WalletUpdated(Event, tag="wallet_updated"):
+class WalletUpdated(Event, frozen=True, tag="wallet_updated"):
     """Only the fields that are not None change."""
 
     wallet_id: str
@@ -59,7 +59,7 @@ class WalletUpdated(Event, tag="wallet_updated"):
     updated_by: str = ""
 
 
-class WalletTerminated(Event, tag="wallet_terminated"):
+class WalletTerminated(Event, frozen=True, tag="wallet_terminated"):
     """Debits every available credit (WALLET_TERMINATION) and closes the wallet."""
 
     wallet_id: str
@@ -67,17 +67,17 @@ class WalletTerminated(Event, tag="wallet_terminated"):
     updated_by: str = ""
 
 
-class WalletFrozen(Event, tag="wallet_frozen"):
+class WalletFrozen(Event, frozen=True, tag="wallet_frozen"):
     wallet_id: str
     updated_by: str = ""
 
 
-class WalletUnfrozen(Event, tag="wallet_unfrozen"):
+class WalletUnfrozen(Event, frozen=True, tag="wallet_unfrozen"):
     wallet_id: str
     updated_by: str = ""
 
 
-class CreditsGranted(Event, tag="credits_granted"):
+class CreditsGranted(Event, frozen=True, tag="credits_granted"):
     """One credit lot."""
 
     wallet_id: str
@@ -92,7 +92,7 @@ class CreditsGranted(Event, tag="credits_granted"):
     created_by: str = ""
 
 
-class CreditsDebited(Event, tag="credits_debited"):
+class CreditsDebited(Event, frozen=True, tag="credits_debited"):
     """Consumes lots in lot order; what no lot can pay is recorded as the entry's shortfall."""
 
     wallet_id: str
@@ -105,7 +105,7 @@ class CreditsDebited(Event, tag="credits_debited"):
     created_by: str = ""
 
 
-class CreditsExpired(Event, tag="credits_expired"):
+class CreditsExpired(Event, frozen=True, tag="credits_expired"):
     """A lot's remaining credits at its expiry leave the wallet."""
 
     wallet_id: str
@@ -113,7 +113,7 @@ class CreditsExpired(Event, tag="credits_expired"):
     transaction_id: str
 
 
-class UsageRecorded(Event, tag="usage_recorded"):
+class UsageRecorded(Event, frozen=True, tag="usage_recorded"):
     """A raw usage event as the producer sent it; `id` is its event_id."""
 
     event_name: str

@@ -33,7 +33,9 @@ def consumption_key(lot: Lot) -> tuple[int, int, float, int]:
     return (int(no_priority), lot.priority or 0, expiry if not no_expiry else float("inf"), lot.seq)
 
 
-def consume(lots: tuple[Lot, ...], credits: Decimal, at: datetime) -> tuple[tuple[Lot, ...], tuple[LotDraw, ...], Decimal]:
+def consume(
+    lots: tuple[Lot, ...], credits: Decimal, at: datetime
+) -> tuple[tuple[Lot, ...], tuple[LotDraw, ...], Decimal]:
     """Draw `credits` from the lots available at `at`; return the new lots, the draws and the unpaid rest."""
     owed = credits
     drawn: dict[str, Decimal] = {}

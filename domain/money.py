@@ -31,7 +31,8 @@ def canonical(value: Decimal) -> Decimal:
     if value == 0:
         return ZERO
     normal = value.normalize()
-    return normal if normal.as_tuple().exponent <= 0 else normal.quantize(Decimal(1))
+    exponent = normal.as_tuple().exponent
+    return normal if isinstance(exponent, int) and exponent <= 0 else normal.quantize(Decimal(1))
 
 
 def to_wire(value: Decimal) -> str:

@@ -1,0 +1,79 @@
+"""The FastAPI application: clients opened in the lifespan, routes, error table, OpenAPI with msgspec schemas."""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from api import health, wallets
+from api.accounts import Accounts, Clock, system_clock
+from api.auth import Principal
+from api.body import schema_components
+from api.errors import install_error_handlers
+from api.requestlog import RequestLog
+from store.eventstore import EventStore
+from store.keys import Keys
+from store.meta import ensure_partitions
+
+Companion = Callable[[Redis, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
+    api_keys: dict[str, Principal]
+    keys: Keys
+    dedup_ttl_seconds: int = 35 * 24 * 3600
+    request_log: bool = True
+
+
+def create_app(
+    config: ApiConfig, connect: Callable[[], Redis], clock: Clock = system_clock,
+    companions: Sequence[Companion] = (),
+) -> FastAPI:
+    """`connect` opens the Redis client at start-up; `companions` run beside the API (the embedded projector)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = connect()
+        await ensure_partitions(redis, config.keys)
+        app.state.redis = redis
+        app.state.api_keys = config.api_keys
+        app.state.accounts = Accounts(EventStore(redis, config.keys, config.dedup_ttl_seconds), clock)
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(companion(redis, stop)) for companion in companions]
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await redis.aclose()
+
+    app = FastAPI(title="tally", version="0.1.0", lifespan=lifespan,
+                  description="Exact, instant, provable wallet balances; Flexprice-compatible under /v1.")
+    app.include_router(wallets.router)
+    app.include_router(health.router)
+    install_error_handlers(app)
+    _document_schemas(app)
+    if config.request_log:
+        app.add_middleware(RequestLog)
+    return app
+
+
+def _document_schemas(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(schema_components())
+            schema["components"]["securitySchemes"] = {
+                "ApiKeyAuth": {"type": "apiKey", "name": "x-api-key", "in": "header"}
+            }
+            schema["security"] = [{"ApiKeyAuth": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,78 @@
+"""The one table mapping tally's errors to HTTP statuses and ErrorResponse codes, and the handlers using it."""
+
+import logging
+
+import msgspec
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException
+
+from api.schemas import ErrorResponse
+from domain.errors import (
+    AlreadyExists,
+    InvalidOperation,
+    NotFound,
+    StoreUnavailable,
+    TallyError,
+    Unauthenticated,
+    ValidationFailed,
+    VersionConflict,
+)
+
+log = logging.getLogger("tally.api")
+_encoder = msgspec.json.Encoder()
+
+STATUS_OF: dict[type[TallyError], tuple[int, str]] = {
+    NotFound: (404, "not_found"),
+    ValidationFailed: (400, "validation_error"),
+    InvalidOperation: (400, "invalid_operation"),
+    AlreadyExists: (409, "already_exists"),
+    VersionConflict: (409, "version_conflict"),
+    Unauthenticated: (401, "permission_denied"),
+    StoreUnavailable: (503, "service_unavailable"),
+}
+HTTP_CODES = {400: "validation_error", 401: "permission_denied", 403: "permission_denied", 404: "not_found",
+              405: "invalid_operation", 409: "already_exists"}
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, object] | None = None) -> Response:
+    body = ErrorResponse(code=code, message=message, http_status_code=status,
+                         details={"context": details} if details else {})
+    return Response(_encoder.encode(body), status_code=status, media_type="application/json")
+
+
+async def _tally_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TallyError)
+    status, code = STATUS_OF.get(type(exc), (400, "invalid_operation"))
+    return error_response(status, code, exc.message, exc.details)
+
+
+async def _request_invalid(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = {".".join(str(p) for p in e["loc"]): e["msg"] for e in exc.errors()}
+    return error_response(400, "validation_error", "invalid request", problems)
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(exc.status_code, HTTP_CODES.get(exc.status_code, "http_client_error"), str(exc.detail))
+
+
+async def _store_down(_: Request, exc: Exception) -> Response:
+    log.error("store error %r", exc)
+    return error_response(503, "service_unavailable", "the event store is unavailable; nothing was changed")
+
+
+async def _unexpected(_: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal_error", "internal error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(TallyError, _tally_error)
+    app.add_exception_handler(RequestValidationError, _request_invalid)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RedisError, _store_down)
+    app.add_exception_handler(Exception, _unexpected)

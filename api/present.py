@@ -1,0 +1,112 @@
+"""Domain state to wire shapes: wallets, balances and ledger entries as the Flexprice API shows them."""
+
+from datetime import datetime
+from decimal import Decimal
+
+from api.schemas import (
+    AlertSettingsWire,
+    AlertThresholdWire,
+    AutoTopupWire,
+    CreditBreakdownWire,
+    LotPaid,
+    TransactionResponse,
+    WalletBalanceResponse,
+    WalletConfigWire,
+    WalletResponse,
+)
+from domain.balance import BalanceView
+from domain.money import canonical, to_wire
+from domain.settings import AlertSettings, AlertThreshold, AutoTopup
+from domain.state import LedgerEntry, Wallet
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _threshold(threshold: AlertThreshold | None) -> AlertThresholdWire | None:
+    if threshold is None:
+        return None
+    return AlertThresholdWire(threshold=float(threshold.threshold), condition=threshold.condition)
+
+
+def alert_settings_wire(settings: AlertSettings | None) -> AlertSettingsWire | None:
+    if settings is None:
+        return None
+    return AlertSettingsWire(
+        alert_enabled=settings.alert_enabled, critical=_threshold(settings.critical),
+        warning=_threshold(settings.warning), info=_threshold(settings.info),
+    )
+
+
+def auto_topup_wire(topup: AutoTopup | None) -> AutoTopupWire | None:
+    if topup is None:
+        return None
+    return AutoTopupWire(
+        enabled=topup.enabled, threshold=_number(topup.threshold), amount=_number(topup.amount),
+        invoicing=topup.invoicing, cooldown_seconds=topup.cooldown_seconds,
+    )
+
+
+def _common(wallet: Wallet, view: BalanceView, breakdown: bool) -> dict[str, object]:
+    return {
+        "id": wallet.id, "customer_id": wallet.customer_id, "tenant_id": wallet.tenant_id,
+        "environment_id": wallet.environment_id, "currency": wallet.currency, "wallet_type": wallet.wallet_type,
+        "wallet_status": wallet.status, "status": "published", "name": wallet.name,
+        "description": wallet.description, "metadata": wallet.metadata,
+        "config": WalletConfigWire(
+            allowed_price_types=list(wallet.allowed_price_types) if wallet.allowed_price_types else None
+        ),
+        "conversion_rate": to_wire(wallet.conversion_rate),
+        "topup_conversion_rate": to_wire(wallet.topup_conversion_rate),
+        "balance": to_wire(view.balance), "credit_balance": to_wire(view.credit_balance),
+        "alert_state": view.alert_state, "created_at": wallet.created_at, "created_by": wallet.created_by,
+        "updated_at": wallet.updated_at, "updated_by": wallet.updated_by,
+        "alert_settings": alert_settings_wire(wallet.alert_settings),
+        "auto_topup": auto_topup_wire(wallet.auto_topup),
+        "credits_available_breakdown": CreditBreakdownWire(
+            free=to_wire(view.free_credits), purchased=to_wire(view.purchased_credits)
+        ) if breakdown else None,
+    }
+
+
+def wallet_response(wallet: Wallet, view: BalanceView, breakdown: bool = False) -> WalletResponse:
+    return WalletResponse(**_common(wallet, view, breakdown))  # type: ignore[arg-type]
+
+
+def balance_response(
+    wallet: Wallet, view: BalanceView, breakdown: bool, cached: bool, folded_position: str, folded_at: str,
+    read_position: str,
+) -> WalletBalanceResponse:
+    return WalletBalanceResponse(
+        **_common(wallet, view, breakdown),  # type: ignore[arg-type]
+        balance_updated_at=wallet.balance_updated_at,
+        current_period_usage=to_wire(view.current_period_usage),
+        unpaid_invoices_amount=to_wire(view.unpaid_invoices_amount),
+        real_time_balance=to_wire(view.real_time_balance),
+        real_time_credit_balance=to_wire(view.real_time_credit_balance),
+        is_cached_fallback=cached, folded_position=folded_position, folded_at=folded_at or None,
+        read_position=read_position,
+    )
+
+
+def transaction_response(wallet: Wallet, entry: LedgerEntry, now: datetime) -> TransactionResponse:
+    rate = wallet.topup_conversion_rate if entry.type == "credit" else wallet.conversion_rate
+    lot = next((lot for lot in wallet.lots if lot.id == entry.id), None) if entry.type == "credit" else None
+    available = None
+    if lot is not None:
+        live = not lot.expired and (lot.expires_at is None or now < lot.expires_at)
+        available = to_wire(lot.remaining if live else Decimal(0))
+    return TransactionResponse(
+        id=entry.id, wallet_id=wallet.id, customer_id=wallet.customer_id, tenant_id=wallet.tenant_id,
+        environment_id=wallet.environment_id, type=entry.type, transaction_reason=entry.reason,
+        transaction_status="completed", status="published", amount=to_wire(canonical(entry.credits * rate)),
+        credit_amount=to_wire(entry.credits), credit_balance_before=to_wire(entry.credit_balance_before),
+        credit_balance_after=to_wire(entry.credit_balance_after), currency=wallet.currency,
+        conversion_rate=to_wire(wallet.conversion_rate), topup_conversion_rate=to_wire(wallet.topup_conversion_rate),
+        created_at=entry.at, updated_at=entry.at, created_by=entry.created_by, updated_by=entry.created_by,
+        credits_available=available, expiry_date=entry.expires_at, priority=entry.priority,
+        idempotency_key=entry.idempotency_key, description=entry.description, metadata=entry.metadata,
+        lots_paid=[LotPaid(transaction_id=d.lot_id, credits=to_wire(d.credits)) for d in entry.draws],
+        shortfall=to_wire(entry.shortfall) if entry.shortfall else None,
+    )

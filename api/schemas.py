@@ -1,0 +1,186 @@
+"""Wire shapes of the API (Flexprice-compatible), as msgspec Structs: decoded and encoded once, never by hand."""
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from domain.events import DebitReason, GrantReason, WalletType
+from domain.settings import AlertCondition, AlertState, PriceType
+
+Decimalish = str | int | float
+
+
+class AlertThresholdWire(msgspec.Struct):
+    threshold: float
+    condition: AlertCondition = "below"
+
+
+class AlertSettingsWire(msgspec.Struct, omit_defaults=True):
+    alert_enabled: bool | None = None
+    critical: AlertThresholdWire | None = None
+    warning: AlertThresholdWire | None = None
+    info: AlertThresholdWire | None = None
+
+
+class AutoTopupWire(msgspec.Struct, omit_defaults=True):
+    enabled: bool | None = None
+    threshold: float | None = None
+    amount: float | None = None
+    invoicing: bool | None = None
+    cooldown_seconds: int | None = None
+
+
+class WalletConfigWire(msgspec.Struct, omit_defaults=True):
+    allowed_price_types: list[PriceType] | None = None
+
+
+class CreateWalletRequest(msgspec.Struct, forbid_unknown_fields=False):
+    currency: str
+    customer_id: str | None = None
+    external_customer_id: str | None = None
+    wallet_type: WalletType = "PRE_PAID"
+    conversion_rate: Decimalish = "1"
+    topup_conversion_rate: Decimalish | None = None
+    name: str | None = None
+    description: str | None = None
+    metadata: dict[str, str] | None = None
+    config: WalletConfigWire | None = None
+    alert_settings: AlertSettingsWire | None = None
+    auto_topup: AutoTopupWire | None = None
+    initial_credits_to_load: Decimalish | None = None
+    initial_credits_expiry_date_utc: str | None = None
+    initial_credits_to_load_expiry_date: int | None = None
+
+
+class UpdateWalletRequest(msgspec.Struct):
+    name: str | None = None
+    description: str | None = None
+    metadata: dict[str, str] | None = None
+    config: WalletConfigWire | None = None
+    alert_settings: AlertSettingsWire | None = None
+    auto_topup: AutoTopupWire | None = None
+
+
+class TopUpRequest(msgspec.Struct):
+    transaction_reason: GrantReason
+    credits_to_add: Decimalish | None = None
+    amount: Decimalish | None = None
+    priority: int | None = None
+    expiry_date_utc: str | None = None
+    idempotency_key: str | None = None
+    description: str | None = None
+    metadata: dict[str, str] | None = None
+
+
+class DebitRequest(msgspec.Struct):
+    credits: Decimalish
+    transaction_reason: DebitReason = "MANUAL_BALANCE_DEBIT"
+    idempotency_key: str | None = None
+    description: str | None = None
+    metadata: dict[str, str] | None = None
+
+
+class CreditBreakdownWire(msgspec.Struct):
+    free: str
+    purchased: str
+
+
+class WalletResponse(msgspec.Struct, omit_defaults=True):
+    id: str
+    customer_id: str
+    tenant_id: str
+    environment_id: str
+    currency: str
+    wallet_type: WalletType
+    wallet_status: Literal["active", "frozen", "closed"]
+    status: Literal["published"]
+    name: str
+    description: str
+    metadata: dict[str, str]
+    config: WalletConfigWire
+    conversion_rate: str
+    topup_conversion_rate: str
+    balance: str
+    credit_balance: str
+    alert_state: AlertState
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    alert_settings: AlertSettingsWire | None = None
+    auto_topup: AutoTopupWire | None = None
+    credits_available_breakdown: CreditBreakdownWire | None = None
+
+
+class WalletBalanceResponse(WalletResponse, omit_defaults=True, kw_only=True):
+    """The real-time balance; `is_cached_fallback`, `folded_position` and `folded_at` say how fresh it is."""
+
+    balance_updated_at: datetime
+    current_period_usage: str
+    unpaid_invoices_amount: str
+    real_time_balance: str
+    real_time_credit_balance: str
+    is_cached_fallback: bool
+    folded_position: str
+    read_position: str
+    folded_at: str | None = None
+
+
+class LotPaid(msgspec.Struct):
+    transaction_id: str
+    credits: str
+
+
+class TransactionResponse(msgspec.Struct, omit_defaults=True):
+    id: str
+    wallet_id: str
+    customer_id: str
+    tenant_id: str
+    environment_id: str
+    type: Literal["credit", "debit"]
+    transaction_reason: str
+    transaction_status: Literal["completed", "pending", "failed"]
+    status: Literal["published"]
+    amount: str
+    credit_amount: str
+    credit_balance_before: str
+    credit_balance_after: str
+    currency: str
+    conversion_rate: str
+    topup_conversion_rate: str
+    created_at: datetime
+    updated_at: datetime
+    created_by: str = ""
+    updated_by: str = ""
+    credits_available: str | None = None
+    expiry_date: datetime | None = None
+    priority: int | None = None
+    idempotency_key: str | None = None
+    description: str = ""
+    metadata: dict[str, str] = {}
+    lots_paid: list[LotPaid] = []
+    shortfall: str | None = None
+
+
+class TopUpResponse(msgspec.Struct):
+    wallet: WalletResponse
+    wallet_transaction: TransactionResponse
+
+
+class Pagination(msgspec.Struct):
+    total: int
+    limit: int
+    offset: int
+
+
+class TransactionList(msgspec.Struct):
+    items: list[TransactionResponse]
+    pagination: Pagination
+
+
+class ErrorResponse(msgspec.Struct):
+    code: str
+    message: str
+    http_status_code: int
+    details: dict[str, object] = {}

@@ -1,0 +1,210 @@
+"""Wallet routes under /v1: create, read, update, terminate, top up, debit, transactions, real-time balance."""
+
+from decimal import Decimal
+from typing import Annotated
+
+import msgspec
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from api import translate
+from api.accounts import Accounts
+from api.auth import Caller
+from api.body import json_body, request_doc, response_doc
+from api.ids import new_id
+from api.present import balance_response, transaction_response, wallet_response
+from api.schemas import (
+    CreateWalletRequest,
+    DebitRequest,
+    Pagination,
+    TopUpRequest,
+    TopUpResponse,
+    TransactionList,
+    UpdateWalletRequest,
+    WalletBalanceResponse,
+    WalletResponse,
+)
+from domain.balance import view_balance
+from domain.commands import DebitWallet, FreezeWallet, TerminateWallet, UnfreezeWallet
+from domain.decide import find_wallet
+from domain.errors import AlreadyExists, NotFound
+from domain.identity import AccountRef
+from domain.state import Account
+from store.eventstore import Dedup
+
+router = APIRouter(prefix="/v1", tags=["Wallets"])
+_encoder = msgspec.json.Encoder()
+BREAKDOWN = "credits_available_breakdown"
+
+
+def accounts(request: Request) -> Accounts:
+    service: Accounts = request.app.state.accounts
+    return service
+
+
+Service = Annotated[Accounts, Depends(accounts)]
+
+
+def json(value: msgspec.Struct | list[WalletResponse], status: int = 200) -> Response:
+    return Response(_encoder.encode(value), status_code=status, media_type="application/json")
+
+
+def _wallet_json(service: Accounts, account: Account, wallet_id: str, status: int = 200) -> Response:
+    wallet = find_wallet(account, wallet_id)
+    return json(wallet_response(wallet, view_balance(account, wallet, service.clock())), status)
+
+
+@router.post("/wallets", openapi_extra=request_doc(CreateWalletRequest), responses=response_doc(200, WalletResponse))
+async def create_wallet(
+    caller: Caller, service: Service, body: Annotated[CreateWalletRequest, Depends(json_body(CreateWalletRequest))]
+) -> Response:
+    command = translate.create_wallet(body, caller, actor=caller.tenant_id)
+    ref = AccountRef(caller.tenant_id, caller.environment_id, command.customer_id)
+    await service.store.index_wallet(command.wallet_id, ref)
+    outcome = await service.execute(ref, command)
+    return _wallet_json(service, outcome.account, command.wallet_id)
+
+
+@router.get("/wallets/{wallet_id}", responses=response_doc(200, WalletResponse))
+async def get_wallet(wallet_id: str, caller: Caller, service: Service) -> Response:
+    ref = await service.locate_wallet(wallet_id, caller)
+    read = await service.store.read_account(ref)
+    return _wallet_json(service, read.account, wallet_id)
+
+
+@router.put("/wallets/{wallet_id}", openapi_extra=request_doc(UpdateWalletRequest),
+            responses=response_doc(200, WalletResponse))
+async def update_wallet(
+    wallet_id: str, caller: Caller, service: Service,
+    body: Annotated[UpdateWalletRequest, Depends(json_body(UpdateWalletRequest))],
+) -> Response:
+    ref = await service.locate_wallet(wallet_id, caller)
+    outcome = await service.execute(ref, translate.update_wallet(wallet_id, body, actor=caller.tenant_id))
+    return _wallet_json(service, outcome.account, wallet_id)
+
+
+@router.post("/wallets/{wallet_id}/terminate", responses=response_doc(200, WalletResponse))
+async def terminate_wallet(wallet_id: str, caller: Caller, service: Service) -> Response:
+    ref = await service.locate_wallet(wallet_id, caller)
+    command = TerminateWallet(event_id=new_id("evt"), actor=caller.tenant_id, wallet_id=wallet_id,
+                              transaction_id=new_id("wtx"))
+    outcome = await service.execute(ref, command)
+    return _wallet_json(service, outcome.account, wallet_id)
+
+
+@router.post("/wallets/{wallet_id}/freeze", responses=response_doc(200, WalletResponse))
+async def freeze_wallet(wallet_id: str, caller: Caller, service: Service) -> Response:
+    ref = await service.locate_wallet(wallet_id, caller)
+    outcome = await service.execute(ref, FreezeWallet(event_id=new_id("evt"), actor=caller.tenant_id,
+                                                      wallet_id=wallet_id))
+    return _wallet_json(service, outcome.account, wallet_id)
+
+
+@router.post("/wallets/{wallet_id}/unfreeze", responses=response_doc(200, WalletResponse))
+async def unfreeze_wallet(wallet_id: str, caller: Caller, service: Service) -> Response:
+    ref = await service.locate_wallet(wallet_id, caller)
+    outcome = await service.execute(ref, UnfreezeWallet(event_id=new_id("evt"), actor=caller.tenant_id,
+                                                        wallet_id=wallet_id))
+    return _wallet_json(service, outcome.account, wallet_id)
+
+
+async def _ledger_reply(service: Accounts, account: Account, wallet_id: str, transaction_id: str) -> Response:
+    wallet = find_wallet(account, wallet_id)
+    entry = next((e for e in wallet.ledger if e.id == transaction_id), None)
+    if entry is None:
+        raise NotFound(f"transaction {transaction_id} not found")
+    now = service.clock()
+    return json(TopUpResponse(wallet=wallet_response(wallet, view_balance(account, wallet, now)),
+                              wallet_transaction=transaction_response(wallet, entry, now)))
+
+
+def _idempotency(scope: str, key: str | None, body: msgspec.Struct, transaction_id: str) -> Dedup | None:
+    if not key:
+        return None
+    return Dedup(scope=scope, key=key, value=f"{translate.fingerprint(body)}:{transaction_id}")
+
+
+async def _replay_or_conflict(service: Accounts, account: Account, wallet_id: str, dedup: Dedup, seen: str) -> Response:
+    """A retried idempotency key: the same body gets the original transaction, another body a 409."""
+    fingerprint, _, rest = seen.partition(":")
+    transaction_id = rest.split("|")[0]
+    if fingerprint != dedup.value.partition(":")[0]:
+        raise AlreadyExists("idempotency key was used with a different request",
+                            {"idempotency_key": dedup.key, "transaction_id": transaction_id})
+    return await _ledger_reply(service, account, wallet_id, transaction_id)
+
+
+@router.post("/wallets/{wallet_id}/top-up", openapi_extra=request_doc(TopUpRequest),
+             responses=response_doc(200, TopUpResponse))
+async def top_up_wallet(
+    wallet_id: str, caller: Caller, service: Service,
+    body: Annotated[TopUpRequest, Depends(json_body(TopUpRequest))],
+) -> Response:
+    ref = await service.locate_wallet(wallet_id, caller)
+    command = translate.top_up(wallet_id, body, actor=caller.tenant_id)
+    dedup = _idempotency(f"topup:{wallet_id}", body.idempotency_key, body, command.transaction_id)
+    outcome = await service.execute(ref, command, dedup)
+    if dedup and outcome.appended and outcome.appended.status == "duplicate":
+        return await _replay_or_conflict(service, outcome.account, wallet_id, dedup, outcome.appended.seen)
+    return await _ledger_reply(service, outcome.account, wallet_id, command.transaction_id)
+
+
+@router.post("/wallets/{wallet_id}/debit", openapi_extra=request_doc(DebitRequest),
+             responses=response_doc(200, TopUpResponse))
+async def debit_wallet(
+    wallet_id: str, caller: Caller, service: Service,
+    body: Annotated[DebitRequest, Depends(json_body(DebitRequest))],
+) -> Response:
+    """A manual debit (tally's own endpoint): consumes lots in lot order, never beyond the available credits."""
+    ref = await service.locate_wallet(wallet_id, caller)
+    command = DebitWallet(
+        event_id=new_id("evt"), actor=caller.tenant_id, wallet_id=wallet_id, transaction_id=new_id("wtx"),
+        credits=translate.decimal_field("credits", body.credits) or Decimal(0),
+        reason=body.transaction_reason, idempotency_key=body.idempotency_key,
+        description=body.description or "", metadata=body.metadata or {},
+    )
+    dedup = _idempotency(f"debit:{wallet_id}", body.idempotency_key, body, command.transaction_id)
+    outcome = await service.execute(ref, command, dedup)
+    if dedup and outcome.appended and outcome.appended.status == "duplicate":
+        return await _replay_or_conflict(service, outcome.account, wallet_id, dedup, outcome.appended.seen)
+    return await _ledger_reply(service, outcome.account, wallet_id, command.transaction_id)
+
+
+@router.get("/wallets/{wallet_id}/transactions", responses=response_doc(200, TransactionList))
+async def list_transactions(
+    wallet_id: str, caller: Caller, service: Service,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    ref = await service.locate_wallet(wallet_id, caller)
+    read = await service.store.read_account(ref)
+    wallet = find_wallet(read.account, wallet_id)
+    now = service.clock()
+    newest_first = wallet.ledger[::-1]
+    items = [transaction_response(wallet, entry, now) for entry in newest_first[offset:offset + limit]]
+    return json(TransactionList(items=items, pagination=Pagination(total=len(wallet.ledger), limit=limit,
+                                                                   offset=offset)))
+
+
+@router.get("/customers/{customer_id}/wallets", responses=response_doc(200, WalletResponse))
+async def customer_wallets(customer_id: str, caller: Caller, service: Service) -> Response:
+    read = await service.store.read_account(AccountRef(caller.tenant_id, caller.environment_id, customer_id))
+    now = service.clock()
+    wallets = sorted(read.account.wallets.values(), key=lambda w: (w.created_at, w.id))
+    return json([wallet_response(w, view_balance(read.account, w, now)) for w in wallets])
+
+
+@router.get("/wallets/{wallet_id}/balance/real-time", responses=response_doc(200, WalletBalanceResponse))
+async def wallet_balance(
+    wallet_id: str, caller: Caller, service: Service, expand: str | None = None, from_cache: bool = False,
+) -> Response:
+    """Exact by default (snapshot + unfolded tail); `from_cache=true` answers from the snapshot alone."""
+    ref = await service.locate_wallet(wallet_id, caller)
+    read = await service.store.read_account(ref, cached=from_cache)
+    if from_cache and wallet_id not in read.account.wallets:
+        read = await service.store.read_account(ref)
+        from_cache = False
+    wallet = find_wallet(read.account, wallet_id)
+    view = view_balance(read.account, wallet, service.clock())
+    breakdown = expand is not None and BREAKDOWN in expand.split(",")
+    return json(balance_response(wallet, view, breakdown, from_cache, read.snapshot_position, read.folded_at,
+                                 read.account.position))

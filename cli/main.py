@@ -1,0 +1,98 @@
+"""The `tally` command: parses flags, loads settings once, and starts the requested half (or both)."""
+
+import asyncio
+import signal
+import sys
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+from redis.asyncio import Redis
+from rich.console import Console
+
+from api.auth import Principal
+from cli import wiring
+from cli.settings import Settings
+from cli.stores import embedded_store
+from domain.errors import TallyError
+
+app = typer.Typer(help="tally: exact, instant, provable wallet balances on Redis Streams.", no_args_is_help=True)
+err = Console(stderr=True)
+DEMO_KEY = "tally-dev-key"
+DEMO_PRINCIPAL = Principal("tenant_dev", "env_dev")
+
+Port = Annotated[int, typer.Option(help="port to listen on")]
+Host = Annotated[str, typer.Option(help="address to bind")]
+ApiKey = Annotated[str | None, typer.Option(help="an extra API key (bound to tenant_dev/env_dev)")]
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except TallyError as exc:
+        err.print(f"[red]settings:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+
+
+def _serve(asgi: Any, host: str, port: int) -> None:
+    uvicorn.run(asgi, host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command()
+def dev(port: Port = 8080, host: Host = "127.0.0.1", api_key: ApiKey = None) -> None:
+    """API and projector in one process, on TALLY_REDIS_URL, a local redis-server, or in-process fakeredis."""
+    settings = _settings()
+    wiring.configure_logging(settings)
+    key = api_key or DEMO_KEY
+    keys = wiring.api_keys(settings, key, DEMO_PRINCIPAL)
+    with embedded_store(settings.redis_url, settings.data_dir, lambda m: err.print(f"[yellow]{m}[/yellow]")) as connect:
+        companion = wiring.projector_companion(settings, wiring.holder_name())
+        asgi = wiring.build_app(settings, connect, keys, [companion])
+        err.print(f"tally dev on http://{host}:{port}/v1  —  demo API key: [bold]{key}[/bold] "
+                  f"(tenant {DEMO_PRINCIPAL.tenant_id}, environment {DEMO_PRINCIPAL.environment_id})")
+        _serve(asgi, host, port)
+
+
+def _redis_url(settings: Settings) -> str:
+    if not settings.redis_url:
+        err.print("[red]TALLY_REDIS_URL is required[/red]")
+        raise typer.Exit(2)
+    return settings.redis_url
+
+
+@app.command()
+def api(port: Port = 8080, host: Host = "0.0.0.0", api_key: ApiKey = None) -> None:
+    """The HTTP API alone, against TALLY_REDIS_URL."""
+    settings = _settings()
+    wiring.configure_logging(settings)
+    url = _redis_url(settings)
+    keys = wiring.api_keys(settings, api_key, DEMO_PRINCIPAL)
+    if not keys:
+        err.print("[red]no API keys: set TALLY_API_KEYS=key:tenant:environment or pass --api-key[/red]")
+        raise typer.Exit(2)
+    _serve(wiring.build_app(settings, lambda: Redis.from_url(url), keys), host, port)
+
+
+@app.command()
+def projector(holder: Annotated[str | None, typer.Option(help="name of this process in leases")] = None) -> None:
+    """The projector alone: folds partition feeds into snapshots. SIGTERM finishes the batch and exits."""
+    settings = _settings()
+    wiring.configure_logging(settings)
+    url = _redis_url(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        redis = Redis.from_url(url)
+        try:
+            await wiring.run_projector(redis, settings, stop, holder or wiring.holder_name())
+        finally:
+            await redis.aclose()
+
+    asyncio.run(main())
+
+
+def run() -> None:
+    sys.exit(app())

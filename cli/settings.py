@@ -1,0 +1,45 @@
+"""One typed settings object per process, read once from TALLY_* variables; a misspelt one stops start-up."""
+
+import os
+from collections.abc import Mapping
+
+import msgspec
+
+from domain.errors import ValidationFailed
+
+PREFIX = "TALLY_"
+IGNORED_PREFIXES = ("TALLY_TEST_",)
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    redis_url: str | None = None
+    api_keys: str = ""
+    partitions: int = 16
+    dedup_ttl_seconds: int = 35 * 24 * 3600
+    batch_size: int = 1000
+    block_ms: int = 50
+    lease_ttl_ms: int = 5000
+    request_log: bool = True
+    log_level: str = "INFO"
+    data_dir: str = ".tally"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        environ = os.environ if environ is None else environ
+        known = set(cls.__struct_fields__)
+        values: dict[str, str] = {}
+        for name, value in environ.items():
+            if not name.startswith(PREFIX) or name.startswith(IGNORED_PREFIXES):
+                continue
+            field = name[len(PREFIX):].lower()
+            if field not in known:
+                names = ", ".join(sorted(PREFIX + k.upper() for k in known))
+                raise ValidationFailed(f"unknown setting {name}; known: {names}")
+            values[field] = value
+        try:
+            settings = msgspec.convert(values, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ValidationFailed(f"bad setting: {exc}") from exc
+        if settings.partitions < 1 or settings.partitions > 1024:
+            raise ValidationFailed("TALLY_PARTITIONS must be between 1 and 1024")
+        return settings

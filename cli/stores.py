@@ -1,0 +1,64 @@
+"""Where the embedded `tally dev` keeps its events: TALLY_REDIS_URL, a local redis-server, or in-process fakeredis."""
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_redis_server(data_dir: Path, port: int, fsync: str = "always") -> subprocess.Popen[bytes]:
+    """A redis-server with AOF on, its files in `data_dir`; returns once it answers PING."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir.resolve()),
+         "--appendonly", "yes", "--appendfsync", fsync, "--save", "", "--logfile", "redis.log"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    client = SyncRedis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if client.ping():
+                return process
+        except Exception:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError(f"redis-server did not start on port {port}; see {data_dir}/redis.log") from None
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def embedded_store(redis_url: str | None, data_dir: str, warn: Callable[[str], None]) -> Iterator[Callable[[], Redis]]:
+    """Yield a client factory for the dev store, and stop any server it started on exit."""
+    if redis_url:
+        yield lambda: Redis.from_url(redis_url)
+        return
+    if shutil.which("redis-server"):
+        port = free_port()
+        process = start_redis_server(Path(data_dir), port)
+        warn(f"store: redis-server on 127.0.0.1:{port}, AOF (appendfsync always) in {Path(data_dir).resolve()}")
+        try:
+            yield lambda: Redis(port=port)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+        return
+    import fakeredis
+
+    server: Any = fakeredis.FakeServer()
+    warn("store: no TALLY_REDIS_URL and no redis-server on PATH; using in-process fakeredis — NOTHING PERSISTS")
+    yield lambda: fakeredis.FakeAsyncRedis(server=server)

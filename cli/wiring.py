@@ -1,0 +1,56 @@
+"""Builds the halves from settings: the API app and the projector loop. The only place both are imported."""
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable
+
+from redis.asyncio import Redis
+
+from api.app import ApiConfig, Companion, create_app
+from api.auth import Principal, parse_api_keys
+from cli.settings import Settings
+from projector.membership import Membership
+from projector.worker import Projector, ProjectorSettings
+from store.keys import Keys
+from store.meta import ensure_partitions
+from store.projection import Projection
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def holder_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def api_keys(settings: Settings, extra_key: str | None, demo: Principal | None = None) -> dict[str, Principal]:
+    keys = parse_api_keys(settings.api_keys)
+    if extra_key:
+        keys[extra_key] = demo or Principal("tenant_default", "env_default")
+    return keys
+
+
+def build_app(settings: Settings, connect: Callable[[], Redis], keys: dict[str, Principal],
+              companions: list[Companion] | None = None) -> object:
+    config = ApiConfig(api_keys=keys, keys=Keys(settings.partitions), dedup_ttl_seconds=settings.dedup_ttl_seconds,
+                       request_log=settings.request_log)
+    return create_app(config, connect, companions=companions or [])
+
+
+def projector_companion(settings: Settings, holder: str) -> Companion:
+    async def run(redis: Redis, stop: asyncio.Event) -> None:
+        await run_projector(redis, settings, stop, holder)
+
+    return run
+
+
+async def run_projector(redis: Redis, settings: Settings, stop: asyncio.Event, holder: str) -> None:
+    keys = Keys(settings.partitions)
+    await ensure_partitions(redis, keys)
+    projector_settings = ProjectorSettings(holder=holder, batch_size=settings.batch_size, block_ms=settings.block_ms,
+                                           lease_ttl_ms=settings.lease_ttl_ms)
+    membership = Membership(redis, keys, holder, ttl_ms=settings.lease_ttl_ms * 2)
+    await Projector(Projection(redis, keys), membership, projector_settings).run(stop)

@@ -1,0 +1,9 @@
+"""Who an account belongs to: tenant, environment and customer."""
+
+import msgspec
+
+
+class AccountRef(msgspec.Struct, frozen=True, array_like=True):
+    tenant_id: str
+    environment_id: str
+    customer_id: str

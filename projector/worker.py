@@ -1,0 +1,139 @@
+"""The projector: a catch-up subscription per partition, folded in batches, committed with its checkpoint."""
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+
+import msgspec
+
+from domain.timefmt import format_rfc3339
+from projector.batch import PoisonEntry, fold_batch, group_by_account
+from projector.membership import Membership
+from store.projection import CHECKPOINT_MOVED, COMMITTED, LEASE_LOST, Projection
+
+log = logging.getLogger("tally.projector")
+
+
+class ProjectorSettings(msgspec.Struct, frozen=True, kw_only=True):
+    holder: str
+    batch_size: int = 1000
+    block_ms: int = 50
+    lease_ttl_ms: int = 5000
+
+
+class PartitionWorker:
+    """Owns at most one partition's lease and folds its feed while it holds it."""
+
+    def __init__(self, partition: int, projection: Projection, settings: ProjectorSettings) -> None:
+        self.partition = partition
+        self.projection = projection
+        self.settings = settings
+        self.lease: str | None = None
+        self.checkpoint: str | None = None
+        self.renewed_at = 0.0
+        self.halted: str | None = None
+        self.applied_total = 0
+
+    async def keep_lease(self, wanted: bool) -> None:
+        if not wanted:
+            await self.release()
+            return
+        due = time.monotonic() - self.renewed_at > self.settings.lease_ttl_ms / 3000
+        if self.lease is None or due:
+            self.lease = await self.projection.take_lease(
+                self.partition, self.settings.holder, self.settings.lease_ttl_ms, self.lease
+            )
+            self.renewed_at = time.monotonic()
+            if self.lease is None:
+                self.checkpoint = None
+
+    async def release(self) -> None:
+        if self.lease is not None:
+            await self.projection.release_lease(self.partition, self.lease)
+            log.info("lease released partition=%d lease=%s", self.partition, self.lease)
+        self.lease = None
+        self.checkpoint = None
+
+    async def step(self) -> int:
+        """Read one batch from the checkpoint, fold it and commit it; returns the events applied."""
+        if self.lease is None or self.halted:
+            return 0
+        if self.checkpoint is None:
+            self.checkpoint = await self.projection.checkpoint(self.partition)
+        entries = await self.projection.read_feed(
+            self.partition, self.checkpoint, self.settings.batch_size, self.settings.block_ms
+        )
+        if not entries:
+            return 0
+        started = time.perf_counter()
+        groups = group_by_account(entries)
+        snapshots = await self.projection.load_snapshots(list(groups))
+        try:
+            writes, applied = fold_batch(groups, snapshots)
+        except PoisonEntry as poison:
+            self.halted = str(poison)
+            log.error("partition halted partition=%d position=%s reason=%r", self.partition, poison.position,
+                      poison.reason)
+            return 0
+        folded_at = format_rfc3339(datetime.now(UTC))
+        outcome = await self.projection.commit(
+            self.partition, self.lease, self.checkpoint, entries[-1].position, writes, folded_at
+        )
+        if outcome == COMMITTED:
+            self.checkpoint = entries[-1].position
+            self.applied_total += applied
+            log.info("batch partition=%d entries=%d applied=%d accounts=%d checkpoint=%s ms=%.2f",
+                     self.partition, len(entries), applied, len(writes), self.checkpoint,
+                     (time.perf_counter() - started) * 1000)
+            return applied
+        if outcome == LEASE_LOST:
+            log.warning("lease lost partition=%d lease=%s", self.partition, self.lease)
+            self.lease = None
+        elif outcome == CHECKPOINT_MOVED:
+            log.warning("checkpoint moved partition=%d expected=%s", self.partition, self.checkpoint)
+        self.checkpoint = None
+        return 0
+
+
+class Projector:
+    """Runs a worker per partition; takes no more partitions than its fair share of the live projectors."""
+
+    def __init__(self, projection: Projection, membership: Membership, settings: ProjectorSettings) -> None:
+        self.projection = projection
+        self.membership = membership
+        self.settings = settings
+        partitions = projection.keys.partitions
+        self.workers = [PartitionWorker(p, projection, settings) for p in range(partitions)]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        tasks = [asyncio.create_task(self._run_worker(worker, stop)) for worker in self.workers]
+        try:
+            while not stop.is_set():
+                await self.membership.heartbeat()
+                await _wait(stop, self.settings.lease_ttl_ms / 3000)
+        finally:
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.membership.leave()
+
+    def held(self) -> int:
+        return sum(1 for worker in self.workers if worker.lease is not None)
+
+    async def _run_worker(self, worker: PartitionWorker, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                share = self.membership.share(len(self.workers))
+                holding = worker.lease is not None
+                await worker.keep_lease((holding and self.held() <= share) or (not holding and self.held() < share))
+                if worker.lease is None or worker.halted:
+                    await _wait(stop, self.settings.lease_ttl_ms / 5000)
+                    continue
+                await worker.step()
+        finally:
+            await worker.release()
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -1,0 +1,133 @@
+"""Append events to customer streams and read accounts back: the snapshot plus the tail it has not folded."""
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import msgspec
+from redis.asyncio import Redis
+
+from domain.codec import decode_account, decode_event, encode_event
+from domain.events import AnyEvent
+from domain.fold import fold
+from domain.identity import AccountRef
+from domain.state import EMPTY_ACCOUNT, Account
+from store.keys import Keys
+from store.positions import ORIGIN, text
+from store.scripts import Scripts
+
+_ref_encoder = msgspec.msgpack.Encoder()
+_ref_decoder = msgspec.msgpack.Decoder(AccountRef)
+LOG_PAGE = 2000
+
+
+class Dedup(msgspec.Struct, frozen=True):
+    """Refuse a second append with the same `key` in `scope` for the dedup window; `value` is kept with it."""
+
+    scope: str
+    key: str
+    value: str = ""
+
+
+class Appended(msgspec.Struct, frozen=True):
+    status: Literal["appended", "duplicate", "conflict"]
+    positions: tuple[str, ...] = ()
+    seen: str = ""
+
+
+class AccountRead(msgspec.Struct, frozen=True):
+    """An account as read: `snapshot_position`/`folded_at` say how fresh the snapshot part was."""
+
+    account: Account
+    snapshot_position: str
+    folded_at: str
+    tail: int
+
+
+def encode_ref(ref: AccountRef) -> bytes:
+    return _ref_encoder.encode(ref)
+
+
+def decode_ref(data: bytes) -> AccountRef:
+    return _ref_decoder.decode(data)
+
+
+def decode_entries(raw: Sequence[Any]) -> list[tuple[str, AnyEvent]]:
+    """Stream entries as returned by XRANGE inside Lua ([[id, [field, value, ...]], ...])."""
+    entries = []
+    for entry_id, fields in raw:
+        values = dict(zip(fields[::2], fields[1::2], strict=True))
+        entries.append((text(entry_id), decode_event(values[b"e"])))
+    return entries
+
+
+class EventStore:
+    def __init__(self, redis: Redis, keys: Keys, dedup_ttl_seconds: int) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.dedup_ttl_seconds = dedup_ttl_seconds
+        self.scripts = Scripts(redis)
+
+    def _append_call(
+        self, ref: AccountRef, events: Sequence[AnyEvent], dedup: Dedup | None, expect: str | None
+    ) -> tuple[list[str], list[Any]]:
+        keys = [self.keys.log(ref), self.keys.feed(self.keys.partition_of(ref))]
+        if dedup is not None:
+            keys.append(self.keys.dedup(ref, dedup.scope, dedup.key))
+        args: list[Any] = [encode_ref(ref), self.dedup_ttl_seconds, dedup.value if dedup else "", expect or ""]
+        args.extend(encode_event(event) for event in events)
+        return keys, args
+
+    async def append(
+        self, ref: AccountRef, events: Sequence[AnyEvent], dedup: Dedup | None = None, expect: str | None = None
+    ) -> Appended:
+        """Append `events` atomically; with `expect`, only if the customer stream still ends at that position."""
+        keys, args = self._append_call(ref, events, dedup, expect)
+        return _appended(await self.scripts.append(keys=keys, args=args))
+
+    async def append_each(self, items: Sequence[tuple[AccountRef, AnyEvent, Dedup | None]]) -> list[Appended]:
+        """Append many single events in one pipeline (one round trip); each is atomic and deduplicated alone."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for ref, event, dedup in items:
+                keys, args = self._append_call(ref, [event], dedup, None)
+                await self.scripts.append(keys=keys, args=args, client=pipe)
+            replies = await pipe.execute()
+        return [_appended(reply) for reply in replies]
+
+    async def read_account(self, ref: AccountRef, cached: bool = False) -> AccountRead:
+        """The snapshot and (unless cached) the unfolded tail, in one round trip, folded together."""
+        position, state, folded_at, tail = await self.scripts.read(
+            keys=[self.keys.snapshot(ref), self.keys.log(ref)], args=["cached" if cached else "exact"]
+        )
+        account = decode_account(state) if state else EMPTY_ACCOUNT
+        entries = decode_entries(tail)
+        return AccountRead(
+            account=fold(account, entries), snapshot_position=text(position),
+            folded_at=text(folded_at) if folded_at else "", tail=len(entries),
+        )
+
+    async def read_log(self, ref: AccountRef, after: str = ORIGIN) -> list[tuple[str, AnyEvent]]:
+        """The customer's whole stream after `after`, page by page."""
+        entries: list[tuple[str, AnyEvent]] = []
+        start = f"({after}"
+        while True:
+            page: Any = await self.redis.xrange(self.keys.log(ref), min=start, max="+", count=LOG_PAGE)
+            entries.extend((text(entry_id), decode_event(fields[b"e"])) for entry_id, fields in page)
+            if len(page) < LOG_PAGE:
+                return entries
+            start = f"({text(page[-1][0])}"
+
+    async def index_wallet(self, wallet_id: str, ref: AccountRef) -> None:
+        await self.redis.set(self.keys.wallet_index(wallet_id), encode_ref(ref))
+
+    async def find_wallet(self, wallet_id: str) -> AccountRef | None:
+        data: Any = await self.redis.get(self.keys.wallet_index(wallet_id))
+        return decode_ref(data) if data else None
+
+
+def _appended(reply: Sequence[Any]) -> Appended:
+    code, payload = int(reply[0]), reply[1]
+    if code == 1:
+        return Appended("appended", tuple(text(p) for p in payload))
+    if code == 0:
+        return Appended("duplicate", seen=text(payload))
+    return Appended("conflict", seen=text(payload))

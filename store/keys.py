@@ -1,0 +1,67 @@
+"""Every Redis key tally uses is built here and nowhere else.
+
+Keys of one partition share the hash tag `{pNN}`, so one script can touch them atomically and a Redis Cluster
+keeps them on one shard. Only the wallet index and the store's metadata live outside partitions.
+"""
+
+import zlib
+
+import msgspec
+
+from domain.identity import AccountRef
+
+PREFIX = "tally"
+
+
+class Keys(msgspec.Struct, frozen=True):
+    partitions: int = 16
+    prefix: str = PREFIX
+
+    def partition_of(self, ref: AccountRef) -> int:
+        return zlib.crc32(f"{ref.tenant_id}\x1f{ref.environment_id}\x1f{ref.customer_id}".encode()) % self.partitions
+
+    def _tag(self, partition: int) -> str:
+        return f"{self.prefix}:{{p{partition:03d}}}"
+
+    def _account(self, ref: AccountRef) -> str:
+        return f"{self._tag(self.partition_of(ref))}:{ref.tenant_id}:{ref.environment_id}:{ref.customer_id}"
+
+    def log(self, ref: AccountRef) -> str:
+        """The customer's stream: its whole history, never trimmed."""
+        return f"{self._account(ref)}:log"
+
+    def snapshot(self, ref: AccountRef) -> str:
+        """Hash: p = customer-stream position folded up to, s = encoded Account, t = when it was folded."""
+        return f"{self._account(ref)}:snap"
+
+    def dedup(self, ref: AccountRef, scope: str, key: str) -> str:
+        """Seen-marker of an event id or idempotency key, with a TTL (the dedup window)."""
+        return f"{self._account(ref)}:seen:{scope}:{key}"
+
+    def feed(self, partition: int) -> str:
+        """The partition's feed stream: every event of its customers, in append order."""
+        return f"{self._tag(partition)}:feed"
+
+    def checkpoint(self, partition: int) -> str:
+        """The feed position the partition's snapshots are folded up to."""
+        return f"{self._tag(partition)}:checkpoint"
+
+    def lease(self, partition: int) -> str:
+        """`holder#token` of the projector that owns the partition, with a TTL."""
+        return f"{self._tag(partition)}:lease"
+
+    def fence(self, partition: int) -> str:
+        """Counter handing out fencing tokens for the partition's lease."""
+        return f"{self._tag(partition)}:fence"
+
+    def wallet_index(self, wallet_id: str) -> str:
+        """Which account a wallet belongs to (written before the wallet's first event)."""
+        return f"{self.prefix}:wallet:{wallet_id}"
+
+    def projectors(self) -> str:
+        """Sorted set of live projector processes, scored by their last heartbeat (ms)."""
+        return f"{self.prefix}:projectors"
+
+    def meta(self) -> str:
+        """Store-wide settings every process must agree on (the partition count)."""
+        return f"{self.prefix}:meta"

@@ -1,0 +1,91 @@
+"""The projector's side of the store: leases with fencing, the feed, snapshots and the atomic commit."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+from domain.identity import AccountRef
+from store.eventstore import decode_ref
+from store.keys import Keys
+from store.positions import ORIGIN, text
+from store.scripts import Scripts
+
+COMMITTED, LEASE_LOST, CHECKPOINT_MOVED = 1, -1, -2
+
+
+class FeedEntry(msgspec.Struct, frozen=True):
+    position: str
+    ref: AccountRef
+    log_position: str
+    payload: bytes
+
+
+class Snapshot(msgspec.Struct, frozen=True):
+    position: str
+    state: bytes | None
+
+
+class SnapshotWrite(msgspec.Struct, frozen=True):
+    ref: AccountRef
+    position: str
+    state: bytes
+
+
+class Projection:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.scripts = Scripts(redis)
+
+    async def take_lease(self, partition: int, holder: str, ttl_ms: int, held: str | None) -> str | None:
+        """Take or renew the partition's lease; None when another holder has it."""
+        value = await self.scripts.lease(
+            keys=[self.keys.lease(partition), self.keys.fence(partition)], args=[holder, ttl_ms, held or ""]
+        )
+        return text(value) if value else None
+
+    async def release_lease(self, partition: int, held: str) -> None:
+        await self.scripts.release(keys=[self.keys.lease(partition)], args=[held])
+
+    async def lease_holder(self, partition: int) -> str | None:
+        value: Any = await self.redis.get(self.keys.lease(partition))
+        return text(value) if value else None
+
+    async def checkpoint(self, partition: int) -> str:
+        value: Any = await self.redis.get(self.keys.checkpoint(partition))
+        return text(value) if value else ORIGIN
+
+    async def read_feed(self, partition: int, after: str, count: int, block_ms: int | None) -> list[FeedEntry]:
+        reply: Any = await self.redis.xread({self.keys.feed(partition): after}, count=count, block=block_ms)
+        if not reply:
+            return []
+        _, entries = reply[0]
+        return [
+            FeedEntry(text(entry_id), decode_ref(fields[b"c"]), text(fields[b"l"]), fields[b"e"])
+            for entry_id, fields in entries
+        ]
+
+    async def load_snapshots(self, refs: Sequence[AccountRef]) -> list[Snapshot]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for ref in refs:
+                pipe.hmget(self.keys.snapshot(ref), ["p", "s"])
+            replies = await pipe.execute()
+        return [Snapshot(text(p) if p else ORIGIN, s) for p, s in replies]
+
+    async def commit(
+        self, partition: int, lease: str, expected: str, checkpoint: str,
+        snapshots: Sequence[SnapshotWrite], folded_at: str,
+    ) -> int:
+        """Write the snapshots and move the checkpoint in one step; see COMMITTED / LEASE_LOST / CHECKPOINT_MOVED."""
+        keys = [self.keys.lease(partition), self.keys.checkpoint(partition)]
+        args: list[Any] = [lease, expected, checkpoint, folded_at]
+        for write in snapshots:
+            keys.append(self.keys.snapshot(write.ref))
+            args.extend((write.position, write.state))
+        return int(await self.scripts.commit(keys=keys, args=args))
+
+    async def feed_head(self, partition: int) -> str:
+        reply: Any = await self.redis.xrevrange(self.keys.feed(partition), count=1)
+        return text(reply[0][0]) if reply else ORIGIN

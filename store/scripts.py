@@ -1,0 +1,19 @@
+"""The Lua scripts of the store, loaded once from store/lua and run by SHA."""
+
+from importlib import resources
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+
+def _source(name: str) -> str:
+    return resources.files("store").joinpath("lua", f"{name}.lua").read_text()
+
+
+class Scripts:
+    def __init__(self, redis: Redis) -> None:
+        self.append: AsyncScript = redis.register_script(_source("append"))
+        self.read: AsyncScript = redis.register_script(_source("read"))
+        self.commit: AsyncScript = redis.register_script(_source("commit"))
+        self.lease: AsyncScript = redis.register_script(_source("lease"))
+        self.release: AsyncScript = redis.register_script(_source("release"))
