@@ -3,7 +3,7 @@
 import msgspec
 
 
-class AccountRef(msgspec.Struct, frozen=True, array_like=True):
+class AccountRef(msgspec.Struct, frozen=True, array_like=True, order=True):
     tenant_id: str
     environment_id: str
     customer_id: str

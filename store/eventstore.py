@@ -70,7 +70,8 @@ class EventStore:
     def _append_call(
         self, ref: AccountRef, events: Sequence[AnyEvent], dedup: Dedup | None, expect: str | None
     ) -> tuple[list[str], list[Any]]:
-        keys = [self.keys.log(ref), self.keys.feed(self.keys.partition_of(ref))]
+        partition = self.keys.partition_of(ref)
+        keys = [self.keys.log(ref), self.keys.feed(partition), self.keys.accounts(partition)]
         if dedup is not None:
             keys.append(self.keys.dedup(ref, dedup.scope, dedup.key))
         args: list[Any] = [encode_ref(ref), self.dedup_ttl_seconds, dedup.value if dedup else "", expect or ""]
@@ -115,6 +116,11 @@ class EventStore:
             if len(page) < LOG_PAGE:
                 return entries
             start = f"({text(page[-1][0])}"
+
+    async def accounts(self, partition: int) -> list[AccountRef]:
+        """Every account that has at least one event in the partition."""
+        members: Any = await self.redis.smembers(self.keys.accounts(partition))
+        return sorted(decode_ref(m) for m in members)
 
     async def index_wallet(self, wallet_id: str, ref: AccountRef) -> None:
         await self.redis.set(self.keys.wallet_index(wallet_id), encode_ref(ref))

@@ -42,6 +42,10 @@ class Keys(msgspec.Struct, frozen=True):
         """The partition's feed stream: every event of its customers, in append order."""
         return f"{self._tag(partition)}:feed"
 
+    def accounts(self, partition: int) -> str:
+        """Set of the encoded refs of every account with events in the partition."""
+        return f"{self._tag(partition)}:accounts"
+
     def checkpoint(self, partition: int) -> str:
         """The feed position the partition's snapshots are folded up to."""
         return f"{self._tag(partition)}:checkpoint"

@@ -1,11 +1,11 @@
 -- Append events to a customer stream and its partition feed in one step, with dedup and optional
 -- optimistic concurrency.
--- KEYS: 1 customer log, 2 partition feed, 3 dedup key (optional)
+-- KEYS: 1 customer log, 2 partition feed, 3 partition's account set, 4 dedup key (optional)
 -- ARGV: 1 encoded account ref, 2 dedup ttl seconds, 3 dedup value, 4 expected last log id ('' = any),
 --       5.. encoded events
 -- Returns {1, {ids}} appended | {0, seen-value} duplicate | {-1, last id} conflict
-if KEYS[3] then
-  local seen = redis.call('GET', KEYS[3])
+if KEYS[4] then
+  local seen = redis.call('GET', KEYS[4])
   if seen then return {0, seen} end
 end
 if ARGV[4] ~= '' then
@@ -20,7 +20,8 @@ for i = 5, #ARGV do
   redis.call('XADD', KEYS[2], '*', 'c', ARGV[1], 'l', id, 'e', ARGV[i])
   ids[#ids + 1] = id
 end
-if KEYS[3] then
-  redis.call('SET', KEYS[3], ARGV[3] .. '|' .. ids[1], 'EX', ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[1])
+if KEYS[4] then
+  redis.call('SET', KEYS[4], ARGV[3] .. '|' .. ids[1], 'EX', ARGV[2])
 end
 return {1, ids}

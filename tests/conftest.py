@@ -1,0 +1,43 @@
+"""Shared fixtures: a real Redis for integration tests (its own redis-server, or TALLY_TEST_REDIS_URL)."""
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from redis.asyncio import Redis
+
+from tests.support.redis_server import RedisServer, external_url, have_redis_server
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a real Redis: TALLY_TEST_REDIS_URL when set, else a redis-server started for this session."""
+    url = external_url()
+    if url:
+        yield url
+        return
+    if not have_redis_server():
+        pytest.fail("redis-server is not installed (CI installs it in .ci/run); or set TALLY_TEST_REDIS_URL")
+    server = RedisServer(Path(tmp_path_factory.mktemp("redis")))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def clean_redis(redis_url: str) -> str:
+    """The real Redis, emptied before the test."""
+    redis.Redis.from_url(redis_url).flushdb()
+    return redis_url
+
+
+@pytest.fixture
+async def aredis(clean_redis: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(clean_redis)
+    try:
+        yield client
+    finally:
+        await client.aclose()

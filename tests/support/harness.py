@@ -1,0 +1,58 @@
+"""In-process tally for integration tests: the real app and (optionally) the real projector on a real Redis."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+
+from api.accounts import Clock, system_clock
+from api.app import ApiConfig, create_app
+from api.auth import Principal
+from cli.settings import Settings
+from cli.wiring import projector_companion
+from domain.identity import AccountRef
+from store.keys import Keys
+from store.positions import is_after
+
+API_KEY = "test-key"
+OTHER_KEY = "other-tenant-key"
+PRINCIPALS = {API_KEY: Principal("tenant_a", "env_a"), OTHER_KEY: Principal("tenant_b", "env_a")}
+PARTITIONS = 4
+
+
+def test_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {"partitions": PARTITIONS, "block_ms": 20, "lease_ttl_ms": 2000, "request_log": False}
+    values.update(overrides)
+    return Settings(**values)
+
+
+@asynccontextmanager
+async def running_app(
+    redis_url: str, projector: bool = True, clock: Clock = system_clock, settings: Settings | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client wired to the app through ASGI, lifespan included; headers carry API_KEY."""
+    settings = settings or test_settings()
+    config = ApiConfig(api_keys=PRINCIPALS, keys=Keys(settings.partitions), request_log=False)
+    companions = [projector_companion(settings, "test-projector")] if projector else []
+    app = create_app(config, lambda: Redis.from_url(redis_url), clock=clock, companions=companions)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://tally", headers={"x-api-key": API_KEY}) as c:
+            yield c
+
+
+async def wait_folded(redis: Redis, ref: AccountRef, partitions: int = PARTITIONS, timeout: float = 10.0) -> None:
+    """Poll until the account's snapshot has folded its whole stream (no sleeping for a fixed time)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        head: Any = await redis.xrevrange(Keys(partitions).log(ref), count=1)
+        snap: Any = await redis.hget(Keys(partitions).snapshot(ref), "p")
+        if not head or (snap and not is_after(head[0][0].decode(), snap.decode())):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"snapshot of {ref} did not catch up")
+        await asyncio.sleep(0.01)
+

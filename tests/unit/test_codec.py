@@ -1,0 +1,161 @@
+"""The codec: every event and an account survive MessagePack exactly, and encode to the same bytes every time."""
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import get_args
+
+import msgspec
+import pytest
+
+from domain.codec import decode_account, decode_event, encode_account, encode_event
+from domain.events import (
+    AnyEvent,
+    CreditsDebited,
+    CreditsExpired,
+    CreditsGranted,
+    UsageRecorded,
+    WalletCreated,
+    WalletFrozen,
+    WalletTerminated,
+    WalletUnfrozen,
+    WalletUpdated,
+)
+from domain.settings import AlertSettings, AlertThreshold, AutoTopup
+from tests.unit.given import after, created, debited, expired, frozen, given, granted, terminated
+
+D = Decimal
+AT = datetime(2025, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
+ALERTS = AlertSettings(
+    alert_enabled=True,
+    critical=AlertThreshold(threshold=D("10.50"), condition="below"),
+    warning=AlertThreshold(threshold=D("20"), condition="below"),
+    info=AlertThreshold(threshold=D("3E+1"), condition="below"),
+)
+TOPUP = AutoTopup(enabled=True, threshold=D("5"), amount=D("100.000"), invoicing=True, cooldown_seconds=600)
+
+SAMPLES: list[AnyEvent] = [
+    WalletCreated(
+        id="e1", at=AT, wallet_id="w1", tenant_id="t1", environment_id="env1", customer_id="c1", currency="USD",
+        wallet_type="POST_PAID", conversion_rate=D("0.0125"), topup_conversion_rate=D("1.10"),
+        allowed_price_types=("USAGE", "FIXED"), alert_settings=ALERTS, auto_topup=TOPUP, name="main",
+        description="ünïcode ✓", metadata={"b": "2", "a": "1"}, created_by="api",
+    ),
+    WalletUpdated(
+        id="e2", at=AT, wallet_id="w1", name="renamed", description=None, metadata={"k": "v"},
+        alert_settings=AlertSettings(), auto_topup=AutoTopup(), allowed_price_types=("ALL",), updated_by="ops",
+    ),
+    WalletTerminated(id="e3", at=AT, wallet_id="w1", transaction_id="t3", updated_by="ops"),
+    WalletFrozen(id="e4", at=AT, wallet_id="w1", updated_by="ops"),
+    WalletUnfrozen(id="e5", at=AT, wallet_id="w1", updated_by="ops"),
+    CreditsGranted(
+        id="e6", at=AT, wallet_id="w1", transaction_id="t6", credits=D("0.000000000001"),
+        reason="SUBSCRIPTION_CREDIT_GRANT", priority=-3, expires_at=AT + timedelta(days=400),
+        idempotency_key="idem-6", description="lot", metadata={"plan": "pro"}, created_by="api",
+    ),
+    CreditsDebited(
+        id="e7", at=AT, wallet_id="w1", transaction_id="t7", credits=D("12345678901234567890.12345678"),
+        reason="WALLET_TERMINATION", idempotency_key="idem-7", description="x", metadata={}, created_by="api",
+    ),
+    CreditsExpired(id="e8", at=AT, wallet_id="w1", lot_id="t6", transaction_id="t8"),
+    UsageRecorded(
+        id="e9", at=AT, event_name="api_call", external_customer_id="ext-1", timestamp=AT - timedelta(seconds=1),
+        properties={"tokens": 1234567890123, "ratio": 0.1, "model": "gpt", "neg": -1}, source="sdk",
+    ),
+]
+
+
+def test_the_samples_cover_every_event_type() -> None:
+    assert {type(event) for event in SAMPLES} == set(get_args(AnyEvent))
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: type(e).__name__)
+def test_every_event_round_trips_exactly(event: AnyEvent) -> None:
+    data = encode_event(event)
+    decoded = decode_event(data)
+    assert type(decoded) is type(event)
+    assert decoded == event
+    assert encode_event(decoded) == data
+    assert msgspec.to_builtins(decoded) == msgspec.to_builtins(event)
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: type(e).__name__)
+def test_encoding_an_event_is_deterministic(event: AnyEvent) -> None:
+    assert encode_event(event) == encode_event(event)
+    assert encode_event(event) == encode_event(msgspec.structs.replace(event))
+
+
+def test_decimals_keep_their_exact_digits() -> None:
+    grant = granted("g", "0.10")
+    decoded = decode_event(encode_event(grant))
+    assert isinstance(decoded, CreditsGranted)
+    assert str(decoded.credits) == "0.10"
+    created_back = decode_event(encode_event(SAMPLES[0]))
+    assert isinstance(created_back, WalletCreated) and created_back.alert_settings is not None
+    assert str(created_back.alert_settings.info.threshold) == "3E+1"  # type: ignore[union-attr]
+
+
+def test_timestamps_keep_microseconds_and_the_instant_of_any_offset() -> None:
+    plus_two = timezone(timedelta(hours=2))
+    event = granted("g", "1", at=datetime(2025, 6, 1, 12, 0, 0, 1, tzinfo=plus_two))
+    decoded = decode_event(encode_event(event))
+    assert decoded.at == event.at
+    assert decoded.at.microsecond == 1
+    assert decoded.at.utcoffset() == timedelta(0)
+
+
+def history() -> list[AnyEvent]:
+    return [
+        created("w1", alerts=ALERTS, rate="2.5"),
+        created("w2", currency="EUR", wallet_type="POST_PAID"),
+        granted("a", "10.10", priority=1, expires_at=after(days=3)),
+        granted("b", "5", reason="FREE_CREDIT_GRANT"),
+        granted("gone", "7", expires_at=after(hours=1)),
+        debited("d", "12.5", at=after(minutes=5)),
+        debited("over", "100", at=after(minutes=6)),
+        expired("gone", at=after(hours=1)),
+        granted("c", "3", wallet_id="w2"),
+        frozen(wallet_id="w2", at=after(hours=2)),
+        terminated(wallet_id="w2", at=after(hours=3)),
+        SAMPLES[-1],
+    ]
+
+
+def test_an_account_round_trips_exactly() -> None:
+    account = given(*history())
+    assert account.wallets["w1"].ledger[-2].draws  # the snapshot really holds draws, shortfalls, expiries
+    assert account.wallets["w1"].ledger[-2].shortfall == D("90.4")
+    data = encode_account(account)
+    decoded = decode_account(data)
+    assert decoded == account
+    assert encode_account(decoded) == data
+    assert (decoded.position, decoded.applied, decoded.usage_events) == ("12-0", 12, 1)
+
+
+def test_a_rebuild_from_decoded_events_encodes_to_the_same_bytes_as_the_live_fold() -> None:
+    live = given(*history())
+    rebuilt = given(*(decode_event(encode_event(event)) for event in history()))
+    assert encode_account(live) == encode_account(live)
+    assert encode_account(rebuilt) == encode_account(live)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="domain.codec builds its msgpack Encoders without order='deterministic': equal values whose dicts "
+    "were filled in another order encode to different bytes",
+)
+def test_equal_events_encode_to_the_same_bytes() -> None:
+    first = granted("g", "1")
+    one = msgspec.structs.replace(first, metadata={"a": "1", "b": "2"})
+    other = msgspec.structs.replace(first, metadata={"b": "2", "a": "1"})
+    assert one == other
+    assert encode_event(one) == encode_event(other)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\xc1", msgspec.msgpack.encode({"type": "no_such_event", "id": "e", "at": AT}),
+     msgspec.msgpack.encode({"type": "credits_granted", "id": "e", "at": AT, "wallet_id": "w1"})],
+)
+def test_undecodable_bytes_raise_instead_of_yielding_an_event(data: bytes) -> None:
+    with pytest.raises(msgspec.DecodeError):
+        decode_event(data)
