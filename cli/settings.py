@@ -19,6 +19,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     batch_size: int = 1000
     block_ms: int = 50
     lease_ttl_ms: int = 5000
+    period_grace_seconds: int = 3600
+    clock_interval_ms: int = 1000
+    max_future_skew_seconds: int = 300
     request_log: bool = True
     log_level: str = "INFO"
     data_dir: str = ".tally"

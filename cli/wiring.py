@@ -11,8 +11,10 @@ from redis.asyncio import Redis
 from api.app import ApiConfig, Companion, create_app
 from api.auth import Principal, parse_api_keys
 from cli.settings import Settings
+from projector.clock import PartitionClock
 from projector.membership import Membership
 from projector.worker import Projector, ProjectorSettings
+from store.eventstore import EventStore
 from store.keys import Keys
 from store.meta import ensure_partitions
 from store.projection import Projection
@@ -50,7 +52,11 @@ def projector_companion(settings: Settings, holder: str) -> Companion:
 async def run_projector(redis: Redis, settings: Settings, stop: asyncio.Event, holder: str) -> None:
     keys = Keys(settings.partitions)
     await ensure_partitions(redis, keys)
-    projector_settings = ProjectorSettings(holder=holder, batch_size=settings.batch_size, block_ms=settings.block_ms,
-                                           lease_ttl_ms=settings.lease_ttl_ms)
+    projector_settings = ProjectorSettings(
+        holder=holder, batch_size=settings.batch_size, block_ms=settings.block_ms, lease_ttl_ms=settings.lease_ttl_ms,
+        period_grace_seconds=settings.period_grace_seconds, clock_interval_ms=settings.clock_interval_ms,
+    )
     membership = Membership(redis, keys, holder, ttl_ms=settings.lease_ttl_ms * 2)
-    await Projector(Projection(redis, keys), membership, projector_settings).run(stop)
+    projection = Projection(redis, keys)
+    clock = PartitionClock(EventStore(redis, keys, settings.dedup_ttl_seconds), projection, projector_settings.grace)
+    await Projector(projection, membership, projector_settings, clock).run(stop)

@@ -10,6 +10,7 @@ from domain.lots import available_credits, breakdown
 from domain.money import ZERO, canonical, divide
 from domain.settings import AlertState
 from domain.state import Account, Wallet
+from domain.usage import admits_usage, pending_charges, unpaid_amount
 
 
 class BalanceView(msgspec.Struct, frozen=True, kw_only=True):
@@ -25,13 +26,13 @@ class BalanceView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def pending_usage(account: Account, wallet: Wallet) -> Decimal:
-    """Priced, unsettled usage of the open period charged to this wallet (none is priced yet)."""
-    return ZERO
+    """Priced, unsettled usage of the open periods in the wallet's currency, where its config admits usage."""
+    return pending_charges(account, wallet.currency) if admits_usage(wallet) else ZERO
 
 
 def unpaid_invoices(account: Account, wallet: Wallet) -> Decimal:
-    """What settled periods left unpaid for this wallet's currency (no period is settled yet)."""
-    return ZERO
+    """What settled periods left unpaid in the wallet's currency."""
+    return unpaid_amount(account, wallet.currency)
 
 
 def view_balance(account: Account, wallet: Wallet, now: datetime) -> BalanceView:
@@ -47,8 +48,8 @@ def view_balance(account: Account, wallet: Wallet, now: datetime) -> BalanceView
         real_time = balance - usage - unpaid
     real_time_credits = divide(real_time, wallet.conversion_rate)
     return BalanceView(
-        credit_balance=canonical(credits), balance=balance, current_period_usage=usage,
-        unpaid_invoices_amount=unpaid, real_time_balance=canonical(real_time),
+        credit_balance=canonical(credits), balance=balance, current_period_usage=canonical(usage),
+        unpaid_invoices_amount=canonical(unpaid), real_time_balance=canonical(real_time),
         real_time_credit_balance=real_time_credits, free_credits=canonical(free),
         purchased_credits=canonical(purchased),
         alert_state=alert_state(wallet.alert_settings, real_time_credits),

@@ -3,12 +3,15 @@
 import msgspec
 
 from domain.events import AnyEvent
+from domain.pricing import PriceVersion
 from domain.state import Account
 
 _event_encoder = msgspec.msgpack.Encoder()
 _event_decoder = msgspec.msgpack.Decoder(AnyEvent)
 _account_encoder = msgspec.msgpack.Encoder()
 _account_decoder = msgspec.msgpack.Decoder(Account)
+_prices_encoder = msgspec.msgpack.Encoder()
+_prices_decoder = msgspec.msgpack.Decoder(tuple[PriceVersion, ...])
 
 
 def encode_event(event: AnyEvent) -> bytes:
@@ -26,3 +29,25 @@ def encode_account(account: Account) -> bytes:
 
 def decode_account(data: bytes) -> Account:
     return _account_decoder.decode(data)
+
+
+def encode_prices(prices: tuple[PriceVersion, ...]) -> bytes:
+    return _prices_encoder.encode(prices)
+
+
+def decode_prices(data: bytes) -> tuple[PriceVersion, ...]:
+    prices: tuple[PriceVersion, ...] = _prices_decoder.decode(data)
+    return prices
+
+
+_price_encoder = msgspec.msgpack.Encoder()
+_price_decoder = msgspec.msgpack.Decoder(PriceVersion)
+
+
+def encode_price(price: PriceVersion) -> bytes:
+    return _price_encoder.encode(price)
+
+
+def decode_price(data: bytes) -> PriceVersion:
+    price: PriceVersion = _price_decoder.decode(data)
+    return price

@@ -6,6 +6,8 @@ from typing import Literal
 
 import msgspec
 
+from domain.periods import PeriodUnit
+from domain.pricing import PriceVersion
 from domain.settings import AlertSettings, AutoTopup, PriceType
 
 WalletType = Literal["PRE_PAID", "POST_PAID"]
@@ -21,7 +23,7 @@ GrantReason = Literal[
 DebitReason = Literal["CREDIT_ADJUSTMENT", "MANUAL_BALANCE_DEBIT", "WALLET_TERMINATION"]
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=True):
     """Every event has a unique id (the dedup key) and the instant it was accepted."""
 
     id: str
@@ -114,13 +116,39 @@ class CreditsExpired(Event, frozen=True, tag="credits_expired"):
 
 
 class UsageRecorded(Event, frozen=True, tag="usage_recorded"):
-    """A raw usage event as the producer sent it; `id` is its event_id."""
+    """A raw usage event as the producer sent it; `id` is its event_id.
+
+    `prices` are the rate card's versions for its event name as they stood when it was appended: the store
+    attaches them atomically with the append, so a replay prices it exactly as the first fold did.
+    """
 
     event_name: str
     external_customer_id: str
     timestamp: datetime
     properties: dict[str, str | int | float] = {}
     source: str = ""
+    prices: tuple[PriceVersion, ...] = ()
+
+
+class BillingCycleSet(Event, frozen=True, tag="billing_cycle_set"):
+    """Usage after this event falls in periods of this cycle (open periods keep their bounds)."""
+
+    anchor: datetime
+    unit: PeriodUnit
+    count: int
+
+
+class PeriodClosed(Event, frozen=True, tag="period_closed"):
+    """Settles one billing period: its priced usage is debited from the PRE_PAID wallet of each currency."""
+
+    period_start: datetime
+    period_end: datetime
+
+
+class InvoicePaid(Event, frozen=True, tag="invoice_paid"):
+    invoice_id: str
+    amount: Decimal
+    reference: str = ""
 
 
 AnyEvent = (
@@ -133,4 +161,7 @@ AnyEvent = (
     | CreditsDebited
     | CreditsExpired
     | UsageRecorded
+    | BillingCycleSet
+    | PeriodClosed
+    | InvoicePaid
 )

@@ -7,9 +7,12 @@ import msgspec
 
 from domain.events import (
     AnyEvent,
+    BillingCycleSet,
     CreditsDebited,
     CreditsExpired,
     CreditsGranted,
+    InvoicePaid,
+    PeriodClosed,
     UsageRecorded,
     WalletCreated,
     WalletFrozen,
@@ -17,9 +20,11 @@ from domain.events import (
     WalletUnfrozen,
     WalletUpdated,
 )
-from domain.lots import available_credits, consume
+from domain.ledger import debit, with_entry
+from domain.lots import available_credits
 from domain.money import ZERO
 from domain.state import Account, LedgerEntry, Lot, Wallet
+from domain.usage import close_period, pay_invoice, record_usage, set_cycle
 
 replace = msgspec.structs.replace
 
@@ -30,7 +35,13 @@ def apply(account: Account, event: AnyEvent) -> Account:
         case WalletCreated():
             return _put(account, _created(event))
         case UsageRecorded():
-            return replace(account, usage_events=account.usage_events + 1)
+            return record_usage(account, event)
+        case BillingCycleSet():
+            return set_cycle(account, event)
+        case PeriodClosed():
+            return close_period(account, event)
+        case InvoicePaid():
+            return pay_invoice(account, event)
         case (
             WalletUpdated() | WalletTerminated() | WalletFrozen() | WalletUnfrozen()
             | CreditsGranted() | CreditsDebited() | CreditsExpired()
@@ -116,32 +127,26 @@ def _granted(wallet: Wallet, event: CreditsGranted) -> Wallet:
         priority=event.priority, expires_at=event.expires_at, idempotency_key=event.idempotency_key,
         description=event.description, metadata=dict(event.metadata), created_by=event.created_by,
     )
-    return _with_entry(wallet, lots, entry)
+    return with_entry(wallet, lots, entry)
 
 
 def _debited(wallet: Wallet, event: CreditsDebited) -> Wallet:
-    before = available_credits(wallet.lots, event.at)
-    lots, draws, shortfall = consume(wallet.lots, event.credits, event.at)
-    entry = LedgerEntry(
-        id=event.transaction_id, event_id=event.id, type="debit", reason=event.reason,
-        credits=event.credits - shortfall, credit_balance_before=before,
-        credit_balance_after=available_credits(lots, event.at), at=event.at,
-        idempotency_key=event.idempotency_key, description=event.description, metadata=dict(event.metadata),
-        created_by=event.created_by, draws=draws, shortfall=shortfall,
+    debited, _ = debit(
+        wallet, event.credits, event.at, transaction_id=event.transaction_id, event_id=event.id, reason=event.reason,
+        description=event.description, metadata=dict(event.metadata), idempotency_key=event.idempotency_key,
+        created_by=event.created_by,
     )
-    return _with_entry(wallet, lots, entry)
+    return debited
 
 
 def _terminated(wallet: Wallet, event: WalletTerminated) -> Wallet:
-    before = available_credits(wallet.lots, event.at)
-    lots, draws, _ = consume(wallet.lots, before, event.at)
-    entry = LedgerEntry(
-        id=event.transaction_id, event_id=event.id, type="debit", reason="WALLET_TERMINATION", credits=before,
-        credit_balance_before=before, credit_balance_after=ZERO, at=event.at, created_by=event.updated_by,
-        draws=draws,
-    )
     closed = replace(wallet, status="closed", updated_at=event.at, updated_by=event.updated_by)
-    return _with_entry(closed, lots, entry) if before > 0 else closed
+    available = available_credits(wallet.lots, event.at)
+    if available <= 0:
+        return closed
+    terminated, _ = debit(closed, available, event.at, transaction_id=event.transaction_id, event_id=event.id,
+                          reason="WALLET_TERMINATION", created_by=event.updated_by)
+    return terminated
 
 
 def _expired(wallet: Wallet, event: CreditsExpired) -> Wallet:
@@ -154,8 +159,4 @@ def _expired(wallet: Wallet, event: CreditsExpired) -> Wallet:
         id=event.transaction_id, event_id=event.id, type="debit", reason="CREDIT_EXPIRED", credits=lot.remaining,
         credit_balance_before=balance, credit_balance_after=balance, at=event.at, draws=(),
     )
-    return _with_entry(wallet, lots, entry)
-
-
-def _with_entry(wallet: Wallet, lots: tuple[Lot, ...], entry: LedgerEntry) -> Wallet:
-    return replace(wallet, lots=lots, ledger=(*wallet.ledger, entry), balance_updated_at=entry.at)
+    return with_entry(wallet, lots, entry)

@@ -7,6 +7,8 @@ from typing import Literal
 import msgspec
 
 from domain.events import WalletType
+from domain.periods import DEFAULT_CYCLE, BillingCycle
+from domain.pricing import PriceVersion
 from domain.settings import AlertSettings, AutoTopup, PriceType
 
 WalletStatus = Literal["active", "frozen", "closed"]
@@ -78,6 +80,38 @@ class Wallet(msgspec.Struct, frozen=True, kw_only=True):
     ledger: tuple[LedgerEntry, ...] = ()
 
 
+class PriceUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """Usage of one price version in one period: its amount is always charge(price, quantity)."""
+
+    price: PriceVersion
+    quantity: Decimal
+    events: int
+
+
+class PeriodUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """An open (unsettled) billing period. `late_events` arrived after the period they belong to closed."""
+
+    start: datetime
+    end: datetime
+    lines: dict[str, PriceUsage] = {}
+    events: int = 0
+    late_events: int = 0
+    unpriced_events: int = 0
+
+
+class Invoice(msgspec.Struct, frozen=True, kw_only=True):
+    """What a settled period left for the customer to pay in one currency."""
+
+    id: str
+    currency: str
+    period_start: datetime
+    period_end: datetime
+    amount: Decimal
+    paid_from_wallet: Decimal
+    unpaid: Decimal
+    late_events: int = 0
+
+
 class Account(msgspec.Struct, frozen=True, kw_only=True):
     """Everything folded for one customer, up to `position` in its stream (`applied` events in all)."""
 
@@ -85,6 +119,10 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
     position: str = "0-0"
     applied: int = 0
     usage_events: int = 0
+    cycle: BillingCycle = DEFAULT_CYCLE
+    periods: dict[str, PeriodUsage] = {}
+    closed_until: datetime | None = None
+    invoices: dict[str, Invoice] = {}
 
 
 EMPTY_ACCOUNT = Account()

@@ -1,11 +1,14 @@
 """Fold one batch of feed entries into the snapshots of the accounts it touches."""
 
 from collections.abc import Sequence
+from datetime import timedelta
 
-from domain.codec import decode_account, decode_event, encode_account
+from domain.clock import next_due
+from domain.codec import decode_account, encode_account
 from domain.fold import advance
 from domain.identity import AccountRef
 from domain.state import EMPTY_ACCOUNT
+from store.entries import decode_entry
 from store.positions import is_after
 from store.projection import FeedEntry, Snapshot, SnapshotWrite
 
@@ -27,7 +30,7 @@ def group_by_account(entries: Sequence[FeedEntry]) -> dict[AccountRef, list[Feed
 
 
 def fold_batch(
-    groups: dict[AccountRef, list[FeedEntry]], snapshots: Sequence[Snapshot]
+    groups: dict[AccountRef, list[FeedEntry]], snapshots: Sequence[Snapshot], grace: timedelta
 ) -> tuple[list[SnapshotWrite], int]:
     """New snapshots for the accounts that changed, and how many events were applied.
 
@@ -42,11 +45,13 @@ def fold_batch(
             if not is_after(entry.log_position, account.position):
                 continue
             try:
-                event = decode_event(entry.payload)
+                event = decode_entry(entry.payload, entry.rates)
             except Exception as exc:
                 raise PoisonEntry(entry.position, str(exc)) from exc
             account = advance(account, entry.log_position, event)
         if account.applied != before:
             applied += account.applied - before
-            writes.append(SnapshotWrite(ref, account.position, encode_account(account)))
+            due = next_due(account, grace)
+            due_ms = None if due is None else int(due.timestamp() * 1000)
+            writes.append(SnapshotWrite(ref, account.position, encode_account(account), due_ms))
     return writes, applied

@@ -4,12 +4,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
 from domain.timefmt import format_rfc3339
 from projector.batch import PoisonEntry, fold_batch, group_by_account
+from projector.clock import PartitionClock
 from projector.membership import Membership
 from store.projection import CHECKPOINT_MOVED, COMMITTED, LEASE_LOST, Projection
 
@@ -21,15 +22,25 @@ class ProjectorSettings(msgspec.Struct, frozen=True, kw_only=True):
     batch_size: int = 1000
     block_ms: int = 50
     lease_ttl_ms: int = 5000
+    period_grace_seconds: int = 3600
+    clock_interval_ms: int = 1000
+
+    @property
+    def grace(self) -> timedelta:
+        return timedelta(seconds=self.period_grace_seconds)
 
 
 class PartitionWorker:
     """Owns at most one partition's lease and folds its feed while it holds it."""
 
-    def __init__(self, partition: int, projection: Projection, settings: ProjectorSettings) -> None:
+    def __init__(
+        self, partition: int, projection: Projection, settings: ProjectorSettings, clock: PartitionClock
+    ) -> None:
         self.partition = partition
         self.projection = projection
         self.settings = settings
+        self.clock = clock
+        self.clock_due = 0.0
         self.lease: str | None = None
         self.checkpoint: str | None = None
         self.renewed_at = 0.0
@@ -70,8 +81,9 @@ class PartitionWorker:
         started = time.perf_counter()
         groups = group_by_account(entries)
         snapshots = await self.projection.load_snapshots(list(groups))
+        await self.projection.load_rate_cards(self.partition, entries)
         try:
-            writes, applied = fold_batch(groups, snapshots)
+            writes, applied = fold_batch(groups, snapshots, self.settings.grace)
         except PoisonEntry as poison:
             self.halted = str(poison)
             log.error("partition halted partition=%d position=%s reason=%r", self.partition, poison.position,
@@ -96,16 +108,25 @@ class PartitionWorker:
         self.checkpoint = None
         return 0
 
+    async def tick(self) -> None:
+        """Run the clock for this partition when its interval has passed."""
+        if self.lease is None or self.halted or time.monotonic() < self.clock_due:
+            return
+        self.clock_due = time.monotonic() + self.settings.clock_interval_ms / 1000
+        await self.clock.run(self.partition)
+
 
 class Projector:
     """Runs a worker per partition; takes no more partitions than its fair share of the live projectors."""
 
-    def __init__(self, projection: Projection, membership: Membership, settings: ProjectorSettings) -> None:
+    def __init__(
+        self, projection: Projection, membership: Membership, settings: ProjectorSettings, clock: PartitionClock
+    ) -> None:
         self.projection = projection
         self.membership = membership
         self.settings = settings
         partitions = projection.keys.partitions
-        self.workers = [PartitionWorker(p, projection, settings) for p in range(partitions)]
+        self.workers = [PartitionWorker(p, projection, settings, clock) for p in range(partitions)]
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self._run_worker(worker, stop)) for worker in self.workers]
@@ -130,6 +151,7 @@ class Projector:
                     await _wait(stop, self.settings.lease_ttl_ms / 5000)
                     continue
                 await worker.step()
+                await worker.tick()
         finally:
             await worker.release()
 

@@ -6,13 +6,15 @@ from typing import Any, Literal
 import msgspec
 from redis.asyncio import Redis
 
-from domain.codec import decode_account, decode_event, encode_event
-from domain.events import AnyEvent
+from domain.codec import decode_account, encode_event
+from domain.events import AnyEvent, UsageRecorded
 from domain.fold import fold
 from domain.identity import AccountRef
 from domain.state import EMPTY_ACCOUNT, Account
+from store.entries import decode_entry, pairs, remember_blobs
 from store.keys import Keys
 from store.positions import ORIGIN, text
+from store.ratecard import load_rate_cards
 from store.scripts import Scripts
 
 _ref_encoder = msgspec.msgpack.Encoder()
@@ -55,8 +57,8 @@ def decode_entries(raw: Sequence[Any]) -> list[tuple[str, AnyEvent]]:
     """Stream entries as returned by XRANGE inside Lua ([[id, [field, value, ...]], ...])."""
     entries = []
     for entry_id, fields in raw:
-        values = dict(zip(fields[::2], fields[1::2], strict=True))
-        entries.append((text(entry_id), decode_event(values[b"e"])))
+        values = pairs(fields)
+        entries.append((text(entry_id), decode_entry(values[b"e"], values.get(b"r"))))
     return entries
 
 
@@ -71,10 +73,15 @@ class EventStore:
         self, ref: AccountRef, events: Sequence[AnyEvent], dedup: Dedup | None, expect: str | None
     ) -> tuple[list[str], list[Any]]:
         partition = self.keys.partition_of(ref)
-        keys = [self.keys.log(ref), self.keys.feed(partition), self.keys.accounts(partition)]
+        keys = [self.keys.log(ref), self.keys.feed(partition), self.keys.accounts(partition),
+                self.keys.rate_pointers(partition, ref.tenant_id, ref.environment_id)]
         if dedup is not None:
             keys.append(self.keys.dedup(ref, dedup.scope, dedup.key))
-        args: list[Any] = [encode_ref(ref), self.dedup_ttl_seconds, dedup.value if dedup else "", expect or ""]
+        usage = [e.event_name for e in events if isinstance(e, UsageRecorded)]
+        if len(set(usage)) > 1:
+            raise ValueError("one append carries usage of one event name at most")
+        args: list[Any] = [encode_ref(ref), self.dedup_ttl_seconds, dedup.value if dedup else "", expect or "",
+                           usage[0] if usage else ""]
         args.extend(encode_event(event) for event in events)
         return keys, args
 
@@ -96,9 +103,12 @@ class EventStore:
 
     async def read_account(self, ref: AccountRef, cached: bool = False) -> AccountRead:
         """The snapshot and (unless cached) the unfolded tail, in one round trip, folded together."""
-        position, state, folded_at, tail = await self.scripts.read(
-            keys=[self.keys.snapshot(ref), self.keys.log(ref)], args=["cached" if cached else "exact"]
+        partition = self.keys.partition_of(ref)
+        position, state, folded_at, tail, blobs = await self.scripts.read(
+            keys=[self.keys.snapshot(ref), self.keys.log(ref), self.keys.rate_blobs(partition)],
+            args=["cached" if cached else "exact"],
         )
+        remember_blobs(pairs(blobs))
         account = decode_account(state) if state else EMPTY_ACCOUNT
         entries = decode_entries(tail)
         return AccountRead(
@@ -112,10 +122,14 @@ class EventStore:
         start = f"({after}"
         while True:
             page: Any = await self.redis.xrange(self.keys.log(ref), min=start, max="+", count=LOG_PAGE)
-            entries.extend((text(entry_id), decode_event(fields[b"e"])) for entry_id, fields in page)
+            await self.load_rate_cards(self.keys.partition_of(ref), [f.get(b"r") for _, f in page])
+            entries.extend((text(entry_id), decode_entry(f[b"e"], f.get(b"r"))) for entry_id, f in page)
             if len(page) < LOG_PAGE:
                 return entries
             start = f"({text(page[-1][0])}"
+
+    async def load_rate_cards(self, partition: int, digests: Sequence[bytes | None]) -> None:
+        await load_rate_cards(self.redis, self.keys, partition, digests)
 
     async def accounts(self, partition: int) -> list[AccountRef]:
         """Every account that has at least one event in the partition."""

@@ -58,6 +58,25 @@ class Keys(msgspec.Struct, frozen=True):
         """Counter handing out fencing tokens for the partition's lease."""
         return f"{self._tag(partition)}:fence"
 
+    def due(self, partition: int) -> str:
+        """Sorted set of accounts scored by when the clock next has work for them (ms): closes, expiries."""
+        return f"{self._tag(partition)}:due"
+
+    def rate_pointers(self, partition: int, tenant_id: str, environment_id: str) -> str:
+        """Hash event_name -> digest of the rate card versions for it (a copy in every partition)."""
+        return f"{self._tag(partition)}:rates:{tenant_id}:{environment_id}"
+
+    def rate_blobs(self, partition: int) -> str:
+        """Hash digest -> encoded price versions; content-addressed, never rewritten."""
+        return f"{self._tag(partition)}:rateblobs"
+
+    def rate_card(self, tenant_id: str, environment_id: str) -> str:
+        """Hash price id -> encoded PriceVersion: the tenant's rate card as created through the API."""
+        return f"{self.prefix}:ratecard:{tenant_id}:{environment_id}"
+
+    def rate_card_lock(self, tenant_id: str, environment_id: str) -> str:
+        return f"{self.prefix}:ratecard:{tenant_id}:{environment_id}:lock"
+
     def wallet_index(self, wallet_id: str) -> str:
         """Which account a wallet belongs to (written before the wallet's first event)."""
         return f"{self.prefix}:wallet:{wallet_id}"

@@ -7,9 +7,10 @@ import msgspec
 from redis.asyncio import Redis
 
 from domain.identity import AccountRef
-from store.eventstore import decode_ref
+from store.eventstore import decode_ref, encode_ref
 from store.keys import Keys
 from store.positions import ORIGIN, text
+from store.ratecard import load_rate_cards
 from store.scripts import Scripts
 
 COMMITTED, LEASE_LOST, CHECKPOINT_MOVED = 1, -1, -2
@@ -20,6 +21,7 @@ class FeedEntry(msgspec.Struct, frozen=True):
     ref: AccountRef
     log_position: str
     payload: bytes
+    rates: bytes | None = None
 
 
 class Snapshot(msgspec.Struct, frozen=True):
@@ -28,9 +30,12 @@ class Snapshot(msgspec.Struct, frozen=True):
 
 
 class SnapshotWrite(msgspec.Struct, frozen=True):
+    """A folded account, and when the clock next has work for it (epoch ms, or None)."""
+
     ref: AccountRef
     position: str
     state: bytes
+    due_ms: int | None = None
 
 
 class Projection:
@@ -63,7 +68,7 @@ class Projection:
             return []
         _, entries = reply[0]
         return [
-            FeedEntry(text(entry_id), decode_ref(fields[b"c"]), text(fields[b"l"]), fields[b"e"])
+            FeedEntry(text(entry_id), decode_ref(fields[b"c"]), text(fields[b"l"]), fields[b"e"], fields.get(b"r"))
             for entry_id, fields in entries
         ]
 
@@ -79,12 +84,24 @@ class Projection:
         snapshots: Sequence[SnapshotWrite], folded_at: str,
     ) -> int:
         """Write the snapshots and move the checkpoint in one step; see COMMITTED / LEASE_LOST / CHECKPOINT_MOVED."""
-        keys = [self.keys.lease(partition), self.keys.checkpoint(partition)]
+        keys = [self.keys.lease(partition), self.keys.checkpoint(partition), self.keys.due(partition)]
         args: list[Any] = [lease, expected, checkpoint, folded_at]
         for write in snapshots:
             keys.append(self.keys.snapshot(write.ref))
-            args.extend((write.position, write.state))
+            args.extend((write.position, write.state, encode_ref(write.ref),
+                         "" if write.due_ms is None else write.due_ms))
         return int(await self.scripts.commit(keys=keys, args=args))
+
+    async def load_rate_cards(self, partition: int, entries: Sequence[FeedEntry]) -> None:
+        await load_rate_cards(self.redis, self.keys, partition, [e.rates for e in entries])
+
+    async def due_accounts(self, partition: int, now_ms: int, limit: int) -> list[AccountRef]:
+        members: Any = await self.redis.zrangebyscore(self.keys.due(partition), "-inf", now_ms, start=0, num=limit)
+        return [decode_ref(m) for m in members]
+
+    async def postpone(self, partition: int, ref: AccountRef, due_ms: int) -> None:
+        """Look at an account again later (the fold's own schedule overwrites this when it commits)."""
+        await self.redis.zadd(self.keys.due(partition), {encode_ref(ref): due_ms}, xx=True)
 
     async def feed_head(self, partition: int) -> str:
         reply: Any = await self.redis.xrevrange(self.keys.feed(partition), count=1)

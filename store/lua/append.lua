@@ -1,11 +1,12 @@
--- Append events to a customer stream and its partition feed in one step, with dedup and optional
--- optimistic concurrency.
--- KEYS: 1 customer log, 2 partition feed, 3 partition's account set, 4 dedup key (optional)
+-- Append events to a customer stream and its partition feed in one step, with dedup, optional optimistic
+-- concurrency, and (for usage) a reference to the rate card as it stands at this instant.
+-- KEYS: 1 customer log, 2 partition feed, 3 partition's account set, 4 rate pointers of the tenant in this
+--       partition, 5 dedup key (optional)
 -- ARGV: 1 encoded account ref, 2 dedup ttl seconds, 3 dedup value, 4 expected last log id ('' = any),
---       5.. encoded events
+--       5 event name whose rate card to attach ('' = none), 6.. encoded events
 -- Returns {1, {ids}} appended | {0, seen-value} duplicate | {-1, last id} conflict
-if KEYS[4] then
-  local seen = redis.call('GET', KEYS[4])
+if KEYS[5] then
+  local seen = redis.call('GET', KEYS[5])
   if seen then return {0, seen} end
 end
 if ARGV[4] ~= '' then
@@ -14,14 +15,22 @@ if ARGV[4] ~= '' then
   if #last > 0 then last_id = last[1][1] end
   if last_id ~= ARGV[4] then return {-1, last_id} end
 end
+local digest = false
+if ARGV[5] ~= '' then digest = redis.call('HGET', KEYS[4], ARGV[5]) end
 local ids = {}
-for i = 5, #ARGV do
-  local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[i])
-  redis.call('XADD', KEYS[2], '*', 'c', ARGV[1], 'l', id, 'e', ARGV[i])
+for i = 6, #ARGV do
+  local id
+  if digest then
+    id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[i], 'r', digest)
+    redis.call('XADD', KEYS[2], '*', 'c', ARGV[1], 'l', id, 'e', ARGV[i], 'r', digest)
+  else
+    id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[i])
+    redis.call('XADD', KEYS[2], '*', 'c', ARGV[1], 'l', id, 'e', ARGV[i])
+  end
   ids[#ids + 1] = id
 end
 redis.call('SADD', KEYS[3], ARGV[1])
-if KEYS[4] then
-  redis.call('SET', KEYS[4], ARGV[3] .. '|' .. ids[1], 'EX', ARGV[2])
+if KEYS[5] then
+  redis.call('SET', KEYS[5], ARGV[3] .. '|' .. ids[1], 'EX', ARGV[2])
 end
 return {1, ids}

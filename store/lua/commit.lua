@@ -1,14 +1,20 @@
--- Write folded snapshots and advance the partition checkpoint together, only for the lease holder and only
--- from the checkpoint the batch was read at.
--- KEYS: 1 lease, 2 checkpoint, 3.. snapshot hashes
--- ARGV: 1 lease value, 2 expected checkpoint, 3 new checkpoint, 4 folded-at, then per snapshot: position, state
+-- Write folded snapshots, their clock schedule and the partition checkpoint together, only for the lease
+-- holder and only from the checkpoint the batch was read at.
+-- KEYS: 1 lease, 2 checkpoint, 3 due schedule, 4.. snapshot hashes
+-- ARGV: 1 lease value, 2 expected checkpoint, 3 new checkpoint, 4 folded-at,
+--       then per snapshot: position, state, encoded account ref, next due ms ('' = nothing due)
 -- Returns 1 committed | -1 lease lost | -2 checkpoint moved
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 local current = redis.call('GET', KEYS[2]) or '0-0'
 if current ~= ARGV[2] then return -2 end
-for i = 3, #KEYS do
-  local j = 5 + (i - 3) * 2
+for i = 4, #KEYS do
+  local j = 5 + (i - 4) * 4
   redis.call('HSET', KEYS[i], 'p', ARGV[j], 's', ARGV[j + 1], 't', ARGV[4])
+  if ARGV[j + 3] == '' then
+    redis.call('ZREM', KEYS[3], ARGV[j + 2])
+  else
+    redis.call('ZADD', KEYS[3], ARGV[j + 3], ARGV[j + 2])
+  end
 end
 redis.call('SET', KEYS[2], ARGV[3])
 return 1

@@ -1,10 +1,23 @@
--- Read a customer's snapshot and, unless ARGV[1] is 'cached', the log entries it has not folded yet.
--- KEYS: 1 snapshot hash, 2 customer log
--- Returns {position, state, folded_at, tail}
+-- Read a customer's snapshot and, unless ARGV[1] is 'cached', the log entries it has not folded yet, with
+-- the rate cards those entries refer to.
+-- KEYS: 1 snapshot hash, 2 customer log, 3 partition's rate card blobs
+-- Returns {position, state, folded_at, tail, {digest, blob, ...}}
 local snap = redis.call('HMGET', KEYS[1], 'p', 's', 't')
 local position = snap[1] or '0-0'
 local tail = {}
+local blobs = {}
 if ARGV[1] ~= 'cached' then
   tail = redis.call('XRANGE', KEYS[2], '(' .. position, '+')
+  local seen = {}
+  for _, entry in ipairs(tail) do
+    local fields = entry[2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'r' and not seen[fields[i + 1]] then
+        seen[fields[i + 1]] = true
+        blobs[#blobs + 1] = fields[i + 1]
+        blobs[#blobs + 1] = redis.call('HGET', KEYS[3], fields[i + 1])
+      end
+    end
+  end
 end
-return {position, snap[2], snap[3], tail}
+return {position, snap[2], snap[3], tail, blobs}

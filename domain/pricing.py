@@ -1,0 +1,130 @@
+"""The rate card: immutable, effective-dated price versions, and what a quantity of usage costs under each."""
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Literal
+
+import msgspec
+
+from domain.money import ZERO, parse_decimal
+
+Aggregation = Literal["COUNT", "SUM"]
+BillingModel = Literal["FLAT_FEE", "PACKAGE", "TIERED"]
+TierMode = Literal["SLAB", "VOLUME"]
+
+
+class Tier(msgspec.Struct, frozen=True, kw_only=True):
+    """Covers quantities above the previous tier's `up_to` up to and including this one (None: no limit)."""
+
+    up_to: Decimal | None
+    unit_amount: Decimal
+    flat_amount: Decimal = ZERO
+
+
+class PriceVersion(msgspec.Struct, frozen=True, kw_only=True):
+    """One immutable version of a price; a later version with the same `lookup_key` supersedes it from its date."""
+
+    id: str
+    lookup_key: str
+    event_name: str
+    currency: str
+    aggregation: Aggregation
+    field: str | None = None
+    filters: dict[str, tuple[str, ...]] = {}
+    billing_model: BillingModel
+    amount: Decimal = ZERO
+    package_size: Decimal = Decimal(1)
+    round_up: bool = True
+    tier_mode: TierMode = "SLAB"
+    tiers: tuple[Tier, ...] = ()
+    effective_from: datetime
+    created_at: datetime
+
+
+def in_force(versions: Iterable[PriceVersion], event_name: str, at: datetime) -> list[PriceVersion]:
+    """For each lookup key of `event_name`, the version with the latest effective_from not after `at`."""
+    chosen: dict[str, PriceVersion] = {}
+    for version in versions:
+        if version.event_name != event_name or version.effective_from > at:
+            continue
+        current = chosen.get(version.lookup_key)
+        if current is None or (version.effective_from, version.created_at, version.id) > (
+            current.effective_from, current.created_at, current.id
+        ):
+            chosen[version.lookup_key] = version
+    return sorted(chosen.values(), key=lambda v: v.lookup_key)
+
+
+def quantity_of(price: PriceVersion, properties: Mapping[str, str | int | float]) -> Decimal | None:
+    """How much one event adds under `price`; None when its filters exclude it or its SUM field is unusable."""
+    for name, allowed in price.filters.items():
+        if str(properties.get(name, "")) not in allowed:
+            return None
+    if price.aggregation == "COUNT":
+        return Decimal(1)
+    value = properties.get(price.field or "")
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return parse_decimal(value)
+    except ValueError:
+        return None
+
+
+def charge(price: PriceVersion, quantity: Decimal) -> Decimal:
+    """The amount, in the price's currency, of `quantity` units in one period (exact, not rounded)."""
+    if quantity <= 0:
+        return ZERO
+    if price.billing_model == "FLAT_FEE":
+        return price.amount * quantity
+    if price.billing_model == "PACKAGE":
+        rounding = ROUND_CEILING if price.round_up else ROUND_FLOOR
+        packages = (quantity / price.package_size).to_integral_value(rounding=rounding)
+        return price.amount * packages
+    if price.tier_mode == "VOLUME":
+        return _volume(price.tiers, quantity)
+    return _graduated(price.tiers, quantity)
+
+
+def _graduated(tiers: tuple[Tier, ...], quantity: Decimal) -> Decimal:
+    total = ZERO
+    floor = ZERO
+    for tier in tiers:
+        if quantity <= floor:
+            break
+        ceiling = quantity if tier.up_to is None else min(quantity, tier.up_to)
+        total += (ceiling - floor) * tier.unit_amount + tier.flat_amount
+        if tier.up_to is None:
+            break
+        floor = tier.up_to
+    return total
+
+
+def _volume(tiers: tuple[Tier, ...], quantity: Decimal) -> Decimal:
+    for tier in tiers:
+        if tier.up_to is None or quantity <= tier.up_to:
+            return quantity * tier.unit_amount + tier.flat_amount
+    last = tiers[-1]
+    return quantity * last.unit_amount + last.flat_amount
+
+
+def check_price(price: PriceVersion) -> list[str]:
+    """What is wrong with a price definition; empty when it is sound."""
+    problems: list[str] = []
+    if price.aggregation == "SUM" and not price.field:
+        problems.append("SUM aggregation needs a field")
+    if price.billing_model == "PACKAGE" and price.package_size <= 0:
+        problems.append("transform_quantity.divide_by must be positive")
+    if price.billing_model == "TIERED":
+        if not price.tiers:
+            problems.append("TIERED pricing needs tiers")
+        limits = [t.up_to for t in price.tiers]
+        if any(limit is None for limit in limits[:-1]):
+            problems.append("only the last tier may have no up_to")
+        bounded = [limit for limit in limits if limit is not None]
+        if bounded != sorted(set(bounded)) or any(limit <= 0 for limit in bounded):
+            problems.append("tier up_to values must be positive and strictly increasing")
+    if price.amount < 0 or any(t.unit_amount < 0 or t.flat_amount < 0 for t in price.tiers):
+        problems.append("amounts cannot be negative")
+    return problems

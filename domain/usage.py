@@ -1,0 +1,142 @@
+"""Usage in the fold: pricing raw events into open periods, settling a closed period, paying its invoice."""
+
+from datetime import datetime
+from decimal import Decimal
+
+import msgspec
+
+from domain.events import BillingCycleSet, InvoicePaid, PeriodClosed, UsageRecorded
+from domain.ledger import debit
+from domain.money import ZERO, canonical, divide
+from domain.periods import BillingCycle, period_of
+from domain.pricing import charge, in_force, quantity_of
+from domain.state import Account, Invoice, PeriodUsage, PriceUsage, Wallet
+
+replace = msgspec.structs.replace
+
+
+def period_key(start: datetime) -> str:
+    return start.isoformat()
+
+
+def admits_usage(wallet: Wallet) -> bool:
+    types = wallet.allowed_price_types
+    return types is None or "ALL" in types or "USAGE" in types
+
+
+def _open_period_for(account: Account, event: UsageRecorded) -> tuple[datetime, datetime, bool]:
+    """The period an event is charged in, and whether it is late (its own period is closed already)."""
+    for period in account.periods.values():
+        if period.start <= event.timestamp < period.end:
+            return period.start, period.end, False
+    late = account.closed_until is not None and event.timestamp < account.closed_until
+    when = event.timestamp
+    if late:
+        assert account.closed_until is not None
+        when = max(event.at, account.closed_until)
+    start, end = period_of(account.cycle, when)
+    return start, end, late
+
+
+def record_usage(account: Account, event: UsageRecorded) -> Account:
+    start, end, late = _open_period_for(account, event)
+    key = period_key(start)
+    period = account.periods.get(key) or PeriodUsage(start=start, end=end)
+    lines = dict(period.lines)
+    priced = False
+    for price in in_force(event.prices, event.event_name, event.timestamp):
+        quantity = quantity_of(price, event.properties)
+        if quantity is None:
+            continue
+        priced = True
+        line = lines.get(price.id)
+        lines[price.id] = PriceUsage(
+            price=price, quantity=quantity + (line.quantity if line else ZERO), events=(line.events if line else 0) + 1
+        )
+    period = replace(
+        period, lines=lines, events=period.events + 1, late_events=period.late_events + int(late),
+        unpriced_events=period.unpriced_events + int(not priced),
+    )
+    return replace(account, periods={**account.periods, key: period}, usage_events=account.usage_events + 1)
+
+
+def set_cycle(account: Account, event: BillingCycleSet) -> Account:
+    return replace(account, cycle=BillingCycle(anchor=event.anchor, unit=event.unit, count=event.count))
+
+
+def period_charges(period: PeriodUsage) -> dict[str, Decimal]:
+    """Amount per currency of a period's usage."""
+    totals: dict[str, Decimal] = {}
+    for line in period.lines.values():
+        currency = line.price.currency
+        totals[currency] = totals.get(currency, ZERO) + charge(line.price, line.quantity)
+    return totals
+
+
+def pending_charges(account: Account, currency: str) -> Decimal:
+    """Priced usage of every open period in `currency`."""
+    return sum((period_charges(p).get(currency, ZERO) for p in account.periods.values()), ZERO)
+
+
+def unpaid_amount(account: Account, currency: str) -> Decimal:
+    return sum((i.unpaid for i in account.invoices.values() if i.currency == currency), ZERO)
+
+
+def settlement_wallet(account: Account, currency: str) -> Wallet | None:
+    """The PRE_PAID wallet that pays usage in `currency`: not terminated, admitting usage, oldest first."""
+    candidates = [
+        w for w in account.wallets.values()
+        if w.currency == currency and w.wallet_type == "PRE_PAID" and w.status != "closed" and admits_usage(w)
+    ]
+    return min(candidates, key=lambda w: (w.created_at, w.id), default=None)
+
+
+def invoice_id(start: datetime, currency: str) -> str:
+    return f"inv_{start.strftime('%Y%m%dT%H%M%S')}_{currency}"
+
+
+def close_period(account: Account, event: PeriodClosed) -> Account:
+    closed_until = max(filter(None, (account.closed_until, event.period_end)))
+    period = account.periods.get(period_key(event.period_start))
+    if period is None:
+        return replace(account, closed_until=closed_until)
+    wallets = dict(account.wallets)
+    invoices = dict(account.invoices)
+    for currency, amount in sorted(period_charges(period).items()):
+        paid = _settle(wallets, account, currency, amount, event, period)
+        if amount - paid > 0:
+            number = invoice_id(period.start, currency)
+            invoices[number] = Invoice(
+                id=number, currency=currency, period_start=period.start, period_end=period.end,
+                amount=canonical(amount), paid_from_wallet=canonical(paid), unpaid=canonical(amount - paid),
+                late_events=period.late_events,
+            )
+    periods = {k: v for k, v in account.periods.items() if k != period_key(event.period_start)}
+    return replace(account, wallets=wallets, invoices=invoices, periods=periods, closed_until=closed_until)
+
+
+def _settle(
+    wallets: dict[str, Wallet], account: Account, currency: str, amount: Decimal, event: PeriodClosed,
+    period: PeriodUsage,
+) -> Decimal:
+    """Debit the period's amount in `currency` from its wallet; returns the amount paid from credits."""
+    wallet = settlement_wallet(account, currency)
+    if wallet is None or amount <= 0:
+        return ZERO
+    credits = divide(amount, wallet.conversion_rate)
+    metadata = {"period_start": period.start.isoformat(), "period_end": period.end.isoformat(),
+                "invoice_id": invoice_id(period.start, currency), "late_events": str(period.late_events)}
+    settled, paid_credits = debit(
+        wallet, credits, event.at, transaction_id=f"settle_{invoice_id(period.start, currency)}", event_id=event.id,
+        reason="CREDIT_ADJUSTMENT", description="usage settlement", metadata=metadata,
+    )
+    wallets[wallet.id] = settled
+    return min(amount, canonical(paid_credits * wallet.conversion_rate))
+
+
+def pay_invoice(account: Account, event: InvoicePaid) -> Account:
+    invoice = account.invoices.get(event.invoice_id)
+    if invoice is None or event.amount <= 0:
+        return account
+    paid = replace(invoice, unpaid=canonical(max(ZERO, invoice.unpaid - event.amount)))
+    return replace(account, invoices={**account.invoices, invoice.id: paid})

@@ -1,0 +1,49 @@
+"""The projector's clock: appends the period closes and lot expiries that time makes due, once each."""
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from domain.clock import due_events, next_due
+from store.eventstore import Dedup, EventStore
+from store.projection import Projection
+
+log = logging.getLogger("tally.clock")
+RETRY_MS = 5000
+ACCOUNTS_PER_TICK = 200
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class PartitionClock:
+    """Finds the accounts due in a partition and appends their clock events with deterministic, deduplicated ids."""
+
+    def __init__(
+        self, store: EventStore, projection: Projection, grace: timedelta, now: Callable[[], datetime] = wall_clock
+    ) -> None:
+        self.store = store
+        self.projection = projection
+        self.grace = grace
+        self.now = now
+
+    async def run(self, partition: int) -> int:
+        now = self.now()
+        now_ms = int(now.timestamp() * 1000)
+        appended = 0
+        for ref in await self.projection.due_accounts(partition, now_ms, ACCOUNTS_PER_TICK):
+            read = await self.store.read_account(ref)
+            events = due_events(read.account, now, self.grace)
+            for event in events:
+                result = await self.store.append(ref, [event], Dedup(scope="clock", key=event.id))
+                appended += result.status == "appended"
+            if events:
+                await self.projection.postpone(partition, ref, now_ms + RETRY_MS)
+            else:
+                due = next_due(read.account, self.grace)
+                await self.projection.postpone(partition, ref, now_ms + RETRY_MS if due is None or due <= now
+                                               else int(due.timestamp() * 1000))
+        if appended:
+            log.info("clock partition=%d appended=%d", partition, appended)
+        return appended

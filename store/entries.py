@@ -1,0 +1,38 @@
+"""Stream entries to events: the payload, plus the rate card version a usage entry points to."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from domain.codec import decode_event, decode_prices
+from domain.events import AnyEvent, UsageRecorded
+from domain.pricing import PriceVersion
+
+# Rate card blobs are content-addressed (keyed by their digest), so a decoded one never goes stale.
+_prices_by_digest: dict[bytes, tuple[PriceVersion, ...]] = {}
+
+
+def known_prices(digest: bytes) -> bool:
+    return digest in _prices_by_digest
+
+
+def remember_blobs(blobs: Mapping[bytes, bytes | None]) -> None:
+    for digest, blob in blobs.items():
+        if blob is not None and digest not in _prices_by_digest:
+            _prices_by_digest[digest] = decode_prices(blob)
+
+
+def decode_entry(payload: bytes, digest: bytes | None) -> AnyEvent:
+    """The event of one entry; a usage entry gets the price versions its digest names."""
+    event = decode_event(payload)
+    if digest is not None and isinstance(event, UsageRecorded):
+        prices = _prices_by_digest.get(digest)
+        if prices is None:
+            raise LookupError(f"rate card {digest!r} is missing")
+        event = msgspec.structs.replace(event, prices=prices)
+    return event
+
+
+def pairs(flat: list[Any]) -> dict[bytes, Any]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
