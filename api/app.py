@@ -3,13 +3,14 @@
 import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import msgspec
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from api import health, wallets
+from api import customers, events, health, prices, wallets
 from api.accounts import Accounts, Clock, system_clock
 from api.auth import Principal
 from api.body import schema_components
@@ -26,6 +27,7 @@ class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
     api_keys: dict[str, Principal]
     keys: Keys
     dedup_ttl_seconds: int = 35 * 24 * 3600
+    max_future_skew_seconds: int = 300
     request_log: bool = True
 
 
@@ -41,6 +43,7 @@ def create_app(
         await ensure_partitions(redis, config.keys)
         app.state.redis = redis
         app.state.api_keys = config.api_keys
+        app.state.max_future_skew = timedelta(seconds=config.max_future_skew_seconds)
         app.state.accounts = Accounts(EventStore(redis, config.keys, config.dedup_ttl_seconds), clock)
         stop = asyncio.Event()
         tasks = [asyncio.create_task(companion(redis, stop)) for companion in companions]
@@ -54,6 +57,9 @@ def create_app(
     app = FastAPI(title="tally", version="0.1.0", lifespan=lifespan,
                   description="Exact, instant, provable wallet balances; Flexprice-compatible under /v1.")
     app.include_router(wallets.router)
+    app.include_router(events.router)
+    app.include_router(prices.router)
+    app.include_router(customers.router)
     app.include_router(health.router)
     install_error_handlers(app)
     _document_schemas(app)

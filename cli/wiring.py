@@ -38,7 +38,7 @@ def api_keys(settings: Settings, extra_key: str | None, demo: Principal | None =
 def build_app(settings: Settings, connect: Callable[[], Redis], keys: dict[str, Principal],
               companions: list[Companion] | None = None) -> object:
     config = ApiConfig(api_keys=keys, keys=Keys(settings.partitions), dedup_ttl_seconds=settings.dedup_ttl_seconds,
-                       request_log=settings.request_log)
+                       max_future_skew_seconds=settings.max_future_skew_seconds, request_log=settings.request_log)
     return create_app(config, connect, companions=companions or [])
 
 

@@ -6,11 +6,11 @@ from domain.events import AnyEvent
 from domain.pricing import PriceVersion
 from domain.state import Account
 
-_event_encoder = msgspec.msgpack.Encoder()
+_event_encoder = msgspec.msgpack.Encoder(order="deterministic")
 _event_decoder = msgspec.msgpack.Decoder(AnyEvent)
-_account_encoder = msgspec.msgpack.Encoder()
+_account_encoder = msgspec.msgpack.Encoder(order="deterministic")
 _account_decoder = msgspec.msgpack.Decoder(Account)
-_prices_encoder = msgspec.msgpack.Encoder()
+_prices_encoder = msgspec.msgpack.Encoder(order="deterministic")
 _prices_decoder = msgspec.msgpack.Decoder(tuple[PriceVersion, ...])
 
 
@@ -40,7 +40,7 @@ def decode_prices(data: bytes) -> tuple[PriceVersion, ...]:
     return prices
 
 
-_price_encoder = msgspec.msgpack.Encoder()
+_price_encoder = msgspec.msgpack.Encoder(order="deterministic")
 _price_decoder = msgspec.msgpack.Decoder(PriceVersion)
 
 

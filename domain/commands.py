@@ -6,6 +6,7 @@ from decimal import Decimal
 import msgspec
 
 from domain.events import DebitReason, GrantReason, WalletType
+from domain.periods import PeriodUnit
 from domain.settings import AlertSettings, AutoTopup, PriceType
 
 
@@ -46,7 +47,7 @@ class UpdateWallet(Command, frozen=True, kw_only=True):
 
 
 class TopUpWallet(Command, frozen=True, kw_only=True):
-    """Exactly one of `credits` and `amount` (in currency, converted at the top-up rate) decides the lot size."""
+    """`credits`, or else `amount` (in currency, converted at the top-up rate), decides the lot size."""
 
     wallet_id: str
     transaction_id: str
@@ -83,6 +84,21 @@ class UnfreezeWallet(Command, frozen=True, kw_only=True):
     wallet_id: str
 
 
+class SetBillingCycle(Command, frozen=True, kw_only=True):
+    anchor: datetime
+    unit: PeriodUnit
+    count: int
+
+
+class PayInvoice(Command, frozen=True, kw_only=True):
+    """Record a payment; without `amount`, the whole unpaid rest."""
+
+    invoice_id: str
+    amount: Decimal | None = None
+    reference: str = ""
+
+
 AnyCommand = (
     CreateWallet | UpdateWallet | TopUpWallet | DebitWallet | TerminateWallet | FreezeWallet | UnfreezeWallet
+    | SetBillingCycle | PayInvoice
 )

@@ -9,6 +9,8 @@ from domain.commands import (
     CreateWallet,
     DebitWallet,
     FreezeWallet,
+    PayInvoice,
+    SetBillingCycle,
     TerminateWallet,
     TopUpWallet,
     UnfreezeWallet,
@@ -17,8 +19,10 @@ from domain.commands import (
 from domain.errors import AlreadyExists, InvalidOperation, NotFound, ValidationFailed
 from domain.events import (
     AnyEvent,
+    BillingCycleSet,
     CreditsDebited,
     CreditsGranted,
+    InvoicePaid,
     WalletCreated,
     WalletFrozen,
     WalletTerminated,
@@ -55,6 +59,13 @@ def decide(account: Account, command: AnyCommand, now: datetime) -> list[AnyEven
             if wallet.status == "active":
                 return []
             return [WalletUnfrozen(id=command.event_id, at=now, wallet_id=wallet.id, updated_by=command.actor)]
+        case SetBillingCycle():
+            if command.count < 1 or command.count > 1000:
+                raise ValidationFailed("period count must be between 1 and 1000", {"count": command.count})
+            return [BillingCycleSet(id=command.event_id, at=now, anchor=command.anchor, unit=command.unit,
+                                    count=command.count)]
+        case PayInvoice():
+            return _pay(account, command, now)
         case _:
             assert_never(command)
 
@@ -89,7 +100,8 @@ def _check_settings(alerts: AlertSettings | None, topup: AutoTopup | None) -> No
 
 
 def _create(account: Account, command: CreateWallet, now: datetime) -> list[AnyEvent]:
-    if command.conversion_rate <= 0 or (command.topup_conversion_rate or 1) <= 0:
+    topup_rate = command.topup_conversion_rate
+    if command.conversion_rate <= 0 or (topup_rate is not None and topup_rate <= 0):
         raise ValidationFailed("conversion rates must be positive")
     if command.initial_credits < 0:
         raise ValidationFailed("initial credits cannot be negative")
@@ -169,3 +181,17 @@ def _debit(account: Account, command: DebitWallet, now: datetime) -> list[AnyEve
 def _check_expiry(expires_at: datetime | None, now: datetime) -> None:
     if expires_at is not None and expires_at <= now:
         raise ValidationFailed("expiry must be in the future", {"expiry": expires_at.isoformat()})
+
+
+def _pay(account: Account, command: PayInvoice, now: datetime) -> list[AnyEvent]:
+    invoice = account.invoices.get(command.invoice_id)
+    if invoice is None:
+        raise NotFound(f"invoice {command.invoice_id} not found", {"invoice_id": command.invoice_id})
+    amount = invoice.unpaid if command.amount is None else command.amount
+    if invoice.unpaid <= 0:
+        raise InvalidOperation("invoice is paid already", {"invoice_id": invoice.id})
+    if amount <= 0 or amount > invoice.unpaid:
+        raise ValidationFailed("payment must be positive and at most the unpaid amount",
+                               {"unpaid": str(invoice.unpaid), "amount": str(amount)})
+    return [InvoicePaid(id=command.event_id, at=now, invoice_id=invoice.id, amount=amount,
+                        reference=command.reference)]

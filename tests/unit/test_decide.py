@@ -120,11 +120,6 @@ def test_invalid_wallets_are_refused(command: CreateWallet) -> None:
         decide(EMPTY_ACCOUNT, command, NOW)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decide._create tests `(topup_conversion_rate or 1) <= 0`; Decimal(0) is falsy, so an explicit zero "
-    "top-up rate passes and is silently replaced by conversion_rate",
-)
 def test_a_zero_top_up_rate_is_refused() -> None:
     with pytest.raises(ValidationFailed):
         decide(EMPTY_ACCOUNT, create(conversion_rate=D(2), topup_conversion_rate=D(0)), NOW)

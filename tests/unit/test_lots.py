@@ -167,11 +167,6 @@ def test_credits_expired_for_an_unknown_lot_changes_nothing() -> None:
     assert wallet_of(after_it) == wallet_of(before)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="domain.lots.consumption_key orders expiries by datetime.timestamp() floats; expiries 1 µs apart "
-    "after ~year 2242 collapse to one float and fall back to grant order",
-)
 def test_expiry_order_is_exact_to_the_microsecond_for_far_future_expiries() -> None:
     expiry = datetime(9000, 1, 1, tzinfo=UTC)
     account = given(

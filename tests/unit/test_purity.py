@@ -37,27 +37,34 @@ def aliases(tree: ast.Module) -> dict[str, str]:
     return names
 
 
+def imported_modules(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        return [node.module]
+    return []
+
+
+def clock_call(node: ast.AST, names: dict[str, str]) -> str | None:
+    """The dotted name of a call that reads the clock, resolving import aliases; None for any other node."""
+    if not isinstance(node, ast.Call) or (name := dotted(node.func)) is None:
+        return None
+    head, _, rest = name.partition(".")
+    resolved = ".".join(filter(None, [names.get(head, head), rest]))
+    return name if name in CLOCK_CALLS or resolved in CLOCK_CALLS else None
+
+
 def impurities(source: str, filename: str = "<source>") -> list[str]:
     """Every forbidden import and clock reading in `source`, as 'file:line: what'."""
     tree = ast.parse(source, filename)
     names = aliases(tree)
     found: list[str] = []
     for node in ast.walk(tree):
-        modules: list[str] = []
-        if isinstance(node, ast.Import):
-            modules = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            modules = [node.module]
-        elif isinstance(node, ast.Call) and (name := dotted(node.func)):
-            head, _, rest = name.partition(".")
-            resolved = f"{names.get(head, head)}.{rest}" if rest else names.get(head, head)
-            if name in CLOCK_CALLS or resolved in CLOCK_CALLS:
-                found.append(f"{filename}:{node.lineno}: calls {name}()")
-        found += [
-            f"{filename}:{node.lineno}: imports {module}"  # type: ignore[attr-defined]
-            for module in modules
-            if module.split(".")[0] in FORBIDDEN_MODULES
-        ]
+        line = getattr(node, "lineno", 0)
+        found += [f"{filename}:{line}: imports {module}" for module in imported_modules(node)
+                  if module.split(".")[0] in FORBIDDEN_MODULES]
+        if call := clock_call(node, names):
+            found.append(f"{filename}:{line}: calls {call}()")
     return found
 
 
