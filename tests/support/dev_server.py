@@ -1,0 +1,80 @@
+"""`tally dev` as a real subprocess: started on a free port against a given Redis, polled until healthy, stopped."""
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from cli.stores import free_port
+
+KEY = "e2e-key"
+TENANT, ENVIRONMENT = "tenant_dev", "env_dev"  # what `tally dev --api-key` binds its key to
+PARTITIONS = 4
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+class DevServerFailed(RuntimeError):
+    """`tally dev` exited or never answered /healthz; the message carries its log."""
+
+
+@dataclass(frozen=True)
+class DevServer:
+    url: str
+    redis_url: str
+    log: Path
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _wait_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    """Poll /healthz until it answers 200; raise with the log if the process dies or the deadline passes."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            raise DevServerFailed(f"tally dev exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise DevServerFailed(f"no /healthz answer within {START_TIMEOUT}s:\n{log.read_text(errors='replace')}")
+        time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT)
+
+
+@contextmanager
+def dev_server(redis_url: str, workdir: Path) -> Iterator[DevServer]:
+    """`tally dev --port P --api-key KEY` on `redis_url` (TALLY_PARTITIONS=4, data dir in `workdir`)."""
+    port = free_port()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TALLY_")}
+    env.update(TALLY_REDIS_URL=redis_url, TALLY_DATA_DIR=str(workdir / "data"), TALLY_PARTITIONS=str(PARTITIONS))
+    log = workdir / "tally-dev.log"
+    command = [sys.executable, "-c", "from cli.main import run; run()", "dev", "--port", str(port), "--api-key", KEY]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(process, url, log)
+        yield DevServer(url=url, redis_url=redis_url, log=log)
+    finally:
+        _stop(process)
