@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from redis.asyncio import Redis
 
 from api import customers, events, health, prices, wallets
@@ -69,11 +70,10 @@ def create_app(
 
 
 def _document_schemas(app: FastAPI) -> None:
-    build = app.openapi
-
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = build()
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
             schema.setdefault("components", {}).setdefault("schemas", {}).update(schema_components())
             schema["components"]["securitySchemes"] = {
                 "ApiKeyAuth": {"type": "apiKey", "name": "x-api-key", "in": "header"}

@@ -1,6 +1,7 @@
 """The one table mapping tally's errors to HTTP statuses and ErrorResponse codes, and the handlers using it."""
 
 import logging
+from typing import Any
 
 import msgspec
 from fastapi import FastAPI, Request
@@ -37,7 +38,7 @@ HTTP_CODES = {400: "validation_error", 401: "permission_denied", 403: "permissio
               405: "invalid_operation", 409: "already_exists"}
 
 
-def error_response(status: int, code: str, message: str, details: dict[str, object] | None = None) -> Response:
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
     body = ErrorResponse(code=code, message=message, http_status_code=status,
                          details={"context": details} if details else {})
     return Response(_encoder.encode(body), status_code=status, media_type="application/json")

@@ -1,7 +1,7 @@
 """Wire shapes of the API (Flexprice-compatible), as msgspec Structs: decoded and encoded once, never by hand."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -183,4 +183,4 @@ class ErrorResponse(msgspec.Struct):
     code: str
     message: str
     http_status_code: int
-    details: dict[str, object] = {}
+    details: dict[str, dict[str, Any]] = {}

@@ -9,12 +9,19 @@ import typer
 import uvicorn
 from redis.asyncio import Redis
 from rich.console import Console
+from rich.table import Table
 
 from api.auth import Principal
 from cli import wiring
 from cli.settings import Settings
 from cli.stores import embedded_store
 from domain.errors import TallyError
+from domain.identity import AccountRef
+from projector import operate
+from projector.verify import VerifyReport
+from store.eventstore import EventStore
+from store.keys import Keys
+from store.projection import Lag, Projection
 
 app = typer.Typer(help="tally: exact, instant, provable wallet balances on Redis Streams.", no_args_is_help=True)
 err = Console(stderr=True)
@@ -92,6 +99,64 @@ def projector(holder: Annotated[str | None, typer.Option(help="name of this proc
             await redis.aclose()
 
     asyncio.run(main())
+
+
+def _connect(settings: Settings) -> tuple[Redis, Keys]:
+    return Redis.from_url(_redis_url(settings)), Keys(settings.partitions)
+
+
+@app.command()
+def lag() -> None:
+    """Per partition: checkpoint, feed head, events behind, age of the oldest unfolded event, lease holder."""
+    settings = _settings()
+
+    async def main() -> list[Lag]:
+        redis, keys = _connect(settings)
+        try:
+            return await operate.lag_table(Projection(redis, keys))
+        finally:
+            await redis.aclose()
+
+    rows = asyncio.run(main())
+    table = Table("partition", "checkpoint", "feed head", "behind", "oldest unfolded age", "lease holder")
+    for row in rows:
+        age = operate.age_ms(row)
+        table.add_row(str(row.partition), row.checkpoint, row.head, str(row.behind),
+                      "-" if age is None else f"{age} ms", row.holder or "-")
+    Console().print(table)
+
+
+@app.command()
+def verify(
+    customer: Annotated[str | None, typer.Option(help="verify one customer (with --tenant and --environment)")] = None,
+    tenant: Annotated[str | None, typer.Option()] = None,
+    environment: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Fold every account (or one) from zero and compare with its snapshot; exit 1 on any drift."""
+    settings = _settings()
+    ref = None
+    if customer:
+        if not tenant or not environment:
+            err.print("[red]--customer needs --tenant and --environment[/red]")
+            raise typer.Exit(2)
+        ref = AccountRef(tenant, environment, customer)
+
+    async def main() -> VerifyReport:
+        redis, keys = _connect(settings)
+        try:
+            store = EventStore(redis, keys, settings.dedup_ttl_seconds)
+            return await operate.verify(store, Projection(redis, keys), ref)
+        finally:
+            await redis.aclose()
+
+    report = asyncio.run(main())
+    for drift in report.drifts:
+        Console().print(f"DRIFT {drift.ref.tenant_id}/{drift.ref.environment_id}/{drift.ref.customer_id} "
+                        f"{drift.field}: snapshot={drift.snapshot} log={drift.log}")
+    Console().print(f"verified accounts={report.accounts} events={report.events} drifts={len(report.drifts)} "
+                    f"behind={len(report.behind)}")
+    if report.drifts:
+        raise typer.Exit(1)
 
 
 def run() -> None:

@@ -21,6 +21,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     lease_ttl_ms: int = 5000
     period_grace_seconds: int = 3600
     clock_interval_ms: int = 1000
+    trim_every_batches: int = 50
     max_future_skew_seconds: int = 300
     request_log: bool = True
     log_level: str = "INFO"

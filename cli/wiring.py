@@ -55,6 +55,7 @@ async def run_projector(redis: Redis, settings: Settings, stop: asyncio.Event, h
     projector_settings = ProjectorSettings(
         holder=holder, batch_size=settings.batch_size, block_ms=settings.block_ms, lease_ttl_ms=settings.lease_ttl_ms,
         period_grace_seconds=settings.period_grace_seconds, clock_interval_ms=settings.clock_interval_ms,
+        trim_every_batches=settings.trim_every_batches,
     )
     membership = Membership(redis, keys, holder, ttl_ms=settings.lease_ttl_ms * 2)
     projection = Projection(redis, keys)

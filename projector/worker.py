@@ -24,6 +24,7 @@ class ProjectorSettings(msgspec.Struct, frozen=True, kw_only=True):
     lease_ttl_ms: int = 5000
     period_grace_seconds: int = 3600
     clock_interval_ms: int = 1000
+    trim_every_batches: int = 50
 
     @property
     def grace(self) -> timedelta:
@@ -46,6 +47,7 @@ class PartitionWorker:
         self.renewed_at = 0.0
         self.halted: str | None = None
         self.applied_total = 0
+        self.batches = 0
 
     async def keep_lease(self, wanted: bool) -> None:
         if not wanted:
@@ -91,11 +93,14 @@ class PartitionWorker:
             return 0
         folded_at = format_rfc3339(datetime.now(UTC))
         outcome = await self.projection.commit(
-            self.partition, self.lease, self.checkpoint, entries[-1].position, writes, folded_at
+            self.partition, self.lease, self.checkpoint, entries[-1].position, writes, folded_at, len(entries)
         )
         if outcome == COMMITTED:
             self.checkpoint = entries[-1].position
             self.applied_total += applied
+            self.batches += 1
+            if self.settings.trim_every_batches and self.batches % self.settings.trim_every_batches == 0:
+                await self.projection.trim_feed(self.partition, self.checkpoint)
             log.info("batch partition=%d entries=%d applied=%d accounts=%d checkpoint=%s ms=%.2f",
                      self.partition, len(entries), applied, len(writes), self.checkpoint,
                      (time.perf_counter() - started) * 1000)

@@ -50,6 +50,10 @@ class Keys(msgspec.Struct, frozen=True):
         """The feed position the partition's snapshots are folded up to."""
         return f"{self._tag(partition)}:checkpoint"
 
+    def folded(self, partition: int) -> str:
+        """How many feed entries the partition's projection has folded (lag = entries added - this)."""
+        return f"{self._tag(partition)}:folded"
+
     def lease(self, partition: int) -> str:
         """`holder#token` of the projector that owns the partition, with a TTL."""
         return f"{self._tag(partition)}:lease"

@@ -81,11 +81,12 @@ class Projection:
 
     async def commit(
         self, partition: int, lease: str, expected: str, checkpoint: str,
-        snapshots: Sequence[SnapshotWrite], folded_at: str,
+        snapshots: Sequence[SnapshotWrite], folded_at: str, entries: int,
     ) -> int:
         """Write the snapshots and move the checkpoint in one step; see COMMITTED / LEASE_LOST / CHECKPOINT_MOVED."""
-        keys = [self.keys.lease(partition), self.keys.checkpoint(partition), self.keys.due(partition)]
-        args: list[Any] = [lease, expected, checkpoint, folded_at]
+        keys = [self.keys.lease(partition), self.keys.checkpoint(partition), self.keys.due(partition),
+                self.keys.folded(partition)]
+        args: list[Any] = [lease, expected, checkpoint, folded_at, entries]
         for write in snapshots:
             keys.append(self.keys.snapshot(write.ref))
             args.extend((write.position, write.state, encode_ref(write.ref),
@@ -106,3 +107,35 @@ class Projection:
     async def feed_head(self, partition: int) -> str:
         reply: Any = await self.redis.xrevrange(self.keys.feed(partition), count=1)
         return text(reply[0][0]) if reply else ORIGIN
+
+    async def trim_feed(self, partition: int, checkpoint: str) -> None:
+        """Drop feed entries below the checkpoint (never by length): the customer streams keep the history."""
+        await self.redis.xtrim(self.keys.feed(partition), minid=checkpoint, approximate=True)
+
+    async def lag(self, partition: int) -> "Lag":
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self.keys.checkpoint(partition))
+            pipe.get(self.keys.folded(partition))
+            pipe.get(self.keys.lease(partition))
+            pipe.xinfo_stream(self.keys.feed(partition))
+            replies: Any = await pipe.execute(raise_on_error=False)
+        raw_checkpoint, folded, holder, info = replies
+        checkpoint = text(raw_checkpoint) if raw_checkpoint else ORIGIN
+        stream: dict[Any, Any] = info if isinstance(info, dict) else {}
+        added = int(stream.get("entries-added") or stream.get(b"entries-added") or 0)
+        head = stream.get("last-generated-id") or stream.get(b"last-generated-id")
+        oldest: Any = await self.redis.xrange(self.keys.feed(partition), min=f"({checkpoint}", max="+", count=1)
+        return Lag(
+            partition=partition, checkpoint=checkpoint, head=text(head) if head else ORIGIN,
+            behind=max(0, added - int(folded or 0)), oldest_unfolded_ms=int(text(oldest[0][0]).split("-")[0])
+            if oldest else None, holder=text(holder) if holder else None,
+        )
+
+
+class Lag(msgspec.Struct, frozen=True):
+    partition: int
+    checkpoint: str
+    head: str
+    behind: int
+    oldest_unfolded_ms: int | None
+    holder: str | None

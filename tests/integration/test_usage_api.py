@@ -76,7 +76,8 @@ async def test_the_clock_settles_a_closed_period_against_credits_and_invoices_th
         paid = await client.post(f"/v1/customers/cust_u/invoices/{invoices[0]['id']}/payments", json={})
         after = (await client.get(f"/v1/wallets/{wallet_id}/balance/real-time")).json()
     # 500 tokens x 0.5 = 250 USD; the wallet holds 100 credits x 2 = 200 USD; 50 USD stay unpaid.
-    assert (invoices[0]["amount"], invoices[0]["paid_from_wallet"], invoices[0]["amount_unpaid"]) == ("250", "200", "50")
+    invoice = invoices[0]
+    assert (invoice["amount"], invoice["paid_from_wallet"], invoice["amount_unpaid"]) == ("250", "200", "50")
     assert (balance["credit_balance"], balance["current_period_usage"], balance["unpaid_invoices_amount"]) == (
         "0", "0", "50")
     assert balance["real_time_balance"] == "-50"

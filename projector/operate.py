@@ -1,0 +1,24 @@
+"""Operator views over the store: lag per partition and verification of snapshots against the log."""
+
+import time
+
+from domain.identity import AccountRef
+from projector.verify import VerifyReport, verify_accounts, verify_all
+from store.eventstore import EventStore
+from store.projection import Lag, Projection
+
+
+async def lag_table(projection: Projection) -> list[Lag]:
+    return [await projection.lag(p) for p in range(projection.keys.partitions)]
+
+
+def age_ms(lag: Lag, now_ms: int | None = None) -> int | None:
+    if lag.oldest_unfolded_ms is None:
+        return None
+    return max(0, (now_ms if now_ms is not None else int(time.time() * 1000)) - lag.oldest_unfolded_ms)
+
+
+async def verify(store: EventStore, projection: Projection, ref: AccountRef | None = None) -> VerifyReport:
+    if ref is not None:
+        return await verify_accounts(store, projection, [ref])
+    return await verify_all(store, projection)
