@@ -95,12 +95,13 @@ def transaction_response(wallet: Wallet, entry: LedgerEntry, now: datetime) -> T
     lot = next((lot for lot in wallet.lots if lot.id == entry.id), None) if entry.type == "credit" else None
     available = None
     if lot is not None:
-        live = not lot.expired and (lot.expires_at is None or now < lot.expires_at)
+        live = not lot.expired and not lot.pending and (lot.expires_at is None or now < lot.expires_at)
         available = to_wire(lot.remaining if live else Decimal(0))
     return TransactionResponse(
         id=entry.id, wallet_id=wallet.id, customer_id=wallet.customer_id, tenant_id=wallet.tenant_id,
         environment_id=wallet.environment_id, type=entry.type, transaction_reason=entry.reason,
-        transaction_status="completed", status="published", amount=to_wire(canonical(entry.credits * rate)),
+        transaction_status="pending" if entry.pending else "completed", status="published",
+        amount=to_wire(canonical(entry.credits * rate)),
         credit_amount=to_wire(entry.credits), credit_balance_before=to_wire(entry.credit_balance_before),
         credit_balance_after=to_wire(entry.credit_balance_after), currency=wallet.currency,
         conversion_rate=to_wire(wallet.conversion_rate), topup_conversion_rate=to_wire(wallet.topup_conversion_rate),

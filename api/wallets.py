@@ -25,7 +25,7 @@ from api.schemas import (
     WalletResponse,
 )
 from domain.balance import view_balance
-from domain.commands import DebitWallet, FreezeWallet, TerminateWallet, UnfreezeWallet
+from domain.commands import DebitWallet, FreezeWallet, PayTopUp, TerminateWallet, UnfreezeWallet
 from domain.decide import find_wallet
 from domain.errors import AlreadyExists, NotFound
 from domain.identity import AccountRef
@@ -168,6 +168,16 @@ async def debit_wallet(
     if dedup and outcome.appended and outcome.appended.status == "duplicate":
         return await _replay_or_conflict(service, outcome.account, wallet_id, dedup, outcome.appended.seen)
     return await _ledger_reply(service, outcome.account, wallet_id, command.transaction_id)
+
+
+@router.post("/wallets/{wallet_id}/transactions/{transaction_id}/pay", responses=response_doc(200, TopUpResponse))
+async def pay_top_up(wallet_id: str, transaction_id: str, caller: Caller, service: Service) -> Response:
+    """Record the payment of a pending (invoiced) top-up: its credits become available."""
+    ref = await service.locate_wallet(wallet_id, caller)
+    command = PayTopUp(event_id=new_id("evt"), actor=caller.tenant_id, wallet_id=wallet_id,
+                       transaction_id=transaction_id)
+    outcome = await service.execute(ref, command)
+    return await _ledger_reply(service, outcome.account, wallet_id, transaction_id)
 
 
 @router.get("/wallets/{wallet_id}/transactions", responses=response_doc(200, TransactionList))

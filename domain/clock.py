@@ -2,8 +2,9 @@
 
 from datetime import datetime, timedelta
 
-from domain.events import AnyEvent, CreditsExpired, PeriodClosed
-from domain.state import Account
+from domain.events import AnyEvent, CreditsExpired, CreditsGranted, PeriodClosed
+from domain.state import Account, Wallet
+from domain.watch import auto_topup_key
 
 
 def clock_event_id(kind: str, *parts: str) -> str:
@@ -21,6 +22,8 @@ def due_events(account: Account, now: datetime, grace: timedelta) -> list[AnyEve
                 period_start=period.start, period_end=period.end,
             ))
     for wallet in sorted(account.wallets.values(), key=lambda w: w.id):
+        if wallet.auto_topup_trigger is not None and wallet.status == "active":
+            events.append(_auto_topup(wallet, wallet.auto_topup_trigger, now))
         for lot in wallet.lots:
             if lot.expires_at is not None and lot.expires_at <= now and not lot.expired and lot.remaining > 0:
                 events.append(CreditsExpired(
@@ -30,9 +33,23 @@ def due_events(account: Account, now: datetime, grace: timedelta) -> list[AnyEve
     return events
 
 
+def _auto_topup(wallet: Wallet, trigger: str, now: datetime) -> CreditsGranted:
+    """The one top-up a trigger asks for: its ids derive from the trigger position, so it is appended once."""
+    assert wallet.auto_topup is not None and wallet.auto_topup.amount is not None
+    invoiced = wallet.auto_topup.invoicing
+    return CreditsGranted(
+        id=clock_event_id("autotopup", wallet.id, trigger), at=now, wallet_id=wallet.id,
+        transaction_id=f"wtx_auto_{wallet.id}_{trigger}", credits=wallet.auto_topup.amount,
+        reason="PURCHASED_CREDIT_INVOICED" if invoiced else "PURCHASED_CREDIT_DIRECT",
+        idempotency_key=auto_topup_key(wallet.id, trigger), description="auto top-up", pending=invoiced,
+    )
+
+
 def next_due(account: Account, grace: timedelta) -> datetime | None:
     """The earliest instant at which due_events would return something, or None."""
     moments = [p.end + grace for p in account.periods.values()]
+    moments.extend(w.auto_topup_armed_at for w in account.wallets.values()
+                   if w.auto_topup_armed_at is not None and w.status == "active")
     moments.extend(
         lot.expires_at for w in account.wallets.values() for lot in w.lots
         if lot.expires_at is not None and not lot.expired and lot.remaining > 0

@@ -84,6 +84,13 @@ class UnfreezeWallet(Command, frozen=True, kw_only=True):
     wallet_id: str
 
 
+class PayTopUp(Command, frozen=True, kw_only=True):
+    """Mark a pending (invoiced) top-up as paid."""
+
+    wallet_id: str
+    transaction_id: str
+
+
 class SetBillingCycle(Command, frozen=True, kw_only=True):
     anchor: datetime
     unit: PeriodUnit
@@ -100,5 +107,5 @@ class PayInvoice(Command, frozen=True, kw_only=True):
 
 AnyCommand = (
     CreateWallet | UpdateWallet | TopUpWallet | DebitWallet | TerminateWallet | FreezeWallet | UnfreezeWallet
-    | SetBillingCycle | PayInvoice
+    | SetBillingCycle | PayInvoice | PayTopUp
 )

@@ -10,6 +10,7 @@ from domain.commands import (
     DebitWallet,
     FreezeWallet,
     PayInvoice,
+    PayTopUp,
     SetBillingCycle,
     TerminateWallet,
     TopUpWallet,
@@ -22,6 +23,7 @@ from domain.events import (
     BillingCycleSet,
     CreditsDebited,
     CreditsGranted,
+    CreditsPaid,
     InvoicePaid,
     WalletCreated,
     WalletFrozen,
@@ -66,6 +68,13 @@ def decide(account: Account, command: AnyCommand, now: datetime) -> list[AnyEven
                                     count=command.count)]
         case PayInvoice():
             return _pay(account, command, now)
+        case PayTopUp():
+            wallet = _open_wallet(account, command.wallet_id)
+            if not any(lot.id == command.transaction_id and lot.pending for lot in wallet.lots):
+                raise InvalidOperation("no pending top-up with that transaction id",
+                                       {"transaction_id": command.transaction_id})
+            return [CreditsPaid(id=command.event_id, at=now, wallet_id=wallet.id,
+                                transaction_id=command.transaction_id)]
         case _:
             assert_never(command)
 

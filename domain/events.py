@@ -92,6 +92,14 @@ class CreditsGranted(Event, frozen=True, tag="credits_granted"):
     description: str = ""
     metadata: dict[str, str] = {}
     created_by: str = ""
+    pending: bool = False
+
+
+class CreditsPaid(Event, frozen=True, tag="credits_paid"):
+    """A pending (invoiced) lot was paid: its credits become available."""
+
+    wallet_id: str
+    transaction_id: str
 
 
 class CreditsDebited(Event, frozen=True, tag="credits_debited"):
@@ -158,6 +166,7 @@ AnyEvent = (
     | WalletFrozen
     | WalletUnfrozen
     | CreditsGranted
+    | CreditsPaid
     | CreditsDebited
     | CreditsExpired
     | UsageRecorded

@@ -11,6 +11,7 @@ from domain.events import (
     CreditsDebited,
     CreditsExpired,
     CreditsGranted,
+    CreditsPaid,
     InvoicePaid,
     PeriodClosed,
     UsageRecorded,
@@ -25,6 +26,7 @@ from domain.lots import available_credits
 from domain.money import ZERO
 from domain.state import Account, LedgerEntry, Lot, Wallet
 from domain.usage import close_period, pay_invoice, record_usage, set_cycle
+from domain.watch import auto_topup_key, is_auto_topup, watch
 
 replace = msgspec.structs.replace
 
@@ -44,7 +46,7 @@ def apply(account: Account, event: AnyEvent) -> Account:
             return pay_invoice(account, event)
         case (
             WalletUpdated() | WalletTerminated() | WalletFrozen() | WalletUnfrozen()
-            | CreditsGranted() | CreditsDebited() | CreditsExpired()
+            | CreditsGranted() | CreditsPaid() | CreditsDebited() | CreditsExpired()
         ):
             wallet = account.wallets.get(event.wallet_id)
             if wallet is None:
@@ -55,8 +57,10 @@ def apply(account: Account, event: AnyEvent) -> Account:
 
 
 def advance(account: Account, position: str, event: AnyEvent) -> Account:
-    """Apply `event` found at stream `position` and record that position."""
-    return replace(apply(account, event), position=position, applied=account.applied + 1)
+    """Apply `event` found at stream `position`, watch alerts and auto top-up, and record the position."""
+    auto = isinstance(event, CreditsGranted) and is_auto_topup(event.idempotency_key)
+    watched = watch(apply(account, event), position, event.at, may_trigger=not auto)
+    return replace(watched, position=position, applied=account.applied + 1)
 
 
 def fold(account: Account, entries: Iterable[tuple[str, AnyEvent]]) -> Account:
@@ -84,7 +88,7 @@ def _created(event: WalletCreated) -> Wallet:
 def _apply_to_wallet(
     wallet: Wallet,
     event: WalletUpdated | WalletTerminated | WalletFrozen | WalletUnfrozen
-    | CreditsGranted | CreditsDebited | CreditsExpired,
+    | CreditsGranted | CreditsPaid | CreditsDebited | CreditsExpired,
 ) -> Wallet:
     match event:
         case WalletUpdated():
@@ -97,6 +101,8 @@ def _apply_to_wallet(
             return _terminated(wallet, event)
         case CreditsGranted():
             return _granted(wallet, event)
+        case CreditsPaid():
+            return _paid(wallet, event)
         case CreditsDebited():
             return _debited(wallet, event)
         case CreditsExpired():
@@ -119,6 +125,7 @@ def _granted(wallet: Wallet, event: CreditsGranted) -> Wallet:
     lot = Lot(
         id=event.transaction_id, granted=event.credits, remaining=event.credits, reason=event.reason,
         priority=event.priority, expires_at=event.expires_at, granted_at=event.at, seq=len(wallet.lots),
+        pending=event.pending,
     )
     lots = (*wallet.lots, lot)
     entry = LedgerEntry(
@@ -126,8 +133,23 @@ def _granted(wallet: Wallet, event: CreditsGranted) -> Wallet:
         credit_balance_before=before, credit_balance_after=available_credits(lots, event.at), at=event.at,
         priority=event.priority, expires_at=event.expires_at, idempotency_key=event.idempotency_key,
         description=event.description, metadata=dict(event.metadata), created_by=event.created_by,
+        pending=event.pending,
     )
-    return with_entry(wallet, lots, entry)
+    granted = with_entry(wallet, lots, entry)
+    trigger = wallet.auto_topup_trigger
+    if trigger is not None and event.idempotency_key == auto_topup_key(wallet.id, trigger):
+        granted = replace(granted, auto_topup_trigger=None, auto_topup_armed_at=None, last_auto_topup_at=event.at)
+    return granted
+
+
+def _paid(wallet: Wallet, event: CreditsPaid) -> Wallet:
+    """A pending lot becomes available and its ledger entry completed; anything else is a no-op."""
+    lot = next((x for x in wallet.lots if x.id == event.transaction_id and x.pending), None)
+    if lot is None:
+        return wallet
+    lots = tuple(replace(x, pending=False) if x.id == lot.id else x for x in wallet.lots)
+    ledger = tuple(replace(e, pending=False) if e.id == lot.id and e.type == "credit" else e for e in wallet.ledger)
+    return replace(wallet, lots=lots, ledger=ledger, balance_updated_at=event.at)
 
 
 def _debited(wallet: Wallet, event: CreditsDebited) -> Wallet:

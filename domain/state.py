@@ -9,7 +9,7 @@ import msgspec
 from domain.events import WalletType
 from domain.periods import DEFAULT_CYCLE, BillingCycle
 from domain.pricing import PriceVersion
-from domain.settings import AlertSettings, AutoTopup, PriceType
+from domain.settings import AlertSettings, AlertState, AutoTopup, PriceType
 
 WalletStatus = Literal["active", "frozen", "closed"]
 EntryType = Literal["credit", "debit"]
@@ -32,6 +32,7 @@ class Lot(msgspec.Struct, frozen=True, kw_only=True):
     granted_at: datetime
     seq: int
     expired: bool = False
+    pending: bool = False
 
 
 class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,6 +54,7 @@ class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
     created_by: str = ""
     draws: tuple[LotDraw, ...] = ()
     shortfall: Decimal = Decimal(0)
+    pending: bool = False
 
 
 class Wallet(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,6 +80,11 @@ class Wallet(msgspec.Struct, frozen=True, kw_only=True):
     balance_updated_at: datetime
     lots: tuple[Lot, ...] = ()
     ledger: tuple[LedgerEntry, ...] = ()
+    ongoing_alert: AlertState = "ok"
+    credit_alert: AlertState = "ok"
+    auto_topup_trigger: str | None = None
+    auto_topup_armed_at: datetime | None = None
+    last_auto_topup_at: datetime | None = None
 
 
 class PriceUsage(msgspec.Struct, frozen=True, kw_only=True):

@@ -3,14 +3,37 @@
 from collections.abc import Sequence
 from datetime import timedelta
 
+import msgspec
+
 from domain.clock import next_due
 from domain.codec import decode_account, encode_account
 from domain.fold import advance
 from domain.identity import AccountRef
 from domain.state import EMPTY_ACCOUNT
+from domain.timefmt import format_rfc3339
+from domain.watch import AlertTransition, transitions
 from store.entries import decode_entry
 from store.positions import is_after
-from store.projection import FeedEntry, Snapshot, SnapshotWrite
+from store.projection import AlertWrite, FeedEntry, Snapshot, SnapshotWrite
+
+_alert_encoder = msgspec.json.Encoder()
+
+
+class AlertPayload(msgspec.Struct, frozen=True, kw_only=True):
+    """What the alerts stream carries for one transition (JSON)."""
+
+    event_type: str
+    tenant_id: str
+    environment_id: str
+    customer_id: str
+    wallet_id: str
+    metric: str
+    old_state: str
+    new_state: str
+    balance: str
+    threshold: str | None
+    position: str
+    at: str
 
 
 class PoisonEntry(Exception):
@@ -29,15 +52,20 @@ def group_by_account(entries: Sequence[FeedEntry]) -> dict[AccountRef, list[Feed
     return groups
 
 
+class Folded(msgspec.Struct):
+    writes: list[SnapshotWrite] = []
+    alerts: list[AlertWrite] = []
+    applied: int = 0
+
+
 def fold_batch(
     groups: dict[AccountRef, list[FeedEntry]], snapshots: Sequence[Snapshot], grace: timedelta
-) -> tuple[list[SnapshotWrite], int]:
-    """New snapshots for the accounts that changed, and how many events were applied.
+) -> Folded:
+    """New snapshots for the accounts that changed, the alert transitions they caused, and the events applied.
 
     An entry at or before its snapshot's position was applied already (a redelivery) and changes nothing.
     """
-    writes: list[SnapshotWrite] = []
-    applied = 0
+    folded = Folded()
     for (ref, entries), snapshot in zip(groups.items(), snapshots, strict=True):
         account = decode_account(snapshot.state) if snapshot.state else EMPTY_ACCOUNT
         before = account.applied
@@ -48,10 +76,24 @@ def fold_batch(
                 event = decode_entry(entry.payload, entry.rates)
             except Exception as exc:
                 raise PoisonEntry(entry.position, str(exc)) from exc
-            account = advance(account, entry.log_position, event)
+            previous, account = account, advance(account, entry.log_position, event)
+            folded.alerts.extend(
+                alert_write(ref, t) for t in transitions(previous, account, entry.log_position, event.at)
+            )
         if account.applied != before:
-            applied += account.applied - before
+            folded.applied += account.applied - before
             due = next_due(account, grace)
             due_ms = None if due is None else int(due.timestamp() * 1000)
-            writes.append(SnapshotWrite(ref, account.position, encode_account(account), due_ms))
-    return writes, applied
+            folded.writes.append(SnapshotWrite(ref, account.position, encode_account(account), due_ms))
+    return folded
+
+
+def alert_write(ref: AccountRef, transition: AlertTransition) -> AlertWrite:
+    payload = AlertPayload(
+        event_type=transition.name, tenant_id=ref.tenant_id, environment_id=ref.environment_id,
+        customer_id=ref.customer_id, wallet_id=transition.wallet_id, metric=transition.metric,
+        old_state=transition.old, new_state=transition.new, balance=transition.value,
+        threshold=transition.threshold, position=transition.position, at=format_rfc3339(transition.at),
+    )
+    key = f"{ref.tenant_id}:{ref.environment_id}:{transition.key}"
+    return AlertWrite(key, _alert_encoder.encode(payload), int(transition.at.timestamp() * 1000))

@@ -85,7 +85,7 @@ class PartitionWorker:
         snapshots = await self.projection.load_snapshots(list(groups))
         await self.projection.load_rate_cards(self.partition, entries)
         try:
-            writes, applied = fold_batch(groups, snapshots, self.settings.grace)
+            folded = fold_batch(groups, snapshots, self.settings.grace)
         except PoisonEntry as poison:
             self.halted = str(poison)
             log.error("partition halted partition=%d position=%s reason=%r", self.partition, poison.position,
@@ -93,18 +93,22 @@ class PartitionWorker:
             return 0
         folded_at = format_rfc3339(datetime.now(UTC))
         outcome = await self.projection.commit(
-            self.partition, self.lease, self.checkpoint, entries[-1].position, writes, folded_at, len(entries)
+            self.partition, self.lease, self.checkpoint, entries[-1].position, folded.writes, folded_at,
+            len(entries), folded.alerts,
         )
         if outcome == COMMITTED:
             self.checkpoint = entries[-1].position
-            self.applied_total += applied
+            self.applied_total += folded.applied
+            now_ms = int(time.time() * 1000)
+            if any(w.due_ms is not None and w.due_ms <= now_ms for w in folded.writes):
+                self.clock_due = 0.0  # something is due already (an auto top-up): run the clock right away
             self.batches += 1
             if self.settings.trim_every_batches and self.batches % self.settings.trim_every_batches == 0:
                 await self.projection.trim_feed(self.partition, self.checkpoint)
-            log.info("batch partition=%d entries=%d applied=%d accounts=%d checkpoint=%s ms=%.2f",
-                     self.partition, len(entries), applied, len(writes), self.checkpoint,
-                     (time.perf_counter() - started) * 1000)
-            return applied
+            log.info("batch partition=%d entries=%d applied=%d accounts=%d alerts=%d checkpoint=%s ms=%.2f",
+                     self.partition, len(entries), folded.applied, len(folded.writes), len(folded.alerts),
+                     self.checkpoint, (time.perf_counter() - started) * 1000)
+            return folded.applied
         if outcome == LEASE_LOST:
             log.warning("lease lost partition=%d lease=%s", self.partition, self.lease)
             self.lease = None

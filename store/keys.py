@@ -54,6 +54,14 @@ class Keys(msgspec.Struct, frozen=True):
         """How many feed entries the partition's projection has folded (lag = entries added - this)."""
         return f"{self._tag(partition)}:folded"
 
+    def alerts(self, partition: int) -> str:
+        """Stream of alert transitions (each written once), for webhooks and other consumers."""
+        return f"{self._tag(partition)}:alerts"
+
+    def alerts_emitted(self, partition: int) -> str:
+        """Sorted set of the alert transition keys already written, scored by when (ms)."""
+        return f"{self._tag(partition)}:alerts:emitted"
+
     def lease(self, partition: int) -> str:
         """`holder#token` of the projector that owns the partition, with a TTL."""
         return f"{self._tag(partition)}:lease"

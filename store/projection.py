@@ -24,6 +24,14 @@ class FeedEntry(msgspec.Struct, frozen=True):
     rates: bytes | None = None
 
 
+class AlertWrite(msgspec.Struct, frozen=True):
+    """An alert transition to append once: `key` identifies it across replays and rebuilds."""
+
+    key: str
+    payload: bytes
+    at_ms: int
+
+
 class Snapshot(msgspec.Struct, frozen=True):
     position: str
     state: bytes | None
@@ -81,12 +89,14 @@ class Projection:
 
     async def commit(
         self, partition: int, lease: str, expected: str, checkpoint: str,
-        snapshots: Sequence[SnapshotWrite], folded_at: str, entries: int,
+        snapshots: Sequence[SnapshotWrite], folded_at: str, entries: int, alerts: Sequence[AlertWrite] = (),
     ) -> int:
         """Write the snapshots and move the checkpoint in one step; see COMMITTED / LEASE_LOST / CHECKPOINT_MOVED."""
         keys = [self.keys.lease(partition), self.keys.checkpoint(partition), self.keys.due(partition),
-                self.keys.folded(partition)]
-        args: list[Any] = [lease, expected, checkpoint, folded_at, entries]
+                self.keys.folded(partition), self.keys.alerts(partition), self.keys.alerts_emitted(partition)]
+        args: list[Any] = [lease, expected, checkpoint, folded_at, entries, len(alerts)]
+        for alert in alerts:
+            args.extend((alert.key, alert.payload, alert.at_ms))
         for write in snapshots:
             keys.append(self.keys.snapshot(write.ref))
             args.extend((write.position, write.state, encode_ref(write.ref),

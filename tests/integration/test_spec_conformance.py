@@ -132,9 +132,11 @@ async def alerting(client: httpx.AsyncClient, _: Redis) -> tuple[dict[str, Any],
 
 
 async def auto_topping(client: httpx.AsyncClient, _: Redis) -> tuple[dict[str, Any], dict[str, Any]]:
-    # 14 credits stay above the threshold of 2, so no automatic top-up changes the figures under test
-    wallet_id = await funded(client, "cust_autotopup",
+    # Created with 4 free credits (above the threshold of 2 from its first event), then 10 purchased: no automatic
+    # top-up is armed, so none changes the figures under test. (A wallet created empty would arm one at once.)
+    wallet_id = await create(client, "cust_autotopup", initial_credits_to_load="4",
                              auto_topup={"enabled": True, "threshold": 2, "amount": 10, "invoicing": False})
+    await top_up(client, wallet_id, "10", "PURCHASED_CREDIT_DIRECT")
     return await balance(client, wallet_id), {
         "credit_balance": "14",
         # cooldown_seconds is tally's extension of types.AutoTopup (the spec's object allows extra properties)

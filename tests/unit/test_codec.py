@@ -13,6 +13,7 @@ from domain.events import (
     BillingCycleSet,
     CreditsDebited,
     CreditsExpired,
+    CreditsPaid,
     CreditsGranted,
     InvoicePaid,
     PeriodClosed,
@@ -70,6 +71,7 @@ SAMPLES: list[AnyEvent] = [
         reason="WALLET_TERMINATION", idempotency_key="idem-7", description="x", metadata={}, created_by="api",
     ),
     CreditsExpired(id="e8", at=AT, wallet_id="w1", lot_id="t6", transaction_id="t8"),
+    CreditsPaid(id="e8b", at=AT, wallet_id="w1", transaction_id="t6"),
     UsageRecorded(
         id="e9", at=AT, event_name="api_call", external_customer_id="ext-1", timestamp=AT - timedelta(seconds=1),
         properties={"tokens": 1234567890123, "ratio": 0.1, "model": "gpt", "neg": -1}, source="sdk",
