@@ -47,14 +47,15 @@ def _serve(asgi: Any, host: str, port: int) -> None:
 
 @app.command()
 def dev(port: Port = 8080, host: Host = "127.0.0.1", api_key: ApiKey = None) -> None:
-    """API and projector in one process, on TALLY_REDIS_URL, a local redis-server, or in-process fakeredis."""
+    """API, projector and webhook sender in one process, on TALLY_REDIS_URL, a local redis-server, or fakeredis."""
     settings = _settings()
     wiring.configure_logging(settings)
     key = api_key or DEMO_KEY
     keys = wiring.api_keys(settings, key, DEMO_PRINCIPAL)
     with embedded_store(settings.redis_url, settings.data_dir, lambda m: err.print(f"[yellow]{m}[/yellow]")) as connect:
-        companion = wiring.projector_companion(settings, wiring.holder_name())
-        asgi = wiring.build_app(settings, connect, keys, [companion])
+        companions = [wiring.projector_companion(settings, wiring.holder_name()),
+                      wiring.webhooks_companion(settings, wiring.holder_name())]
+        asgi = wiring.build_app(settings, connect, keys, companions)
         err.print(f"tally dev on http://{host}:{port}/v1  —  demo API key: [bold]{key}[/bold] "
                   f"(tenant {DEMO_PRINCIPAL.tenant_id}, environment {DEMO_PRINCIPAL.environment_id})")
         _serve(asgi, host, port)
@@ -85,6 +86,10 @@ def projector(holder: Annotated[str | None, typer.Option(help="name of this proc
     """The projector alone: folds partition feeds into snapshots. SIGTERM finishes the batch and exits."""
     settings = _settings()
     wiring.configure_logging(settings)
+    _run_until_signal(settings, wiring.run_projector, holder or wiring.holder_name())
+
+
+def _run_until_signal(settings: Settings, worker: Any, holder: str) -> None:
     url = _redis_url(settings)
 
     async def main() -> None:
@@ -94,11 +99,20 @@ def projector(holder: Annotated[str | None, typer.Option(help="name of this proc
             loop.add_signal_handler(sig, stop.set)
         redis = Redis.from_url(url)
         try:
-            await wiring.run_projector(redis, settings, stop, holder or wiring.holder_name())
+            await worker(redis, settings, stop, holder)
         finally:
             await redis.aclose()
 
     asyncio.run(main())
+
+
+@app.command()
+def webhooks(holder: Annotated[str | None, typer.Option(help="name of this process in the sender lease")] = None
+             ) -> None:
+    """Deliver the alerts stream (and wallet.transaction.created) to each tenant's endpoints, signed, with retries."""
+    settings = _settings()
+    wiring.configure_logging(settings)
+    _run_until_signal(settings, wiring.run_webhooks, holder or wiring.holder_name())
 
 
 def _connect(settings: Settings) -> tuple[Redis, Keys]:

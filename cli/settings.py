@@ -23,6 +23,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     clock_interval_ms: int = 1000
     trim_every_batches: int = 50
     max_future_skew_seconds: int = 300
+    webhook_max_attempts: int = 8
+    webhook_backoff_base_ms: int = 1000
+    webhook_timeout_ms: int = 5000
     request_log: bool = True
     log_level: str = "INFO"
     data_dir: str = ".tally"

@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Callable
 
+import httpx
 from redis.asyncio import Redis
 
 from api.app import ApiConfig, Companion, create_app
@@ -13,11 +14,13 @@ from api.auth import Principal, parse_api_keys
 from cli.settings import Settings
 from projector.clock import PartitionClock
 from projector.membership import Membership
+from projector.webhooks import SenderSettings, WebhookSender
 from projector.worker import Projector, ProjectorSettings
 from store.eventstore import EventStore
 from store.keys import Keys
 from store.meta import ensure_partitions
 from store.projection import Projection
+from store.webhooks import Webhooks
 
 
 def configure_logging(settings: Settings) -> None:
@@ -49,6 +52,13 @@ def projector_companion(settings: Settings, holder: str) -> Companion:
     return run
 
 
+def webhooks_companion(settings: Settings, holder: str) -> Companion:
+    async def run(redis: Redis, stop: asyncio.Event) -> None:
+        await run_webhooks(redis, settings, stop, holder)
+
+    return run
+
+
 async def run_projector(redis: Redis, settings: Settings, stop: asyncio.Event, holder: str) -> None:
     keys = Keys(settings.partitions)
     await ensure_partitions(redis, keys)
@@ -61,3 +71,13 @@ async def run_projector(redis: Redis, settings: Settings, stop: asyncio.Event, h
     projection = Projection(redis, keys)
     clock = PartitionClock(EventStore(redis, keys, settings.dedup_ttl_seconds), projection, projector_settings.grace)
     await Projector(projection, membership, projector_settings, clock).run(stop)
+
+
+async def run_webhooks(redis: Redis, settings: Settings, stop: asyncio.Event, holder: str) -> None:
+    keys = Keys(settings.partitions)
+    await ensure_partitions(redis, keys)
+    sender_settings = SenderSettings(holder=holder, max_attempts=settings.webhook_max_attempts,
+                                     backoff_base_ms=settings.webhook_backoff_base_ms,
+                                     timeout_ms=settings.webhook_timeout_ms)
+    async with httpx.AsyncClient() as client:
+        await WebhookSender(Webhooks(redis, keys), sender_settings, client).run(stop)

@@ -9,7 +9,8 @@ from domain.clock import next_due
 from domain.codec import decode_account, encode_account
 from domain.fold import advance
 from domain.identity import AccountRef
-from domain.state import EMPTY_ACCOUNT
+from domain.money import to_wire
+from domain.state import EMPTY_ACCOUNT, Account
 from domain.timefmt import format_rfc3339
 from domain.watch import AlertTransition, transitions
 from store.entries import decode_entry
@@ -17,6 +18,21 @@ from store.positions import is_after
 from store.projection import AlertWrite, FeedEntry, Snapshot, SnapshotWrite
 
 _alert_encoder = msgspec.json.Encoder()
+
+
+class TransactionPayload(msgspec.Struct, frozen=True, kw_only=True):
+    event_type: str
+    tenant_id: str
+    environment_id: str
+    customer_id: str
+    wallet_id: str
+    transaction_id: str
+    type: str
+    reason: str
+    credits: str
+    credit_balance_after: str
+    position: str
+    at: str
 
 
 class AlertPayload(msgspec.Struct, frozen=True, kw_only=True):
@@ -80,12 +96,31 @@ def fold_batch(
             folded.alerts.extend(
                 alert_write(ref, t) for t in transitions(previous, account, entry.log_position, event.at)
             )
+            folded.alerts.extend(transaction_writes(ref, previous, account, entry.log_position))
         if account.applied != before:
             folded.applied += account.applied - before
             due = next_due(account, grace)
             due_ms = None if due is None else int(due.timestamp() * 1000)
             folded.writes.append(SnapshotWrite(ref, account.position, encode_account(account), due_ms))
     return folded
+
+
+def transaction_writes(ref: AccountRef, before: Account, after: Account, position: str) -> list[AlertWrite]:
+    """`wallet.transaction.created` for each ledger entry the event added."""
+    writes = []
+    for wallet in after.wallets.values():
+        old = before.wallets.get(wallet.id)
+        for entry in wallet.ledger[len(old.ledger) if old else 0:]:
+            payload = TransactionPayload(
+                event_type="wallet.transaction.created", tenant_id=ref.tenant_id, environment_id=ref.environment_id,
+                customer_id=ref.customer_id, wallet_id=wallet.id, transaction_id=entry.id, type=entry.type,
+                reason=entry.reason, credits=to_wire(entry.credits),
+                credit_balance_after=to_wire(entry.credit_balance_after), position=position,
+                at=format_rfc3339(entry.at),
+            )
+            key = f"{ref.tenant_id}:{ref.environment_id}:{wallet.id}:tx:{entry.id}"
+            writes.append(AlertWrite(key, _alert_encoder.encode(payload), int(entry.at.timestamp() * 1000)))
+    return writes
 
 
 def alert_write(ref: AccountRef, transition: AlertTransition) -> AlertWrite:

@@ -89,6 +89,29 @@ class Keys(msgspec.Struct, frozen=True):
     def rate_card_lock(self, tenant_id: str, environment_id: str) -> str:
         return f"{self.prefix}:ratecard:{tenant_id}:{environment_id}:lock"
 
+    def webhook_checkpoint(self, partition: int) -> str:
+        """The alerts-stream position up to which the webhook sender has queued deliveries."""
+        return f"{self._tag(partition)}:alerts:webhooks-checkpoint"
+
+    def webhook_endpoints(self, tenant_id: str, environment_id: str) -> str:
+        """Hash endpoint id -> encoded endpoint, per tenant and environment."""
+        return f"{self.prefix}:webhooks:{tenant_id}:{environment_id}:endpoints"
+
+    def webhook_delivery(self, delivery_id: str) -> str:
+        """Hash of one delivery: its message, endpoint, status, attempts, last error."""
+        return f"{self.prefix}:webhooks:delivery:{delivery_id}"
+
+    def webhook_deliveries(self, tenant_id: str, environment_id: str) -> str:
+        """Sorted set of a tenant's delivery ids by creation time (ms), for the API."""
+        return f"{self.prefix}:webhooks:{tenant_id}:{environment_id}:deliveries"
+
+    def webhook_due(self) -> str:
+        """Sorted set of pending delivery ids by next attempt time (ms)."""
+        return f"{self.prefix}:webhooks:due"
+
+    def webhook_lease(self) -> str:
+        return f"{self.prefix}:webhooks:lease"
+
     def wallet_index(self, wallet_id: str) -> str:
         """Which account a wallet belongs to (written before the wallet's first event)."""
         return f"{self.prefix}:wallet:{wallet_id}"

@@ -1,0 +1,95 @@
+"""Webhook endpoints per tenant, and the state of every delivery (pending, delivered, dead)."""
+
+import base64
+import os
+from datetime import UTC, datetime
+from typing import Annotated
+
+import msgspec
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from api.auth import Caller
+from api.body import json_body, request_doc, response_doc
+from api.ids import new_id
+from api.wallets import json
+from domain.errors import NotFound, ValidationFailed
+from store.webhooks import Delivery, Endpoint, Webhooks
+
+router = APIRouter(prefix="/v1/webhooks", tags=["Webhooks"])
+
+
+class EndpointRequest(msgspec.Struct):
+    url: str
+    secret: str | None = None
+    event_types: list[str] = []
+
+
+class EndpointResponse(msgspec.Struct):
+    id: str
+    url: str
+    secret: str
+    event_types: list[str]
+    created_at: str
+
+
+class EndpointList(msgspec.Struct):
+    items: list[EndpointResponse]
+
+
+class DeliveryList(msgspec.Struct):
+    items: list[Delivery]
+
+
+def webhooks(request: Request) -> Webhooks:
+    return Webhooks(request.app.state.redis, request.app.state.accounts.store.keys)
+
+
+Store = Annotated[Webhooks, Depends(webhooks)]
+
+
+def _response(endpoint: Endpoint, reveal: bool) -> EndpointResponse:
+    secret = endpoint.secret if reveal else endpoint.secret[:10] + "…"
+    return EndpointResponse(id=endpoint.id, url=endpoint.url, secret=secret, event_types=list(endpoint.event_types),
+                            created_at=endpoint.created_at)
+
+
+@router.post("/endpoints", status_code=201, openapi_extra=request_doc(EndpointRequest),
+             responses=response_doc(201, EndpointResponse, "Created"))
+async def add_endpoint(
+    caller: Caller, store: Store, body: Annotated[EndpointRequest, Depends(json_body(EndpointRequest))]
+) -> Response:
+    """Register a receiver; the signing secret (whsec_…) is shown in full only here."""
+    if not body.url.startswith(("http://", "https://")):
+        raise ValidationFailed("url must be http(s)", {"url": body.url})
+    secret = body.secret or "whsec_" + base64.b64encode(os.urandom(24)).decode()
+    try:
+        base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except ValueError as exc:
+        raise ValidationFailed("secret must be whsec_ followed by base64") from exc
+    endpoint = Endpoint(id=new_id("whe"), url=body.url, secret=secret, event_types=tuple(body.event_types),
+                        created_at=datetime.now(UTC).isoformat())
+    await store.add_endpoint(caller.tenant_id, caller.environment_id, endpoint)
+    return json(_response(endpoint, reveal=True), 201)
+
+
+@router.get("/endpoints", responses=response_doc(200, EndpointList))
+async def list_endpoints(caller: Caller, store: Store) -> Response:
+    endpoints = await store.endpoints(caller.tenant_id, caller.environment_id)
+    return json(EndpointList(items=[_response(e, reveal=False) for e in endpoints]))
+
+
+@router.delete("/endpoints/{endpoint_id}", status_code=204)
+async def delete_endpoint(endpoint_id: str, caller: Caller, store: Store) -> Response:
+    if not await store.delete_endpoint(caller.tenant_id, caller.environment_id, endpoint_id):
+        raise NotFound(f"endpoint {endpoint_id} not found")
+    return Response(status_code=204)
+
+
+@router.get("/deliveries", responses=response_doc(200, DeliveryList))
+async def list_deliveries(
+    caller: Caller, store: Store, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """Newest first: status (pending, delivered, dead), attempts, last HTTP status and error."""
+    return json(DeliveryList(items=await store.deliveries(caller.tenant_id, caller.environment_id, limit, offset)))
