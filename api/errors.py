@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
+from api.metrics import EVENTS_REFUSED
 from api.schemas import ErrorResponse
 from domain.errors import (
     AlreadyExists,
@@ -44,9 +45,11 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
     return Response(_encoder.encode(body), status_code=status, media_type="application/json")
 
 
-async def _tally_error(_: Request, exc: Exception) -> Response:
+async def _tally_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TallyError)
     status, code = STATUS_OF.get(type(exc), (400, "invalid_operation"))
+    if request.url.path.startswith("/v1/events"):
+        EVENTS_REFUSED.labels(code).inc()
     return error_response(status, code, exc.message, exc.details)
 
 

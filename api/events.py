@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from api.auth import Caller, Principal
 from api.body import json_body, request_doc, response_doc
 from api.ids import new_id
+from api.metrics import APPEND_SECONDS, EVENTS_ACCEPTED
 from api.usage_schemas import BulkIngestRequest, EventAccepted, EventsAccepted, IngestEventRequest
 from api.wallets import Service, json
 from domain.errors import ValidationFailed
@@ -69,7 +70,9 @@ async def ingest_event(
 ) -> Response:
     """A 202 means the event is in Redis; a repeated event_id for the customer is accepted and counted once."""
     ref, event = usage_event(body, caller, service, skew)
-    await service.store.append(ref, [event], Dedup(scope="event", key=event.id))
+    with APPEND_SECONDS.labels("single").time():
+        appended = await service.store.append(ref, [event], Dedup(scope="event", key=event.id))
+    EVENTS_ACCEPTED.labels(appended.status).inc()
     return json(EventAccepted(message="Event accepted for processing", event_id=event.id), 202)
 
 
@@ -94,7 +97,10 @@ async def ingest_events_bulk(
     if problems:
         raise ValidationFailed(f"{len(problems)} of {len(body.events)} events are invalid; none was accepted",
                                {"events": problems})
-    results = await service.store.append_each(items)
+    with APPEND_SECONDS.labels("bulk").time():
+        results = await service.store.append_each(items)
     duplicates = sum(1 for r in results if r.status == "duplicate")
+    EVENTS_ACCEPTED.labels("appended").inc(len(results) - duplicates)
+    EVENTS_ACCEPTED.labels("duplicate").inc(duplicates)
     return json(EventsAccepted(message="Events accepted for processing",
                                event_ids=[event.id for _, event, _ in items], duplicates=duplicates), 202)

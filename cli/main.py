@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 from redis.asyncio import Redis
 from rich.console import Console
 from rich.table import Table
@@ -81,11 +82,19 @@ def api(port: Port = 8080, host: Host = "0.0.0.0", api_key: ApiKey = None) -> No
     _serve(wiring.build_app(settings, lambda: Redis.from_url(url), keys), host, port)
 
 
+MetricsPort = Annotated[int | None, typer.Option(help="serve Prometheus /metrics on this port")]
+
+
 @app.command()
-def projector(holder: Annotated[str | None, typer.Option(help="name of this process in leases")] = None) -> None:
+def projector(
+    holder: Annotated[str | None, typer.Option(help="name of this process in leases")] = None,
+    metrics_port: MetricsPort = None,
+) -> None:
     """The projector alone: folds partition feeds into snapshots. SIGTERM finishes the batch and exits."""
     settings = _settings()
     wiring.configure_logging(settings)
+    if metrics_port:
+        start_http_server(metrics_port)
     _run_until_signal(settings, wiring.run_projector, holder or wiring.holder_name())
 
 
@@ -107,11 +116,15 @@ def _run_until_signal(settings: Settings, worker: Any, holder: str) -> None:
 
 
 @app.command()
-def webhooks(holder: Annotated[str | None, typer.Option(help="name of this process in the sender lease")] = None
-             ) -> None:
+def webhooks(
+    holder: Annotated[str | None, typer.Option(help="name of this process in the sender lease")] = None,
+    metrics_port: MetricsPort = None,
+) -> None:
     """Deliver the alerts stream (and wallet.transaction.created) to each tenant's endpoints, signed, with retries."""
     settings = _settings()
     wiring.configure_logging(settings)
+    if metrics_port:
+        start_http_server(metrics_port)
     _run_until_signal(settings, wiring.run_webhooks, holder or wiring.holder_name())
 
 

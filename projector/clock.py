@@ -5,6 +5,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from domain.clock import due_events, next_due
+from projector.metrics import CLOCK_EVENTS
 from store.eventstore import Dedup, EventStore
 from store.projection import Projection
 
@@ -37,7 +38,9 @@ class PartitionClock:
             events = due_events(read.account, now, self.grace)
             for event in events:
                 result = await self.store.append(ref, [event], Dedup(scope="clock", key=event.id))
-                appended += result.status == "appended"
+                if result.status == "appended":
+                    appended += 1
+                    CLOCK_EVENTS.labels(type(event).__name__).inc()
             if events:
                 await self.projection.postpone(partition, ref, now_ms + RETRY_MS)
             else:

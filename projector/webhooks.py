@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from projector.metrics import WEBHOOKS
 from store.webhooks import Delivery, Endpoint, Webhooks, delivery_id
 
 log = logging.getLogger("tally.webhooks")
@@ -111,6 +112,7 @@ class WebhookSender:
             ok = 200 <= reply.status_code < 300
         except httpx.HTTPError as exc:
             delivery.last_status, delivery.last_error, ok = 0, f"{type(exc).__name__}: {exc}", False
+        WEBHOOKS.labels("ok" if ok else "failed").inc()
         if ok:
             delivery.status, delivery.delivered_ms = "delivered", int(time.time() * 1000)
             await self.webhooks.record(delivery, None)

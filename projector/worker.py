@@ -12,6 +12,7 @@ from domain.timefmt import format_rfc3339
 from projector.batch import PoisonEntry, fold_batch, group_by_account
 from projector.clock import PartitionClock
 from projector.membership import Membership
+from projector.metrics import ALERTS, BATCH_SECONDS, FOLDED, HALTED, LAG_EVENTS, LAG_SECONDS, LEASES
 from store.projection import CHECKPOINT_MOVED, COMMITTED, LEASE_LOST, Projection
 
 log = logging.getLogger("tally.projector")
@@ -55,16 +56,21 @@ class PartitionWorker:
             return
         due = time.monotonic() - self.renewed_at > self.settings.lease_ttl_ms / 3000
         if self.lease is None or due:
+            held = self.lease
             self.lease = await self.projection.take_lease(
                 self.partition, self.settings.holder, self.settings.lease_ttl_ms, self.lease
             )
             self.renewed_at = time.monotonic()
             if self.lease is None:
                 self.checkpoint = None
+            if self.lease != held:
+                LEASES.labels("taken" if self.lease else "lost").inc()
+                log.info("lease partition=%d held=%s now=%s", self.partition, held, self.lease)
 
     async def release(self) -> None:
         if self.lease is not None:
             await self.projection.release_lease(self.partition, self.lease)
+            LEASES.labels("released").inc()
             log.info("lease released partition=%d lease=%s", self.partition, self.lease)
         self.lease = None
         self.checkpoint = None
@@ -88,6 +94,7 @@ class PartitionWorker:
             folded = fold_batch(groups, snapshots, self.settings.grace)
         except PoisonEntry as poison:
             self.halted = str(poison)
+            HALTED.inc()
             log.error("partition halted partition=%d position=%s reason=%r", self.partition, poison.position,
                       poison.reason)
             return 0
@@ -99,6 +106,9 @@ class PartitionWorker:
         if outcome == COMMITTED:
             self.checkpoint = entries[-1].position
             self.applied_total += folded.applied
+            FOLDED.labels(str(self.partition)).inc(folded.applied)
+            ALERTS.labels("notice").inc(len(folded.alerts))
+            BATCH_SECONDS.observe(time.perf_counter() - started)
             now_ms = int(time.time() * 1000)
             if any(w.due_ms is not None and w.due_ms <= now_ms for w in folded.writes):
                 self.clock_due = 0.0  # something is due already (an auto top-up): run the clock right away
@@ -110,6 +120,7 @@ class PartitionWorker:
                      self.checkpoint, (time.perf_counter() - started) * 1000)
             return folded.applied
         if outcome == LEASE_LOST:
+            LEASES.labels("lost").inc()
             log.warning("lease lost partition=%d lease=%s", self.partition, self.lease)
             self.lease = None
         elif outcome == CHECKPOINT_MOVED:
@@ -123,6 +134,10 @@ class PartitionWorker:
             return
         self.clock_due = time.monotonic() + self.settings.clock_interval_ms / 1000
         await self.clock.run(self.partition)
+        lag = await self.projection.lag(self.partition)
+        LAG_EVENTS.labels(str(self.partition)).set(lag.behind)
+        age = 0.0 if lag.oldest_unfolded_ms is None else max(0.0, time.time() - lag.oldest_unfolded_ms / 1000)
+        LAG_SECONDS.labels(str(self.partition)).set(age)
 
 
 class Projector:

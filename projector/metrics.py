@@ -1,0 +1,14 @@
+"""The projector's and the webhook sender's Prometheus metrics."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+FOLDED = Counter("tally_projector_events_folded_total", "Events applied to snapshots", ["partition"])
+BATCH_SECONDS = Histogram("tally_projector_batch_seconds", "Read-fold-commit time of one batch",
+                          buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0))
+LAG_EVENTS = Gauge("tally_projector_lag_events", "Feed entries not folded yet", ["partition"])
+LAG_SECONDS = Gauge("tally_projector_lag_seconds", "Age of the oldest unfolded feed entry", ["partition"])
+HALTED = Gauge("tally_projector_halted_partitions", "Partitions stopped on an entry they cannot decode")
+LEASES = Counter("tally_projector_lease_changes_total", "Partition leases taken, lost or released", ["change"])
+ALERTS = Counter("tally_alerts_emitted_total", "Notices offered to the alerts streams", ["kind"])
+CLOCK_EVENTS = Counter("tally_clock_events_total", "Events the clock appended", ["kind"])
+WEBHOOKS = Counter("tally_webhook_attempts_total", "Webhook delivery attempts by outcome", ["outcome"])
