@@ -18,6 +18,7 @@ from api.body import schema_components
 from api.errors import install_error_handlers
 from api.requestlog import RequestLog
 from store.eventstore import EventStore
+from store.generation import follow_generation, live_generation
 from store.keys import Keys
 from store.meta import ensure_partitions
 
@@ -45,9 +46,15 @@ def create_app(
         app.state.redis = redis
         app.state.api_keys = config.api_keys
         app.state.max_future_skew = timedelta(seconds=config.max_future_skew_seconds)
-        app.state.accounts = Accounts(EventStore(redis, config.keys, config.dedup_ttl_seconds), clock)
+        store = EventStore(redis, config.keys, config.dedup_ttl_seconds)
+        generation = await live_generation(redis, config.keys)
+        store.use_generation(generation)
+        app.state.accounts = Accounts(store, clock)
         stop = asyncio.Event()
         tasks = [asyncio.create_task(companion(redis, stop)) for companion in companions]
+        tasks.append(asyncio.create_task(
+            follow_generation(redis, config.keys, generation, store.use_generation, stop)
+        ))
         try:
             yield
         finally:

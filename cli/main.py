@@ -3,6 +3,8 @@
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -14,11 +16,13 @@ from rich.table import Table
 
 from api.auth import Principal
 from cli import wiring
+from cli.progress import replay_progress
 from cli.settings import Settings
 from cli.stores import embedded_store
 from domain.errors import TallyError
 from domain.identity import AccountRef
 from projector import operate
+from projector.replay import Replayer, ReplayReport
 from projector.verify import VerifyReport
 from store.eventstore import EventStore
 from store.keys import Keys
@@ -161,12 +165,7 @@ def verify(
 ) -> None:
     """Fold every account (or one) from zero and compare with its snapshot; exit 1 on any drift."""
     settings = _settings()
-    ref = None
-    if customer:
-        if not tenant or not environment:
-            err.print("[red]--customer needs --tenant and --environment[/red]")
-            raise typer.Exit(2)
-        ref = AccountRef(tenant, environment, customer)
+    ref = _one_customer(customer, tenant, environment)
 
     async def main() -> VerifyReport:
         redis, keys = _connect(settings)
@@ -184,6 +183,50 @@ def verify(
                     f"behind={len(report.behind)}")
     if report.drifts:
         raise typer.Exit(1)
+
+
+@app.command()
+def replay(
+    customer: Annotated[str | None, typer.Option(help="rebuild one customer (with --tenant and --environment)")] = None,
+    tenant: Annotated[str | None, typer.Option()] = None,
+    environment: Annotated[str | None, typer.Option()] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="fold and compare with the live snapshots; change nothing")]
+    = False,
+) -> None:
+    """Rebuild projections from the streams into a new generation, then switch reads to it (blue/green)."""
+    settings = _settings()
+    ref = _one_customer(customer, tenant, environment)
+
+    async def main(progress: Callable[[int, int], None]) -> ReplayReport:
+        redis, keys = _connect(settings)
+        try:
+            replayer = Replayer(redis, keys, timedelta(seconds=settings.period_grace_seconds),
+                                settings.dedup_ttl_seconds)
+            if ref is not None:
+                return await replayer.rebuild_one(ref, dry_run)
+            return await replayer.rebuild_all(dry_run, progress)
+        finally:
+            await redis.aclose()
+
+    with replay_progress() as progress:
+        report = asyncio.run(main(progress))
+    for drift in report.drifts:
+        Console().print(f"DRIFT {drift.ref.customer_id} {drift.field}: snapshot={drift.snapshot} log={drift.log}")
+    action = "compared" if dry_run else ("switched to" if report.switched else "built")
+    Console().print(f"replay {action} generation {report.generation}: accounts={report.accounts} "
+                    f"events={report.events} seconds={report.seconds:.2f} events/s={report.rate:,.0f} "
+                    f"drifts={len(report.drifts)}")
+    if report.drifts:
+        raise typer.Exit(1)
+
+
+def _one_customer(customer: str | None, tenant: str | None, environment: str | None) -> AccountRef | None:
+    if not customer:
+        return None
+    if not tenant or not environment:
+        err.print("[red]--customer needs --tenant and --environment[/red]")
+        raise typer.Exit(2)
+    return AccountRef(tenant, environment, customer)
 
 
 def run() -> None:

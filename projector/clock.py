@@ -29,6 +29,9 @@ class PartitionClock:
         self.grace = grace
         self.now = now
 
+    def use_generation(self, generation: int) -> None:
+        self.store.use_generation(generation)
+
     async def run(self, partition: int) -> int:
         now = self.now()
         now_ms = int(now.timestamp() * 1000)

@@ -5,10 +5,19 @@ import time
 from domain.identity import AccountRef
 from projector.verify import VerifyReport, verify_accounts, verify_all
 from store.eventstore import EventStore
+from store.generation import live_generation
 from store.projection import Lag, Projection
 
 
+async def on_live_generation(store: EventStore | None, projection: Projection) -> None:
+    generation = await live_generation(projection.redis, projection.keys)
+    projection.use_generation(generation)
+    if store is not None:
+        store.use_generation(generation)
+
+
 async def lag_table(projection: Projection) -> list[Lag]:
+    await on_live_generation(None, projection)
     return [await projection.lag(p) for p in range(projection.keys.partitions)]
 
 
@@ -19,6 +28,7 @@ def age_ms(lag: Lag, now_ms: int | None = None) -> int | None:
 
 
 async def verify(store: EventStore, projection: Projection, ref: AccountRef | None = None) -> VerifyReport:
+    await on_live_generation(store, projection)
     if ref is not None:
         return await verify_accounts(store, projection, [ref])
     return await verify_all(store, projection)

@@ -13,6 +13,7 @@ from projector.batch import PoisonEntry, fold_batch, group_by_account
 from projector.clock import PartitionClock
 from projector.membership import Membership
 from projector.metrics import ALERTS, BATCH_SECONDS, FOLDED, HALTED, LAG_EVENTS, LAG_SECONDS, LEASES
+from store.generation import live_generation
 from store.projection import CHECKPOINT_MOVED, COMMITTED, LEASE_LOST, Projection
 
 log = logging.getLogger("tally.projector")
@@ -149,14 +150,27 @@ class Projector:
         self.projection = projection
         self.membership = membership
         self.settings = settings
+        self.clock = clock
         partitions = projection.keys.partitions
         self.workers = [PartitionWorker(p, projection, settings, clock) for p in range(partitions)]
 
+    def use_generation(self, generation: int) -> None:
+        """Fold into another projection generation (after `tally replay` switched it) from its own checkpoints."""
+        log.info("projection generation %d -> %d", self.projection.keys.generation, generation)
+        self.projection.use_generation(generation)
+        self.clock.use_generation(generation)
+        for worker in self.workers:
+            worker.checkpoint = None
+
     async def run(self, stop: asyncio.Event) -> None:
+        self.use_generation(await live_generation(self.projection.redis, self.projection.keys))
         tasks = [asyncio.create_task(self._run_worker(worker, stop)) for worker in self.workers]
         try:
             while not stop.is_set():
                 await self.membership.heartbeat()
+                generation = await live_generation(self.projection.redis, self.projection.keys)
+                if generation != self.projection.keys.generation:
+                    self.use_generation(generation)
                 await _wait(stop, self.settings.lease_ttl_ms / 3000)
         finally:
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -128,6 +128,10 @@ class EventStore:
                 return entries
             start = f"({text(page[-1][0])}"
 
+    def use_generation(self, generation: int) -> None:
+        """Read snapshots of another projection generation from now on."""
+        self.keys = msgspec.structs.replace(self.keys, generation=generation)
+
     async def load_rate_cards(self, partition: int, digests: Sequence[bytes | None]) -> None:
         await load_rate_cards(self.redis, self.keys, partition, digests)
 

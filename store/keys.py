@@ -14,8 +14,15 @@ PREFIX = "tally"
 
 
 class Keys(msgspec.Struct, frozen=True):
+    """`generation` names the projection version that snapshots, checkpoints and schedules belong to."""
+
     partitions: int = 16
     prefix: str = PREFIX
+    generation: int = 1
+
+    @property
+    def _gen(self) -> str:
+        return "" if self.generation == 1 else f".g{self.generation}"
 
     def partition_of(self, ref: AccountRef) -> int:
         return zlib.crc32(f"{ref.tenant_id}\x1f{ref.environment_id}\x1f{ref.customer_id}".encode()) % self.partitions
@@ -32,7 +39,7 @@ class Keys(msgspec.Struct, frozen=True):
 
     def snapshot(self, ref: AccountRef) -> str:
         """Hash: p = customer-stream position folded up to, s = encoded Account, t = when it was folded."""
-        return f"{self._account(ref)}:snap"
+        return f"{self._account(ref)}:snap{self._gen}"
 
     def dedup(self, ref: AccountRef, scope: str, key: str) -> str:
         """Seen-marker of an event id or idempotency key, with a TTL (the dedup window)."""
@@ -48,11 +55,11 @@ class Keys(msgspec.Struct, frozen=True):
 
     def checkpoint(self, partition: int) -> str:
         """The feed position the partition's snapshots are folded up to."""
-        return f"{self._tag(partition)}:checkpoint"
+        return f"{self._tag(partition)}:checkpoint{self._gen}"
 
     def folded(self, partition: int) -> str:
         """How many feed entries the partition's projection has folded (lag = entries added - this)."""
-        return f"{self._tag(partition)}:folded"
+        return f"{self._tag(partition)}:folded{self._gen}"
 
     def alerts(self, partition: int) -> str:
         """Stream of alert transitions (each written once), for webhooks and other consumers."""
@@ -72,7 +79,7 @@ class Keys(msgspec.Struct, frozen=True):
 
     def due(self, partition: int) -> str:
         """Sorted set of accounts scored by when the clock next has work for them (ms): closes, expiries."""
-        return f"{self._tag(partition)}:due"
+        return f"{self._tag(partition)}:due{self._gen}"
 
     def rate_pointers(self, partition: int, tenant_id: str, environment_id: str) -> str:
         """Hash event_name -> digest of the rate card versions for it (a copy in every partition)."""
@@ -119,6 +126,14 @@ class Keys(msgspec.Struct, frozen=True):
     def projectors(self) -> str:
         """Sorted set of live projector processes, scored by their last heartbeat (ms)."""
         return f"{self.prefix}:projectors"
+
+    def generation_pointer(self) -> str:
+        """The projection generation reads and projectors use; `tally replay` moves it."""
+        return f"{self.prefix}:generation"
+
+    def retention_floor(self, partition: int) -> str:
+        """While a replay runs, the feed position below which nothing may be trimmed yet."""
+        return f"{self._tag(partition)}:retention-floor"
 
     def meta(self) -> str:
         """Store-wide settings every process must agree on (the partition count)."""

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from domain.identity import AccountRef
 from store.eventstore import decode_ref, encode_ref
 from store.keys import Keys
-from store.positions import ORIGIN, text
+from store.positions import ORIGIN, is_after, text
 from store.ratecard import load_rate_cards
 from store.scripts import Scripts
 
@@ -118,9 +118,14 @@ class Projection:
         reply: Any = await self.redis.xrevrange(self.keys.feed(partition), count=1)
         return text(reply[0][0]) if reply else ORIGIN
 
+    def use_generation(self, generation: int) -> None:
+        self.keys = msgspec.structs.replace(self.keys, generation=generation)
+
     async def trim_feed(self, partition: int, checkpoint: str) -> None:
-        """Drop feed entries below the checkpoint (never by length): the customer streams keep the history."""
-        await self.redis.xtrim(self.keys.feed(partition), minid=checkpoint, approximate=True)
+        """Drop feed entries below the checkpoint and below any replay's floor (never by length)."""
+        floor: Any = await self.redis.get(self.keys.retention_floor(partition))
+        limit = checkpoint if floor is None or is_after(text(floor), checkpoint) else text(floor)
+        await self.redis.xtrim(self.keys.feed(partition), minid=limit, approximate=True)
 
     async def lag(self, partition: int) -> "Lag":
         async with self.redis.pipeline(transaction=False) as pipe:
