@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from redis.asyncio import Redis
 
-from api import customers, events, health, metrics, prices, wallets, webhooks
+from api import admin, customers, events, health, metrics, prices, wallets, webhooks
 from api.accounts import Accounts, Clock, system_clock
 from api.auth import Principal
 from api.body import schema_components
@@ -69,6 +69,7 @@ def create_app(
     app.include_router(prices.router)
     app.include_router(customers.router)
     app.include_router(webhooks.router)
+    app.include_router(admin.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     install_error_handlers(app)

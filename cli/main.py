@@ -1,49 +1,29 @@
-"""The `tally` command: parses flags, loads settings once, and starts the requested half (or both)."""
+"""The `tally` command: parses flags, loads settings once, and starts the requested half (or all of them)."""
 
 import asyncio
 import signal
 import sys
-from collections.abc import Callable
-from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
 import uvicorn
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
-from rich.console import Console
-from rich.table import Table
 
 from api.auth import Principal
 from cli import wiring
-from cli.progress import replay_progress
+from cli.common import err, load_settings, redis_url
+from cli.ops import dlq, ops
 from cli.settings import Settings
 from cli.stores import embedded_store
-from domain.errors import TallyError
-from domain.identity import AccountRef
-from projector import operate
-from projector.replay import Replayer, ReplayReport
-from projector.verify import VerifyReport
-from store.eventstore import EventStore
-from store.keys import Keys
-from store.projection import Lag, Projection
 
 app = typer.Typer(help="tally: exact, instant, provable wallet balances on Redis Streams.", no_args_is_help=True)
-err = Console(stderr=True)
 DEMO_KEY = "tally-dev-key"
 DEMO_PRINCIPAL = Principal("tenant_dev", "env_dev")
 
 Port = Annotated[int, typer.Option(help="port to listen on")]
 Host = Annotated[str, typer.Option(help="address to bind")]
 ApiKey = Annotated[str | None, typer.Option(help="an extra API key (bound to tenant_dev/env_dev)")]
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except TallyError as exc:
-        err.print(f"[red]settings:[/red] {exc.message}")
-        raise typer.Exit(2) from exc
 
 
 def _serve(asgi: Any, host: str, port: int) -> None:
@@ -53,7 +33,7 @@ def _serve(asgi: Any, host: str, port: int) -> None:
 @app.command()
 def dev(port: Port = 8080, host: Host = "127.0.0.1", api_key: ApiKey = None) -> None:
     """API, projector and webhook sender in one process, on TALLY_REDIS_URL, a local redis-server, or fakeredis."""
-    settings = _settings()
+    settings = load_settings()
     wiring.configure_logging(settings)
     key = api_key or DEMO_KEY
     keys = wiring.api_keys(settings, key, DEMO_PRINCIPAL)
@@ -66,19 +46,14 @@ def dev(port: Port = 8080, host: Host = "127.0.0.1", api_key: ApiKey = None) -> 
         _serve(asgi, host, port)
 
 
-def _redis_url(settings: Settings) -> str:
-    if not settings.redis_url:
-        err.print("[red]TALLY_REDIS_URL is required[/red]")
-        raise typer.Exit(2)
-    return settings.redis_url
 
 
 @app.command()
 def api(port: Port = 8080, host: Host = "0.0.0.0", api_key: ApiKey = None) -> None:
     """The HTTP API alone, against TALLY_REDIS_URL."""
-    settings = _settings()
+    settings = load_settings()
     wiring.configure_logging(settings)
-    url = _redis_url(settings)
+    url = redis_url(settings)
     keys = wiring.api_keys(settings, api_key, DEMO_PRINCIPAL)
     if not keys:
         err.print("[red]no API keys: set TALLY_API_KEYS=key:tenant:environment or pass --api-key[/red]")
@@ -95,7 +70,7 @@ def projector(
     metrics_port: MetricsPort = None,
 ) -> None:
     """The projector alone: folds partition feeds into snapshots. SIGTERM finishes the batch and exits."""
-    settings = _settings()
+    settings = load_settings()
     wiring.configure_logging(settings)
     if metrics_port:
         start_http_server(metrics_port)
@@ -103,7 +78,7 @@ def projector(
 
 
 def _run_until_signal(settings: Settings, worker: Any, holder: str) -> None:
-    url = _redis_url(settings)
+    url = redis_url(settings)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -125,108 +100,15 @@ def webhooks(
     metrics_port: MetricsPort = None,
 ) -> None:
     """Deliver the alerts stream (and wallet.transaction.created) to each tenant's endpoints, signed, with retries."""
-    settings = _settings()
+    settings = load_settings()
     wiring.configure_logging(settings)
     if metrics_port:
         start_http_server(metrics_port)
     _run_until_signal(settings, wiring.run_webhooks, holder or wiring.holder_name())
 
 
-def _connect(settings: Settings) -> tuple[Redis, Keys]:
-    return Redis.from_url(_redis_url(settings)), Keys(settings.partitions)
-
-
-@app.command()
-def lag() -> None:
-    """Per partition: checkpoint, feed head, events behind, age of the oldest unfolded event, lease holder."""
-    settings = _settings()
-
-    async def main() -> list[Lag]:
-        redis, keys = _connect(settings)
-        try:
-            return await operate.lag_table(Projection(redis, keys))
-        finally:
-            await redis.aclose()
-
-    rows = asyncio.run(main())
-    table = Table("partition", "checkpoint", "feed head", "behind", "oldest unfolded age", "lease holder")
-    for row in rows:
-        age = operate.age_ms(row)
-        table.add_row(str(row.partition), row.checkpoint, row.head, str(row.behind),
-                      "-" if age is None else f"{age} ms", row.holder or "-")
-    Console().print(table)
-
-
-@app.command()
-def verify(
-    customer: Annotated[str | None, typer.Option(help="verify one customer (with --tenant and --environment)")] = None,
-    tenant: Annotated[str | None, typer.Option()] = None,
-    environment: Annotated[str | None, typer.Option()] = None,
-) -> None:
-    """Fold every account (or one) from zero and compare with its snapshot; exit 1 on any drift."""
-    settings = _settings()
-    ref = _one_customer(customer, tenant, environment)
-
-    async def main() -> VerifyReport:
-        redis, keys = _connect(settings)
-        try:
-            store = EventStore(redis, keys, settings.dedup_ttl_seconds)
-            return await operate.verify(store, Projection(redis, keys), ref)
-        finally:
-            await redis.aclose()
-
-    report = asyncio.run(main())
-    for drift in report.drifts:
-        Console().print(f"DRIFT {drift.ref.tenant_id}/{drift.ref.environment_id}/{drift.ref.customer_id} "
-                        f"{drift.field}: snapshot={drift.snapshot} log={drift.log}")
-    Console().print(f"verified accounts={report.accounts} events={report.events} drifts={len(report.drifts)} "
-                    f"behind={len(report.behind)}")
-    if report.drifts:
-        raise typer.Exit(1)
-
-
-@app.command()
-def replay(
-    customer: Annotated[str | None, typer.Option(help="rebuild one customer (with --tenant and --environment)")] = None,
-    tenant: Annotated[str | None, typer.Option()] = None,
-    environment: Annotated[str | None, typer.Option()] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="fold and compare with the live snapshots; change nothing")]
-    = False,
-) -> None:
-    """Rebuild projections from the streams into a new generation, then switch reads to it (blue/green)."""
-    settings = _settings()
-    ref = _one_customer(customer, tenant, environment)
-
-    async def main(progress: Callable[[int, int], None]) -> ReplayReport:
-        redis, keys = _connect(settings)
-        try:
-            replayer = Replayer(redis, keys, timedelta(seconds=settings.period_grace_seconds),
-                                settings.dedup_ttl_seconds)
-            if ref is not None:
-                return await replayer.rebuild_one(ref, dry_run)
-            return await replayer.rebuild_all(dry_run, progress)
-        finally:
-            await redis.aclose()
-
-    with replay_progress() as progress:
-        report = asyncio.run(main(progress))
-    for drift in report.drifts:
-        Console().print(f"DRIFT {drift.ref.customer_id} {drift.field}: snapshot={drift.snapshot} log={drift.log}")
-    action = "compared" if dry_run else ("switched to" if report.switched else "built")
-    Console().print(f"replay {action} generation {report.generation}: accounts={report.accounts} "
-                    f"events={report.events} seconds={report.seconds:.2f} events/s={report.rate:,.0f} "
-                    f"drifts={len(report.drifts)}")
-    if report.drifts:
-        raise typer.Exit(1)
-
-
-def _one_customer(customer: str | None, tenant: str | None, environment: str | None) -> AccountRef | None:
-    if not customer:
-        return None
-    if not tenant or not environment:
-        err.print("[red]--customer needs --tenant and --environment[/red]")
-        raise typer.Exit(2)
-    return AccountRef(tenant, environment, customer)
+app.registered_commands.extend(ops.registered_commands)
+app.add_typer(dlq, name="dlq")
 
 
 def run() -> None:

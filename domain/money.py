@@ -1,6 +1,6 @@
 """Exact decimal arithmetic for credits and money: parsing, canonical strings, bounded division."""
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 ZERO = Decimal(0)
 # Division (amount -> credits, balance -> credit balance) is the only inexact step; it keeps this many places.
@@ -24,6 +24,11 @@ def parse_decimal(text: str | int | float | Decimal) -> Decimal:
 def divide(numerator: Decimal, denominator: Decimal) -> Decimal:
     """numerator / denominator rounded half-even to DIVISION_PLACES, then stripped of trailing zeros."""
     return canonical((numerator / denominator).quantize(DIVISION_PLACES, rounding=ROUND_HALF_EVEN))
+
+
+def divide_up(numerator: Decimal, denominator: Decimal) -> Decimal:
+    """numerator / denominator rounded up to DIVISION_PLACES: enough credits to pay an amount in full."""
+    return canonical((numerator / denominator).quantize(DIVISION_PLACES, rounding=ROUND_CEILING))
 
 
 def canonical(value: Decimal) -> Decimal:

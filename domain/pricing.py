@@ -120,8 +120,8 @@ def check_price(price: PriceVersion) -> list[str]:
         if not price.tiers:
             problems.append("TIERED pricing needs tiers")
         limits = [t.up_to for t in price.tiers]
-        if any(limit is None for limit in limits[:-1]):
-            problems.append("only the last tier may have no up_to")
+        if any(limit is None for limit in limits[:-1]) or (limits and limits[-1] is not None):
+            problems.append("the last tier, and only the last, must have no up_to")
         bounded = [limit for limit in limits if limit is not None]
         if bounded != sorted(set(bounded)) or any(limit <= 0 for limit in bounded):
             problems.append("tier up_to values must be positive and strictly increasing")

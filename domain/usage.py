@@ -7,7 +7,7 @@ import msgspec
 
 from domain.events import BillingCycleSet, InvoicePaid, PeriodClosed, UsageRecorded
 from domain.ledger import debit
-from domain.money import ZERO, canonical, divide
+from domain.money import ZERO, canonical, divide_up
 from domain.periods import BillingCycle, period_of
 from domain.pricing import charge, in_force, quantity_of
 from domain.state import Account, Invoice, PeriodUsage, PriceUsage, Wallet
@@ -123,7 +123,7 @@ def _settle(
     wallet = settlement_wallet(account, currency)
     if wallet is None or amount <= 0:
         return ZERO
-    credits = divide(amount, wallet.conversion_rate)
+    credits = divide_up(amount, wallet.conversion_rate)  # never leaves a sub-unit remainder unpaid
     metadata = {"period_start": period.start.isoformat(), "period_end": period.end.isoformat(),
                 "invoice_id": invoice_id(period.start, currency), "late_events": str(period.late_events)}
     settled, paid_credits = debit(

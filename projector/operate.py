@@ -3,10 +3,10 @@
 import time
 
 from domain.identity import AccountRef
-from projector.verify import VerifyReport, verify_accounts, verify_all
 from store.eventstore import EventStore
 from store.generation import live_generation
 from store.projection import Lag, Projection
+from store.verify import VerifyReport, verify_accounts, verify_all
 
 
 async def on_live_generation(store: EventStore | None, projection: Projection) -> None:

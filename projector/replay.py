@@ -22,11 +22,11 @@ from domain.codec import decode_account, encode_account
 from domain.fold import fold
 from domain.identity import AccountRef
 from domain.state import EMPTY_ACCOUNT
-from projector.verify import Drift, differences
 from store.eventstore import EventStore, encode_ref
 from store.generation import live_generation, switch_generation
 from store.keys import Keys
 from store.positions import ORIGIN, is_after, text
+from store.verify import Drift, differences
 
 FLOOR_TTL_S = 3600
 SWITCH_SETTLE_S = 3.0

@@ -13,6 +13,7 @@ from projector.batch import PoisonEntry, fold_batch, group_by_account
 from projector.clock import PartitionClock
 from projector.membership import Membership
 from projector.metrics import ALERTS, BATCH_SECONDS, FOLDED, HALTED, LAG_EVENTS, LAG_SECONDS, LEASES
+from store.deadletters import DeadLetters
 from store.generation import live_generation
 from store.projection import CHECKPOINT_MOVED, COMMITTED, LEASE_LOST, Projection
 
@@ -96,6 +97,8 @@ class PartitionWorker:
         except PoisonEntry as poison:
             self.halted = str(poison)
             HALTED.inc()
+            await DeadLetters(self.projection.redis, self.projection.keys).halt(
+                self.partition, poison.position, poison.reason)
             log.error("partition halted partition=%d position=%s reason=%r", self.partition, poison.position,
                       poison.reason)
             return 0
@@ -128,6 +131,15 @@ class PartitionWorker:
             log.warning("checkpoint moved partition=%d expected=%s", self.partition, self.checkpoint)
         self.checkpoint = None
         return 0
+
+    async def check_halt(self) -> None:
+        """A halted partition resumes once an operator retried or dropped its entry (`tally dlq`)."""
+        dead_letters = DeadLetters(self.projection.redis, self.projection.keys)
+        if self.halted and await dead_letters.halted(self.partition) is None:
+            log.info("partition resumed partition=%d", self.partition)
+            HALTED.dec()
+            self.halted = None
+            self.checkpoint = None
 
     async def tick(self) -> None:
         """Run the clock for this partition when its interval has passed."""
@@ -186,6 +198,7 @@ class Projector:
                 holding = worker.lease is not None
                 await worker.keep_lease((holding and self.held() <= share) or (not holding and self.held() < share))
                 if worker.lease is None or worker.halted:
+                    await worker.check_halt()
                     await _wait(stop, self.settings.lease_ttl_ms / 5000)
                     continue
                 await worker.step()

@@ -135,6 +135,14 @@ class Keys(msgspec.Struct, frozen=True):
         """While a replay runs, the feed position below which nothing may be trimmed yet."""
         return f"{self._tag(partition)}:retention-floor"
 
+    def halted(self, partition: int) -> str:
+        """Hash (position, reason, at) of the feed entry a partition's projector stopped on."""
+        return f"{self._tag(partition)}:halted"
+
+    def operations(self, partition: int) -> str:
+        """Stream recording operator actions on the partition (dropped entries with their raw bytes)."""
+        return f"{self._tag(partition)}:operations"
+
     def meta(self) -> str:
         """Store-wide settings every process must agree on (the partition count)."""
         return f"{self.prefix}:meta"
