@@ -94,7 +94,7 @@ def create_wallet(body: CreateWalletRequest, caller: Principal, actor: str) -> C
         name=body.name or "", description=body.description or "", metadata=body.metadata or {},
         initial_credits=decimal_field("initial_credits_to_load", body.initial_credits_to_load) or Decimal(0),
         initial_credits_expire_at=expiry or _expiry_yyyymmdd(body.initial_credits_to_load_expiry_date),
-        initial_transaction_id=new_id("wtx"), initial_event_id=new_id("evt"),
+        initial_transaction_id=new_id("wtx"),
     )
 
 

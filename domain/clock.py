@@ -22,7 +22,9 @@ def due_events(account: Account, now: datetime, grace: timedelta) -> list[AnyEve
                 period_start=period.start, period_end=period.end,
             ))
     for wallet in sorted(account.wallets.values(), key=lambda w: w.id):
-        if wallet.auto_topup_trigger is not None and wallet.status == "active":
+        topup = wallet.auto_topup
+        if (wallet.auto_topup_trigger is not None and wallet.status == "active" and topup is not None
+                and topup.enabled and topup.amount is not None and topup.amount > 0):
             events.append(_auto_topup(wallet, wallet.auto_topup_trigger, now))
         for lot in wallet.lots:
             if lot.expires_at is not None and lot.expires_at <= now and not lot.expired and lot.remaining > 0:

@@ -33,7 +33,6 @@ class CreateWallet(Command, frozen=True, kw_only=True):
     initial_credits: Decimal = Decimal(0)
     initial_credits_expire_at: datetime | None = None
     initial_transaction_id: str = ""
-    initial_event_id: str = ""
 
 
 class UpdateWallet(Command, frozen=True, kw_only=True):

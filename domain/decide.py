@@ -130,15 +130,10 @@ def _create(account: Account, command: CreateWallet, now: datetime) -> list[AnyE
         topup_conversion_rate=command.topup_conversion_rate or command.conversion_rate,
         allowed_price_types=command.allowed_price_types, alert_settings=command.alert_settings,
         auto_topup=command.auto_topup, name=command.name, description=command.description,
-        metadata=command.metadata, created_by=command.actor,
+        metadata=command.metadata, created_by=command.actor, initial_credits=command.initial_credits,
+        initial_transaction_id=command.initial_transaction_id,
+        initial_credits_expire_at=command.initial_credits_expire_at,
     )]
-    if command.initial_credits > 0:
-        events.append(CreditsGranted(
-            id=command.initial_event_id, at=now, wallet_id=command.wallet_id,
-            transaction_id=command.initial_transaction_id, credits=command.initial_credits,
-            reason="FREE_CREDIT_GRANT", expires_at=command.initial_credits_expire_at,
-            description="initial credits", created_by=command.actor,
-        ))
     return events
 
 

@@ -31,6 +31,8 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_de
 
 
 class WalletCreated(Event, frozen=True, tag="wallet_created"):
+    """A new wallet; its initial credits (a FREE_CREDIT_GRANT lot) belong to the same fact."""
+
     wallet_id: str
     tenant_id: str
     environment_id: str
@@ -46,6 +48,9 @@ class WalletCreated(Event, frozen=True, tag="wallet_created"):
     description: str = ""
     metadata: dict[str, str] = {}
     created_by: str = ""
+    initial_credits: Decimal = Decimal(0)
+    initial_transaction_id: str = ""
+    initial_credits_expire_at: datetime | None = None
 
 
 class WalletUpdated(Event, frozen=True, tag="wallet_updated"):

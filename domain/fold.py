@@ -35,7 +35,10 @@ def apply(account: Account, event: AnyEvent) -> Account:
     """The account after `event`. Events about a wallet the account does not hold change nothing."""
     match event:
         case WalletCreated():
-            return _put(account, _created(event))
+            created = _created(event)
+            if event.initial_credits > 0:
+                created = _granted(created, _initial_grant(event))
+            return _put(account, created)
         case UsageRecorded():
             return record_usage(account, event)
         case BillingCycleSet():
@@ -82,6 +85,14 @@ def _created(event: WalletCreated) -> Wallet:
         auto_topup=event.auto_topup, name=event.name, description=event.description,
         metadata=dict(event.metadata), status="active", created_at=event.at, created_by=event.created_by,
         updated_at=event.at, updated_by=event.created_by, balance_updated_at=event.at,
+    )
+
+
+def _initial_grant(event: WalletCreated) -> CreditsGranted:
+    return CreditsGranted(
+        id=event.id, at=event.at, wallet_id=event.wallet_id, transaction_id=event.initial_transaction_id,
+        credits=event.initial_credits, reason="FREE_CREDIT_GRANT", expires_at=event.initial_credits_expire_at,
+        description="initial credits", created_by=event.created_by,
     )
 
 

@@ -65,7 +65,8 @@ def _watchable(wallet: Wallet) -> bool:
     alerts = wallet.alert_settings is not None and wallet.alert_settings.alert_enabled
     topup = wallet.auto_topup is not None and wallet.auto_topup.enabled
     alarmed = wallet.ongoing_alert != "ok" or wallet.credit_alert != "ok"
-    return wallet.status != "closed" and (alerts or topup or alarmed)
+    armed = wallet.auto_topup_trigger is not None
+    return wallet.status != "closed" and (alerts or topup or alarmed or armed)
 
 
 def _watched(account: Account, wallet: Wallet, position: str, at: datetime, may_trigger: bool) -> Wallet:
@@ -78,7 +79,7 @@ def _watched(account: Account, wallet: Wallet, position: str, at: datetime, may_
                                 or view.real_time_credit_balance > topup.threshold):
         trigger = None  # the balance recovered before the top-up was appended: it is not needed any more
     if (
-        may_trigger and trigger is None and topup is not None and topup.enabled and topup.threshold is not None
+        may_trigger and trigger is None and topup is not None and not any(lot.pending for lot in wallet.lots) and topup.enabled and topup.threshold is not None
         and wallet.status == "active" and view.real_time_credit_balance <= topup.threshold
         and (wallet.last_auto_topup_at is None
              or at >= wallet.last_auto_topup_at + timedelta(seconds=topup.cooldown_seconds))

@@ -66,14 +66,19 @@ def test_creating_a_wallet_yields_one_wallet_created_with_top_up_rate_defaulting
     assert wallet_of(account).status == "active"
 
 
-def test_initial_credits_become_a_free_credit_grant_lot() -> None:
+def test_initial_credits_become_a_free_credit_grant_lot_of_the_same_event() -> None:
     command = create(initial_credits=D("25.5"), initial_credits_expire_at=after(days=30),
-                     initial_event_id="e-init", initial_transaction_id="t-init")
+                     initial_transaction_id="t-init")
     events, account = when(EMPTY_ACCOUNT, command, NOW)
-    grant = events[1]
-    assert isinstance(grant, CreditsGranted)
-    assert (grant.id, grant.transaction_id, grant.credits, grant.reason, grant.expires_at) == (
-        "e-init", "t-init", D("25.5"), "FREE_CREDIT_GRANT", after(days=30))
+    assert len(events) == 1
+    created_event = events[0]
+    assert isinstance(created_event, WalletCreated)
+    assert (created_event.initial_credits, created_event.initial_transaction_id) == (D("25.5"), "t-init")
+    lot = wallet_of(account).lots[0]
+    assert (lot.id, lot.granted, lot.reason, lot.expires_at) == ("t-init", D("25.5"), "FREE_CREDIT_GRANT",
+                                                                 after(days=30))
+    entry = wallet_of(account).ledger[0]
+    assert (entry.event_id, entry.credit_balance_before, entry.credit_balance_after) == ("e-create", 0, D("25.5"))
     view = balance_at(account, NOW)
     assert (view.credit_balance, view.free_credits, view.purchased_credits) == (D("25.5"), D("25.5"), D(0))
 
