@@ -32,9 +32,11 @@ class EventAccepted(msgspec.Struct):
 
 
 class EventsAccepted(msgspec.Struct):
+    """Every value is a string: Flexprice SDKs read this reply as a map of strings."""
+
     message: str
-    event_ids: list[str]
-    duplicates: int
+    accepted: str
+    duplicates: str
 
 
 class AggregationWire(msgspec.Struct):
