@@ -16,6 +16,7 @@ from api.accounts import Accounts, Clock, system_clock
 from api.auth import Principal
 from api.body import schema_components
 from api.errors import install_error_handlers
+from api.fastpath import FastPath
 from api.requestlog import RequestLog
 from store.eventstore import EventStore
 from store.generation import follow_generation, live_generation
@@ -74,6 +75,7 @@ def create_app(
     app.include_router(metrics.router)
     install_error_handlers(app)
     _document_schemas(app)
+    app.add_middleware(FastPath)
     if config.request_log:
         app.add_middleware(RequestLog)
     return app

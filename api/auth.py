@@ -24,13 +24,17 @@ def parse_api_keys(text: str) -> dict[str, Principal]:
     return keys
 
 
-def authenticate(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> Principal:
-    if not x_api_key:
+def principal_of(api_keys: dict[str, Principal], key: str | None) -> Principal:
+    if not key:
         raise Unauthenticated("missing x-api-key header")
-    principal: Principal | None = request.app.state.api_keys.get(x_api_key)
+    principal = api_keys.get(key)
     if principal is None:
         raise Unauthenticated("unknown API key")
     return principal
+
+
+async def authenticate(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> Principal:
+    return principal_of(request.app.state.api_keys, x_api_key)
 
 
 Caller = Annotated[Principal, Depends(authenticate)]

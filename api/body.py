@@ -12,16 +12,21 @@ T = TypeVar("T")
 SCHEMA_TYPES: set[Any] = set()
 
 
+def decode_body(decoder: "msgspec.json.Decoder[T]", data: bytes) -> T:
+    """Decode a JSON body; what does not fit its type is a ValidationFailed (a 400)."""
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed(f"invalid body: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise ValidationFailed("body is not valid JSON") from exc
+
+
 def json_body(kind: type[T]) -> Callable[[Request], Awaitable[T]]:
     decoder = msgspec.json.Decoder(kind)
 
     async def parse(request: Request) -> T:
-        try:
-            return decoder.decode(await request.body())
-        except msgspec.ValidationError as exc:
-            raise ValidationFailed(f"invalid body: {exc}") from exc
-        except msgspec.DecodeError as exc:
-            raise ValidationFailed("body is not valid JSON") from exc
+        return decode_body(decoder, await request.body())
 
     return parse
 

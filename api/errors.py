@@ -45,12 +45,21 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
     return Response(_encoder.encode(body), status_code=status, media_type="application/json")
 
 
-async def _tally_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, TallyError)
+def tally_error_response(path: str, exc: TallyError) -> Response:
     status, code = STATUS_OF.get(type(exc), (400, "invalid_operation"))
-    if request.url.path.startswith("/v1/events"):
+    if path.startswith("/v1/events"):
         EVENTS_REFUSED.labels(code).inc()
     return error_response(status, code, exc.message, exc.details)
+
+
+def store_down_response(exc: Exception) -> Response:
+    log.error("store error %r", exc)
+    return error_response(503, "service_unavailable", "the event store is unavailable; nothing was changed")
+
+
+async def _tally_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TallyError)
+    return tally_error_response(request.url.path, exc)
 
 
 async def _request_invalid(_: Request, exc: Exception) -> Response:
@@ -65,8 +74,7 @@ async def _http_error(_: Request, exc: Exception) -> Response:
 
 
 async def _store_down(_: Request, exc: Exception) -> Response:
-    log.error("store error %r", exc)
-    return error_response(503, "service_unavailable", "the event store is unavailable; nothing was changed")
+    return store_down_response(exc)
 
 
 async def _unexpected(_: Request, exc: Exception) -> Response:

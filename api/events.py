@@ -7,6 +7,7 @@ import msgspec
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from api.accounts import Accounts
 from api.auth import Caller, Principal
 from api.body import json_body, request_doc, response_doc
 from api.ids import new_id
@@ -25,7 +26,7 @@ MAX_TEXT = 255
 _event_decoder = msgspec.json.Decoder(IngestEventRequest)
 
 
-def max_skew(request: Request) -> timedelta:
+async def max_skew(request: Request) -> timedelta:
     skew: timedelta = request.app.state.max_future_skew
     return skew
 
@@ -33,7 +34,7 @@ def max_skew(request: Request) -> timedelta:
 Skew = Annotated[timedelta, Depends(max_skew)]
 
 
-def usage_event(body: IngestEventRequest, caller: Principal, service: Service, skew: timedelta
+def usage_event(body: IngestEventRequest, caller: Principal, service: Accounts, skew: timedelta
                 ) -> tuple[AccountRef, UsageRecorded]:
     """Validate one event and turn it into the fact to append; raises ValidationFailed naming the field."""
     if not body.event_name or len(body.event_name) > MAX_TEXT:
@@ -69,6 +70,10 @@ async def ingest_event(
     body: Annotated[IngestEventRequest, Depends(json_body(IngestEventRequest))],
 ) -> Response:
     """A 202 means the event is in Redis; a repeated event_id for the customer is accepted and counted once."""
+    return await accept_event(body, caller, service, skew)
+
+
+async def accept_event(body: IngestEventRequest, caller: Principal, service: Accounts, skew: timedelta) -> Response:
     ref, event = usage_event(body, caller, service, skew)
     with APPEND_SECONDS.labels("single").time():
         appended = await service.store.append(ref, [event], Dedup(scope="event", key=event.id))
@@ -83,6 +88,10 @@ async def ingest_events_bulk(
     body: Annotated[BulkIngestRequest, Depends(json_body(BulkIngestRequest))],
 ) -> Response:
     """All valid: every event is appended in one pipeline. Any invalid: a 400 naming each, and none is appended."""
+    return await accept_bulk(body, caller, service, skew)
+
+
+async def accept_bulk(body: BulkIngestRequest, caller: Principal, service: Accounts, skew: timedelta) -> Response:
     if not 1 <= len(body.events) <= MAX_BULK:
         raise ValidationFailed(f"events must hold 1 to {MAX_BULK} events", {"count": len(body.events)})
     items = []

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from api import translate
 from api.accounts import Accounts
-from api.auth import Caller
+from api.auth import Caller, Principal
 from api.body import json_body, request_doc, response_doc
 from api.ids import new_id
 from api.present import balance_response, transaction_response, wallet_response
@@ -37,7 +37,7 @@ _encoder = msgspec.json.Encoder()
 BREAKDOWN = "credits_available_breakdown"
 
 
-def accounts(request: Request) -> Accounts:
+async def accounts(request: Request) -> Accounts:
     service: Accounts = request.app.state.accounts
     return service
 
@@ -208,6 +208,12 @@ async def wallet_balance(
     wallet_id: str, caller: Caller, service: Service, expand: str | None = None, from_cache: bool = False,
 ) -> Response:
     """Exact by default (snapshot + unfolded tail); `from_cache=true` answers from the snapshot alone."""
+    return await read_balance(wallet_id, caller, service, expand, from_cache)
+
+
+async def read_balance(
+    wallet_id: str, caller: Principal, service: Accounts, expand: str | None, from_cache: bool
+) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     read = await service.store.read_account(ref, cached=from_cache)
     if from_cache and wallet_id not in read.account.wallets:

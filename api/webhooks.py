@@ -41,7 +41,7 @@ class DeliveryList(msgspec.Struct):
     items: list[Delivery]
 
 
-def webhooks(request: Request) -> Webhooks:
+async def webhooks(request: Request) -> Webhooks:
     return Webhooks(request.app.state.redis, request.app.state.accounts.store.keys)
 
 
