@@ -22,6 +22,7 @@ from domain.errors import ValidationFailed
 from domain.money import parse_decimal
 from domain.settings import AlertSettings, AlertThreshold, AutoTopup
 from domain.timefmt import parse_rfc3339
+from domain.watch import is_auto_topup
 
 _sorted_encoder = msgspec.json.Encoder(order="sorted")
 
@@ -109,6 +110,8 @@ def update_wallet(wallet_id: str, body: UpdateWalletRequest, actor: str) -> Upda
 
 
 def top_up(wallet_id: str, body: TopUpRequest, actor: str) -> TopUpWallet:
+    if is_auto_topup(body.idempotency_key):
+        raise ValidationFailed("idempotency keys starting with auto_topup: are reserved for automatic top-ups")
     credits = decimal_field("credits_to_add", body.credits_to_add)
     return TopUpWallet(
         event_id=new_id("evt"), actor=actor, wallet_id=wallet_id, transaction_id=new_id("wtx"),

@@ -10,6 +10,7 @@ import msgspec
 
 from domain.alerts import alert_state
 from domain.balance import view_balance
+from domain.money import to_wire
 from domain.settings import AlertState
 from domain.state import Account, Wallet
 
@@ -106,7 +107,7 @@ def transitions(before: Account, after: Account, position: str, at: datetime) ->
             view = view_balance(after, wallet, at)
             value = view.real_time_credit_balance if metric == "ongoing_balance" else view.credit_balance
             found.append(AlertTransition(
-                wallet_id=wallet.id, metric=metric, old=previous, new=current, value=str(value),
+                wallet_id=wallet.id, metric=metric, old=previous, new=current, value=to_wire(value),
                 threshold=_threshold(wallet, current if current != "ok" else previous), position=position, at=at,
             ))
     return found
@@ -117,4 +118,4 @@ def _threshold(wallet: Wallet, state: AlertState) -> str | None:
     if settings is None:
         return None
     level = {"in_alarm": settings.critical, "warning": settings.warning, "info": settings.info}.get(state)
-    return None if level is None else str(level.threshold)
+    return None if level is None else to_wire(level.threshold)

@@ -39,11 +39,15 @@ class PartitionClock:
         for ref in await self.projection.due_accounts(partition, now_ms, ACCOUNTS_PER_TICK):
             read = await self.store.read_account(ref)
             events = due_events(read.account, now, self.grace)
+            position = read.account.position
             for event in events:
-                result = await self.store.append(ref, [event], Dedup(scope="clock", key=event.id))
-                if result.status == "appended":
-                    appended += 1
-                    CLOCK_EVENTS.labels(type(event).__name__).inc()
+                # Only if nothing landed since the read: a top-up decided on a stale balance must not be appended.
+                result = await self.store.append(ref, [event], Dedup(scope="clock", key=event.id), expect=position)
+                if result.status != "appended":
+                    break
+                position = result.positions[-1]
+                appended += 1
+                CLOCK_EVENTS.labels(type(event).__name__).inc()
             if events:
                 await self.projection.postpone(partition, ref, now_ms + RETRY_MS)
             else:

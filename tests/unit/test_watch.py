@@ -31,7 +31,7 @@ from tests.unit.given import (
     unfrozen,
     wallet_of,
 )
-from tests.unit.usage_given import units
+from tests.unit.usage_given import FEB, JAN, closed, units
 
 D = Decimal
 GRACE = timedelta(hours=1)
@@ -207,6 +207,20 @@ def test_usage_moves_only_the_ongoing_metric_and_a_debit_then_moves_both() -> No
     assert [t.value for t in found] == ["-20", "15"]  # (15 x 2 - 70) / 2 real-time; 15 credits
 
 
+def test_settling_a_period_moves_the_credit_metric_while_the_ongoing_one_already_counted_the_usage() -> None:
+    account, found = watched(alerting(levels("below", "10")), granted("a", "50"), units("u1", "80", after(days=1)))
+    assert named(found)[-1] == ("wallet.ongoing_balance.dropped", "ok", "in_alarm", "3-0")  # 50 - 40 USD = 10
+    _, found = when(account, closed(JAN, FEB, at=FEB + GRACE))
+    assert named(found) == [("wallet.credit_balance.dropped", "ok", "in_alarm", "4-0")]  # 40 credits debited
+    assert found[0].value == "10"
+
+
+def test_a_transition_carries_its_value_and_threshold_as_canonical_wire_decimals() -> None:
+    settings = AlertSettings(alert_enabled=True, critical=AlertThreshold(threshold=D("10.0")))
+    _, found = watched(alerting(settings), granted("a", "50"), debited("d", "49.9999999", at=after(hours=1)))
+    assert [(t.value, t.threshold) for t in found[-2:]] == [("0.0000001", "10")] * 2
+
+
 def test_usage_on_a_post_paid_wallet_changes_no_alert() -> None:
     account, _ = watched(alerting(levels("below", "20"), wallet_type="POST_PAID"), granted("a", "50"))
     _, found = when(account, units("u1", "1000", after(hours=1)))
@@ -269,16 +283,25 @@ def test_two_wallets_transition_independently() -> None:
     assert wallet_of(account).ongoing_alert == "ok"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a wallet created with initial credits above its thresholds emits wallet.*.dropped at the WalletCreated "
-    "position (0 credits) and wallet.*.recovered at the initial grant one position later, although the API's "
-    "create response already reads alert_state=ok: watch() evaluates between the two events of one command"))
+def create_command(initial: str, *, alerts: AlertSettings | None = None,
+                   topup: AutoTopup | None = None) -> CreateWallet:
+    return CreateWallet(event_id="ev-c", actor="t", wallet_id="w1", tenant_id="t1", environment_id="env1",
+                        customer_id="c1", currency="USD", alert_settings=alerts, auto_topup=topup,
+                        initial_credits=D(initial), initial_transaction_id="tx-i")
+
+
 def test_a_wallet_created_with_enough_initial_credits_emits_no_alert() -> None:
-    command = CreateWallet(event_id="ev-c", actor="t", wallet_id="w1", tenant_id="t1", environment_id="env1",
-                           customer_id="c1", currency="USD", alert_settings=levels("below", "10"),
-                           initial_credits=D(100), initial_event_id="ev-i", initial_transaction_id="tx-i")
-    _, found = watched(*decide(EMPTY_ACCOUNT, command, T0))
+    account, found = watched(*decide(EMPTY_ACCOUNT, create_command("100", alerts=levels("below", "10")), T0))
     assert found == []
+    assert balance_at(account, T0).credit_balance == D(100)
+
+
+def test_a_wallet_created_with_too_few_initial_credits_drops_at_creation() -> None:
+    _, found = watched(*decide(EMPTY_ACCOUNT, create_command("10", alerts=levels("below", "10", "20")), T0))
+    assert [(t.name, t.old, t.new, t.position, t.value, t.threshold) for t in found] == [
+        ("wallet.ongoing_balance.dropped", "ok", "in_alarm", "1-0", "10", "10"),
+        ("wallet.credit_balance.dropped", "ok", "in_alarm", "1-0", "10", "10"),
+    ]
 
 
 # --- auto top-up -------------------------------------------------------------------------------------------------
@@ -295,6 +318,17 @@ def auto_grant(trigger: str, now: datetime, amount: str = "50", invoiced: bool =
         credits=D(amount), reason="PURCHASED_CREDIT_INVOICED" if invoiced else "PURCHASED_CREDIT_DIRECT",
         idempotency_key=auto_topup_key("w1", trigger), description="auto top-up", pending=invoiced,
     )
+
+
+@pytest.mark.parametrize(("initial", "armed"), [("100", None), ("10.01", None), ("10", "1-0"), ("0", "1-0")])
+def test_a_new_wallet_arms_at_creation_only_when_its_initial_credits_are_at_or_below_the_threshold(
+    initial: str, armed: str | None
+) -> None:
+    topup = AutoTopup(enabled=True, threshold=D(10), amount=D(50))
+    account, _ = watched(*decide(EMPTY_ACCOUNT, create_command(initial, topup=topup), T0))
+    assert wallet_of(account).auto_topup_trigger == armed
+    assert [e.id for e in due_events(account, after(minutes=1), GRACE)] == (
+        [] if armed is None else ["clock:autotopup:w1:1-0"])
 
 
 def test_a_new_empty_wallet_arms_at_creation_and_its_first_grant_disarms_it() -> None:
@@ -344,7 +378,7 @@ def test_the_clock_appends_one_top_up_with_ids_derived_from_the_trigger() -> Non
     later = due_events(account, after(minutes=9), GRACE)
     assert first == [auto_grant("3-0", after(minutes=1))]
     assert later == [auto_grant("3-0", after(minutes=9))]  # same id, transaction id and key: deduplicated
-    assert first[0].idempotency_key == auto_topup_key("w1", "3-0") == "auto_topup:w1:3-0"
+    assert auto_grant("3-0", T0).idempotency_key == auto_topup_key("w1", "3-0") == "auto_topup:w1:3-0"
 
 
 def test_the_top_up_landing_clears_the_trigger_and_starts_the_cooldown() -> None:
@@ -438,22 +472,19 @@ def test_an_invoiced_top_up_is_pending_until_paid() -> None:
     assert not wallet_of(account).ledger[-1].pending
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: an unpaid invoiced auto top-up is not treated as in flight: its pending lot adds nothing to the balance, "
-    "so with cooldown 0 the very next event re-arms and the clock invoices again, once per event until one is "
-    "paid (design: 'in-flight guard … it can never loop')"))
-def test_an_unpaid_invoiced_top_up_is_still_in_flight() -> None:
-    account, _ = when(funded(topping(amount="50", invoicing=True)), debited("d", "95", at=after(minutes=1)))
+def test_an_unpaid_invoiced_top_up_is_still_in_flight_and_its_payment_ends_the_flight() -> None:
+    account, _ = when(funded(topping(amount="3", invoicing=True)), debited("d", "95", at=after(minutes=1)))
     [grant] = due_events(account, after(minutes=2), GRACE)
-    account, _ = watched(grant, debited("d2", "1", at=after(minutes=3)), account=account)
+    account, _ = watched(grant, debited("d2", "1", at=after(minutes=3)), units("u1", "8", after(minutes=3)),
+                         account=account)
+    assert wallet_of(account).auto_topup_trigger is None  # 4 credits, 0 real-time: low, but one is in flight
     assert due_events(account, after(minutes=4), GRACE) == []
+    account, _ = when(account, CreditsPaid(id="ev-paid", at=after(minutes=5), wallet_id="w1",
+                                           transaction_id="wtx_auto_w1_3-0"))
+    assert balance_at(account, after(minutes=5)).real_time_credit_balance == D(3)  # 7 held - 4 USD of usage
+    assert wallet_of(account).auto_topup_trigger == "7-0"  # paid: still low, so the payment itself arms the next
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: disabling auto top-up (WalletUpdated auto_topup={enabled: false}, as PUT /v1/wallets/{id} sends it) on "
-    "a wallet without enabled alerts leaves an armed trigger in place: watch() skips the wallet (_watchable is "
-    "False), so domain.clock.due_events still returns a top-up for it - and asserts on the now-missing amount, "
-    "which raises inside the projector's clock for that partition"))
 def test_disabling_auto_top_up_disarms_a_pending_trigger() -> None:
     account, _ = when(funded(topping()), debited("d", "95", at=after(minutes=1)))
     account, _ = when(account, WalletUpdated(id="ev-off", at=after(minutes=2), wallet_id="w1",

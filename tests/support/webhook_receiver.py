@@ -1,0 +1,120 @@
+"""A real webhook receiver for tests: a threaded http.server on 127.0.0.1 that verifies Standard Webhooks signatures.
+
+Each path is one endpoint with its own secret and behaviour: fail the first N attempts of every message with a 500
+(N = None: fail forever), then answer 200. Every request is recorded with its headers, body and verdict.
+"""
+
+import base64
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+TOLERANCE_SECONDS = 5 * 60
+
+
+def verify_signature(secret: str, message_id: str, timestamp: str, body: bytes, header: str,
+                     now: float | None = None) -> bool:
+    """Standard Webhooks: some `v1,<base64>` in the header equals HMAC-SHA256(key, "id.timestamp.body"), where key
+    is the base64-decoded part of `whsec_…`, and the timestamp is within the tolerance of now."""
+    try:
+        sent_at = int(timestamp)
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except ValueError:
+        return False
+    if abs((time.time() if now is None else now) - sent_at) > TOLERANCE_SECONDS:
+        return False
+    expected = base64.b64encode(hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest())
+    signatures = [part.partition(",") for part in header.split()]
+    return any(version == "v1" and hmac.compare_digest(value.encode(), expected) for version, _, value in signatures)
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    message_id: str
+    timestamp: str
+    signature: str
+    body: bytes
+    signature_valid: bool
+    status: int
+    at: float  # time.monotonic() when it arrived
+
+
+@dataclass
+class Route:
+    secret: str
+    fail_first: int | None  # None: every attempt fails
+
+
+@dataclass
+class Receiver:
+    routes: dict[str, Route]
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    port: int = 0
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def handle(self, path: str, headers: dict[str, str], body: bytes) -> int:
+        route = self.routes.get(path)
+        message_id = headers.get("webhook-id", "")
+        timestamp = headers.get("webhook-timestamp", "")
+        signature = headers.get("webhook-signature", "")
+        with self.lock:
+            earlier = sum(1 for r in self.received if r.path == path and r.message_id == message_id)
+            valid = route is not None and verify_signature(route.secret, message_id, timestamp, body, signature)
+            if route is None or not valid:
+                status = 401 if route is not None else 404
+            else:
+                status = 500 if route.fail_first is None or earlier < route.fail_first else 200
+            self.received.append(Received(path, message_id, timestamp, signature, body, valid, status,
+                                          time.monotonic()))
+        return status
+
+    def attempts(self, path: str) -> dict[str, list[Received]]:
+        """The requests to `path`, grouped by webhook-id, in arrival order."""
+        with self.lock:
+            grouped: dict[str, list[Received]] = {}
+            for r in self.received:
+                if r.path == path:
+                    grouped.setdefault(r.message_id, []).append(r)
+            return grouped
+
+
+def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            status = receiver.handle(self.path, headers, body)
+            self.send_response(status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    return Handler
+
+
+@contextmanager
+def webhook_receiver(routes: dict[str, Route]) -> Iterator[Receiver]:
+    """Serve `routes` on a free port in a background thread; shut down and joined on exit."""
+    receiver = Receiver(routes)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
+    server.daemon_threads = True
+    receiver.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
