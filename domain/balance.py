@@ -35,6 +35,17 @@ def unpaid_invoices(account: Account, wallet: Wallet) -> Decimal:
     return unpaid_amount(account, wallet.currency)
 
 
+def credit_figures(account: Account, wallet: Wallet, now: datetime) -> tuple[Decimal, Decimal]:
+    """(credit_balance, real_time_credit_balance): what alerts and auto top-up watch, without the rest."""
+    credits = available_credits(wallet.lots, now)
+    if wallet.wallet_type == "POST_PAID":
+        return credits, credits
+    pending = pending_usage(account, wallet) + unpaid_invoices(account, wallet)
+    if not pending:
+        return credits, credits
+    return credits, divide(credits * wallet.conversion_rate - pending, wallet.conversion_rate)
+
+
 def view_balance(account: Account, wallet: Wallet, now: datetime) -> BalanceView:
     credits = available_credits(wallet.lots, now)
     balance = canonical(credits * wallet.conversion_rate)

@@ -116,6 +116,8 @@ def _create(account: Account, command: CreateWallet, now: datetime) -> list[AnyE
         raise ValidationFailed("initial credits cannot be negative")
     _check_expiry(command.initial_credits_expire_at, now)
     _check_settings(command.alert_settings, command.auto_topup)
+    if command.wallet_id in account.wallets:
+        raise AlreadyExists(f"wallet {command.wallet_id} exists already", {"wallet_id": command.wallet_id})
     for wallet in account.wallets.values():
         if (wallet.status != "closed" and wallet.wallet_type == command.wallet_type == "PRE_PAID"
                 and wallet.currency == command.currency):

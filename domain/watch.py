@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import msgspec
 
 from domain.alerts import alert_state
-from domain.balance import view_balance
+from domain.balance import credit_figures, view_balance
 from domain.money import to_wire
 from domain.settings import AlertState
 from domain.state import Account, Wallet
@@ -71,17 +71,17 @@ def _watchable(wallet: Wallet) -> bool:
 
 
 def _watched(account: Account, wallet: Wallet, position: str, at: datetime, may_trigger: bool) -> Wallet:
-    view = view_balance(account, wallet, at)
-    ongoing = alert_state(wallet.alert_settings, view.real_time_credit_balance)
-    credit = alert_state(wallet.alert_settings, view.credit_balance)
+    credit_balance, real_time_credits = credit_figures(account, wallet, at)
+    ongoing = alert_state(wallet.alert_settings, real_time_credits)
+    credit = alert_state(wallet.alert_settings, credit_balance)
     trigger = wallet.auto_topup_trigger
     topup = wallet.auto_topup
     if trigger is not None and (topup is None or not topup.enabled or topup.threshold is None
-                                or view.real_time_credit_balance > topup.threshold):
+                                or real_time_credits > topup.threshold):
         trigger = None  # the balance recovered before the top-up was appended: it is not needed any more
     if (
         may_trigger and trigger is None and topup is not None and not any(lot.pending for lot in wallet.lots) and topup.enabled and topup.threshold is not None
-        and wallet.status == "active" and view.real_time_credit_balance <= topup.threshold
+        and wallet.status == "active" and real_time_credits <= topup.threshold
         and (wallet.last_auto_topup_at is None
              or at >= wallet.last_auto_topup_at + timedelta(seconds=topup.cooldown_seconds))
     ):
