@@ -79,9 +79,10 @@ def _watched(account: Account, wallet: Wallet, position: str, at: datetime, may_
     if trigger is not None and (topup is None or not topup.enabled or topup.threshold is None
                                 or real_time_credits > topup.threshold):
         trigger = None  # the balance recovered before the top-up was appended: it is not needed any more
+    in_flight = any(lot.pending for lot in wallet.lots)  # an unpaid invoiced top-up
     if (
-        may_trigger and trigger is None and topup is not None and not any(lot.pending for lot in wallet.lots) and topup.enabled and topup.threshold is not None
-        and wallet.status == "active" and real_time_credits <= topup.threshold
+        may_trigger and trigger is None and not in_flight and topup is not None and topup.enabled
+        and topup.threshold is not None and wallet.status == "active" and real_time_credits <= topup.threshold
         and (wallet.last_auto_topup_at is None
              or at >= wallet.last_auto_topup_at + timedelta(seconds=topup.cooldown_seconds))
     ):
