@@ -93,7 +93,7 @@ def balance_response(
 def transaction_response(wallet: Wallet, entry: LedgerEntry, now: datetime) -> TransactionResponse:
     rate = wallet.topup_conversion_rate if entry.type == "credit" else wallet.conversion_rate
     lot = next((lot for lot in wallet.lots if lot.id == entry.id), None) if entry.type == "credit" else None
-    available = None
+    available = "0" if entry.type == "credit" else None  # a spent or expired lot is no longer kept
     if lot is not None:
         live = not lot.expired and not lot.pending and (lot.expires_at is None or now < lot.expires_at)
         available = to_wire(lot.remaining if live else Decimal(0))

@@ -135,7 +135,7 @@ def _granted(wallet: Wallet, event: CreditsGranted) -> Wallet:
     before = available_credits(wallet.lots, event.at)
     lot = Lot(
         id=event.transaction_id, granted=event.credits, remaining=event.credits, reason=event.reason,
-        priority=event.priority, expires_at=event.expires_at, granted_at=event.at, seq=len(wallet.lots),
+        priority=event.priority, expires_at=event.expires_at, granted_at=event.at, seq=wallet.lot_seq,
         pending=event.pending,
     )
     lots = (*wallet.lots, lot)
@@ -146,7 +146,7 @@ def _granted(wallet: Wallet, event: CreditsGranted) -> Wallet:
         description=event.description, metadata=dict(event.metadata), created_by=event.created_by,
         pending=event.pending,
     )
-    granted = with_entry(wallet, lots, entry)
+    granted = with_entry(replace(wallet, lot_seq=wallet.lot_seq + 1), lots, entry)
     trigger = wallet.auto_topup_trigger
     if trigger is not None and event.idempotency_key == auto_topup_key(wallet.id, trigger):
         granted = replace(granted, auto_topup_trigger=None, auto_topup_armed_at=None, last_auto_topup_at=event.at)

@@ -10,7 +10,9 @@ from domain.state import LedgerEntry, Lot, Wallet
 
 
 def with_entry(wallet: Wallet, lots: tuple[Lot, ...], entry: LedgerEntry) -> Wallet:
-    return msgspec.structs.replace(wallet, lots=lots, ledger=(*wallet.ledger, entry), balance_updated_at=entry.at)
+    """Record the entry; lots with nothing left (spent or expired) are dropped so snapshots do not grow with them."""
+    live = tuple(lot for lot in lots if lot.remaining > 0 or lot.pending)
+    return msgspec.structs.replace(wallet, lots=live, ledger=(*wallet.ledger, entry), balance_updated_at=entry.at)
 
 
 def debit(

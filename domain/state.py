@@ -23,6 +23,8 @@ class LotDraw(msgspec.Struct, frozen=True, array_like=True):
 
 
 class Lot(msgspec.Struct, frozen=True, kw_only=True):
+    """A credit lot while it still holds credits (or awaits payment); an exhausted lot leaves the snapshot."""
+
     id: str
     granted: Decimal
     remaining: Decimal
@@ -79,6 +81,7 @@ class Wallet(msgspec.Struct, frozen=True, kw_only=True):
     updated_by: str
     balance_updated_at: datetime
     lots: tuple[Lot, ...] = ()
+    lot_seq: int = 0
     ledger: tuple[LedgerEntry, ...] = ()
     ongoing_alert: AlertState = "ok"
     credit_alert: AlertState = "ok"

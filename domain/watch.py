@@ -83,7 +83,7 @@ def _watched(account: Account, wallet: Wallet, position: str, at: datetime, may_
     if (
         may_trigger and trigger is None and not in_flight and topup is not None and topup.enabled
         and topup.threshold is not None and wallet.status == "active" and real_time_credits <= topup.threshold
-        and (wallet.last_auto_topup_at is None
+        and (wallet.last_auto_topup_at is None or topup.cooldown_seconds == 0  # stamps may arrive out of order
              or at >= wallet.last_auto_topup_at + timedelta(seconds=topup.cooldown_seconds))
     ):
         trigger = position

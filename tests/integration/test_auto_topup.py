@@ -209,7 +209,8 @@ def audit(log: list[tuple[str, AnyEvent]], wallet_id: str, plan: Plan) -> Audit:
         if now is None:
             continue
         balance = view_balance(found.account, now, event.at).real_time_credit_balance
-        cooling = last_grant_at is not None and event.at < last_grant_at + cooldown
+        # A zero cooldown never holds a trigger back, even when acceptance stamps arrive out of order.
+        cooling = bool(cooldown) and last_grant_at is not None and event.at < last_grant_at + cooldown
         if now.auto_topup_trigger == position:
             found.armed.append(position)
             if balance > plan.threshold:
