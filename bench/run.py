@@ -1,8 +1,9 @@
 """`make bench`: tally's figures next to ceilings measured in the same run, printed and written to RESULTS.md.
 
-    .venv/bin/python -m bench.run                 full run (~3 min), rewrites bench/RESULTS.md
-    .venv/bin/python -m bench.run --quick         short run (~40 s), prints only
-    .venv/bin/python -m bench.run --only reads    one section (append, fold, reads, freshness), prints only
+    .venv/bin/python -m bench.run                 full run (~5 min), rewrites bench/RESULTS.md
+    .venv/bin/python -m bench.run --quick         short run (~75 s), prints only
+    .venv/bin/python -m bench.run --only reads    one section (append, fold, reads, freshness, ingest, replay,
+                                                  alerts), prints only
 """
 
 import argparse
@@ -16,11 +17,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import append, fold, freshness, reads
+from bench import alerts, append, fold, freshness, ingest, reads, replay
 from bench.machine import OTHER_LOAD, CpuMeter, describe
 from bench.report import Row, markdown_table, text_table
 
-SECTIONS = ("append", "fold", "reads", "freshness")
+SECTIONS = ("append", "fold", "reads", "freshness", "ingest", "replay", "alerts")
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
@@ -35,6 +36,9 @@ class Sizes:
         self.capacity_seconds = 0.0 if quick else 2.0
         self.read_rounds = 1 if quick else 2
         self.fresh_warmup, self.fresh_seconds = (0.5, 2.0) if quick else (1.0, 6.0)
+        self.ingest = ingest.IngestPlan(quick)
+        self.replay_events, self.replay_rounds = (20_000, 1) if quick else (100_000, 2)
+        self.alert_warmup, self.alert_seconds = (0.5, 2.0) if quick else (1.0, 6.0)
 
 
 def plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], Awaitable[list[Row]]]]]:
@@ -53,6 +57,10 @@ def plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], Awaitable[lis
             sizes.read_rounds))),
         ("freshness", lambda: freshness.bench_freshness(
             fsync, sizes.customers, 5000.0, sizes.fresh_warmup, sizes.fresh_seconds)),
+        ("ingest", lambda: ingest.bench_ingest(fsync, sizes.ingest)),
+        ("replay", lambda: replay.bench_replay(fsync, sizes.replay_events, sizes.customers, sizes.replay_rounds)),
+        ("alerts", lambda: alerts.bench_alerts(fsync, sizes.customers, 5000.0, sizes.alert_warmup,
+                                               sizes.alert_seconds)),
     ]
     return [(name, step) for name, step in steps if not args.only or name in args.only]
 
@@ -91,7 +99,8 @@ def header(args: argparse.Namespace, command: str) -> list[str]:
         f"Redis {machine['redis']}, kernel {machine['kernel']}",
         f"redis: own redis-server per section on a free loopback port, AOF on, appendfsync {args.fsync} "
         f"(append also under 'always' in a full run); pinned to CPU 0 with the load generator/producer; "
-        f"the process under test (tally api, ceiling app, tally projector, bare follower) pinned to CPU 1",
+        f"the process under test (tally api, ceiling app, tally projector, bare follower; the bench process itself "
+        f"while it replays) pinned to CPU 1",
         f"before the run: {quiet}" + (f"; each section first waited up to {args.wait_quiet:g} s for < 25 %"
                                        if args.wait_quiet else ""),
     ]
@@ -132,7 +141,7 @@ def write_results(lines: list[str], rows: list[Row]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="short run (~40 s); does not write RESULTS.md")
+    parser.add_argument("--quick", action="store_true", help="short run (~75 s); does not write RESULTS.md")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
     parser.add_argument("--fsync", choices=("everysec", "always"), default="everysec", help="Redis appendfsync")
     parser.add_argument("--no-write", action="store_true", help="print only, even for a full run")
