@@ -54,7 +54,8 @@ def tally_error_response(path: str, exc: TallyError) -> Response:
 
 def store_down_response(exc: Exception) -> Response:
     log.error("store error %r", exc)
-    return error_response(503, "service_unavailable", "the event store is unavailable; nothing was changed")
+    return error_response(503, "service_unavailable", "the event store did not answer: the request may or may not "
+                          "have been applied; retry it with the same event_id or idempotency_key")
 
 
 async def _tally_error(request: Request, exc: Exception) -> Response:

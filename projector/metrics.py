@@ -12,3 +12,4 @@ LEASES = Counter("tally_projector_lease_changes_total", "Partition leases taken,
 ALERTS = Counter("tally_alerts_emitted_total", "Notices offered to the alerts streams", ["kind"])
 CLOCK_EVENTS = Counter("tally_clock_events_total", "Events the clock appended", ["kind"])
 WEBHOOKS = Counter("tally_webhook_attempts_total", "Webhook delivery attempts by outcome", ["outcome"])
+ERRORS = Counter("tally_projector_errors_total", "Errors a projector loop caught and retried after")

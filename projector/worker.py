@@ -9,15 +9,17 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from domain.timefmt import format_rfc3339
-from projector.batch import PoisonEntry, fold_batch, group_by_account
+from projector.batch import Folded, PoisonEntry, fold_batch, group_by_account
 from projector.clock import PartitionClock
 from projector.membership import Membership
-from projector.metrics import ALERTS, BATCH_SECONDS, FOLDED, HALTED, LAG_EVENTS, LAG_SECONDS, LEASES
+from projector.metrics import ALERTS, BATCH_SECONDS, ERRORS, FOLDED, HALTED, LAG_EVENTS, LAG_SECONDS, LEASES
 from store.deadletters import DeadLetters
 from store.generation import live_generation
-from store.projection import CHECKPOINT_MOVED, COMMITTED, LEASE_LOST, Projection
+from store.positions import is_after
+from store.projection import CHECKPOINT_MOVED, COMMITTED, LEASE_LOST, FeedEntry, Projection
 
 log = logging.getLogger("tally.projector")
+RETRY_AFTER_ERROR_S = 1.0
 
 
 class ProjectorSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,32 +85,58 @@ class PartitionWorker:
             return 0
         if self.checkpoint is None:
             self.checkpoint = await self.projection.checkpoint(self.partition)
+        checkpoint, lease = self.checkpoint, self.lease  # a generation switch may reset self.checkpoint meanwhile
         entries = await self.projection.read_feed(
-            self.partition, self.checkpoint, self.settings.batch_size, self.settings.block_ms
+            self.partition, checkpoint, self.settings.batch_size, self.settings.block_ms
         )
         if not entries:
             return 0
         started = time.perf_counter()
-        groups = group_by_account(entries)
-        snapshots = await self.projection.load_snapshots(list(groups))
-        await self.projection.load_rate_cards(self.partition, entries)
-        try:
-            folded = fold_batch(groups, snapshots, self.settings.grace)
-        except PoisonEntry as poison:
-            self.halted = str(poison)
-            HALTED.inc()
-            await DeadLetters(self.projection.redis, self.projection.keys).halt(
-                self.partition, poison.position, poison.reason)
-            log.error("partition halted partition=%d position=%s reason=%r", self.partition, poison.position,
-                      poison.reason)
+        entries, folded, poison = await self._fold_until_poison(entries)
+        if entries and not await self._commit(checkpoint, lease, entries, folded, started):
             return 0
+        if poison is not None:
+            await self._halt(poison)
+        return folded.applied
+
+    async def _fold_until_poison(self, entries: list[FeedEntry]) -> tuple[list[FeedEntry], Folded, PoisonEntry | None]:
+        """Fold the longest prefix of the batch that decodes; the first entry that does not is returned as poison."""
+        poison: PoisonEntry | None = None
+        while entries:
+            broken = next((i for i, e in enumerate(entries) if e.broken), None)
+            if broken is not None:
+                poison = PoisonEntry(entries[broken].position, entries[broken].broken or "")
+                entries = entries[:broken]
+                continue
+            groups = group_by_account(entries)
+            snapshots = await self.projection.load_snapshots(list(groups))
+            await self.projection.load_rate_cards(self.partition, entries)
+            try:
+                return entries, fold_batch(groups, snapshots, self.settings.grace), poison
+            except PoisonEntry as found:
+                poison = found
+                entries = [e for e in entries if is_after(found.position, e.position)]
+        return [], Folded(), poison
+
+    async def _halt(self, poison: PoisonEntry) -> None:
+        self.halted = str(poison)
+        HALTED.inc()
+        await DeadLetters(self.projection.redis, self.projection.keys).halt(self.partition, poison.position,
+                                                                            poison.reason)
+        log.error("partition halted partition=%d position=%s reason=%r", self.partition, poison.position,
+                  poison.reason)
+
+    async def _commit(
+        self, checkpoint: str, lease: str, entries: list[FeedEntry], folded: Folded, started: float
+    ) -> bool:
         folded_at = format_rfc3339(datetime.now(UTC))
         outcome = await self.projection.commit(
-            self.partition, self.lease, self.checkpoint, entries[-1].position, folded.writes, folded_at,
+            self.partition, lease, checkpoint, entries[-1].position, folded.writes, folded_at,
             len(entries), folded.alerts,
         )
         if outcome == COMMITTED:
-            self.checkpoint = entries[-1].position
+            if self.checkpoint == checkpoint:
+                self.checkpoint = entries[-1].position
             self.applied_total += folded.applied
             FOLDED.labels(str(self.partition)).inc(folded.applied)
             ALERTS.labels("notice").inc(len(folded.alerts))
@@ -118,19 +146,19 @@ class PartitionWorker:
                 self.clock_due = 0.0  # something is due already (an auto top-up): run the clock right away
             self.batches += 1
             if self.settings.trim_every_batches and self.batches % self.settings.trim_every_batches == 0:
-                await self.projection.trim_feed(self.partition, self.checkpoint)
+                await self.projection.trim_feed(self.partition, entries[-1].position)
             log.info("batch partition=%d entries=%d applied=%d accounts=%d alerts=%d checkpoint=%s ms=%.2f",
                      self.partition, len(entries), folded.applied, len(folded.writes), len(folded.alerts),
-                     self.checkpoint, (time.perf_counter() - started) * 1000)
-            return folded.applied
+                     entries[-1].position, (time.perf_counter() - started) * 1000)
+            return True
         if outcome == LEASE_LOST:
             LEASES.labels("lost").inc()
-            log.warning("lease lost partition=%d lease=%s", self.partition, self.lease)
+            log.warning("lease lost partition=%d lease=%s", self.partition, lease)
             self.lease = None
         elif outcome == CHECKPOINT_MOVED:
-            log.warning("checkpoint moved partition=%d expected=%s", self.partition, self.checkpoint)
+            log.warning("checkpoint moved partition=%d expected=%s", self.partition, checkpoint)
         self.checkpoint = None
-        return 0
+        return False
 
     async def check_halt(self) -> None:
         """A halted partition resumes once an operator retried or dropped its entry (`tally dlq`)."""
@@ -179,14 +207,19 @@ class Projector:
         tasks = [asyncio.create_task(self._run_worker(worker, stop)) for worker in self.workers]
         try:
             while not stop.is_set():
-                await self.membership.heartbeat()
-                generation = await live_generation(self.projection.redis, self.projection.keys)
-                if generation != self.projection.keys.generation:
-                    self.use_generation(generation)
+                try:
+                    await self.membership.heartbeat()
+                    generation = await live_generation(self.projection.redis, self.projection.keys)
+                    if generation != self.projection.keys.generation:
+                        self.use_generation(generation)
+                except Exception:
+                    ERRORS.inc()
+                    log.exception("heartbeat error; retrying")
                 await _wait(stop, self.settings.lease_ttl_ms / 3000)
         finally:
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self.membership.leave()
+            with contextlib.suppress(Exception):
+                await self.membership.leave()
 
     def held(self) -> int:
         return sum(1 for worker in self.workers if worker.lease is not None)
@@ -194,17 +227,27 @@ class Projector:
     async def _run_worker(self, worker: PartitionWorker, stop: asyncio.Event) -> None:
         try:
             while not stop.is_set():
-                share = self.membership.share(len(self.workers))
-                holding = worker.lease is not None
-                await worker.keep_lease((holding and self.held() <= share) or (not holding and self.held() < share))
-                if worker.lease is None or worker.halted:
-                    await worker.check_halt()
-                    await _wait(stop, self.settings.lease_ttl_ms / 5000)
-                    continue
-                await worker.step()
-                await worker.tick()
+                try:
+                    await self._turn(worker, stop)
+                except Exception:  # a Redis outage or a bug must not end the partition's loop for good
+                    ERRORS.inc()
+                    log.exception("worker error partition=%d; retrying", worker.partition)
+                    worker.checkpoint = None
+                    await _wait(stop, RETRY_AFTER_ERROR_S)
         finally:
-            await worker.release()
+            with contextlib.suppress(Exception):
+                await worker.release()
+
+    async def _turn(self, worker: PartitionWorker, stop: asyncio.Event) -> None:
+        share = self.membership.share(len(self.workers))
+        holding = worker.lease is not None
+        await worker.keep_lease((holding and self.held() <= share) or (not holding and self.held() < share))
+        if worker.lease is None or worker.halted:
+            await worker.check_halt()
+            await _wait(stop, self.settings.lease_ttl_ms / 5000)
+            return
+        await worker.step()
+        await worker.tick()
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -17,11 +17,14 @@ COMMITTED, LEASE_LOST, CHECKPOINT_MOVED = 1, -1, -2
 
 
 class FeedEntry(msgspec.Struct, frozen=True):
+    """One feed entry; `broken` says why an entry whose fields cannot even be read is unusable."""
+
     position: str
     ref: AccountRef
     log_position: str
     payload: bytes
     rates: bytes | None = None
+    broken: str | None = None
 
 
 class AlertWrite(msgspec.Struct, frozen=True):
@@ -75,10 +78,7 @@ class Projection:
         if not reply:
             return []
         _, entries = reply[0]
-        return [
-            FeedEntry(text(entry_id), decode_ref(fields[b"c"]), text(fields[b"l"]), fields[b"e"], fields.get(b"r"))
-            for entry_id, fields in entries
-        ]
+        return [_feed_entry(text(entry_id), fields) for entry_id, fields in entries]
 
     async def load_snapshots(self, refs: Sequence[AccountRef]) -> list[Snapshot]:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -154,3 +154,13 @@ class Lag(msgspec.Struct, frozen=True):
     behind: int
     oldest_unfolded_ms: int | None
     holder: str | None
+
+
+NOBODY = AccountRef("", "", "")
+
+
+def _feed_entry(position: str, fields: dict[bytes, bytes]) -> FeedEntry:
+    try:
+        return FeedEntry(position, decode_ref(fields[b"c"]), text(fields[b"l"]), fields[b"e"], fields.get(b"r"))
+    except (KeyError, ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return FeedEntry(position, NOBODY, "0-0", b"", broken=f"unreadable feed entry fields: {exc!r}")
