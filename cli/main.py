@@ -14,7 +14,6 @@ from api.auth import Principal
 from cli import wiring
 from cli.common import err, load_settings, redis_url
 from cli.ops import dlq, ops
-from cli.settings import Settings
 from cli.stores import embedded_store
 
 app = typer.Typer(help="tally: exact, instant, provable wallet balances on Redis Streams.", no_args_is_help=True)
@@ -70,15 +69,17 @@ def projector(
     metrics_port: MetricsPort = None,
 ) -> None:
     """The projector alone: folds partition feeds into snapshots. SIGTERM finishes the batch and exits."""
+    _run_until_signal(wiring.run_projector, holder, metrics_port)
+
+
+def _run_until_signal(worker: Any, holder: str | None, metrics_port: int | None) -> None:
+    """Load settings, serve metrics if asked, and run `worker` until SIGTERM or SIGINT."""
     settings = load_settings()
     wiring.configure_logging(settings)
     if metrics_port:
         start_http_server(metrics_port)
-    _run_until_signal(settings, wiring.run_projector, holder or wiring.holder_name())
-
-
-def _run_until_signal(settings: Settings, worker: Any, holder: str) -> None:
     url = redis_url(settings)
+    name = holder or wiring.holder_name()
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -87,7 +88,7 @@ def _run_until_signal(settings: Settings, worker: Any, holder: str) -> None:
             loop.add_signal_handler(sig, stop.set)
         redis = Redis.from_url(url)
         try:
-            await worker(redis, settings, stop, holder)
+            await worker(redis, settings, stop, name)
         finally:
             await redis.aclose()
 
@@ -100,11 +101,7 @@ def webhooks(
     metrics_port: MetricsPort = None,
 ) -> None:
     """Deliver the alerts stream (and wallet.transaction.created) to each tenant's endpoints, signed, with retries."""
-    settings = load_settings()
-    wiring.configure_logging(settings)
-    if metrics_port:
-        start_http_server(metrics_port)
-    _run_until_signal(settings, wiring.run_webhooks, holder or wiring.holder_name())
+    _run_until_signal(wiring.run_webhooks, holder, metrics_port)
 
 
 app.registered_commands.extend(ops.registered_commands)
