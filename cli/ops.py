@@ -51,8 +51,9 @@ def verify(
     customer: Annotated[str | None, typer.Option(help="verify one customer (with --tenant and --environment)")] = None,
     tenant: Annotated[str | None, typer.Option()] = None,
     environment: Annotated[str | None, typer.Option()] = None,
+    sample: Annotated[int | None, typer.Option(min=1, help="verify this many accounts picked at random")] = None,
 ) -> None:
-    """Fold every account (or one) from zero and compare with its snapshot; exit 1 on any drift."""
+    """Fold every account (or one, or a sample) from zero and compare with its snapshot; exit 1 on any drift."""
     settings = load_settings()
     ref = one_customer(customer, tenant, environment)
 
@@ -60,7 +61,7 @@ def verify(
         redis, keys = connect(settings)
         try:
             store = EventStore(redis, keys, settings.dedup_ttl_seconds)
-            return await operate.verify(store, Projection(redis, keys), ref)
+            return await operate.verify(store, Projection(redis, keys), ref, sample)
         finally:
             await redis.aclose()
 

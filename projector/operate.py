@@ -1,5 +1,6 @@
 """Operator views over the store: lag per partition and verification of snapshots against the log."""
 
+import random
 import time
 
 from domain.identity import AccountRef
@@ -27,8 +28,14 @@ def age_ms(lag: Lag, now_ms: int | None = None) -> int | None:
     return max(0, (now_ms if now_ms is not None else int(time.time() * 1000)) - lag.oldest_unfolded_ms)
 
 
-async def verify(store: EventStore, projection: Projection, ref: AccountRef | None = None) -> VerifyReport:
+async def verify(
+    store: EventStore, projection: Projection, ref: AccountRef | None = None, sample: int | None = None
+) -> VerifyReport:
+    """One account, a random sample of `sample` accounts, or all of them."""
     await on_live_generation(store, projection)
     if ref is not None:
         return await verify_accounts(store, projection, [ref])
+    if sample is not None:
+        refs = [r for p in range(store.keys.partitions) for r in await store.accounts(p)]
+        return await verify_accounts(store, projection, random.sample(refs, min(sample, len(refs))))
     return await verify_all(store, projection)
