@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import uvloop
 
-from bench.loadgen import TIMEOUT, Result, Sample, summary
+from bench.loadgen import TIMEOUT, Result, Sample, paced, summary
 
 ACCEPTED = 202
 OK = 200  # bench.loadgen.summary counts status 200 as success: a 202 Accepted is recorded as OK
@@ -95,21 +95,7 @@ class Poster:
 
 
 async def open_loop(poster: Poster, bodies: Bodies, rate: float, warmup: float, duration: float) -> Result:
-    total = int(rate * (warmup + duration))
-    start = time.perf_counter() + 0.05
-    samples, tasks = [], []
-    for i in range(total):
-        due = start + i / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        sample = Sample(due)
-        samples.append(sample)
-        tasks.append(asyncio.create_task(poster.post(bodies.next(), sample)))
-    await asyncio.gather(*tasks)
-    measured = [s for s in samples if s.due >= start + warmup]
-    window = max(s.done for s in measured) - (start + warmup)
-    return summary(measured, window, "due") | {"offered_rps": rate, "seconds": duration, "all_requests": total}
+    return await paced(lambda sample: poster.post(bodies.next(), sample), rate, warmup, duration)
 
 
 async def closed_loop(poster: Poster, bodies: Bodies, workers: int, warmup: float, duration: float) -> Result:

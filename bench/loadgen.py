@@ -12,6 +12,8 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import uvloop
 
@@ -88,11 +90,14 @@ def summary(samples: list[Sample], window: float, sent_from: str) -> Result:
     }
 
 
-async def open_loop(client: Client, paths: list[str], rate: float, warmup: float, duration: float) -> Result:
-    rng = random.Random(11)
+async def paced(
+    send: Callable[[Sample], Coroutine[Any, Any, None]], rate: float, warmup: float, duration: float
+) -> Result:
+    """Open loop: start one `send` per 1/rate seconds on schedule, latency measured from the scheduled instant."""
     total = int(rate * (warmup + duration))
     start = time.perf_counter() + 0.05
-    samples, tasks = [], []
+    samples: list[Sample] = []
+    tasks: list[asyncio.Task[None]] = []
     for i in range(total):
         due = start + i / rate
         delay = due - time.perf_counter()
@@ -100,11 +105,16 @@ async def open_loop(client: Client, paths: list[str], rate: float, warmup: float
             await asyncio.sleep(delay)
         sample = Sample(due)
         samples.append(sample)
-        tasks.append(asyncio.create_task(client.get(rng.choice(paths), sample)))
+        tasks.append(asyncio.create_task(send(sample)))
     await asyncio.gather(*tasks)
     measured = [s for s in samples if s.due >= start + warmup]
     window = max(s.done for s in measured) - (start + warmup)
     return summary(measured, window, "due") | {"offered_rps": rate, "seconds": duration, "all_requests": total}
+
+
+async def open_loop(client: Client, paths: list[str], rate: float, warmup: float, duration: float) -> Result:
+    rng = random.Random(11)
+    return await paced(lambda sample: client.get(rng.choice(paths), sample), rate, warmup, duration)
 
 
 async def closed_loop(client: Client, paths: list[str], workers: int, warmup: float, duration: float) -> Result:
