@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import uvloop
 
-from bench.loadgen import TIMEOUT, Result, Sample, paced, summary
+from bench.loadgen import TIMEOUT, Result, Sample, back_to_back, paced
 
 ACCEPTED = 202
 OK = 200  # bench.loadgen.summary counts status 200 as success: a 202 Accepted is recorded as OK
@@ -99,24 +99,7 @@ async def open_loop(poster: Poster, bodies: Bodies, rate: float, warmup: float, 
 
 
 async def closed_loop(poster: Poster, bodies: Bodies, workers: int, warmup: float, duration: float) -> Result:
-    samples: list[Sample] = []
-    start = time.perf_counter()
-    stop_at = start + warmup + duration
-    done = [0]
-
-    async def worker() -> None:
-        while time.perf_counter() < stop_at:
-            body = bodies.next()
-            sample = Sample(time.perf_counter())
-            await poster.post(body, sample)
-            done[0] += 1
-            if sample.due >= start + warmup:
-                samples.append(sample)
-
-    await asyncio.gather(*(worker() for _ in range(workers)))
-    # The window ends when the last measured request completes (requests started before stop_at all finish).
-    window = max((s.done for s in samples), default=stop_at) - (start + warmup)
-    return summary(samples, window, "sent") | {"workers": workers, "seconds": duration, "all_requests": done[0]}
+    return await back_to_back(lambda sample: poster.post(bodies.next(), sample), workers, warmup, duration)
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -117,24 +117,31 @@ async def open_loop(client: Client, paths: list[str], rate: float, warmup: float
     return await paced(lambda sample: client.get(rng.choice(paths), sample), rate, warmup, duration)
 
 
-async def closed_loop(client: Client, paths: list[str], workers: int, warmup: float, duration: float) -> Result:
-    rng = random.Random(13)
+async def back_to_back(
+    send: Callable[[Sample], Coroutine[Any, Any, None]], workers: int, warmup: float, duration: float
+) -> Result:
+    """Closed loop: `workers` senders back to back; the window ends when the last measured request completes."""
     samples: list[Sample] = []
     start = time.perf_counter()
     stop_at = start + warmup + duration
-
     done = [0]
 
     async def worker() -> None:
         while time.perf_counter() < stop_at:
             sample = Sample(time.perf_counter())
-            await client.get(rng.choice(paths), sample)
+            await send(sample)
             done[0] += 1
             if sample.due >= start + warmup:
                 samples.append(sample)
 
     await asyncio.gather(*(worker() for _ in range(workers)))
-    return summary(samples, duration, "sent") | {"workers": workers, "seconds": duration, "all_requests": done[0]}
+    window = max((s.done for s in samples), default=stop_at) - (start + warmup)
+    return summary(samples, window, "sent") | {"workers": workers, "seconds": duration, "all_requests": done[0]}
+
+
+async def closed_loop(client: Client, paths: list[str], workers: int, warmup: float, duration: float) -> Result:
+    rng = random.Random(13)
+    return await back_to_back(lambda sample: client.get(rng.choice(paths), sample), workers, warmup, duration)
 
 
 async def main(args: argparse.Namespace) -> None:

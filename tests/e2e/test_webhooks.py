@@ -19,8 +19,7 @@ import httpx
 import pytest
 import redis
 
-from tests.support.dev_server import ENVIRONMENT, KEY, TENANT, DevServer, DevServerFailed
-from tests.support.tuned_dev_server import tuned_dev_server
+from tests.support.dev_server import ENVIRONMENT, KEY, TENANT, DevServer, DevServerFailed, dev_server
 from tests.support.webhook_receiver import Receiver, Route, verify_signature, webhook_receiver
 
 FAILURES = 2  # the flaky endpoint answers 500 to the first two attempts of every message
@@ -43,7 +42,7 @@ def receiver() -> Iterator[Receiver]:
 def server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     redis.Redis.from_url(redis_url).flushdb()
     try:
-        with tuned_dev_server(redis_url, tmp_path_factory.mktemp("tally-dev-webhooks"),
+        with dev_server(redis_url, tmp_path_factory.mktemp("tally-dev-webhooks"),
                               webhook_backoff_base_ms=str(BACKOFF_BASE_MS), webhook_max_attempts=str(MAX_ATTEMPTS),
                               block_ms="20", log_level="WARNING") as running:
             yield running

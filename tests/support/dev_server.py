@@ -63,11 +63,13 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def dev_server(redis_url: str, workdir: Path) -> Iterator[DevServer]:
-    """`tally dev --port P --api-key KEY` on `redis_url` (TALLY_PARTITIONS=4, data dir in `workdir`)."""
+def dev_server(redis_url: str, workdir: Path, **settings: str) -> Iterator[DevServer]:
+    """`tally dev --port P --api-key KEY` on `redis_url` (TALLY_PARTITIONS=4, data dir in `workdir`), plus
+    `TALLY_<NAME>=value` for each keyword (fast webhook backoff, short leases, …); stopped on exit."""
     port = free_port()
     env = {name: value for name, value in os.environ.items() if not name.startswith("TALLY_")}
     env.update(TALLY_REDIS_URL=redis_url, TALLY_DATA_DIR=str(workdir / "data"), TALLY_PARTITIONS=str(PARTITIONS))
+    env.update({f"TALLY_{name.upper()}": value for name, value in settings.items()})
     log = workdir / "tally-dev.log"
     command = [sys.executable, "-c", "from cli.main import run; run()", "dev", "--port", str(port), "--api-key", KEY]
     with log.open("wb") as out:
