@@ -1,0 +1,40 @@
+"""The documented bound of every value a caller sends: out of bounds is a 400 before anything is appended.
+
+The API checks these at the edge; the domain relies on them (its decimal context is sized so that every
+in-bounds computation is exact). The README's "Limits" section lists them; keep the two in step.
+"""
+
+from datetime import UTC, datetime
+
+# Decimals (credits, amounts, rates, thresholds, prices): at most this many digits before and after the point.
+DECIMAL_INTEGER_DIGITS = 15
+DECIMAL_FRACTION_DIGITS = 12
+# The most credits one wallet may hold (sum of its lots): a top-up beyond it is refused.
+MAX_WALLET_CREDITS = 10**15
+
+# Identifiers a caller chooses (customer, event, wallet, price lookup keys, event names) and idempotency keys.
+ID_MAX_LENGTH = 255
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+NAME_MAX_LENGTH = 255
+DESCRIPTION_MAX_LENGTH = 1000
+
+# Metadata (wallets, transactions): string to string.
+METADATA_MAX_ENTRIES = 50
+METADATA_KEY_MAX_LENGTH = 64
+METADATA_VALUE_MAX_LENGTH = 500
+
+# Usage event properties: string keys, string / integer / number values.
+PROPERTIES_MAX_ENTRIES = 50
+PROPERTY_KEY_MAX_LENGTH = 128
+PROPERTY_VALUE_MAX_LENGTH = 1024
+PROPERTY_INT_MAX = 2**63 - 1
+PROPERTY_INT_MIN = -(2**63)
+
+# Integers.
+PRIORITY_MAX = 1_000_000_000
+COOLDOWN_MAX_SECONDS = 366 * 24 * 3600
+PERIOD_COUNT_MAX = 1000
+
+# Every timestamp (usage, expiries, billing anchors, effective dates, `at` queries) lies in [EARLIEST, LATEST).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
