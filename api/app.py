@@ -8,15 +8,14 @@ from typing import Any
 
 import msgspec
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from redis.asyncio import Redis
 
 from api import admin, customers, events, health, metrics, prices, wallets, webhooks
 from api.accounts import Accounts, Clock, system_clock
 from api.auth import Principal
-from api.body import schema_components
 from api.errors import install_error_handlers
 from api.fastpath import FastPath
+from api.openapi import openapi_document
 from api.requestlog import RequestLog
 from store.eventstore import EventStore
 from store.generation import follow_generation, live_generation
@@ -84,14 +83,7 @@ def create_app(
 def _document_schemas(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                                 routes=app.routes)
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(schema_components())
-            schema["components"]["securitySchemes"] = {
-                "ApiKeyAuth": {"type": "apiKey", "name": "x-api-key", "in": "header"}
-            }
-            schema["security"] = [{"ApiKeyAuth": []}]
-            app.openapi_schema = schema
+            app.openapi_schema = openapi_document(app)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -1,7 +1,7 @@
 """Request bodies decoded by msgspec (errors become 400 validation_error) and documented in the OpenAPI."""
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar, get_args, get_origin
 
 import msgspec
 from fastapi import Request
@@ -10,6 +10,22 @@ from domain.errors import ValidationFailed
 
 T = TypeVar("T")
 SCHEMA_TYPES: set[Any] = set()
+ERROR_REF = "#/components/schemas/ErrorResponse"
+# What each error status means in the document; api/openapi.py adds the ones every route of a kind can answer.
+ERROR_MEANINGS = {
+    400: "Bad Request: a parameter or the body is malformed or out of bounds, or the operation is not allowed "
+         "in the resource's state (validation_error, invalid_operation); nothing was changed",
+    401: "Unauthorized: no x-api-key header, or an unknown key (permission_denied)",
+    403: "Forbidden: the key may not do this (permission_denied)",
+    404: "Not Found: no such resource for this tenant and environment, or no such route (not_found)",
+    408: "Request Timeout: the body did not arrive in time (request_timeout)",
+    409: "Conflict: an idempotency key reused with another body, an id that exists, or an account that kept "
+         "changing (already_exists, version_conflict)",
+    413: "Content Too Large: the body is over the route's limit (request_too_large)",
+    500: "Internal Server Error (internal_error)",
+    503: "Service Unavailable: the event store did not answer; retry with the same idempotency key or event id "
+         "(service_unavailable)",
+}
 
 
 def decode_body(decoder: "msgspec.json.Decoder[T]", data: bytes) -> T:
@@ -32,6 +48,9 @@ def json_body(kind: type[T]) -> Callable[[Request], Awaitable[T]]:
 
 
 def schema_ref(kind: Any) -> dict[str, Any]:
+    """A $ref to the msgspec schema of `kind`; `list[X]` is an array of X."""
+    if get_origin(kind) is list:
+        return {"type": "array", "items": schema_ref(get_args(kind)[0])}
     SCHEMA_TYPES.add(kind)
     return {"$ref": f"#/components/schemas/{kind.__name__}"}
 
@@ -40,12 +59,18 @@ def request_doc(kind: Any) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema_ref(kind)}}}}
 
 
-def response_doc(status: int, kind: Any, description: str = "OK") -> dict[int | str, dict[str, Any]]:
-    return {
-        status: {"description": description, "content": {"application/json": {"schema": schema_ref(kind)}}},
-        "4XX": {"description": "Error", "content": {"application/json": {"schema": {"$ref":
-                "#/components/schemas/ErrorResponse"}}}},
-    }
+def error_doc(status: int) -> dict[str, Any]:
+    return {"description": ERROR_MEANINGS[status], "content": {"application/json": {"schema": {"$ref": ERROR_REF}}}}
+
+
+def response_doc(
+    status: int, kind: Any, description: str = "OK", errors: Iterable[int] = ()
+) -> dict[int | str, dict[str, Any]]:
+    """The success response (`kind` None: no body) and the route's own error statuses (see api/openapi.py)."""
+    success: dict[str, Any] = {"description": description}
+    if kind is not None:
+        success["content"] = {"application/json": {"schema": schema_ref(kind)}}
+    return {status: success, **{code: error_doc(code) for code in errors}}
 
 
 def schema_components() -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The one table mapping tally's errors to HTTP statuses and ErrorResponse codes, and the handlers using it."""
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -9,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from api.metrics import EVENTS_REFUSED
 from api.schemas import ErrorResponse
@@ -39,10 +41,11 @@ HTTP_CODES = {400: "validation_error", 401: "permission_denied", 403: "permissio
               405: "invalid_operation", 409: "already_exists"}
 
 
-def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
+                   headers: Mapping[str, str] | None = None) -> Response:
     body = ErrorResponse(code=code, message=message, http_status_code=status,
                          details={"context": details} if details else {})
-    return Response(_encoder.encode(body), status_code=status, media_type="application/json")
+    return Response(_encoder.encode(body), status_code=status, media_type="application/json", headers=headers)
 
 
 def tally_error_response(path: str, exc: TallyError) -> Response:
@@ -69,9 +72,18 @@ async def _request_invalid(_: Request, exc: Exception) -> Response:
     return error_response(400, "validation_error", "invalid request", problems)
 
 
-async def _http_error(_: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return error_response(exc.status_code, HTTP_CODES.get(exc.status_code, "http_client_error"), str(exc.detail))
+    headers = {"Allow": allowed_methods(request)} if exc.status_code == 405 else exc.headers
+    return error_response(exc.status_code, HTTP_CODES.get(exc.status_code, "http_client_error"), str(exc.detail),
+                          headers=headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette's 405 names only the first route's)."""
+    methods = {method for route in request.app.routes if route.matches(request.scope)[0] == Match.PARTIAL
+               for method in getattr(route, "methods", None) or ()}
+    return ", ".join(sorted(methods))
 
 
 async def _store_down(_: Request, exc: Exception) -> Response:

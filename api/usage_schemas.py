@@ -1,10 +1,12 @@
 """Wire shapes of ingestion, the rate card, billing periods, invoices and usage summaries."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
+from api.schemas import Currency
+from domain.bounds import BULK_MAX_EVENTS
 from domain.periods import PeriodUnit
 from domain.pricing import Aggregation, BillingModel, TierMode
 
@@ -23,7 +25,9 @@ class IngestEventRequest(msgspec.Struct):
 
 
 class BulkIngestRequest(msgspec.Struct):
-    events: list[msgspec.Raw]
+    # Decoded one by one (so a 400 names each invalid event); documented as what each must be.
+    events: Annotated[list[msgspec.Raw], msgspec.Meta(min_length=1, max_length=BULK_MAX_EVENTS, extra_json_schema={
+        "items": {"$ref": "#/components/schemas/IngestEventRequest"}})]
 
 
 class EventAccepted(msgspec.Struct):
@@ -57,7 +61,7 @@ class TierWire(msgspec.Struct):
 
 class CreatePriceRequest(msgspec.Struct):
     event_name: str
-    currency: str
+    currency: Currency
     aggregation: AggregationWire
     billing_model: BillingModel
     amount: Decimalish | None = None

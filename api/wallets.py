@@ -25,9 +25,10 @@ from api.schemas import (
     WalletResponse,
 )
 from domain.balance import view_balance
+from domain.bounds import PAGE_OFFSET_MAX
 from domain.commands import DebitWallet, FreezeWallet, PayTopUp, TerminateWallet, UnfreezeWallet
 from domain.decide import find_wallet
-from domain.errors import AlreadyExists, NotFound
+from domain.errors import AlreadyExists, NotFound, ValidationFailed
 from domain.identity import AccountRef
 from domain.state import Account
 from store.eventstore import Dedup
@@ -35,6 +36,7 @@ from store.eventstore import Dedup
 router = APIRouter(prefix="/v1", tags=["Wallets"])
 _encoder = msgspec.json.Encoder()
 BREAKDOWN = "credits_available_breakdown"
+EXPAND_PATTERN = f"^{BREAKDOWN}(,{BREAKDOWN})*$"  # what `expand` may name (comma-separated)
 
 
 async def accounts(request: Request) -> Accounts:
@@ -54,7 +56,8 @@ def _wallet_json(service: Accounts, account: Account, wallet_id: str, status: in
     return json(wallet_response(wallet, view_balance(account, wallet, service.clock())), status)
 
 
-@router.post("/wallets", openapi_extra=request_doc(CreateWalletRequest), responses=response_doc(200, WalletResponse))
+@router.post("/wallets", openapi_extra=request_doc(CreateWalletRequest),
+             responses=response_doc(200, WalletResponse, errors=(409,)))
 async def create_wallet(
     caller: Caller, service: Service, body: Annotated[CreateWalletRequest, Depends(json_body(CreateWalletRequest))]
 ) -> Response:
@@ -73,7 +76,7 @@ async def get_wallet(wallet_id: str, caller: Caller, service: Service) -> Respon
 
 
 @router.put("/wallets/{wallet_id}", openapi_extra=request_doc(UpdateWalletRequest),
-            responses=response_doc(200, WalletResponse))
+            responses=response_doc(200, WalletResponse, errors=(409,)))
 async def update_wallet(
     wallet_id: str, caller: Caller, service: Service,
     body: Annotated[UpdateWalletRequest, Depends(json_body(UpdateWalletRequest))],
@@ -83,7 +86,7 @@ async def update_wallet(
     return _wallet_json(service, outcome.account, wallet_id)
 
 
-@router.post("/wallets/{wallet_id}/terminate", responses=response_doc(200, WalletResponse))
+@router.post("/wallets/{wallet_id}/terminate", responses=response_doc(200, WalletResponse, errors=(409,)))
 async def terminate_wallet(wallet_id: str, caller: Caller, service: Service) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     command = TerminateWallet(event_id=new_id("evt"), actor=caller.tenant_id, wallet_id=wallet_id,
@@ -92,7 +95,7 @@ async def terminate_wallet(wallet_id: str, caller: Caller, service: Service) -> 
     return _wallet_json(service, outcome.account, wallet_id)
 
 
-@router.post("/wallets/{wallet_id}/freeze", responses=response_doc(200, WalletResponse))
+@router.post("/wallets/{wallet_id}/freeze", responses=response_doc(200, WalletResponse, errors=(409,)))
 async def freeze_wallet(wallet_id: str, caller: Caller, service: Service) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     outcome = await service.execute(ref, FreezeWallet(event_id=new_id("evt"), actor=caller.tenant_id,
@@ -100,7 +103,7 @@ async def freeze_wallet(wallet_id: str, caller: Caller, service: Service) -> Res
     return _wallet_json(service, outcome.account, wallet_id)
 
 
-@router.post("/wallets/{wallet_id}/unfreeze", responses=response_doc(200, WalletResponse))
+@router.post("/wallets/{wallet_id}/unfreeze", responses=response_doc(200, WalletResponse, errors=(409,)))
 async def unfreeze_wallet(wallet_id: str, caller: Caller, service: Service) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     outcome = await service.execute(ref, UnfreezeWallet(event_id=new_id("evt"), actor=caller.tenant_id,
@@ -135,7 +138,7 @@ async def _replay_or_conflict(service: Accounts, account: Account, wallet_id: st
 
 
 @router.post("/wallets/{wallet_id}/top-up", openapi_extra=request_doc(TopUpRequest),
-             responses=response_doc(200, TopUpResponse))
+             responses=response_doc(200, TopUpResponse, errors=(409,)))
 async def top_up_wallet(
     wallet_id: str, caller: Caller, service: Service,
     body: Annotated[TopUpRequest, Depends(json_body(TopUpRequest))],
@@ -150,7 +153,7 @@ async def top_up_wallet(
 
 
 @router.post("/wallets/{wallet_id}/debit", openapi_extra=request_doc(DebitRequest),
-             responses=response_doc(200, TopUpResponse))
+             responses=response_doc(200, TopUpResponse, errors=(409,)))
 async def debit_wallet(
     wallet_id: str, caller: Caller, service: Service,
     body: Annotated[DebitRequest, Depends(json_body(DebitRequest))],
@@ -170,7 +173,8 @@ async def debit_wallet(
     return await _ledger_reply(service, outcome.account, wallet_id, command.transaction_id)
 
 
-@router.post("/wallets/{wallet_id}/transactions/{transaction_id}/pay", responses=response_doc(200, TopUpResponse))
+@router.post("/wallets/{wallet_id}/transactions/{transaction_id}/pay",
+             responses=response_doc(200, TopUpResponse, errors=(409,)))
 async def pay_top_up(wallet_id: str, transaction_id: str, caller: Caller, service: Service) -> Response:
     """Record the payment of a pending (invoiced) top-up: its credits become available."""
     ref = await service.locate_wallet(wallet_id, caller)
@@ -183,7 +187,8 @@ async def pay_top_up(wallet_id: str, transaction_id: str, caller: Caller, servic
 @router.get("/wallets/{wallet_id}/transactions", responses=response_doc(200, TransactionList))
 async def list_transactions(
     wallet_id: str, caller: Caller, service: Service,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=PAGE_OFFSET_MAX)] = 0,
 ) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     read = await service.store.read_account(ref)
@@ -195,7 +200,7 @@ async def list_transactions(
                                                                    offset=offset)))
 
 
-@router.get("/customers/{customer_id}/wallets", responses=response_doc(200, WalletResponse))
+@router.get("/customers/{customer_id}/wallets", responses=response_doc(200, list[WalletResponse]))
 async def customer_wallets(customer_id: str, caller: Caller, service: Service) -> Response:
     read = await service.store.read_account(AccountRef(caller.tenant_id, caller.environment_id, customer_id))
     now = service.clock()
@@ -205,7 +210,8 @@ async def customer_wallets(customer_id: str, caller: Caller, service: Service) -
 
 @router.get("/wallets/{wallet_id}/balance/real-time", responses=response_doc(200, WalletBalanceResponse))
 async def wallet_balance(
-    wallet_id: str, caller: Caller, service: Service, expand: str | None = None, from_cache: bool = False,
+    wallet_id: str, caller: Caller, service: Service,
+    expand: Annotated[str | None, Query(pattern=EXPAND_PATTERN)] = None, from_cache: bool = False,
 ) -> Response:
     """Exact by default (snapshot + unfolded tail); `from_cache=true` answers from the snapshot alone."""
     return await read_balance(wallet_id, caller, service, expand, from_cache)
@@ -214,6 +220,8 @@ async def wallet_balance(
 async def read_balance(
     wallet_id: str, caller: Principal, service: Accounts, expand: str | None, from_cache: bool
 ) -> Response:
+    if expand is not None and any(item != BREAKDOWN for item in expand.split(",")):
+        raise ValidationFailed(f"expand may only name {BREAKDOWN}", {"expand": expand})
     ref = await service.locate_wallet(wallet_id, caller)
     read = await service.store.read_account(ref, cached=from_cache)
     if from_cache and wallet_id not in read.account.wallets:
@@ -221,6 +229,6 @@ async def read_balance(
         from_cache = False
     wallet = find_wallet(read.account, wallet_id)
     view = view_balance(read.account, wallet, service.clock())
-    breakdown = expand is not None and BREAKDOWN in expand.split(",")
+    breakdown = expand is not None
     return json(balance_response(wallet, view, breakdown, from_cache, read.snapshot_position, read.folded_at,
                                  read.account.position))

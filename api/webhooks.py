@@ -13,15 +13,17 @@ from api.auth import Caller
 from api.body import json_body, request_doc, response_doc
 from api.ids import new_id
 from api.wallets import json
+from domain.bounds import PAGE_OFFSET_MAX
 from domain.errors import NotFound, ValidationFailed
 from store.webhooks import Delivery, Endpoint, Webhooks
 
 router = APIRouter(prefix="/v1/webhooks", tags=["Webhooks"])
+SECRET_PATTERN = "^whsec_(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"  # base64 after whsec_
 
 
 class EndpointRequest(msgspec.Struct):
-    url: str
-    secret: str | None = None
+    url: Annotated[str, msgspec.Meta(pattern="^https?://")]
+    secret: Annotated[str, msgspec.Meta(pattern=SECRET_PATTERN)] | None = None
     event_types: list[str] = []
 
 
@@ -79,7 +81,7 @@ async def list_endpoints(caller: Caller, store: Store) -> Response:
     return json(EndpointList(items=[_response(e, reveal=False) for e in endpoints]))
 
 
-@router.delete("/endpoints/{endpoint_id}", status_code=204)
+@router.delete("/endpoints/{endpoint_id}", status_code=204, responses=response_doc(204, None, "Deleted"))
 async def delete_endpoint(endpoint_id: str, caller: Caller, store: Store) -> Response:
     if not await store.delete_endpoint(caller.tenant_id, caller.environment_id, endpoint_id):
         raise NotFound(f"endpoint {endpoint_id} not found")
@@ -89,7 +91,7 @@ async def delete_endpoint(endpoint_id: str, caller: Caller, store: Store) -> Res
 @router.get("/deliveries", responses=response_doc(200, DeliveryList))
 async def list_deliveries(
     caller: Caller, store: Store, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=PAGE_OFFSET_MAX)] = 0,
 ) -> Response:
     """Newest first: status (pending, delivered, dead), attempts, last HTTP status and error."""
     return json(DeliveryList(items=await store.deliveries(caller.tenant_id, caller.environment_id, limit, offset)))

@@ -1,0 +1,61 @@
+"""The OpenAPI document: FastAPI's paths, msgspec's schemas, the API key scheme, and the error statuses each kind
+of route can answer, every one documented with the ErrorResponse schema."""
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api.body import error_doc, schema_components
+
+PUBLIC_PATHS = {"/healthz", "/readyz"}  # answer without an API key
+FASTAPI_ONLY = ("HTTPValidationError", "ValidationError")  # FastAPI's 422 shapes: tally answers 400 instead
+# Rules across fields that a msgspec type cannot say, added to their components (each enforced where named).
+COMPONENT_RULES: dict[str, dict[str, Any]] = {
+    "CreateWalletRequest": {  # api/translate.py create_wallet: the account is customer_id, else external_customer_id
+        "anyOf": [{"required": [name], "properties": {name: {"type": "string", "minLength": 1}}}
+                  for name in ("customer_id", "external_customer_id")],
+    },
+}
+
+
+def error_statuses(operation: dict[str, Any]) -> set[int]:
+    """What any keyed operation can answer: 401 (key), 500, 503 (store); 400 when it takes input; 404 when a path
+    names a resource (or a path parameter holding `/` leaves every route); 408 and 413 when it reads a body."""
+    statuses = {401, 500, 503}
+    parameters = operation.get("parameters", [])
+    if parameters or "requestBody" in operation:
+        statuses.add(400)
+    if any(p.get("in") == "path" for p in parameters):
+        statuses.add(404)
+    if "requestBody" in operation:
+        statuses |= {408, 413}
+    return statuses
+
+
+def _document_operation(path: str, operation: dict[str, Any]) -> None:
+    responses: dict[str, Any] = operation["responses"]
+    responses.pop("422", None)
+    if path in PUBLIC_PATHS:
+        operation["security"] = []
+        return
+    for status in sorted(error_statuses(operation)):
+        responses.setdefault(str(status), error_doc(status))
+
+
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name in FASTAPI_ONLY:
+        schemas.pop(name, None)
+    schemas.update(schema_components())
+    for name, rules in COMPONENT_RULES.items():
+        schemas[name].update(rules)
+    document["components"]["securitySchemes"] = {
+        "ApiKeyAuth": {"type": "apiKey", "name": "x-api-key", "in": "header"}
+    }
+    document["security"] = [{"ApiKeyAuth": []}]
+    for path, item in document["paths"].items():
+        for operation in item.values():
+            _document_operation(path, operation)
+    return document
