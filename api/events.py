@@ -14,7 +14,6 @@ from api.ids import new_id
 from api.metrics import APPEND_SECONDS, EVENTS_ACCEPTED
 from api.usage_schemas import BulkIngestRequest, EventAccepted, EventsAccepted, IngestEventRequest
 from api.wallets import Service, json
-from domain.bounds import BULK_MAX_EVENTS
 from domain.errors import ValidationFailed
 from domain.events import UsageRecorded
 from domain.identity import AccountRef
@@ -22,7 +21,7 @@ from domain.timefmt import parse_rfc3339
 from store.eventstore import Dedup
 
 router = APIRouter(prefix="/v1", tags=["Events"])
-MAX_BULK = BULK_MAX_EVENTS
+MAX_BULK = 1000
 MAX_TEXT = 255
 _event_decoder = msgspec.json.Decoder(IngestEventRequest)
 

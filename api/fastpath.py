@@ -72,7 +72,7 @@ class FastPath:
         state = scope["app"].state
         caller = principal_of(state.api_keys, _api_key(scope))
         wallet_id = scope["path"][len(BALANCE_PREFIX):-len(BALANCE_SUFFIX)]
-        query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        query = parse_qs(scope["query_string"].decode("latin-1"))
         expand = query.get("expand", [None])[-1]
         return await read_balance(wallet_id, caller, state.accounts, expand, _flag(query, "from_cache"))
 

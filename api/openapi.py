@@ -7,17 +7,29 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api.body import error_doc, schema_components
+from api.events import MAX_BULK
 
 PUBLIC_PATHS = {"/healthz", "/readyz"}  # answer without an API key
 FASTAPI_ONLY = ("HTTPValidationError", "ValidationError")  # FastAPI's 422 shapes: tally answers 400 instead
-# Rules across fields that a msgspec type cannot say, added to their components (each enforced where named).
+# Rules that the msgspec types do not carry, merged into their components; each is enforced where its comment says.
 COMPONENT_RULES: dict[str, dict[str, Any]] = {
     "CreateWalletRequest": {  # api/translate.py create_wallet: the account is customer_id, else external_customer_id
         "anyOf": [{"required": [name], "properties": {name: {"type": "string", "minLength": 1}}}
                   for name in ("customer_id", "external_customer_id")],
     },
+    "BulkIngestRequest": {  # api/events.py accept_bulk: decoded one by one, so that a 400 names each invalid event
+        "properties": {"events": {"minItems": 1, "maxItems": MAX_BULK,
+                                  "items": {"$ref": "#/components/schemas/IngestEventRequest"}}},
+    },
+    "AggregationWire": {  # domain/pricing.py check_price
+        "if": {"properties": {"type": {"const": "SUM"}}},
+        "then": {"required": ["field"], "properties": {"field": {"type": "string", "minLength": 1}}},
+    },
+    "CreatePriceRequest": {  # domain/pricing.py check_price
+        "if": {"properties": {"billing_model": {"const": "TIERED"}}},
+        "then": {"required": ["tiers"], "properties": {"tiers": {"minItems": 1}}},
+    },
 }
-
 
 def error_statuses(operation: dict[str, Any]) -> set[int]:
     """What any keyed operation can answer: 401 (key), 500, 503 (store); 400 when it takes input; 404 when a path
@@ -31,6 +43,15 @@ def error_statuses(operation: dict[str, Any]) -> set[int]:
     if "requestBody" in operation:
         statuses |= {408, 413}
     return statuses
+
+
+def merge(target: dict[str, Any], rules: dict[str, Any]) -> None:
+    """Merge `rules` into a JSON schema in place: objects key by key, anything else replaced."""
+    for key, value in rules.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge(target[key], value)
+        else:
+            target[key] = value
 
 
 def _document_operation(path: str, operation: dict[str, Any]) -> None:
@@ -50,7 +71,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         schemas.pop(name, None)
     schemas.update(schema_components())
     for name, rules in COMPONENT_RULES.items():
-        schemas[name].update(rules)
+        merge(schemas[name], rules)
     document["components"]["securitySchemes"] = {
         "ApiKeyAuth": {"type": "apiKey", "name": "x-api-key", "in": "header"}
     }

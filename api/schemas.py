@@ -1,7 +1,7 @@
 """Wire shapes of the API (Flexprice-compatible), as msgspec Structs: decoded and encoded once, never by hand."""
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -9,7 +9,6 @@ from domain.events import DebitReason, GrantReason, WalletType
 from domain.settings import AlertCondition, AlertState, PriceType
 
 Decimalish = str | int | float
-Currency = Annotated[str, msgspec.Meta(pattern="^[A-Za-z]{3}$", description="ISO 4217 code, three letters")]
 
 
 class AlertThresholdWire(msgspec.Struct):
@@ -37,7 +36,7 @@ class WalletConfigWire(msgspec.Struct, omit_defaults=True):
 
 
 class CreateWalletRequest(msgspec.Struct, forbid_unknown_fields=False):
-    currency: Currency
+    currency: str
     customer_id: str | None = None
     external_customer_id: str | None = None
     wallet_type: WalletType = "PRE_PAID"

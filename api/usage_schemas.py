@@ -1,12 +1,10 @@
 """Wire shapes of ingestion, the rate card, billing periods, invoices and usage summaries."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 import msgspec
 
-from api.schemas import Currency
-from domain.bounds import BULK_MAX_EVENTS
 from domain.periods import PeriodUnit
 from domain.pricing import Aggregation, BillingModel, TierMode
 
@@ -25,9 +23,7 @@ class IngestEventRequest(msgspec.Struct):
 
 
 class BulkIngestRequest(msgspec.Struct):
-    # Decoded one by one (so a 400 names each invalid event); documented as what each must be.
-    events: Annotated[list[msgspec.Raw], msgspec.Meta(min_length=1, max_length=BULK_MAX_EVENTS, extra_json_schema={
-        "items": {"$ref": "#/components/schemas/IngestEventRequest"}})]
+    events: list[msgspec.Raw]
 
 
 class EventAccepted(msgspec.Struct):
@@ -61,7 +57,7 @@ class TierWire(msgspec.Struct):
 
 class CreatePriceRequest(msgspec.Struct):
     event_name: str
-    currency: Currency
+    currency: str
     aggregation: AggregationWire
     billing_model: BillingModel
     amount: Decimalish | None = None

@@ -25,10 +25,9 @@ from api.schemas import (
     WalletResponse,
 )
 from domain.balance import view_balance
-from domain.bounds import PAGE_OFFSET_MAX
 from domain.commands import DebitWallet, FreezeWallet, PayTopUp, TerminateWallet, UnfreezeWallet
 from domain.decide import find_wallet
-from domain.errors import AlreadyExists, NotFound, ValidationFailed
+from domain.errors import AlreadyExists, NotFound
 from domain.identity import AccountRef
 from domain.state import Account
 from store.eventstore import Dedup
@@ -36,7 +35,6 @@ from store.eventstore import Dedup
 router = APIRouter(prefix="/v1", tags=["Wallets"])
 _encoder = msgspec.json.Encoder()
 BREAKDOWN = "credits_available_breakdown"
-EXPAND_PATTERN = f"^{BREAKDOWN}(,{BREAKDOWN})*$"  # what `expand` may name (comma-separated)
 
 
 async def accounts(request: Request) -> Accounts:
@@ -187,8 +185,7 @@ async def pay_top_up(wallet_id: str, transaction_id: str, caller: Caller, servic
 @router.get("/wallets/{wallet_id}/transactions", responses=response_doc(200, TransactionList))
 async def list_transactions(
     wallet_id: str, caller: Caller, service: Service,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0, le=PAGE_OFFSET_MAX)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     read = await service.store.read_account(ref)
@@ -210,8 +207,7 @@ async def customer_wallets(customer_id: str, caller: Caller, service: Service) -
 
 @router.get("/wallets/{wallet_id}/balance/real-time", responses=response_doc(200, WalletBalanceResponse))
 async def wallet_balance(
-    wallet_id: str, caller: Caller, service: Service,
-    expand: Annotated[str | None, Query(pattern=EXPAND_PATTERN)] = None, from_cache: bool = False,
+    wallet_id: str, caller: Caller, service: Service, expand: str | None = None, from_cache: bool = False,
 ) -> Response:
     """Exact by default (snapshot + unfolded tail); `from_cache=true` answers from the snapshot alone."""
     return await read_balance(wallet_id, caller, service, expand, from_cache)
@@ -220,8 +216,6 @@ async def wallet_balance(
 async def read_balance(
     wallet_id: str, caller: Principal, service: Accounts, expand: str | None, from_cache: bool
 ) -> Response:
-    if expand is not None and any(item != BREAKDOWN for item in expand.split(",")):
-        raise ValidationFailed(f"expand may only name {BREAKDOWN}", {"expand": expand})
     ref = await service.locate_wallet(wallet_id, caller)
     read = await service.store.read_account(ref, cached=from_cache)
     if from_cache and wallet_id not in read.account.wallets:
@@ -229,6 +223,6 @@ async def read_balance(
         from_cache = False
     wallet = find_wallet(read.account, wallet_id)
     view = view_balance(read.account, wallet, service.clock())
-    breakdown = expand is not None
+    breakdown = expand is not None and BREAKDOWN in expand.split(",")
     return json(balance_response(wallet, view, breakdown, from_cache, read.snapshot_position, read.folded_at,
                                  read.account.position))

@@ -13,17 +13,15 @@ from api.auth import Caller
 from api.body import json_body, request_doc, response_doc
 from api.ids import new_id
 from api.wallets import json
-from domain.bounds import PAGE_OFFSET_MAX
 from domain.errors import NotFound, ValidationFailed
 from store.webhooks import Delivery, Endpoint, Webhooks
 
 router = APIRouter(prefix="/v1/webhooks", tags=["Webhooks"])
-SECRET_PATTERN = "^whsec_(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"  # base64 after whsec_
 
 
 class EndpointRequest(msgspec.Struct):
-    url: Annotated[str, msgspec.Meta(pattern="^https?://")]
-    secret: Annotated[str, msgspec.Meta(pattern=SECRET_PATTERN)] | None = None
+    url: str
+    secret: str | None = None
     event_types: list[str] = []
 
 
@@ -91,7 +89,7 @@ async def delete_endpoint(endpoint_id: str, caller: Caller, store: Store) -> Res
 @router.get("/deliveries", responses=response_doc(200, DeliveryList))
 async def list_deliveries(
     caller: Caller, store: Store, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=PAGE_OFFSET_MAX)] = 0,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """Newest first: status (pending, delivered, dead), attempts, last HTTP status and error."""
     return json(DeliveryList(items=await store.deliveries(caller.tenant_id, caller.environment_id, limit, offset)))

@@ -35,10 +35,6 @@ PRIORITY_MAX = 1_000_000_000
 COOLDOWN_MAX_SECONDS = 366 * 24 * 3600
 PERIOD_COUNT_MAX = 1000
 
-# Paging of lists (transactions, webhook deliveries): `offset` at most this. A bulk of usage holds 1 to this many.
-PAGE_OFFSET_MAX = 1_000_000
-BULK_MAX_EVENTS = 1000
-
 # Every timestamp (usage, expiries, billing anchors, effective dates, `at` queries) lies in [EARLIEST, LATEST).
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)

@@ -88,12 +88,20 @@ def _code(response: Any) -> str | None:
     return body.get("code") if isinstance(body, dict) else None
 
 
+def _answer(recorder: Any, case_id: str) -> str:
+    interaction = recorder.interactions.get(case_id)
+    response = interaction.response if interaction is not None else None
+    if response is None:
+        return "no response"
+    return f"{response.status_code} {response.content[:300]!r}"
+
+
 def _findings(event: Any) -> list[str]:
-    """What one engine event reports as wrong: failed checks (with a curl to reproduce), errors."""
+    """What one engine event reports as wrong: failed checks (with the answer and a curl to reproduce), errors."""
     if isinstance(event, events.ScenarioFinished):
         return [f"{event.label}: {node.failure_info.failure.title}\n{node.failure_info.failure.message}\n"
-                f"{node.failure_info.code_sample}"
-                for nodes in event.recorder.checks.values() for node in nodes
+                f"answer: {_answer(event.recorder, case_id)}\n{node.failure_info.code_sample}"
+                for case_id, nodes in event.recorder.checks.items() for node in nodes
                 if node.status == Status.FAILURE and node.failure_info is not None]
     if isinstance(event, events.NonFatalError):
         return [f"{event.label}: error {event.value!r}"]
