@@ -47,7 +47,7 @@ def invoice_response(customer_id: str, invoice: Invoice) -> InvoiceResponse:
 
 
 @router.put("/customers/{customer_id}/billing", openapi_extra=request_doc(BillingRequest),
-            responses=response_doc(200, BillingResponse, errors=(409,)))
+            responses=response_doc(200, BillingResponse))
 async def set_billing(
     customer_id: str, caller: Caller, service: Service,
     body: Annotated[BillingRequest, Depends(json_body(BillingRequest))],
@@ -72,7 +72,7 @@ async def list_invoices(customer_id: str, caller: Caller, service: Service) -> R
 
 
 @router.post("/customers/{customer_id}/invoices/{invoice_id}/payments", openapi_extra=request_doc(PaymentRequest),
-             responses=response_doc(200, InvoiceResponse, errors=(409,)))
+             responses=response_doc(200, InvoiceResponse))
 async def pay_invoice(
     customer_id: str, invoice_id: str, caller: Caller, service: Service,
     body: Annotated[PaymentRequest, Depends(json_body(PaymentRequest))],

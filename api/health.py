@@ -11,7 +11,7 @@ async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "Redis does not answer", "content": {"application/json": {}}}})
 async def readyz(request: Request) -> JSONResponse:
     try:
         await request.app.state.redis.ping()

@@ -10,6 +10,8 @@ from api.body import error_doc, schema_components
 from api.events import MAX_BULK
 
 PUBLIC_PATHS = {"/healthz", "/readyz"}  # answer without an API key
+COMMAND_PATHS = ("/v1/wallets", "/v1/customers/")  # their writes are commands on an account (api/accounts.py)
+OPERATOR_PATHS = ("/v1/admin",)
 FASTAPI_ONLY = ("HTTPValidationError", "ValidationError")  # FastAPI's 422 shapes: tally answers 400 instead
 # Rules that the msgspec types do not carry, merged into their components; each is enforced where its comment says.
 COMPONENT_RULES: dict[str, dict[str, Any]] = {
@@ -31,10 +33,16 @@ COMPONENT_RULES: dict[str, dict[str, Any]] = {
     },
 }
 
-def error_statuses(operation: dict[str, Any]) -> set[int]:
+def error_statuses(path: str, method: str, operation: dict[str, Any]) -> set[int]:
     """What any keyed operation can answer: 401 (key), 500, 503 (store); 400 when it takes input; 404 when a path
-    names a resource (or a path parameter holding `/` leaves every route); 408 and 413 when it reads a body."""
+    names a resource (or a path parameter holding `/` leaves every route); 408 and 413 when it reads a body;
+    409 when it executes a command on an account (idempotency key reused, id taken, account kept changing);
+    403 on operator routes (a tenant key there)."""
     statuses = {401, 500, 503}
+    if method != "get" and path.startswith(COMMAND_PATHS):
+        statuses.add(409)
+    if path.startswith(OPERATOR_PATHS):
+        statuses.add(403)
     parameters = operation.get("parameters", [])
     if parameters or "requestBody" in operation:
         statuses.add(400)
@@ -54,13 +62,13 @@ def merge(target: dict[str, Any], rules: dict[str, Any]) -> None:
             target[key] = value
 
 
-def _document_operation(path: str, operation: dict[str, Any]) -> None:
+def _document_operation(path: str, method: str, operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation["responses"]
     responses.pop("422", None)
     if path in PUBLIC_PATHS:
         operation["security"] = []
         return
-    for status in sorted(error_statuses(operation)):
+    for status in sorted(error_statuses(path, method, operation)):
         responses.setdefault(str(status), error_doc(status))
 
 
@@ -77,6 +85,6 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     }
     document["security"] = [{"ApiKeyAuth": []}]
     for path, item in document["paths"].items():
-        for operation in item.values():
-            _document_operation(path, operation)
+        for method, operation in item.items():
+            _document_operation(path, method, operation)
     return document

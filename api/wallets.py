@@ -54,8 +54,7 @@ def _wallet_json(service: Accounts, account: Account, wallet_id: str, status: in
     return json(wallet_response(wallet, view_balance(account, wallet, service.clock())), status)
 
 
-@router.post("/wallets", openapi_extra=request_doc(CreateWalletRequest),
-             responses=response_doc(200, WalletResponse, errors=(409,)))
+@router.post("/wallets", openapi_extra=request_doc(CreateWalletRequest), responses=response_doc(200, WalletResponse))
 async def create_wallet(
     caller: Caller, service: Service, body: Annotated[CreateWalletRequest, Depends(json_body(CreateWalletRequest))]
 ) -> Response:
@@ -74,7 +73,7 @@ async def get_wallet(wallet_id: str, caller: Caller, service: Service) -> Respon
 
 
 @router.put("/wallets/{wallet_id}", openapi_extra=request_doc(UpdateWalletRequest),
-            responses=response_doc(200, WalletResponse, errors=(409,)))
+            responses=response_doc(200, WalletResponse))
 async def update_wallet(
     wallet_id: str, caller: Caller, service: Service,
     body: Annotated[UpdateWalletRequest, Depends(json_body(UpdateWalletRequest))],
@@ -84,7 +83,7 @@ async def update_wallet(
     return _wallet_json(service, outcome.account, wallet_id)
 
 
-@router.post("/wallets/{wallet_id}/terminate", responses=response_doc(200, WalletResponse, errors=(409,)))
+@router.post("/wallets/{wallet_id}/terminate", responses=response_doc(200, WalletResponse))
 async def terminate_wallet(wallet_id: str, caller: Caller, service: Service) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     command = TerminateWallet(event_id=new_id("evt"), actor=caller.tenant_id, wallet_id=wallet_id,
@@ -93,7 +92,7 @@ async def terminate_wallet(wallet_id: str, caller: Caller, service: Service) -> 
     return _wallet_json(service, outcome.account, wallet_id)
 
 
-@router.post("/wallets/{wallet_id}/freeze", responses=response_doc(200, WalletResponse, errors=(409,)))
+@router.post("/wallets/{wallet_id}/freeze", responses=response_doc(200, WalletResponse))
 async def freeze_wallet(wallet_id: str, caller: Caller, service: Service) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     outcome = await service.execute(ref, FreezeWallet(event_id=new_id("evt"), actor=caller.tenant_id,
@@ -101,7 +100,7 @@ async def freeze_wallet(wallet_id: str, caller: Caller, service: Service) -> Res
     return _wallet_json(service, outcome.account, wallet_id)
 
 
-@router.post("/wallets/{wallet_id}/unfreeze", responses=response_doc(200, WalletResponse, errors=(409,)))
+@router.post("/wallets/{wallet_id}/unfreeze", responses=response_doc(200, WalletResponse))
 async def unfreeze_wallet(wallet_id: str, caller: Caller, service: Service) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     outcome = await service.execute(ref, UnfreezeWallet(event_id=new_id("evt"), actor=caller.tenant_id,
@@ -136,7 +135,7 @@ async def _replay_or_conflict(service: Accounts, account: Account, wallet_id: st
 
 
 @router.post("/wallets/{wallet_id}/top-up", openapi_extra=request_doc(TopUpRequest),
-             responses=response_doc(200, TopUpResponse, errors=(409,)))
+             responses=response_doc(200, TopUpResponse))
 async def top_up_wallet(
     wallet_id: str, caller: Caller, service: Service,
     body: Annotated[TopUpRequest, Depends(json_body(TopUpRequest))],
@@ -151,7 +150,7 @@ async def top_up_wallet(
 
 
 @router.post("/wallets/{wallet_id}/debit", openapi_extra=request_doc(DebitRequest),
-             responses=response_doc(200, TopUpResponse, errors=(409,)))
+             responses=response_doc(200, TopUpResponse))
 async def debit_wallet(
     wallet_id: str, caller: Caller, service: Service,
     body: Annotated[DebitRequest, Depends(json_body(DebitRequest))],
@@ -171,8 +170,7 @@ async def debit_wallet(
     return await _ledger_reply(service, outcome.account, wallet_id, command.transaction_id)
 
 
-@router.post("/wallets/{wallet_id}/transactions/{transaction_id}/pay",
-             responses=response_doc(200, TopUpResponse, errors=(409,)))
+@router.post("/wallets/{wallet_id}/transactions/{transaction_id}/pay", responses=response_doc(200, TopUpResponse))
 async def pay_top_up(wallet_id: str, transaction_id: str, caller: Caller, service: Service) -> Response:
     """Record the payment of a pending (invoiced) top-up: its credits become available."""
     ref = await service.locate_wallet(wallet_id, caller)

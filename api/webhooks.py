@@ -79,7 +79,7 @@ async def list_endpoints(caller: Caller, store: Store) -> Response:
     return json(EndpointList(items=[_response(e, reveal=False) for e in endpoints]))
 
 
-@router.delete("/endpoints/{endpoint_id}", status_code=204, responses=response_doc(204, None, "Deleted"))
+@router.delete("/endpoints/{endpoint_id}", status_code=204)
 async def delete_endpoint(endpoint_id: str, caller: Caller, store: Store) -> Response:
     if not await store.delete_endpoint(caller.tenant_id, caller.environment_id, endpoint_id):
         raise NotFound(f"endpoint {endpoint_id} not found")
