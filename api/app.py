@@ -10,12 +10,11 @@ import msgspec
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from api import admin, customers, events, health, metrics, prices, wallets, webhooks
+from api import admin, customers, events, health, metrics, openapi, prices, wallets, webhooks
 from api.accounts import Accounts, Clock, system_clock
 from api.auth import Principal
 from api.errors import install_error_handlers
 from api.fastpath import FastPath
-from api.openapi import openapi_document
 from api.requestlog import RequestLog
 from store.eventstore import EventStore
 from store.generation import follow_generation, live_generation
@@ -81,9 +80,9 @@ def create_app(
 
 
 def _document_schemas(app: FastAPI) -> None:
-    def openapi() -> dict[str, Any]:
+    def document() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = openapi_document(app)
+            app.openapi_schema = openapi.openapi_document(app)
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = document  # type: ignore[method-assign]
