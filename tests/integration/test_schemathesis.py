@@ -33,7 +33,7 @@ from tests.support.dev_server import ENVIRONMENT, KEY, PARTITIONS, TENANT, DevSe
 from tests.support.schemathesis_seeds import Seeds, neighbours_fold, seed_resources
 
 SEED = 20261127
-MAX_EXAMPLES = 10
+MAX_EXAMPLES = 25
 HEADERS = {"x-api-key": KEY}
 
 
