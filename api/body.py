@@ -1,5 +1,6 @@
 """Request bodies decoded by msgspec (errors become 400 validation_error) and documented in the OpenAPI."""
 
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar, get_args, get_origin
 
@@ -9,6 +10,9 @@ from fastapi import Request
 from domain.errors import ValidationFailed
 
 T = TypeVar("T")
+MAX_INTEGRAL_FIXES = 16
+_INT_GOT_FLOAT = re.compile(r"Expected `int[^`]*`, got `float` - at `\$((?:\.\w+|\[\d+\])+)`")
+_STEP = re.compile(r"\.(\w+)|\[(\d+)\]")
 SCHEMA_TYPES: set[Any] = set()
 ERROR_REF = "#/components/schemas/ErrorResponse"
 # What each error status means in the document; api/openapi.py adds the ones every route of a kind can answer.
@@ -31,11 +35,42 @@ ERROR_MEANINGS = {
 def decode_body(decoder: "msgspec.json.Decoder[T]", data: bytes) -> T:
     """Decode a JSON body; what does not fit its type is a ValidationFailed (a 400)."""
     try:
-        return decoder.decode(data)
+        return decode_json_numbers(decoder, data)
     except msgspec.ValidationError as exc:
         raise ValidationFailed(f"invalid body: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise ValidationFailed("body is not valid JSON") from exc
+
+
+def decode_json_numbers(decoder: "msgspec.json.Decoder[T]", data: bytes) -> T:
+    """`decoder.decode`, except that an integer field also takes a number with a zero fraction (`18.0`), as JSON
+    Schema's `integer` does: each such value is rewritten to its integer and the body decoded again."""
+    for _ in range(MAX_INTEGRAL_FIXES):
+        try:
+            return decoder.decode(data)
+        except msgspec.ValidationError as exc:
+            fixed = _integral_float_fixed(data, str(exc))
+            if fixed is None:
+                raise
+            data = fixed
+    return decoder.decode(data)
+
+
+def _integral_float_fixed(data: bytes, error: str) -> bytes | None:
+    """The body with the integral float that `error` names turned into an integer; None when it is not that."""
+    found = _INT_GOT_FLOAT.search(error)
+    if found is None:
+        return None
+    document = msgspec.json.decode(data)
+    steps: list[Any] = [int(i) if i else name for name, i in _STEP.findall(found.group(1))]
+    node = document
+    for step in steps[:-1]:
+        node = node[step]
+    value = node[steps[-1]]
+    if not isinstance(value, float) or not value.is_integer():
+        return None
+    node[steps[-1]] = int(value)
+    return msgspec.json.encode(document)
 
 
 def json_body(kind: type[T]) -> Callable[[Request], Awaitable[T]]:

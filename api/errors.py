@@ -1,7 +1,7 @@
 """The one table mapping tally's errors to HTTP statuses and ErrorResponse codes, and the handlers using it."""
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -81,9 +81,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def allowed_methods(request: Request) -> str:
     """Every method some route serves at this path (Starlette's 405 names only the first route's)."""
-    methods = {method for route in request.app.routes if route.matches(request.scope)[0] == Match.PARTIAL
+    methods = {method for route in _leaf_routes(request.app.routes) if route.matches(request.scope)[0] != Match.NONE
                for method in getattr(route, "methods", None) or ()}
     return ", ".join(sorted(methods))
+
+
+def _leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """The routes themselves, looking into included routers."""
+    for route in routes:
+        router = getattr(route, "original_router", None)
+        if router is not None:
+            yield from _leaf_routes(router.routes)
+        else:
+            yield route
 
 
 async def _store_down(_: Request, exc: Exception) -> Response:
