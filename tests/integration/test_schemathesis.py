@@ -99,7 +99,8 @@ def _answer(recorder: Any, case_id: str) -> str:
 def _findings(event: Any) -> list[str]:
     """What one engine event reports as wrong: failed checks (with the answer and a curl to reproduce), errors."""
     if isinstance(event, events.ScenarioFinished):
-        return [f"{event.label}: {node.failure_info.failure.title}\n{node.failure_info.failure.message}\n"
+        label = event.label or event.recorder.label
+        return [f"{label}: {node.failure_info.failure.title}\n{node.failure_info.failure.message}\n"
                 f"answer: {_answer(event.recorder, case_id)}\n{node.failure_info.code_sample}"
                 for case_id, nodes in event.recorder.checks.items() for node in nodes
                 if node.status == Status.FAILURE and node.failure_info is not None]
