@@ -25,7 +25,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_future_skew_seconds: int = 300
     webhook_max_attempts: int = 8
     webhook_backoff_base_ms: int = 1000
-    webhook_timeout_ms: int = 5000
+    webhook_timeout_ms: int = 5000  # total deadline of one attempt: connect, send, whole reply
+    webhook_allow_private: bool = False  # `tally dev` turns it on unless set
+    webhook_concurrency: int = 64
+    webhook_concurrency_per_tenant: int = 8
+    webhook_concurrency_per_endpoint: int = 2
     request_log: bool = True
     log_level: str = "INFO"
     data_dir: str = ".tally"

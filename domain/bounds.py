@@ -30,6 +30,13 @@ PROPERTY_VALUE_MAX_LENGTH = 1024
 PROPERTY_INT_MAX = 2**63 - 1
 PROPERTY_INT_MIN = -(2**63)
 
+# Webhook endpoints: the URL's length, and the least random bytes behind a `whsec_` signing secret.
+WEBHOOK_URL_MAX_LENGTH = 2048
+WEBHOOK_SECRET_MIN_BYTES = 24
+WEBHOOK_SECRET_MAX_BYTES = 64
+WEBHOOK_MAX_ENDPOINTS = 50  # per tenant and environment
+WEBHOOK_MAX_EVENT_TYPES = 32  # per endpoint filter
+
 # Integers.
 PRIORITY_MAX = 1_000_000_000
 COOLDOWN_MAX_SECONDS = 366 * 24 * 3600
