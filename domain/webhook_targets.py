@@ -25,10 +25,6 @@ class Target(msgspec.Struct, frozen=True):
     port: int
 
 
-class RefusedDestination(ValidationFailed):
-    """The destination resolves to an address that is not public (or does not resolve) and private ones are off."""
-
-
 def parse_target(url: str) -> Target:
     """http(s) only, a host, no credentials, no whitespace or control characters, at most the documented length."""
     if len(url) > WEBHOOK_URL_MAX_LENGTH:
@@ -69,6 +65,8 @@ def refusal(address: Address) -> str | None:
         inner = _embedded_ipv4(address)
         if inner is not None and (reason := refusal(inner)) is not None:
             return f"{reason} (embedded in IPv6)"
+        if address.ipv4_mapped is not None:  # a socket to ::ffff:a.b.c.d reaches a.b.c.d: judged by it alone
+            return None
         if address.is_site_local:
             return "site-local"
     for reason, hit in (("loopback", address.is_loopback), ("link-local", address.is_link_local),
@@ -88,12 +86,13 @@ def refusal_of(text: str) -> str | None:
 
 
 def check_addresses(host: str, addresses: list[str]) -> None:
-    """Raise RefusedDestination unless `host` resolved to at least one address and every one of them is public."""
+    """Raise ValidationFailed unless `host` resolved to at least one address and every one is public; the message
+    is the same whatever the reason, so it tells nothing about internal names or addresses."""
     if not addresses:
-        raise RefusedDestination("url must resolve to a public address", {"host": host})
+        raise ValidationFailed("url must resolve to a public address", {"host": host})
     for address in addresses:
         if refusal_of(address) is not None:
-            raise RefusedDestination("url must resolve to a public address", {"host": host})
+            raise ValidationFailed("url must resolve to a public address", {"host": host})
 
 
 def check_secret(secret: str) -> None:

@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 import httpcore
 import httpx
 
-from domain.webhook_targets import RefusedDestination, check_addresses
+from domain.errors import ValidationFailed
+from domain.webhook_targets import check_addresses
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
@@ -26,12 +27,12 @@ async def system_resolve(host: str, port: int) -> list[str]:
 
 
 async def public_addresses(host: str, port: int, resolve: Resolver, timeout_s: float | None = None) -> list[str]:
-    """Resolve `host`; raise RefusedDestination when it does not resolve (in time) or any address is not public."""
+    """Resolve `host`; raise ValidationFailed when it does not resolve (in time) or any address is not public."""
     try:
         async with asyncio.timeout(timeout_s):
             addresses = await resolve(host, port)
     except (OSError, TimeoutError) as exc:
-        raise RefusedDestination("url must resolve to a public address", {"host": host}) from exc
+        raise ValidationFailed("url must resolve to a public address", {"host": host}) from exc
     check_addresses(host, addresses)
     return addresses
 

@@ -19,7 +19,7 @@ import httpx
 import msgspec
 
 from domain.errors import ValidationFailed
-from domain.webhook_targets import RefusedDestination, parse_target
+from domain.webhook_targets import parse_target
 
 REPLY_MAX_BYTES = 64 * 1024  # read and dropped: a receiver's reply body is never kept
 
@@ -64,10 +64,8 @@ async def post(client: httpx.AsyncClient, url: str, secret: str, message_id: str
                 await _drain(reply)
     except (TimeoutError, httpx.TimeoutException) as exc:
         return Outcome(0, "timeout", f"no whole reply within {deadline_s:.3f}s ({type(exc).__name__})")
-    except RefusedDestination as exc:
+    except ValidationFailed as exc:  # a URL or an address the policy refuses (checked again at every connect)
         return Outcome(0, "refused_destination", f"{exc.message}: {exc.details}")
-    except ValidationFailed as exc:
-        return Outcome(0, "refused_destination", exc.message)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         return Outcome(0, "connection_failed", f"{type(exc).__name__}: {exc}")
     if 200 <= reply.status_code < 300:
