@@ -15,7 +15,7 @@ import httpcore
 import httpx
 
 from domain.errors import ValidationFailed
-from domain.webhook_targets import check_addresses
+from domain.webhook_targets import check_addresses, refusal_of
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
@@ -26,14 +26,22 @@ async def system_resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-async def public_addresses(host: str, port: int, resolve: Resolver, timeout_s: float | None = None) -> list[str]:
-    """Resolve `host`; raise ValidationFailed when it does not resolve (in time) or any address is not public."""
+async def public_addresses(host: str, port: int, resolve: Resolver, timeout_s: float | None = None,
+                           explain: bool = False) -> list[str]:
+    """Resolve `host`; raise ValidationFailed when it does not resolve (in time) or any address is not public.
+    With `explain` (operators' logs only, never a tenant's answer) the error names each address and its reason."""
     try:
         async with asyncio.timeout(timeout_s):
             addresses = await resolve(host, port)
     except (OSError, TimeoutError) as exc:
-        raise ValidationFailed("url must resolve to a public address", {"host": host}) from exc
-    check_addresses(host, addresses)
+        raise ValidationFailed("url must resolve to a public address",
+                               {"host": host, **({"resolver": repr(exc)} if explain else {})}) from exc
+    try:
+        check_addresses(host, addresses)
+    except ValidationFailed as exc:
+        if explain:
+            exc.details["addresses"] = {a: refusal_of(a) or "public" for a in addresses}
+        raise
     return addresses
 
 
@@ -47,7 +55,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def addresses(self, host: str, port: int) -> list[str]:
         if not self.allow_private:
-            return await public_addresses(host, port, self.resolve)
+            return await public_addresses(host, port, self.resolve, explain=True)
         try:
             return await self.resolve(host, port)
         except OSError as exc:
