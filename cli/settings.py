@@ -53,4 +53,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ValidationFailed(f"bad setting: {exc}") from exc
         if settings.partitions < 1 or settings.partitions > 1024:
             raise ValidationFailed("TALLY_PARTITIONS must be between 1 and 1024")
+        if min(settings.webhook_timeout_ms, settings.webhook_concurrency, settings.webhook_concurrency_per_tenant,
+               settings.webhook_concurrency_per_endpoint) < 1:
+            raise ValidationFailed("TALLY_WEBHOOK_TIMEOUT_MS and TALLY_WEBHOOK_CONCURRENCY* must be at least 1")
         return settings

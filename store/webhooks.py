@@ -110,10 +110,6 @@ class Webhooks:
             await self.redis.zrem(self.keys.webhook_due(), *missing)
         return [_delivery_decoder.decode(raw) for raw in found if raw]
 
-    async def queued(self) -> int:
-        """How many deliveries are queued (pending, or claimed by an attempt in progress)."""
-        return int(await self.redis.zcard(self.keys.webhook_due()))
-
     async def get(self, delivery_id_: str) -> Delivery | None:
         raw: Any = await self.redis.hget(self.keys.webhook_delivery(delivery_id_), "d")
         return _delivery_decoder.decode(raw) if raw else None
