@@ -3,12 +3,13 @@
 (scenario, events, faults injected, lost, duplicated, drift), and every row must read 0 lost, 0 duplicated, 0 drift.
 
 The fast versions run in `make test`; the full ones (@pytest.mark.slow) in `make faults`. Run with `-s` to see
-the table (the webhook row reads its columns as deliveries, dribbled attempts, another tenant's deliveries late or
-missing, and received twice: see scenarios/webhooks.py); it is also written to faults_table.txt under pytest's temporary directory (python -m bench.faults_table
+the table; it is also written to faults_table.txt under pytest's temporary directory (python -m bench.faults_table
 runs the suite and prints it). Each scenario runs against a redis-server of its own and reaps every process it
 started. Outcomes: "ok"; "KNOWN BUG", a reported bug's signature was met (the test is xfail(strict=True,
 raises=KnownBug): any other failure still fails it, and a fix makes it XPASS, which fails it too); "ok (bug seen)",
 a known bug that strikes on some runs only struck, its deterministic reproduction being another test.
+The webhook row reads its columns as deliveries made, dribbled attempts, another tenant's deliveries late or
+missing, and messages received twice (scenarios/webhooks.py).
 """
 
 import asyncio
