@@ -8,6 +8,7 @@ TCP connect uses the resolved address. Proxies from the environment are ignored 
 
 import asyncio
 import socket
+import ssl
 import typing
 from collections.abc import Awaitable, Callable
 
@@ -86,16 +87,19 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport on a connection pool whose every connection goes through GuardedBackend."""
 
-    def __init__(self, resolve: Resolver, allow_private: bool, max_connections: int) -> None:
+    def __init__(self, resolve: Resolver, allow_private: bool, max_connections: int,
+                 tls: ssl.SSLContext | None = None) -> None:
         super().__init__(trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False), max_connections=max_connections,
+            ssl_context=tls or httpx.create_ssl_context(trust_env=False), max_connections=max_connections,
             max_keepalive_connections=max_connections, keepalive_expiry=5.0,
             network_backend=GuardedBackend(resolve, allow_private),
         )
 
 
-def webhook_client(allow_private: bool, max_connections: int, resolve: Resolver = system_resolve) -> httpx.AsyncClient:
-    """The sender's client: guarded connections, no redirects followed, no proxy or netrc from the environment."""
-    return httpx.AsyncClient(transport=GuardedTransport(resolve, allow_private, max_connections),
+def webhook_client(allow_private: bool, max_connections: int, resolve: Resolver = system_resolve,
+                   tls: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+    """The sender's client: guarded connections, no redirects followed, no proxy or netrc from the environment;
+    `tls` replaces the system's trust store (tests trust their own certificate with it)."""
+    return httpx.AsyncClient(transport=GuardedTransport(resolve, allow_private, max_connections, tls),
                              follow_redirects=False, trust_env=False)

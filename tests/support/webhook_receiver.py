@@ -9,6 +9,7 @@ headers, body and verdict when it arrives.
 import base64
 import hashlib
 import hmac
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -122,10 +123,12 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def webhook_receiver(routes: dict[str, Route]) -> Iterator[Receiver]:
-    """Serve `routes` on a free port in a background thread; shut down and joined on exit."""
+def webhook_receiver(routes: dict[str, Route], tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    """Serve `routes` on a free port in a background thread (over TLS with `tls`); shut down and joined on exit."""
     receiver = Receiver(routes)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
     receiver.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -4,6 +4,7 @@ with its own client (resolver injectable), and polling with a deadline for the s
 import asyncio
 import inspect
 import json
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -51,9 +52,9 @@ async def wait_until(check: Callable[[], Awaitable[Any] | Any], timeout: float, 
 
 
 def sender(redis: Redis, holder: str = "sender-a", allow_private: bool = True, resolve: Resolver = system_resolve,
-           **settings: Any) -> WebhookSender:
+           tls: ssl.SSLContext | None = None, **settings: Any) -> WebhookSender:
     values: dict[str, Any] = {**FAST, **settings}
-    client = webhook_client(allow_private, values.get("concurrency", 64), resolve)
+    client = webhook_client(allow_private, values.get("concurrency", 64), resolve, tls)
     return WebhookSender(Webhooks(redis, Keys(PARTITIONS)), SenderSettings(holder=holder, **values), client)
 
 
