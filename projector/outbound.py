@@ -7,10 +7,12 @@ TCP connect uses the resolved address. Proxies from the environment are ignored 
 """
 
 import asyncio
+import functools
 import socket
 import ssl
 import typing
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpcore
 import httpx
@@ -21,9 +23,16 @@ from domain.webhook_targets import check_addresses, refusal_of
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
+# getaddrinfo blocks a thread for as long as a (tenant's) name server takes, beyond any deadline of ours: webhook
+# names get threads of their own, so a hanging one never holds the loop's default executor (which Redis reconnects
+# use) and a tenant's slow DNS takes threads only from this pool, which is larger than any tenant's share of attempts.
+_RESOLVER_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="webhook-dns")
+
+
 async def system_resolve(host: str, port: int) -> list[str]:
     """The addresses getaddrinfo gives for `host` (numeric forms such as 2130706433 included), in its order."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    infos = await asyncio.get_running_loop().run_in_executor(
+        _RESOLVER_THREADS, functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM))
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
