@@ -15,7 +15,7 @@ from api.ids import new_id
 from api.wallets import json
 from domain.bounds import NAME_MAX_LENGTH, WEBHOOK_MAX_ENDPOINTS, WEBHOOK_MAX_EVENT_TYPES
 from domain.errors import NotFound, ValidationFailed
-from domain.webhook_targets import SECRET_PREFIX, check_secret, parse_target
+from domain.webhook_targets import SECRET_PREFIX, check_secret, error_class, parse_target
 from projector.outbound import public_addresses, system_resolve
 from store.webhooks import Delivery, Endpoint, Webhooks
 
@@ -110,4 +110,5 @@ async def list_deliveries(
 ) -> Response:
     """Newest first: status (pending, delivered, dead), attempts, last HTTP status and the class of the last error
     (`timeout`, `connection_failed`, `http_<status>`, `refused_destination`, `endpoint_deleted`)."""
-    return json(DeliveryList(items=await store.deliveries(caller.tenant_id, caller.environment_id, limit, offset)))
+    found = await store.deliveries(caller.tenant_id, caller.environment_id, limit, offset)
+    return json(DeliveryList(items=[msgspec.structs.replace(d, last_error=error_class(d.last_error)) for d in found]))

@@ -7,6 +7,7 @@ each address it got; any non-public address refuses the whole destination unless
 import base64
 import binascii
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 import msgspec
@@ -16,6 +17,8 @@ from domain.errors import ValidationFailed
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 SECRET_PREFIX = "whsec_"
+ERROR_CLASSES = frozenset({"", "timeout", "connection_failed", "refused_destination", "endpoint_deleted"})
+_HTTP_CLASS = re.compile(r"http_[1-5][0-9][0-9]")
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 
 
@@ -105,3 +108,13 @@ def check_secret(secret: str) -> None:
         raise ValidationFailed("secret must be whsec_ followed by base64") from exc
     if not WEBHOOK_SECRET_MIN_BYTES <= len(key) <= WEBHOOK_SECRET_MAX_BYTES:
         raise ValidationFailed(f"secret must carry {WEBHOOK_SECRET_MIN_BYTES} to {WEBHOOK_SECRET_MAX_BYTES} bytes")
+
+
+def error_class(last_error: str) -> str:
+    """What a tenant may see of a delivery's last error: its class. Anything else (a detail stored by an older
+    version, such as an exception text naming an internal port) reads as `connection_failed`."""
+    if last_error in ERROR_CLASSES or _HTTP_CLASS.fullmatch(last_error):
+        return last_error
+    if last_error == "endpoint was deleted":
+        return "endpoint_deleted"
+    return "connection_failed"

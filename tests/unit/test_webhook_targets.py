@@ -7,7 +7,7 @@ import pytest
 
 from domain.bounds import WEBHOOK_URL_MAX_LENGTH
 from domain.errors import ValidationFailed
-from domain.webhook_targets import Target, check_addresses, check_secret, parse_target, refusal
+from domain.webhook_targets import Target, check_addresses, check_secret, error_class, parse_target, refusal
 
 
 @pytest.mark.parametrize(("url", "target"), [
@@ -78,3 +78,13 @@ def test_a_secret_of_24_to_64_bytes_is_accepted(secret: str) -> None:
 def test_a_short_empty_unprefixed_oversized_or_malformed_secret_is_refused(secret: str) -> None:
     with pytest.raises(ValidationFailed):
         check_secret(secret)
+
+
+@pytest.mark.parametrize(("stored", "shown"), [
+    ("", ""), ("timeout", "timeout"), ("http_503", "http_503"), ("refused_destination", "refused_destination"),
+    ("ConnectError: [Errno 111] Connection refused", "connection_failed"),
+    ("RemoteProtocolError: Server disconnected without sending a response.", "connection_failed"),
+    ("endpoint was deleted", "endpoint_deleted"), ("http_5000", "connection_failed"),
+])
+def test_a_tenant_sees_only_the_class_of_an_error_even_one_stored_by_an_older_version(stored: str, shown: str) -> None:
+    assert error_class(stored) == shown
