@@ -10,7 +10,7 @@ import msgspec
 
 from domain.alerts import alert_state
 from domain.balance import credit_figures, view_balance
-from domain.money import to_wire
+from domain.money import exact, to_wire
 from domain.settings import AlertState
 from domain.state import Account, Wallet
 
@@ -52,6 +52,7 @@ def is_auto_topup(key: str | None) -> bool:
     return key is not None and key.startswith(f"{AUTO_TOPUP_KEY}:")
 
 
+@exact
 def watch(account: Account, position: str, at: datetime, may_trigger: bool = True) -> Account:
     """Re-evaluate alert states; arm auto top-up unless the event was itself an auto top-up (so it never loops)."""
     wallets = account.wallets
@@ -95,6 +96,7 @@ def _watched(account: Account, wallet: Wallet, position: str, at: datetime, may_
                                    auto_topup_armed_at=armed_at)
 
 
+@exact
 def transitions(before: Account, after: Account, position: str, at: datetime) -> list[AlertTransition]:
     """The alert transitions the event at `position` caused, comparing the account before and after it."""
     found: list[AlertTransition] = []
