@@ -46,7 +46,7 @@ def price_version(body: CreatePriceRequest, now: datetime) -> PriceVersion:
         currency=body.currency.lower(), aggregation=body.aggregation.type, field=body.aggregation.field,
         filters={k: tuple(v) for k, v in body.filters.items()}, billing_model=body.billing_model,
         amount=decimal_or("amount", body.amount, Decimal(0)),
-        package_size=decimal_or("transform_quantity.divide_by", transform.divide_by, Decimal(0))
+        package_size=decimal_or("transform_quantity.divide_by", transform.divide_by, Decimal(0), "positive")
         if transform else Decimal(1),
         round_up=transform is None or transform.round == "up", tier_mode=body.tier_mode,
         tiers=tuple(Tier(up_to=decimal_field("tiers.up_to", t.up_to),

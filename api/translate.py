@@ -3,6 +3,7 @@
 import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Literal
 
 import msgspec
 
@@ -26,6 +27,7 @@ from domain.timefmt import parse_rfc3339
 from domain.watch import is_auto_topup
 
 _sorted_encoder = msgspec.json.Encoder(order="sorted")
+Sign = Literal["any", "positive", "non_negative"]
 
 
 def _shown(value: Decimalish) -> str:
@@ -35,20 +37,23 @@ def _shown(value: Decimalish) -> str:
     return (value if isinstance(value, str) else repr(value))[:DECIMAL_TEXT_MAX_LENGTH]
 
 
-def decimal_field(name: str, value: Decimalish | None) -> Decimal | None:
+def decimal_field(name: str, value: Decimalish | None, sign: Sign = "any") -> Decimal | None:
     """An in-bounds decimal (domain/money.py states the grammar); None when absent; a 400 naming `name` else."""
     if value is None or value == "":
         return None
     try:
-        return parse_decimal(value)
+        parsed = parse_decimal(value)
     except ValueError as exc:
         raise ValidationFailed(f"{name} is not an in-bounds decimal: {exc}",
                                {"field": name, "value": _shown(value)}) from exc
+    if (sign == "positive" and parsed <= 0) or (sign == "non_negative" and parsed < 0):
+        raise ValidationFailed(f"{name} must be {sign.replace('_', '-')}", {"field": name, "value": _shown(value)})
+    return parsed
 
 
-def decimal_or(name: str, value: Decimalish | None, default: Decimal) -> Decimal:
+def decimal_or(name: str, value: Decimalish | None, default: Decimal, sign: Sign = "any") -> Decimal:
     """decimal_field with a default for an absent value (a given zero stays zero)."""
-    parsed = decimal_field(name, value)
+    parsed = decimal_field(name, value, sign)
     return default if parsed is None else parsed
 
 
@@ -112,13 +117,15 @@ def create_wallet(body: CreateWalletRequest, caller: Principal, actor: str) -> C
     return CreateWallet(
         event_id=new_id("evt"), actor=actor, wallet_id=new_id("wallet"), tenant_id=caller.tenant_id,
         environment_id=caller.environment_id, customer_id=customer, currency=body.currency.lower(),
-        wallet_type=body.wallet_type, conversion_rate=decimal_or("conversion_rate", body.conversion_rate, Decimal(1)),
-        topup_conversion_rate=decimal_field("topup_conversion_rate", body.topup_conversion_rate),
+        wallet_type=body.wallet_type,
+        conversion_rate=decimal_or("conversion_rate", body.conversion_rate, Decimal(1), "positive"),
+        topup_conversion_rate=decimal_field("topup_conversion_rate", body.topup_conversion_rate, "positive"),
         allowed_price_types=tuple(body.config.allowed_price_types)
         if body.config and body.config.allowed_price_types else None,
         alert_settings=alert_settings(body.alert_settings), auto_topup=auto_topup(body.auto_topup),
         name=body.name or "", description=body.description or "", metadata=body.metadata or {},
-        initial_credits=decimal_or("initial_credits_to_load", body.initial_credits_to_load, Decimal(0)),
+        initial_credits=decimal_or("initial_credits_to_load", body.initial_credits_to_load, Decimal(0),
+                                   "non_negative"),
         initial_credits_expire_at=expiry or _expiry_yyyymmdd(body.initial_credits_to_load_expiry_date),
         initial_transaction_id=new_id("wtx"),
     )
@@ -137,8 +144,8 @@ def update_wallet(wallet_id: str, body: UpdateWalletRequest, actor: str) -> Upda
 def top_up(wallet_id: str, body: TopUpRequest, actor: str) -> TopUpWallet:
     if is_auto_topup(body.idempotency_key):
         raise ValidationFailed("idempotency keys starting with auto_topup: are reserved for automatic top-ups")
-    credits = decimal_field("credits_to_add", body.credits_to_add)
-    amount = decimal_field("amount", body.amount)
+    credits = decimal_field("credits_to_add", body.credits_to_add, "positive")
+    amount = decimal_field("amount", body.amount, "positive")
     return TopUpWallet(
         event_id=new_id("evt"), actor=actor, wallet_id=wallet_id, transaction_id=new_id("wtx"),
         reason=body.transaction_reason, credits=credits,
