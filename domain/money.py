@@ -14,7 +14,6 @@ credits, balance -> credit balance) is the one documented inexact step; it round
 
 import re
 from collections.abc import Callable
-from contextvars import ContextVar
 from decimal import (
     ROUND_05UP,
     ROUND_CEILING,
@@ -25,7 +24,8 @@ from decimal import (
     Inexact,
     InvalidOperation,
     Overflow,
-    localcontext,
+    getcontext,
+    setcontext,
 )
 from functools import wraps
 from typing import ParamSpec, TypeVar
@@ -47,25 +47,25 @@ CONTEXT = Context(prec=PRECISION, rounding=ROUND_HALF_EVEN, Emax=EXPONENT_LIMIT,
 _DIVISION = Context(prec=PRECISION, rounding=ROUND_05UP, Emax=EXPONENT_LIMIT, Emin=-EXPONENT_LIMIT,
                     traps=[InvalidOperation, DivisionByZero, Overflow])
 _GRAMMAR = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?")
-_inside = ContextVar("tally_exact_context", default=False)
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 def exact(function: Callable[P, R]) -> Callable[P, R]:
-    """Run `function` in CONTEXT (decimal contexts are context-local: the caller's own context is untouched)."""
+    """Run `function` in CONTEXT, then give the caller its own context back (decimal contexts are context-local,
+    so other tasks and threads never see it). Nested calls find CONTEXT in place and just run."""
 
     @wraps(function)
     def in_context(*args: P.args, **kwargs: P.kwargs) -> R:
-        if _inside.get():
+        outer = getcontext()
+        if outer is CONTEXT:
             return function(*args, **kwargs)
-        token = _inside.set(True)
+        setcontext(CONTEXT)  # the object itself, not a copy: entering costs no allocation
         try:
-            with localcontext(CONTEXT):
-                return function(*args, **kwargs)
+            return function(*args, **kwargs)
         finally:
-            _inside.reset(token)
+            setcontext(outer)
 
     return in_context
 
@@ -76,6 +76,8 @@ def parse_decimal(value: str | int | float | Decimal) -> Decimal:
         if not -INTEGER_LIMIT < value < INTEGER_LIMIT:
             raise ValueError(f"more than {DECIMAL_INTEGER_DIGITS} digits before the point")
         return Decimal(value)
+    if isinstance(value, str) and (plain := _plain(value)) is not None:
+        return plain
     return _bounded(*_parts(value))
 
 
@@ -85,6 +87,8 @@ def parse_quantity(value: str | int | float) -> Decimal:
     has too many digits before the point."""
     if isinstance(value, str):
         value = value.strip()
+        if (plain := _plain(value)) is not None:
+            return plain
     negative, digits, scale = _parts(value)
     floor = -(DECIMAL_FRACTION_DIGITS + DECIMAL_TEXT_MAX_LENGTH + 2)  # below it, every such value rounds to 0
     if scale >= -DECIMAL_FRACTION_DIGITS or not digits.strip("0"):
@@ -117,6 +121,16 @@ def _parts(value: str | int | float | Decimal) -> tuple[bool, str, int]:
     sign, whole, fraction, exponent_text = match.groups()
     fraction = fraction or ""
     return sign == "-", whole + fraction, int(exponent_text or 0) - len(fraction)
+
+
+def _plain(text: str) -> Decimal | None:
+    """The common case, parsed by Decimal itself: the grammar without exponent, digits within bounds."""
+    match = _GRAMMAR.fullmatch(text)
+    if match is None or match[4] is not None:
+        return None
+    if len(match[2]) > DECIMAL_INTEGER_DIGITS or len(match[3] or "") > DECIMAL_FRACTION_DIGITS:
+        return None
+    return Decimal(text)
 
 
 def _bounded(negative: bool, digits: str, scale: int) -> Decimal:

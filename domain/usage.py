@@ -38,7 +38,6 @@ def _open_period_for(account: Account, event: UsageRecorded) -> tuple[datetime, 
     return start, end, late
 
 
-@exact
 def record_usage(account: Account, event: UsageRecorded) -> Account:
     start, end, late = _open_period_for(account, event)
     key = period_key(start)
@@ -98,7 +97,6 @@ def invoice_id(start: datetime, currency: str) -> str:
     return f"inv_{start.strftime('%Y%m%dT%H%M%S')}_{currency}"
 
 
-@exact
 def close_period(account: Account, event: PeriodClosed) -> Account:
     closed_until = max(filter(None, (account.closed_until, event.period_end)))
     period = account.periods.get(period_key(event.period_start))

@@ -52,7 +52,6 @@ def is_auto_topup(key: str | None) -> bool:
     return key is not None and key.startswith(f"{AUTO_TOPUP_KEY}:")
 
 
-@exact
 def watch(account: Account, position: str, at: datetime, may_trigger: bool = True) -> Account:
     """Re-evaluate alert states; arm auto top-up unless the event was itself an auto top-up (so it never loops)."""
     wallets = account.wallets
