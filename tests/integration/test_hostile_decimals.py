@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from domain.bounds import COOLDOWN_MAX_SECONDS, PRIORITY_MAX
 from domain.identity import AccountRef
 from store.keys import Keys
-from tests.support.harness import PARTITIONS, running_app
+from tests.support.harness import PARTITIONS, running_app, wait_folded
 
 KEYS = Keys(PARTITIONS)
 VICTIM = AccountRef("tenant_a", "env_a", "cust_victim")
@@ -172,3 +172,32 @@ async def test_an_out_of_bounds_value_is_a_400_that_appends_nothing_and_stalls_n
         await w.neighbour_keeps_folding()
         balance = (await client.get(f"/v1/wallets/{w.wallet_id}/balance/real-time")).json()
     assert balance["credit_balance"] == "100"
+
+
+# Integers beyond 64 bits cannot be stored at all: bounding property values at ingestion is a separate change.
+HOSTILE_QUANTITIES: list[Any] = ["9e999999", "1e999999999", "1" * 1000, 2**64 - 1, 2**63, -(2**63), 1e300, "NaN",
+                                 "Infinity", "1e16", " 1_0 ", "1" * 200 + "e-190"]
+
+
+async def test_usage_summing_a_value_that_is_no_in_bounds_number_is_unpriced_and_folds(
+    clean_redis: str, aredis: Redis,
+) -> None:
+    """Accepted (or refused at the edge), never a fold failure: the account and its neighbour keep folding."""
+    async with running_app(clean_redis) as client:
+        w = await world(client, aredis)
+        price = await client.post("/v1/prices", json={
+            "event_name": "tokens_used", "currency": "USD", "aggregation": {"type": "SUM", "field": "tokens"},
+            "billing_model": "FLAT_FEE", "amount": "999999999999999"})
+        assert price.status_code == 201, price.text
+        statuses = [(await client.post("/v1/events", json={
+            "event_name": "tokens_used", "external_customer_id": VICTIM.customer_id, "properties": {"tokens": value},
+        })).status_code for value in HOSTILE_QUANTITIES]
+        await wait_folded(aredis, VICTIM)
+        await w.neighbour_keeps_folding()
+        usage = (await client.get(f"/v1/customers/{VICTIM.customer_id}/usage")).json()
+        cached = (await client.get(f"/v1/wallets/{w.wallet_id}/balance/real-time?from_cache=true")).json()
+    assert set(statuses) <= {202, 400}, statuses
+    accepted = statuses.count(202)
+    assert usage["usage_events"] == accepted
+    assert sum(p["unpriced_events"] for p in usage["periods"]) == accepted
+    assert (cached["is_cached_fallback"], cached["current_period_usage"]) == (True, "0")

@@ -6,6 +6,9 @@ from fractions import Fraction
 
 import msgspec
 import pytest
+from hypothesis import given as hypothesis_given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from domain.bounds import MAX_WALLET_CREDITS
 from domain.commands import TopUpWallet
@@ -70,3 +73,14 @@ def test_a_top_up_by_amount_beyond_the_bound_is_refused() -> None:
     with pytest.raises(ValidationFailed):
         when(account, TopUpWallet(event_id="e", wallet_id="w1", transaction_id="t",
                                   reason="PURCHASED_CREDIT_DIRECT", amount=D("1000.000000000001")), after(seconds=1))
+
+
+@settings(max_examples=300)
+@hypothesis_given(st.one_of(st.text(max_size=80), st.integers(min_value=-(2**300), max_value=2**300), st.floats(),
+                            st.from_regex(r"-?[0-9]{1,40}(\.[0-9]{1,40})?([eE][+-]?[0-9]{1,12})?", fullmatch=True)))
+def test_the_fold_never_raises_on_any_summed_property_value(value: str | int | float) -> None:
+    account = given(created(), granted("a", "10"), usage("u1", after(days=1), TOKENS, properties={"t": value}))
+    period = next(iter(account.periods.values()))
+    assert period.events == 1
+    view = balance_at(account, after(days=2))
+    assert view.real_time_credit_balance <= 10 or view.current_period_usage < 0
