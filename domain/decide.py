@@ -165,7 +165,8 @@ def _top_up(account: Account, command: TopUpWallet, now: datetime) -> list[AnyEv
     held = held_credits(wallet.lots, now)
     if held + credits > MAX_WALLET_CREDITS:
         raise ValidationFailed(f"a wallet holds at most {MAX_WALLET_CREDITS} credits",
-                               {"field": "credits_to_add", "credits": str(credits), "held": str(held)})
+                               {"field": "credits_to_add" if command.credits is not None else "amount",
+                                "credits": str(credits), "held": str(held)})
     _check_expiry(command.expires_at, now)
     return [CreditsGranted(
         id=command.event_id, at=now, wallet_id=wallet.id, transaction_id=command.transaction_id,
