@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 # Decimals (credits, amounts, rates, thresholds, prices): at most this many digits before and after the point.
 DECIMAL_INTEGER_DIGITS = 15
 DECIMAL_FRACTION_DIGITS = 12
+# A decimal written as text (leading and trailing zeros, exponent included) is at most this long.
+DECIMAL_TEXT_MAX_LENGTH = 64
 # The most credits one wallet may hold (sum of its lots): a top-up beyond it is refused.
 MAX_WALLET_CREDITS = 10**15
 
