@@ -1,6 +1,6 @@
 """Reading accounts and executing commands against them, with optimistic concurrency on the customer stream."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import msgspec
@@ -8,7 +8,7 @@ import msgspec
 from api.auth import Principal
 from domain.commands import AnyCommand
 from domain.decide import decide
-from domain.errors import NotFound, VersionConflict
+from domain.errors import InvalidOperation, NotFound, TallyError, ValidationFailed, VersionConflict
 from domain.events import AnyEvent
 from domain.fold import fold
 from domain.identity import AccountRef
@@ -48,16 +48,49 @@ class Accounts:
         return ref
 
     async def execute(self, ref: AccountRef, command: AnyCommand, dedup: Dedup | None = None) -> Outcome:
-        """Decide on a fresh read and append only if the stream has not moved since; retry when it has."""
+        """Decide on a fresh read and append only if the stream has not moved since; retry when it has.
+
+        An idempotency key already used is answered before deciding (the route returns the original transaction
+        or a 409), so a retry is never refused by a rule the first request passed. The new events are folded
+        before they are appended: a command whose events cannot be folded is a 4xx and writes nothing.
+        """
         for _ in range(ATTEMPTS):
             read = await self.store.read_account(ref)
-            events: list[AnyEvent] = decide(read.account, command, self.clock())
+            # Read first, then the marker: it is written with the events, so a marker missed here means the
+            # events were not in the read either, and the append below then finds the marker (a duplicate).
+            if dedup is not None and (seen := await self.store.seen(ref, dedup)) is not None:
+                return await self._duplicate(ref, Appended("duplicate", seen=seen))
+            events = checked_events(read.account, command, self.clock())
             if not events:
                 return Outcome(read.account, None)
             appended = await self.store.append(ref, events, dedup, expect=read.account.position)
             if appended.status == "conflict":
                 continue
             if appended.status == "duplicate":
-                return Outcome(read.account, appended)
+                return await self._duplicate(ref, appended)
             return Outcome(fold(read.account, zip(appended.positions, events, strict=True)), appended)
         raise VersionConflict("the account kept changing; try again", {"customer_id": ref.customer_id})
+
+    async def _duplicate(self, ref: AccountRef, appended: Appended) -> Outcome:
+        """The account as it is now, which holds the original transaction of a retried key."""
+        read = await self.store.read_account(ref)
+        return Outcome(read.account, appended)
+
+
+def checked_events(account: Account, command: AnyCommand, now: datetime) -> Sequence[AnyEvent]:
+    """decide, then fold the new events onto the account (positions are placeholders) to prove they fold."""
+    try:
+        events: list[AnyEvent] = decide(account, command, now)
+    except (ArithmeticError, ValueError) as exc:
+        raise _out_of_bounds(exc) from exc
+    try:
+        fold(account, ((account.position, event) for event in events))
+    except (ArithmeticError, ValueError) as exc:
+        raise _out_of_bounds(exc) from exc
+    except TallyError as exc:
+        raise InvalidOperation(f"the request cannot be applied: {exc.message}", exc.details) from exc
+    return events
+
+
+def _out_of_bounds(exc: Exception) -> ValidationFailed:
+    return ValidationFailed("the request leads to a value out of bounds", {"error": type(exc).__name__})

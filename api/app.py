@@ -30,6 +30,7 @@ class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
     dedup_ttl_seconds: int = 35 * 24 * 3600
     max_future_skew_seconds: int = 300
     request_log: bool = True
+    webhook_allow_private: bool = False
 
 
 def create_app(
@@ -44,6 +45,7 @@ def create_app(
         await ensure_partitions(redis, config.keys)
         app.state.redis = redis
         app.state.api_keys = config.api_keys
+        app.state.webhook_allow_private = config.webhook_allow_private
         app.state.max_future_skew = timedelta(seconds=config.max_future_skew_seconds)
         store = EventStore(redis, config.keys, config.dedup_ttl_seconds)
         generation = await live_generation(redis, config.keys)

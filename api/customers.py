@@ -79,7 +79,7 @@ async def pay_invoice(
 ) -> Response:
     """Record a payment against an invoice (the whole unpaid rest when no amount is given)."""
     command = PayInvoice(event_id=new_id("evt"), actor=caller.tenant_id, invoice_id=invoice_id,
-                         amount=decimal_field("amount", body.amount), reference=body.reference or "")
+                         amount=decimal_field("amount", body.amount, "positive"), reference=body.reference or "")
     outcome = await service.execute(account_ref(caller, customer_id), command)
     invoice = outcome.account.invoices.get(invoice_id)
     if invoice is None:

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from api.auth import Caller
 from api.body import json_body, request_doc, response_doc
 from api.ids import new_id
-from api.translate import decimal_field, time_field
+from api.translate import decimal_field, decimal_or, time_field
 from api.usage_schemas import (
     AggregationWire,
     CreatePriceRequest,
@@ -45,13 +45,13 @@ def price_version(body: CreatePriceRequest, now: datetime) -> PriceVersion:
         id=new_id("price"), lookup_key=_lookup_key(body), event_name=body.event_name,
         currency=body.currency.lower(), aggregation=body.aggregation.type, field=body.aggregation.field,
         filters={k: tuple(v) for k, v in body.filters.items()}, billing_model=body.billing_model,
-        amount=decimal_field("amount", body.amount) or Decimal(0),
-        package_size=(decimal_field("transform_quantity.divide_by", transform.divide_by) if transform else None)
-        or Decimal(1),
+        amount=decimal_or("amount", body.amount, Decimal(0)),
+        package_size=decimal_or("transform_quantity.divide_by", transform.divide_by, Decimal(0), "positive")
+        if transform else Decimal(1),
         round_up=transform is None or transform.round == "up", tier_mode=body.tier_mode,
         tiers=tuple(Tier(up_to=decimal_field("tiers.up_to", t.up_to),
-                         unit_amount=decimal_field("tiers.unit_amount", t.unit_amount) or Decimal(0),
-                         flat_amount=decimal_field("tiers.flat_amount", t.flat_amount) or Decimal(0))
+                         unit_amount=decimal_or("tiers.unit_amount", t.unit_amount, Decimal(0)),
+                         flat_amount=decimal_or("tiers.flat_amount", t.flat_amount, Decimal(0)))
                     for t in body.tiers),
         effective_from=effective, created_at=now,
     )

@@ -3,6 +3,7 @@
 import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Literal
 
 import msgspec
 
@@ -17,6 +18,7 @@ from api.schemas import (
     TopUpRequest,
     UpdateWalletRequest,
 )
+from domain.bounds import COOLDOWN_MAX_SECONDS, DECIMAL_TEXT_MAX_LENGTH, PRIORITY_MAX
 from domain.commands import CreateWallet, TopUpWallet, UpdateWallet
 from domain.errors import ValidationFailed
 from domain.money import parse_decimal
@@ -25,15 +27,42 @@ from domain.timefmt import parse_rfc3339
 from domain.watch import is_auto_topup
 
 _sorted_encoder = msgspec.json.Encoder(order="sorted")
+Sign = Literal["any", "positive", "non_negative"]
 
 
-def decimal_field(name: str, value: Decimalish | None) -> Decimal | None:
+def _shown(value: Decimalish) -> str:
+    """The start of a refused value, safe to echo (a huge integer is not turned into its digits)."""
+    if isinstance(value, int) and value.bit_length() > 4 * DECIMAL_TEXT_MAX_LENGTH:
+        return f"<an integer of {value.bit_length()} bits>"
+    return (value if isinstance(value, str) else repr(value))[:DECIMAL_TEXT_MAX_LENGTH]
+
+
+def decimal_field(name: str, value: Decimalish | None, sign: Sign = "any") -> Decimal | None:
+    """An in-bounds decimal (domain/money.py states the grammar); None when absent; a 400 naming `name` else."""
     if value is None or value == "":
         return None
     try:
-        return parse_decimal(value)
+        parsed = parse_decimal(value)
     except ValueError as exc:
-        raise ValidationFailed(f"{name} is not a decimal number", {"field": name, "value": str(value)}) from exc
+        raise ValidationFailed(f"{name} is not an in-bounds decimal: {exc}",
+                               {"field": name, "value": _shown(value)}) from exc
+    if (sign == "positive" and parsed <= 0) or (sign == "non_negative" and parsed < 0):
+        raise ValidationFailed(f"{name} must be {sign.replace('_', '-')}", {"field": name, "value": _shown(value)})
+    return parsed
+
+
+def decimal_or(name: str, value: Decimalish | None, default: Decimal, sign: Sign = "any") -> Decimal:
+    """decimal_field with a default for an absent value (a given zero stays zero)."""
+    parsed = decimal_field(name, value, sign)
+    return default if parsed is None else parsed
+
+
+def int_field(name: str, value: int | None, highest: int) -> int | None:
+    """An integer in [0, highest], or None when absent."""
+    if value is not None and not 0 <= value <= highest:
+        raise ValidationFailed(f"{name} must be an integer from 0 to {highest}",
+                               {"field": name, "value": _shown(value)})
+    return value
 
 
 def time_field(name: str, value: str | None) -> datetime | None:
@@ -45,17 +74,18 @@ def time_field(name: str, value: str | None) -> datetime | None:
         raise ValidationFailed(f"{name} is not an RFC 3339 timestamp", {"field": name, "value": value}) from exc
 
 
-def _threshold(wire: AlertThresholdWire | None) -> AlertThreshold | None:
+def _threshold(level: str, wire: AlertThresholdWire | None) -> AlertThreshold | None:
     if wire is None:
         return None
-    return AlertThreshold(threshold=parse_decimal(repr(wire.threshold)), condition=wire.condition)
+    threshold = decimal_or(f"alert_settings.{level}.threshold", wire.threshold, Decimal(0))
+    return AlertThreshold(threshold=threshold, condition=wire.condition)
 
 
 def alert_settings(wire: AlertSettingsWire | None) -> AlertSettings | None:
     if wire is None:
         return None
-    return AlertSettings(alert_enabled=bool(wire.alert_enabled), critical=_threshold(wire.critical),
-                         warning=_threshold(wire.warning), info=_threshold(wire.info))
+    return AlertSettings(alert_enabled=bool(wire.alert_enabled), critical=_threshold("critical", wire.critical),
+                         warning=_threshold("warning", wire.warning), info=_threshold("info", wire.info))
 
 
 def auto_topup(wire: AutoTopupWire | None) -> AutoTopup | None:
@@ -64,7 +94,7 @@ def auto_topup(wire: AutoTopupWire | None) -> AutoTopup | None:
     return AutoTopup(
         enabled=bool(wire.enabled), threshold=decimal_field("auto_topup.threshold", wire.threshold),
         amount=decimal_field("auto_topup.amount", wire.amount), invoicing=bool(wire.invoicing),
-        cooldown_seconds=wire.cooldown_seconds or 0,
+        cooldown_seconds=int_field("auto_topup.cooldown_seconds", wire.cooldown_seconds, COOLDOWN_MAX_SECONDS) or 0,
     )
 
 
@@ -87,13 +117,15 @@ def create_wallet(body: CreateWalletRequest, caller: Principal, actor: str) -> C
     return CreateWallet(
         event_id=new_id("evt"), actor=actor, wallet_id=new_id("wallet"), tenant_id=caller.tenant_id,
         environment_id=caller.environment_id, customer_id=customer, currency=body.currency.lower(),
-        wallet_type=body.wallet_type, conversion_rate=decimal_field("conversion_rate", body.conversion_rate)
-        or Decimal(1), topup_conversion_rate=decimal_field("topup_conversion_rate", body.topup_conversion_rate),
+        wallet_type=body.wallet_type,
+        conversion_rate=decimal_or("conversion_rate", body.conversion_rate, Decimal(1), "positive"),
+        topup_conversion_rate=decimal_field("topup_conversion_rate", body.topup_conversion_rate, "positive"),
         allowed_price_types=tuple(body.config.allowed_price_types)
         if body.config and body.config.allowed_price_types else None,
         alert_settings=alert_settings(body.alert_settings), auto_topup=auto_topup(body.auto_topup),
         name=body.name or "", description=body.description or "", metadata=body.metadata or {},
-        initial_credits=decimal_field("initial_credits_to_load", body.initial_credits_to_load) or Decimal(0),
+        initial_credits=decimal_or("initial_credits_to_load", body.initial_credits_to_load, Decimal(0),
+                                   "non_negative"),
         initial_credits_expire_at=expiry or _expiry_yyyymmdd(body.initial_credits_to_load_expiry_date),
         initial_transaction_id=new_id("wtx"),
     )
@@ -112,11 +144,13 @@ def update_wallet(wallet_id: str, body: UpdateWalletRequest, actor: str) -> Upda
 def top_up(wallet_id: str, body: TopUpRequest, actor: str) -> TopUpWallet:
     if is_auto_topup(body.idempotency_key):
         raise ValidationFailed("idempotency keys starting with auto_topup: are reserved for automatic top-ups")
-    credits = decimal_field("credits_to_add", body.credits_to_add)
+    credits = decimal_field("credits_to_add", body.credits_to_add, "positive")
+    amount = decimal_field("amount", body.amount, "positive")
     return TopUpWallet(
         event_id=new_id("evt"), actor=actor, wallet_id=wallet_id, transaction_id=new_id("wtx"),
         reason=body.transaction_reason, credits=credits,
-        amount=None if credits is not None else decimal_field("amount", body.amount), priority=body.priority,
+        amount=None if credits is not None else amount,
+        priority=int_field("priority", body.priority, PRIORITY_MAX),
         expires_at=time_field("expiry_date_utc", body.expiry_date_utc), idempotency_key=body.idempotency_key,
         description=body.description or "", metadata=body.metadata or {},
     )

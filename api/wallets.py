@@ -159,7 +159,7 @@ async def debit_wallet(
     ref = await service.locate_wallet(wallet_id, caller)
     command = DebitWallet(
         event_id=new_id("evt"), actor=caller.tenant_id, wallet_id=wallet_id, transaction_id=new_id("wtx"),
-        credits=translate.decimal_field("credits", body.credits) or Decimal(0),
+        credits=translate.decimal_or("credits", body.credits, Decimal(0), "positive"),
         reason=body.transaction_reason, idempotency_key=body.idempotency_key,
         description=body.description or "", metadata=body.metadata or {},
     )

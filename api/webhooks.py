@@ -13,9 +13,13 @@ from api.auth import Caller
 from api.body import json_body, request_doc, response_doc
 from api.ids import new_id
 from api.wallets import json
+from domain.bounds import NAME_MAX_LENGTH, WEBHOOK_MAX_ENDPOINTS, WEBHOOK_MAX_EVENT_TYPES
 from domain.errors import NotFound, ValidationFailed
+from domain.webhook_targets import SECRET_PREFIX, check_secret, error_class, parse_target
+from projector.outbound import public_addresses, system_resolve
 from store.webhooks import Delivery, Endpoint, Webhooks
 
+RESOLVE_TIMEOUT_S = 2.0  # a registration whose host does not resolve in time is refused
 router = APIRouter(prefix="/v1/webhooks", tags=["Webhooks"])
 
 
@@ -57,20 +61,33 @@ def _response(endpoint: Endpoint, reveal: bool) -> EndpointResponse:
 @router.post("/endpoints", status_code=201, openapi_extra=request_doc(EndpointRequest),
              responses=response_doc(201, EndpointResponse, "Created"))
 async def add_endpoint(
-    caller: Caller, store: Store, body: Annotated[EndpointRequest, Depends(json_body(EndpointRequest))]
+    caller: Caller, store: Store, request: Request,
+    body: Annotated[EndpointRequest, Depends(json_body(EndpointRequest))],
 ) -> Response:
-    """Register a receiver; the signing secret (whsec_…) is shown in full only here."""
-    if not body.url.startswith(("http://", "https://")):
-        raise ValidationFailed("url must be http(s)", {"url": body.url})
-    secret = body.secret or "whsec_" + base64.b64encode(os.urandom(24)).decode()
-    try:
-        base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-    except ValueError as exc:
-        raise ValidationFailed("secret must be whsec_ followed by base64") from exc
+    """Register a receiver; the signing secret (whsec_…) is shown in full only here.
+
+    The URL is http(s), without credentials, at most 2048 characters, and its host must resolve to public addresses
+    only (not loopback, private, link-local, CGNAT, multicast or reserved) unless the deployment allows private ones.
+    """
+    target = parse_target(body.url)
+    _check_event_types(body.event_types)
+    secret = body.secret if body.secret is not None else SECRET_PREFIX + base64.b64encode(os.urandom(32)).decode()
+    check_secret(secret)
+    if not request.app.state.webhook_allow_private:
+        await public_addresses(target.host, target.port, system_resolve, RESOLVE_TIMEOUT_S)
+    if await store.endpoint_count(caller.tenant_id, caller.environment_id) >= WEBHOOK_MAX_ENDPOINTS:
+        raise ValidationFailed(f"at most {WEBHOOK_MAX_ENDPOINTS} endpoints per environment")
     endpoint = Endpoint(id=new_id("whe"), url=body.url, secret=secret, event_types=tuple(body.event_types),
                         created_at=datetime.now(UTC).isoformat())
     await store.add_endpoint(caller.tenant_id, caller.environment_id, endpoint)
     return json(_response(endpoint, reveal=True), 201)
+
+
+def _check_event_types(event_types: list[str]) -> None:
+    if len(event_types) > WEBHOOK_MAX_EVENT_TYPES:
+        raise ValidationFailed(f"at most {WEBHOOK_MAX_EVENT_TYPES} event_types")
+    if any(not 0 < len(t) <= NAME_MAX_LENGTH or not t.isprintable() for t in event_types):
+        raise ValidationFailed(f"each event type is 1 to {NAME_MAX_LENGTH} printable characters")
 
 
 @router.get("/endpoints", responses=response_doc(200, EndpointList))
@@ -91,5 +108,7 @@ async def list_deliveries(
     caller: Caller, store: Store, limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    """Newest first: status (pending, delivered, dead), attempts, last HTTP status and error."""
-    return json(DeliveryList(items=await store.deliveries(caller.tenant_id, caller.environment_id, limit, offset)))
+    """Newest first: status (pending, delivered, dead), attempts, last HTTP status and the class of the last error
+    (`timeout`, `connection_failed`, `http_<status>`, `refused_destination`, `endpoint_deleted`)."""
+    found = await store.deliveries(caller.tenant_id, caller.environment_id, limit, offset)
+    return json(DeliveryList(items=[msgspec.structs.replace(d, last_error=error_class(d.last_error)) for d in found]))

@@ -1,6 +1,7 @@
 """The `tally` command: parses flags, loads settings once, and starts the requested half (or all of them)."""
 
 import asyncio
+import os
 import signal
 import sys
 from typing import Annotated, Any
@@ -32,7 +33,7 @@ def _serve(asgi: Any, host: str, port: int) -> None:
 @app.command()
 def dev(port: Port = 8080, host: Host = "127.0.0.1", api_key: ApiKey = None) -> None:
     """API, projector and webhook sender in one process, on TALLY_REDIS_URL, a local redis-server, or fakeredis."""
-    settings = load_settings()
+    settings = wiring.dev_settings(load_settings(), os.environ)
     wiring.configure_logging(settings)
     key = api_key or DEMO_KEY
     keys = wiring.api_keys(settings, key, DEMO_PRINCIPAL)

@@ -25,7 +25,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_future_skew_seconds: int = 300
     webhook_max_attempts: int = 8
     webhook_backoff_base_ms: int = 1000
-    webhook_timeout_ms: int = 5000
+    webhook_timeout_ms: int = 5000  # total deadline of one attempt: connect, send, whole reply
+    webhook_allow_private: bool = False  # `tally dev` turns it on unless set
+    webhook_concurrency: int = 64
+    webhook_concurrency_per_tenant: int = 8
+    webhook_concurrency_per_endpoint: int = 2
     request_log: bool = True
     log_level: str = "INFO"
     data_dir: str = ".tally"
@@ -49,4 +53,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ValidationFailed(f"bad setting: {exc}") from exc
         if settings.partitions < 1 or settings.partitions > 1024:
             raise ValidationFailed("TALLY_PARTITIONS must be between 1 and 1024")
+        if min(settings.webhook_timeout_ms, settings.webhook_concurrency, settings.webhook_concurrency_per_tenant,
+               settings.webhook_concurrency_per_endpoint) < 1:
+            raise ValidationFailed("TALLY_WEBHOOK_TIMEOUT_MS and TALLY_WEBHOOK_CONCURRENCY* must be at least 1")
         return settings

@@ -1,12 +1,14 @@
 """Builds the halves from settings: the API app and the projector loop. The only place both are imported."""
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
-import httpx
+import msgspec
 from redis.asyncio import Redis
 
 from api.app import ApiConfig, Companion, create_app
@@ -14,6 +16,7 @@ from api.auth import Principal, parse_api_keys
 from cli.settings import Settings
 from projector.clock import PartitionClock
 from projector.membership import Membership
+from projector.outbound import webhook_client
 from projector.webhooks import SenderSettings, WebhookSender
 from projector.worker import Projector, ProjectorSettings
 from store.eventstore import EventStore
@@ -22,9 +25,17 @@ from store.meta import ensure_partitions
 from store.projection import Projection
 from store.webhooks import Webhooks
 
+log = logging.getLogger("tally.wiring")
 
 def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def dev_settings(settings: Settings, environ: Mapping[str, str]) -> Settings:
+    """`tally dev` delivers webhooks to local receivers unless TALLY_WEBHOOK_ALLOW_PRIVATE says otherwise."""
+    if "TALLY_WEBHOOK_ALLOW_PRIVATE" in environ:
+        return settings
+    return msgspec.structs.replace(settings, webhook_allow_private=True)
 
 
 def holder_name() -> str:
@@ -41,22 +52,38 @@ def api_keys(settings: Settings, extra_key: str | None, demo: Principal | None =
 def build_app(settings: Settings, connect: Callable[[], Redis], keys: dict[str, Principal],
               companions: list[Companion] | None = None) -> object:
     config = ApiConfig(api_keys=keys, keys=Keys(settings.partitions), dedup_ttl_seconds=settings.dedup_ttl_seconds,
-                       max_future_skew_seconds=settings.max_future_skew_seconds, request_log=settings.request_log)
+                       max_future_skew_seconds=settings.max_future_skew_seconds, request_log=settings.request_log,
+                       webhook_allow_private=settings.webhook_allow_private)
     return create_app(config, connect, companions=companions or [])
 
 
 def projector_companion(settings: Settings, holder: str) -> Companion:
     async def run(redis: Redis, stop: asyncio.Event) -> None:
-        await run_projector(redis, settings, stop, holder)
+        await supervised("projector", lambda: run_projector(redis, settings, stop, holder), stop)
 
     return run
 
 
 def webhooks_companion(settings: Settings, holder: str) -> Companion:
     async def run(redis: Redis, stop: asyncio.Event) -> None:
-        await run_webhooks(redis, settings, stop, holder)
+        await supervised("webhooks", lambda: run_webhooks(redis, settings, stop, holder), stop)
 
     return run
+
+
+async def supervised(name: str, work: Callable[[], Coroutine[Any, Any, None]], stop: asyncio.Event,
+                     restart_s: float = 1.0) -> None:
+    """Run a companion until `stop`; when it fails (Redis down at start-up, a bug), log it and start it again."""
+    while not stop.is_set():
+        try:
+            await work()
+        except Exception:
+            log.exception("%s stopped with an error; restarting in %.1fs", name, restart_s)
+        else:
+            if not stop.is_set():
+                log.error("%s ended without being stopped; restarting in %.1fs", name, restart_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), restart_s)
 
 
 async def run_projector(redis: Redis, settings: Settings, stop: asyncio.Event, holder: str) -> None:
@@ -76,8 +103,11 @@ async def run_projector(redis: Redis, settings: Settings, stop: asyncio.Event, h
 async def run_webhooks(redis: Redis, settings: Settings, stop: asyncio.Event, holder: str) -> None:
     keys = Keys(settings.partitions)
     await ensure_partitions(redis, keys)
-    sender_settings = SenderSettings(holder=holder, max_attempts=settings.webhook_max_attempts,
-                                     backoff_base_ms=settings.webhook_backoff_base_ms,
-                                     timeout_ms=settings.webhook_timeout_ms)
-    async with httpx.AsyncClient() as client:
+    sender_settings = SenderSettings(
+        holder=holder, max_attempts=settings.webhook_max_attempts, backoff_base_ms=settings.webhook_backoff_base_ms,
+        timeout_ms=settings.webhook_timeout_ms, lease_ttl_ms=settings.lease_ttl_ms,
+        concurrency=settings.webhook_concurrency, concurrency_per_tenant=settings.webhook_concurrency_per_tenant,
+        concurrency_per_endpoint=settings.webhook_concurrency_per_endpoint,
+    )
+    async with webhook_client(settings.webhook_allow_private, settings.webhook_concurrency) as client:
         await WebhookSender(Webhooks(redis, keys), sender_settings, client).run(stop)

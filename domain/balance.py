@@ -7,7 +7,7 @@ import msgspec
 
 from domain.alerts import alert_state
 from domain.lots import available_credits, breakdown
-from domain.money import ZERO, canonical, divide
+from domain.money import ZERO, canonical, divide, exact
 from domain.settings import AlertState
 from domain.state import Account, Wallet
 from domain.usage import admits_usage, pending_charges, unpaid_amount
@@ -35,6 +35,7 @@ def unpaid_invoices(account: Account, wallet: Wallet) -> Decimal:
     return unpaid_amount(account, wallet.currency)
 
 
+@exact
 def credit_figures(account: Account, wallet: Wallet, now: datetime) -> tuple[Decimal, Decimal]:
     """(credit_balance, real_time_credit_balance): what alerts and auto top-up watch, without the rest."""
     credits = available_credits(wallet.lots, now)
@@ -46,6 +47,7 @@ def credit_figures(account: Account, wallet: Wallet, now: datetime) -> tuple[Dec
     return credits, divide(credits * wallet.conversion_rate - pending, wallet.conversion_rate)
 
 
+@exact
 def view_balance(account: Account, wallet: Wallet, now: datetime) -> BalanceView:
     credits = available_credits(wallet.lots, now)
     balance = canonical(credits * wallet.conversion_rate)

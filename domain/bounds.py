@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 # Decimals (credits, amounts, rates, thresholds, prices): at most this many digits before and after the point.
 DECIMAL_INTEGER_DIGITS = 15
 DECIMAL_FRACTION_DIGITS = 12
+# A decimal written as text (leading and trailing zeros, exponent included) is at most this long.
+DECIMAL_TEXT_MAX_LENGTH = 64
 # The most credits one wallet may hold (sum of its lots): a top-up beyond it is refused.
 MAX_WALLET_CREDITS = 10**15
 
@@ -29,6 +31,13 @@ PROPERTY_KEY_MAX_LENGTH = 128
 PROPERTY_VALUE_MAX_LENGTH = 1024
 PROPERTY_INT_MAX = 2**63 - 1
 PROPERTY_INT_MIN = -(2**63)
+
+# Webhook endpoints: the URL's length, and the least random bytes behind a `whsec_` signing secret.
+WEBHOOK_URL_MAX_LENGTH = 2048
+WEBHOOK_SECRET_MIN_BYTES = 24
+WEBHOOK_SECRET_MAX_BYTES = 64
+WEBHOOK_MAX_ENDPOINTS = 50  # per tenant and environment
+WEBHOOK_MAX_EVENT_TYPES = 32  # per endpoint filter
 
 # Integers.
 PRIORITY_MAX = 1_000_000_000

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import assert_never
 
 from domain.alerts import check_settings
+from domain.bounds import MAX_WALLET_CREDITS, PERIOD_COUNT_MAX
 from domain.commands import (
     AnyCommand,
     CreateWallet,
@@ -31,12 +32,13 @@ from domain.events import (
     WalletUnfrozen,
     WalletUpdated,
 )
-from domain.lots import available_credits
-from domain.money import divide
+from domain.lots import available_credits, held_credits
+from domain.money import divide, exact
 from domain.settings import AlertSettings, AutoTopup
 from domain.state import Account, Wallet
 
 
+@exact
 def decide(account: Account, command: AnyCommand, now: datetime) -> list[AnyEvent]:
     match command:
         case CreateWallet():
@@ -62,8 +64,9 @@ def decide(account: Account, command: AnyCommand, now: datetime) -> list[AnyEven
                 return []
             return [WalletUnfrozen(id=command.event_id, at=now, wallet_id=wallet.id, updated_by=command.actor)]
         case SetBillingCycle():
-            if command.count < 1 or command.count > 1000:
-                raise ValidationFailed("period count must be between 1 and 1000", {"count": command.count})
+            if command.count < 1 or command.count > PERIOD_COUNT_MAX:
+                raise ValidationFailed(f"period count must be between 1 and {PERIOD_COUNT_MAX}",
+                                       {"count": command.count})
             return [BillingCycleSet(id=command.event_id, at=now, anchor=command.anchor, unit=command.unit,
                                     count=command.count)]
         case PayInvoice():
@@ -159,6 +162,11 @@ def _top_up(account: Account, command: TopUpWallet, now: datetime) -> list[AnyEv
         raise ValidationFailed("one of credits_to_add and amount is required")
     if credits <= 0:
         raise ValidationFailed("credits to add must be positive", {"credits": str(credits)})
+    held = held_credits(wallet.lots, now)
+    if held + credits > MAX_WALLET_CREDITS:
+        raise ValidationFailed(f"a wallet holds at most {MAX_WALLET_CREDITS} credits",
+                               {"field": "credits_to_add" if command.credits is not None else "amount",
+                                "credits": str(credits), "held": str(held)})
     _check_expiry(command.expires_at, now)
     return [CreditsGranted(
         id=command.event_id, at=now, wallet_id=wallet.id, transaction_id=command.transaction_id,

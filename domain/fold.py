@@ -23,7 +23,7 @@ from domain.events import (
 )
 from domain.ledger import debit, with_entry
 from domain.lots import available_credits
-from domain.money import ZERO
+from domain.money import ZERO, exact
 from domain.state import Account, LedgerEntry, Lot, Wallet
 from domain.usage import close_period, pay_invoice, record_usage, set_cycle
 from domain.watch import auto_topup_key, is_auto_topup, watch
@@ -31,8 +31,13 @@ from domain.watch import auto_topup_key, is_auto_topup, watch
 replace = msgspec.structs.replace
 
 
+@exact
 def apply(account: Account, event: AnyEvent) -> Account:
     """The account after `event`. Events about a wallet the account does not hold change nothing."""
+    return _apply(account, event)
+
+
+def _apply(account: Account, event: AnyEvent) -> Account:
     match event:
         case WalletCreated():
             created = _created(event)
@@ -59,16 +64,23 @@ def apply(account: Account, event: AnyEvent) -> Account:
             assert_never(event)
 
 
+@exact
 def advance(account: Account, position: str, event: AnyEvent) -> Account:
     """Apply `event` found at stream `position`, watch alerts and auto top-up, and record the position."""
+    return _advance(account, position, event)
+
+
+def _advance(account: Account, position: str, event: AnyEvent) -> Account:
     auto = isinstance(event, CreditsGranted) and is_auto_topup(event.idempotency_key)
-    watched = watch(apply(account, event), position, event.at, may_trigger=not auto)
+    watched = watch(_apply(account, event), position, event.at, may_trigger=not auto)
     return replace(watched, position=position, applied=account.applied + 1)
 
 
+@exact
 def fold(account: Account, entries: Iterable[tuple[str, AnyEvent]]) -> Account:
+    """Every entry advanced in order, in the domain's decimal context (entered once for the whole fold)."""
     for position, event in entries:
-        account = advance(account, position, event)
+        account = _advance(account, position, event)
     return account
 
 

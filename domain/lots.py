@@ -27,6 +27,12 @@ def available_credits(lots: Iterable[Lot], at: datetime) -> Decimal:
     return sum((lot.remaining for lot in lots if is_available(lot, at)), ZERO)
 
 
+def held_credits(lots: Iterable[Lot], at: datetime) -> Decimal:
+    """Credits the wallet holds at `at`: available ones and those of pending (unpaid) top-ups."""
+    return sum((lot.remaining for lot in lots if not lot.expired and (lot.expires_at is None or at < lot.expires_at)),
+               ZERO)
+
+
 def consumption_key(lot: Lot) -> tuple[bool, int, bool, datetime, int]:
     """Priority ascending (none last), then expiry ascending (none last), then oldest first."""
     return (lot.priority is None, lot.priority or 0, lot.expires_at is None, lot.expires_at or NEVER, lot.seq)

@@ -2,12 +2,12 @@
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Literal
 
 import msgspec
 
-from domain.money import ZERO, parse_decimal
+from domain.money import ZERO, exact, parse_quantity
 
 Aggregation = Literal["COUNT", "SUM"]
 BillingModel = Literal["FLAT_FEE", "PACKAGE", "TIERED"]
@@ -57,7 +57,8 @@ def in_force(versions: Iterable[PriceVersion], event_name: str, at: datetime) ->
 
 
 def quantity_of(price: PriceVersion, properties: Mapping[str, str | int | float]) -> Decimal | None:
-    """How much one event adds under `price`; None when its filters exclude it or its SUM field is unusable."""
+    """How much one event adds under `price`; None when its filters exclude it or its SUM field is not a quantity
+    (see parse_quantity: not a number, or out of bounds): such an event is unpriced for this price, never an error."""
     for name, allowed in price.filters.items():
         if str(properties.get(name, "")) not in allowed:
             return None
@@ -67,11 +68,12 @@ def quantity_of(price: PriceVersion, properties: Mapping[str, str | int | float]
     if value is None or isinstance(value, bool):
         return None
     try:
-        return parse_decimal(value)
+        return parse_quantity(value)
     except ValueError:
         return None
 
 
+@exact
 def charge(price: PriceVersion, quantity: Decimal) -> Decimal:
     """The amount, in the price's currency, of `quantity` units in one period (exact, not rounded)."""
     if quantity <= 0:
@@ -79,9 +81,8 @@ def charge(price: PriceVersion, quantity: Decimal) -> Decimal:
     if price.billing_model == "FLAT_FEE":
         return price.amount * quantity
     if price.billing_model == "PACKAGE":
-        rounding = ROUND_CEILING if price.round_up else ROUND_FLOOR
-        packages = (quantity / price.package_size).to_integral_value(rounding=rounding)
-        return price.amount * packages
+        packages, rest = divmod(quantity, price.package_size)  # exact: whole packages and what is left over
+        return price.amount * (packages + (1 if price.round_up and rest else 0))
     if price.tier_mode == "VOLUME":
         return _volume(price.tiers, quantity)
     return _graduated(price.tiers, quantity)
@@ -114,7 +115,7 @@ def check_price(price: PriceVersion) -> list[str]:
     problems: list[str] = []
     if price.aggregation == "SUM" and not price.field:
         problems.append("SUM aggregation needs a field")
-    if price.billing_model == "PACKAGE" and price.package_size <= 0:
+    if price.package_size <= 0:
         problems.append("transform_quantity.divide_by must be positive")
     if price.billing_model == "TIERED":
         if not price.tiers:

@@ -7,7 +7,7 @@ import msgspec
 
 from domain.events import BillingCycleSet, InvoicePaid, PeriodClosed, UsageRecorded
 from domain.ledger import debit
-from domain.money import ZERO, canonical, divide_up
+from domain.money import ZERO, canonical, divide_up, exact
 from domain.periods import BillingCycle, period_of
 from domain.pricing import charge, in_force, quantity_of
 from domain.state import Account, Invoice, PeriodUsage, PriceUsage, Wallet
@@ -64,6 +64,7 @@ def set_cycle(account: Account, event: BillingCycleSet) -> Account:
     return replace(account, cycle=BillingCycle(anchor=event.anchor, unit=event.unit, count=event.count))
 
 
+@exact
 def period_charges(period: PeriodUsage) -> dict[str, Decimal]:
     """Amount per currency of a period's usage."""
     totals: dict[str, Decimal] = {}
@@ -73,6 +74,7 @@ def period_charges(period: PeriodUsage) -> dict[str, Decimal]:
     return totals
 
 
+@exact
 def pending_charges(account: Account, currency: str) -> Decimal:
     """Priced usage of every open period in `currency`."""
     return sum((period_charges(p).get(currency, ZERO) for p in account.periods.values()), ZERO)

@@ -10,7 +10,7 @@ import msgspec
 
 from domain.alerts import alert_state
 from domain.balance import credit_figures, view_balance
-from domain.money import to_wire
+from domain.money import exact, to_wire
 from domain.settings import AlertState
 from domain.state import Account, Wallet
 
@@ -95,6 +95,7 @@ def _watched(account: Account, wallet: Wallet, position: str, at: datetime, may_
                                    auto_topup_armed_at=armed_at)
 
 
+@exact
 def transitions(before: Account, after: Account, position: str, at: datetime) -> list[AlertTransition]:
     """The alert transitions the event at `position` caused, comparing the account before and after it."""
     found: list[AlertTransition] = []

@@ -13,3 +13,7 @@ ALERTS = Counter("tally_alerts_emitted_total", "Notices offered to the alerts st
 CLOCK_EVENTS = Counter("tally_clock_events_total", "Events the clock appended", ["kind"])
 WEBHOOKS = Counter("tally_webhook_attempts_total", "Webhook delivery attempts by outcome", ["outcome"])
 ERRORS = Counter("tally_projector_errors_total", "Errors a projector loop caught and retried after")
+WEBHOOK_ERRORS = Counter("tally_webhook_sender_errors_total", "Errors the webhook sender caught and went on after",
+                         ["stage"])
+WEBHOOK_LEASES = Counter("tally_webhook_lease_changes_total", "Sender lease taken, lost or released", ["change"])
+WEBHOOK_IN_FLIGHT = Gauge("tally_webhook_attempts_in_flight", "Webhook attempts in progress")

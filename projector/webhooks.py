@@ -1,28 +1,30 @@
 """The webhook sender: turns alerts-stream entries into signed deliveries, at least once, with backoff.
 
-Signatures follow the Standard Webhooks convention: `webhook-id` (stable per notice and endpoint),
-`webhook-timestamp` (seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, the key
-being the base64 part of the endpoint's `whsec_…` secret.
+One sender holds the fenced lease; its loop queues new notices, then starts due attempts as tasks of their own
+within the bounds of `Slots` (global, per tenant, per endpoint) and goes on: a slow endpoint holds its own slots
+only. Each attempt is claimed in the queue until its deadline passes (so a crash retries it), and its result is
+written only while the lease is still this sender's. Store errors are logged, counted and retried with backoff;
+on stop the sender finishes its attempts (each bounded by its deadline) and gives the lease back.
 """
 
 import asyncio
-import base64
-import contextlib
-import hashlib
-import hmac
 import logging
 import random
 import time
+from collections import Counter
 from typing import Any
 
 import httpx
 import msgspec
 
-from projector.metrics import WEBHOOKS
+from projector.metrics import WEBHOOK_ERRORS, WEBHOOK_IN_FLIGHT, WEBHOOK_LEASES, WEBHOOKS
+from projector.slots import Slots
+from projector.webhook_post import Outcome, post
 from store.webhooks import Delivery, Endpoint, Webhooks, delivery_id
 
 log = logging.getLogger("tally.webhooks")
 _payload_fields = msgspec.json.Decoder(dict[str, Any])
+CLAIM_GRACE_MS = 2000  # beyond the deadline, before a claimed attempt counts as abandoned and is retried
 
 
 class SenderSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,24 +32,23 @@ class SenderSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_attempts: int = 8
     backoff_base_ms: int = 1000
     backoff_max_ms: int = 600_000
-    timeout_ms: int = 5000
+    timeout_ms: int = 5000  # the total deadline of one attempt
     poll_ms: int = 200
     batch: int = 500
-
-
-def secret_key(secret: str) -> bytes:
-    return base64.b64decode(secret.removeprefix("whsec_"))
-
-
-def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+    lease_ttl_ms: int = 5000
+    concurrency: int = 64
+    concurrency_per_tenant: int = 8
+    concurrency_per_endpoint: int = 2
+    error_backoff_max_ms: int = 5000
 
 
 def backoff_ms(attempts: int, base_ms: int, max_ms: int, jitter: float) -> int:
     """Exponential in the attempts made, capped, scaled by a jitter factor in [0.5, 1]."""
     return int(min(max_ms, base_ms * 2 ** max(0, attempts - 1)) * jitter)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 class WebhookSender:
@@ -56,16 +57,36 @@ class WebhookSender:
         self.settings = settings
         self.client = client
         self.partitions = webhooks.keys.partitions
+        self.lease: str | None = None
+        self.slots = Slots(settings.concurrency, settings.concurrency_per_tenant, settings.concurrency_per_endpoint)
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self.wake = asyncio.Event()
+        self.failures = 0
+
+    async def keep_lease(self) -> bool:
+        held = self.lease
+        self.lease = await self.webhooks.take_lease(self.settings.holder, self.settings.lease_ttl_ms, held)
+        if self.lease != held:
+            WEBHOOK_LEASES.labels("taken" if self.lease else "lost").inc()
+            log.info("webhook sender lease held=%s now=%s", held, self.lease)
+        return self.lease is not None
+
+    def lost_lease(self, during: str) -> None:
+        WEBHOOK_LEASES.labels("lost").inc()
+        log.warning("webhook sender lease lost lease=%s during=%s: nothing written", self.lease, during)
+        self.lease = None
 
     async def queue_new(self) -> int:
         """Create a delivery per (notice, matching endpoint) for every notice after each partition's checkpoint."""
         queued = 0
-        now_ms = int(time.time() * 1000)
         for partition in range(self.partitions):
+            if self.lease is None:
+                break
             checkpoint = await self.webhooks.checkpoint(partition)
             notices = await self.webhooks.read_notices(partition, checkpoint, self.settings.batch)
             if not notices:
                 continue
+            now_ms = _now_ms()
             deliveries: list[Delivery] = []
             endpoints: dict[tuple[str, str], list[Endpoint]] = {}
             for notice in notices:
@@ -74,66 +95,168 @@ class WebhookSender:
                 if tenant not in endpoints:
                     endpoints[tenant] = await self.webhooks.endpoints(*tenant)
                 event_type = str(fields["event_type"])
-                for endpoint in endpoints[tenant]:
-                    if endpoint.event_types and event_type not in endpoint.event_types:
-                        continue
-                    deliveries.append(Delivery(
-                        id=delivery_id(notice.key, endpoint.id), endpoint_id=endpoint.id, tenant_id=tenant[0],
-                        environment_id=tenant[1], event_type=event_type, payload=notice.payload.decode(),
-                        created_ms=now_ms,
-                    ))
-            await self.webhooks.enqueue(partition, notices[-1].position, deliveries, now_ms)
+                deliveries += [Delivery(
+                    id=delivery_id(notice.key, endpoint.id), endpoint_id=endpoint.id, tenant_id=tenant[0],
+                    environment_id=tenant[1], event_type=event_type, payload=notice.payload.decode(),
+                    created_ms=now_ms,
+                ) for endpoint in endpoints[tenant] if not endpoint.event_types or event_type in endpoint.event_types]
+            if not await self.webhooks.enqueue(self.lease, partition, notices[-1].position, deliveries, now_ms):
+                self.lost_lease("enqueue")
+                break
             queued += len(deliveries)
         return queued
 
-    async def send_due(self) -> int:
-        now_ms = int(time.time() * 1000)
-        due = await self.webhooks.due(now_ms, 100)
-        await asyncio.gather(*(self.attempt(d) for d in due))
-        return len(due)
+    def plan(self, due: list[Delivery], now_ms: int) -> tuple[list[Delivery], dict[str, int]]:
+        """Which due deliveries start now (slots taken), and new due times: claims, and later turns for the rest."""
+        deadline_ms = self.settings.timeout_ms
+        starting: list[Delivery] = []
+        moves: dict[str, int] = {}
+        waiting: Counter[str] = Counter()
+        for delivery in due:
+            if delivery.id in self.running:
+                continue
+            tenant = f"{delivery.tenant_id}\x1f{delivery.environment_id}"
+            full = self.slots.take(tenant, delivery.endpoint_id)
+            if full == "total":
+                break
+            if full is None:
+                starting.append(delivery)
+                moves[delivery.id] = now_ms + deadline_ms + CLAIM_GRACE_MS
+                continue
+            scope = delivery.endpoint_id if full == "endpoint" else tenant
+            waiting[scope] += 1
+            wait_s = self.slots.wait_seconds(full, delivery.endpoint_id, waiting[scope],
+                                             self.settings.poll_ms / 1000, deadline_ms / 1000)
+            moves[delivery.id] = now_ms + int(wait_s * 1000)
+        return starting, moves
 
-    async def attempt(self, delivery: Delivery) -> None:
+    async def dispatch(self) -> int:
+        """Start every due attempt the slots allow, each as its own task; returns how many started."""
+        if self.lease is None or self.slots.free() <= 0:
+            return 0
+        now_ms = _now_ms()
+        starting, moves = self.plan(await self.webhooks.due(now_ms, self.settings.batch), now_ms)
+        claimed = bool(moves) and await self.webhooks.claim(self.lease, moves)
+        for delivery in starting:
+            if claimed:
+                self.running[delivery.id] = asyncio.create_task(self.attempt(self.lease, delivery))
+            else:
+                self.slots.give(f"{delivery.tenant_id}\x1f{delivery.environment_id}", delivery.endpoint_id, None)
+        if moves and not claimed:
+            self.lost_lease("claim")
+        WEBHOOK_IN_FLIGHT.set(len(self.running))
+        return len(starting) if claimed else 0
+
+    async def attempt(self, lease: str, delivery: Delivery) -> None:
+        """One attempt, its result recorded under `lease`; its slot is given back whatever happens."""
+        started = time.monotonic()
+        took: float | None = None
+        try:
+            took = await self.deliver(lease, delivery)
+        except Exception:  # a store error around the attempt: the claim expires and it is tried again
+            WEBHOOK_ERRORS.labels("attempt").inc()
+            log.exception("webhook attempt id=%s not recorded; retried after its claim expires", delivery.id)
+        finally:
+            self.running.pop(delivery.id, None)
+            self.slots.give(f"{delivery.tenant_id}\x1f{delivery.environment_id}", delivery.endpoint_id,
+                            took if took is not None else time.monotonic() - started)
+            WEBHOOK_IN_FLIGHT.set(len(self.running))
+            self.wake.set()
+
+    async def deliver(self, lease: str, delivery: Delivery) -> float | None:
+        """Post, classify, record; returns how long the post took (None when nothing was posted)."""
         endpoint = next((e for e in await self.webhooks.endpoints(delivery.tenant_id, delivery.environment_id)
                          if e.id == delivery.endpoint_id), None)
         delivery.attempts += 1
+        took = None
         if endpoint is None:
-            delivery.status, delivery.last_error = "dead", "endpoint was deleted"
-            await self.webhooks.record(delivery, None)
-            return
-        body = delivery.payload.encode()
-        timestamp = int(time.time())
-        headers = {"content-type": "application/json", "webhook-id": delivery.id,
-                   "webhook-timestamp": str(timestamp),
-                   "webhook-signature": sign(endpoint.secret, delivery.id, timestamp, body)}
-        try:
-            reply = await self.client.post(endpoint.url, content=body, headers=headers,
-                                           timeout=self.settings.timeout_ms / 1000)
-            delivery.last_status, delivery.last_error = reply.status_code, ""
-            ok = 200 <= reply.status_code < 300
-        except httpx.HTTPError as exc:
-            delivery.last_status, delivery.last_error, ok = 0, f"{type(exc).__name__}: {exc}", False
-        WEBHOOKS.labels("ok" if ok else "failed").inc()
-        if ok:
-            delivery.status, delivery.delivered_ms = "delivered", int(time.time() * 1000)
-            await self.webhooks.record(delivery, None)
-        elif delivery.attempts >= self.settings.max_attempts:
-            delivery.status = "dead"
-            log.warning("webhook dead-lettered id=%s endpoint=%s attempts=%d", delivery.id, endpoint.id,
-                        delivery.attempts)
-            await self.webhooks.record(delivery, None)
+            outcome = Outcome(0, "endpoint_deleted")
         else:
-            wait = backoff_ms(delivery.attempts, self.settings.backoff_base_ms, self.settings.backoff_max_ms,
-                              random.uniform(0.5, 1.0))
-            await self.webhooks.record(delivery, int(time.time() * 1000) + wait)
+            started = time.monotonic()
+            outcome = await post(self.client, endpoint.url, endpoint.secret, delivery.id, delivery.payload.encode(),
+                                 self.settings.timeout_ms / 1000)
+            took = time.monotonic() - started
+        WEBHOOKS.labels(outcome.metric).inc()
+        if not outcome.ok:
+            log.warning("webhook attempt failed id=%s endpoint=%s tenant=%s/%s attempt=%d class=%s detail=%s",
+                        delivery.id, delivery.endpoint_id, delivery.tenant_id, delivery.environment_id,
+                        delivery.attempts, outcome.error, outcome.detail)
+        self.settle(delivery, outcome)
+        if not await self.webhooks.record(lease, delivery, self.next_attempt_ms(delivery)):
+            WEBHOOK_ERRORS.labels("fenced").inc()
+            log.warning("webhook attempt id=%s not recorded: lease %s is not held any more", delivery.id, lease)
+        return took
+
+    def settle(self, delivery: Delivery, outcome: Outcome) -> None:
+        delivery.last_status, delivery.last_error = outcome.status, outcome.error
+        if outcome.ok:
+            delivery.status, delivery.delivered_ms = "delivered", _now_ms()
+        elif outcome.error == "endpoint_deleted" or delivery.attempts >= self.settings.max_attempts:
+            delivery.status = "dead"
+            log.warning("webhook dead-lettered id=%s endpoint=%s attempts=%d", delivery.id, delivery.endpoint_id,
+                        delivery.attempts)
+
+    def next_attempt_ms(self, delivery: Delivery) -> int | None:
+        if delivery.status != "pending":
+            return None
+        return _now_ms() + backoff_ms(delivery.attempts, self.settings.backoff_base_ms, self.settings.backoff_max_ms,
+                                      random.uniform(0.5, 1.0))
+
+    async def step(self) -> bool:
+        """Renew the lease, queue new notices, start due attempts; True when there was work."""
+        self.wake.clear()
+        if not await self.keep_lease():
+            return False
+        queued = await self.queue_new()
+        started = await self.dispatch()
+        if queued or started:
+            log.info("webhooks queued=%d started=%d in_flight=%d", queued, started, len(self.running))
+        return bool(queued or started)
 
     async def run(self, stop: asyncio.Event) -> None:
-        lease_ttl = max(5000, self.settings.poll_ms * 10)
-        while not stop.is_set():
-            if await self.webhooks.take_lease(self.settings.holder, lease_ttl):
-                queued = await self.queue_new()
-                sent = await self.send_due()
-                if queued or sent:
-                    log.info("webhooks queued=%d attempted=%d", queued, sent)
+        try:
+            while not stop.is_set():
+                try:
+                    busy = await self.step()
+                    self.failures = 0
+                except Exception as exc:  # Redis restarting, a timeout, a bug: the loop outlives it
+                    await self.back_off(stop, exc)
                     continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.settings.poll_ms / 1000)
+                if not busy:
+                    await _first(stop, self.wake, self.settings.poll_ms / 1000)
+        finally:
+            await self.shut_down()
+
+    async def back_off(self, stop: asyncio.Event, exc: Exception) -> None:
+        self.failures += 1
+        WEBHOOK_ERRORS.labels("loop").inc()
+        wait_ms = min(self.settings.error_backoff_max_ms, self.settings.poll_ms * 2 ** min(self.failures, 10))
+        log.warning("webhook sender error #%d, retrying in %d ms: %s: %s", self.failures, wait_ms,
+                    type(exc).__name__, exc)
+        await _first(stop, stop, wait_ms / 1000)
+
+    async def shut_down(self) -> None:
+        """Let the attempts in progress end (each within its deadline), then give the lease back."""
+        if self.running:
+            await asyncio.wait(list(self.running.values()), timeout=self.settings.timeout_ms / 1000 + 1)
+        for task in list(self.running.values()):
+            task.cancel()
+        if self.lease is not None:
+            try:
+                await self.webhooks.release_lease(self.lease)
+                WEBHOOK_LEASES.labels("released").inc()
+                log.info("webhook sender lease released lease=%s", self.lease)
+            except Exception as exc:  # Redis is down: the lease simply expires
+                WEBHOOK_ERRORS.labels("release").inc()
+                log.warning("webhook sender lease not released (%s: %s); it expires", type(exc).__name__, exc)
+            self.lease = None
+
+
+async def _first(a: asyncio.Event, b: asyncio.Event, timeout: float) -> None:
+    """Wait until either event is set or `timeout` seconds passed."""
+    waiters = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -101,6 +101,11 @@ class EventStore:
             replies = await pipe.execute()
         return [_appended(reply) for reply in replies]
 
+    async def seen(self, ref: AccountRef, dedup: Dedup) -> str | None:
+        """The value kept with a dedup key still in its window (what the first append stored), or None."""
+        value: Any = await self.redis.get(self.keys.dedup(ref, dedup.scope, dedup.key))
+        return None if value is None else text(value)
+
     async def read_account(self, ref: AccountRef, cached: bool = False) -> AccountRead:
         """The snapshot and (unless cached) the unfolded tail, in one round trip, folded together."""
         partition = self.keys.partition_of(ref)

@@ -117,7 +117,12 @@ class Keys(msgspec.Struct, frozen=True):
         return f"{self.prefix}:webhooks:due"
 
     def webhook_lease(self) -> str:
+        """`holder#token` of the webhook sender that owns delivery, with a TTL."""
         return f"{self.prefix}:webhooks:lease"
+
+    def webhook_fence(self) -> str:
+        """Counter handing out fencing tokens for the webhook sender's lease."""
+        return f"{self.prefix}:webhooks:fence"
 
     def wallet_index(self, wallet_id: str) -> str:
         """Which account a wallet belongs to (written before the wallet's first event)."""

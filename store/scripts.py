@@ -17,3 +17,6 @@ class Scripts:
         self.commit: AsyncScript = redis.register_script(_source("commit"))
         self.lease: AsyncScript = redis.register_script(_source("lease"))
         self.release: AsyncScript = redis.register_script(_source("release"))
+        self.webhook_enqueue: AsyncScript = redis.register_script(_source("webhook_enqueue"))
+        self.webhook_record: AsyncScript = redis.register_script(_source("webhook_record"))
+        self.webhook_claim: AsyncScript = redis.register_script(_source("webhook_claim"))

@@ -1,7 +1,7 @@
 """Webhook endpoints and deliveries in Redis: the queue a sender works through, with visible state."""
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import msgspec
@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from store.keys import Keys
 from store.positions import ORIGIN, text
+from store.scripts import Scripts
 
 DeliveryStatus = Literal["pending", "delivered", "dead"]
 
@@ -56,13 +57,20 @@ def delivery_id(notice_key: str, endpoint_id: str) -> str:
 
 
 class Webhooks:
+    """Every write of the sender is fenced: it carries the lease value and is refused (False) once that lease is
+    not the holder's any more, so a paused sender that lost its lease cannot overwrite its successor's work."""
+
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
+        self.scripts = Scripts(redis)
 
     async def add_endpoint(self, tenant_id: str, environment_id: str, endpoint: Endpoint) -> None:
         await self.redis.hset(self.keys.webhook_endpoints(tenant_id, environment_id), endpoint.id,
                               _endpoint_encoder.encode(endpoint))
+
+    async def endpoint_count(self, tenant_id: str, environment_id: str) -> int:
+        return int(await self.redis.hlen(self.keys.webhook_endpoints(tenant_id, environment_id)))
 
     async def endpoints(self, tenant_id: str, environment_id: str) -> list[Endpoint]:
         raw: Any = await self.redis.hvals(self.keys.webhook_endpoints(tenant_id, environment_id))
@@ -79,42 +87,47 @@ class Webhooks:
         raw: Any = await self.redis.xrange(self.keys.alerts(partition), min=f"({after}", max="+", count=count)
         return [Notice(text(entry_id), text(fields[b"k"]), fields[b"a"]) for entry_id, fields in raw]
 
-    async def enqueue(self, partition: int, checkpoint: str, deliveries: Sequence[Delivery], now_ms: int) -> None:
-        """Queue deliveries (a delivery already known is left as it is) and advance the checkpoint, in one MULTI."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for delivery in deliveries:
-                key = self.keys.webhook_delivery(delivery.id)
-                pipe.hsetnx(key, "d", _delivery_encoder.encode(delivery))
-                pipe.zadd(self.keys.webhook_due(), {delivery.id: now_ms}, nx=True)
-                pipe.zadd(self.keys.webhook_deliveries(delivery.tenant_id, delivery.environment_id),
-                          {delivery.id: delivery.created_ms}, nx=True)
-            pipe.set(self.keys.webhook_checkpoint(partition), checkpoint)
-            await pipe.execute()
+    async def enqueue(self, lease: str, partition: int, checkpoint: str, deliveries: Sequence[Delivery],
+                      now_ms: int) -> bool:
+        """Queue deliveries (one already known is left as it is) and advance the checkpoint, in one fenced step."""
+        keys = [self.keys.webhook_lease(), self.keys.webhook_due(), self.keys.webhook_checkpoint(partition)]
+        args: list[Any] = [lease, checkpoint, now_ms]
+        for delivery in deliveries:
+            keys += [self.keys.webhook_delivery(delivery.id),
+                     self.keys.webhook_deliveries(delivery.tenant_id, delivery.environment_id)]
+            args += [delivery.id, _delivery_encoder.encode(delivery), delivery.created_ms]
+        return bool(await self.scripts.webhook_enqueue(keys=keys, args=args))
 
     async def due(self, now_ms: int, limit: int) -> list[Delivery]:
+        """Up to `limit` queued deliveries whose time has come, earliest first (ids without a delivery are dropped)."""
         ids: Any = await self.redis.zrangebyscore(self.keys.webhook_due(), "-inf", now_ms, start=0, num=limit)
-        deliveries = []
-        for raw_id in ids:
-            found = await self.get(text(raw_id))
-            if found is None:
-                await self.redis.zrem(self.keys.webhook_due(), raw_id)
-            else:
-                deliveries.append(found)
-        return deliveries
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for raw_id in ids:
+                pipe.hget(self.keys.webhook_delivery(text(raw_id)), "d")
+            found: list[Any] = await pipe.execute()
+        missing = [raw_id for raw_id, raw in zip(ids, found, strict=True) if not raw]
+        if missing:
+            await self.redis.zrem(self.keys.webhook_due(), *missing)
+        return [_delivery_decoder.decode(raw) for raw in found if raw]
 
     async def get(self, delivery_id_: str) -> Delivery | None:
         raw: Any = await self.redis.hget(self.keys.webhook_delivery(delivery_id_), "d")
         return _delivery_decoder.decode(raw) if raw else None
 
-    async def record(self, delivery: Delivery, next_attempt_ms: int | None) -> None:
-        """Save the delivery's state; reschedule it, or take it off the queue when delivered or dead."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.webhook_delivery(delivery.id), "d", _delivery_encoder.encode(delivery))
-            if next_attempt_ms is None:
-                pipe.zrem(self.keys.webhook_due(), delivery.id)
-            else:
-                pipe.zadd(self.keys.webhook_due(), {delivery.id: next_attempt_ms})
-            await pipe.execute()
+    async def claim(self, lease: str, due_ms: Mapping[str, int]) -> bool:
+        """Move queued deliveries to new due times (a claim while attempted, a later turn); fenced."""
+        args: list[Any] = [lease]
+        for delivery_id_, at_ms in due_ms.items():
+            args += [at_ms, delivery_id_]
+        return bool(await self.scripts.webhook_claim(keys=[self.keys.webhook_lease(), self.keys.webhook_due()],
+                                                     args=args))
+
+    async def record(self, lease: str, delivery: Delivery, next_attempt_ms: int | None) -> bool:
+        """Save the delivery's state; reschedule it, or take it off the queue when delivered or dead; fenced."""
+        keys = [self.keys.webhook_lease(), self.keys.webhook_due(), self.keys.webhook_delivery(delivery.id)]
+        args = [lease, delivery.id, _delivery_encoder.encode(delivery),
+                "" if next_attempt_ms is None else next_attempt_ms]
+        return bool(await self.scripts.webhook_record(keys=keys, args=args))
 
     async def deliveries(self, tenant_id: str, environment_id: str, limit: int, offset: int) -> list[Delivery]:
         ids: Any = await self.redis.zrevrange(self.keys.webhook_deliveries(tenant_id, environment_id),
@@ -122,13 +135,15 @@ class Webhooks:
         found = [await self.get(text(i)) for i in ids]
         return [d for d in found if d is not None]
 
-    async def take_lease(self, holder: str, ttl_ms: int) -> bool:
-        """One sender at a time: take or renew the sender lease."""
-        key = self.keys.webhook_lease()
-        if await self.redis.set(key, holder, nx=True, px=ttl_ms):
-            return True
-        current: Any = await self.redis.get(key)
-        if current is not None and text(current) == holder:
-            await self.redis.pexpire(key, ttl_ms)
-            return True
-        return False
+    async def take_lease(self, holder: str, ttl_ms: int, held: str | None) -> str | None:
+        """Take or renew the sender lease (a new holder gets a new fencing token); None when another holds it."""
+        value = await self.scripts.lease(keys=[self.keys.webhook_lease(), self.keys.webhook_fence()],
+                                         args=[holder, ttl_ms, held or ""])
+        return text(value) if value else None
+
+    async def release_lease(self, held: str) -> None:
+        await self.scripts.release(keys=[self.keys.webhook_lease()], args=[held])
+
+    async def lease_holder(self) -> str | None:
+        value: Any = await self.redis.get(self.keys.webhook_lease())
+        return text(value) if value else None

@@ -19,7 +19,16 @@ import httpx
 import pytest
 import redis
 
-from tests.support.dev_server import ENVIRONMENT, KEY, TENANT, DevServer, DevServerFailed, dev_server
+from store.keys import Keys
+from tests.support.dev_server import (
+    ENVIRONMENT,
+    KEY,
+    PARTITIONS,
+    TENANT,
+    DevServer,
+    DevServerFailed,
+    dev_server,
+)
 from tests.support.webhook_receiver import Receiver, Route, verify_signature, webhook_receiver
 
 FAILURES = 2  # the flaky endpoint answers 500 to the first two attempts of every message
@@ -133,11 +142,24 @@ def test_alerts_arrive_signed_once_per_webhook_id_through_retries_and_a_failing_
                for tries in dead_requests.values())
     assert not set(dead_requests) & set(requests), "a webhook-id is per message and endpoint"
 
-    # Nothing else reached the receiver, and nothing more arrives once every delivery is settled.
-    settled = len(receiver.received)
-    assert settled == 4 * (FAILURES + 1) + 2 * MAX_ATTEMPTS
-    time.sleep(0.5)  # not waiting for the projector: checking that no late retry shows up
-    assert len(receiver.received) == settled
+    # Nothing else reached the receiver, and nothing more can arrive: every notice is queued (the sender's checkpoints
+    # are at the alerts streams' heads) and the queue is empty (no retry pending, no attempt in progress).
+    wait_sender_idle(server.redis_url)
+    assert len(receiver.received) == 4 * (FAILURES + 1) + 2 * MAX_ATTEMPTS
+
+
+def wait_sender_idle(redis_url: str) -> None:
+    """Poll until no further request can be sent without a new notice: checkpoints at heads, an empty queue."""
+    keys, client = Keys(PARTITIONS), redis.Redis.from_url(redis_url, decode_responses=True)
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        heads = [client.xrevrange(keys.alerts(p), count=1) for p in range(PARTITIONS)]
+        behind = [p for p, head in enumerate(heads) if head and client.get(keys.webhook_checkpoint(p)) != head[0][0]]
+        queued = client.zcard(keys.webhook_due())
+        if not behind and queued == 0:
+            return
+        assert time.monotonic() < deadline, f"sender not idle in {DEADLINE}s: partitions {behind}, {queued} queued"
+        time.sleep(0.02)
 
 
 def test_the_receiver_rejects_a_signature_made_with_another_secret() -> None:

@@ -8,6 +8,8 @@ runs the suite and prints it). Each scenario runs against a redis-server of its 
 started. Outcomes: "ok"; "KNOWN BUG", a reported bug's signature was met (the test is xfail(strict=True,
 raises=KnownBug): any other failure still fails it, and a fix makes it XPASS, which fails it too); "ok (bug seen)",
 a known bug that strikes on some runs only struck, its deterministic reproduction being another test.
+The webhook row reads its columns as deliveries made, dribbled attempts, another tenant's deliveries late or
+missing, and messages received twice (scenarios/webhooks.py).
 """
 
 import asyncio
@@ -18,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.fault.scenarios import crash, fencing, poison, redelivery, replay, restart, switch, trimming
+from tests.fault.scenarios import crash, fencing, poison, redelivery, replay, restart, switch, trimming, webhooks
 from tests.support.faults import FaultTable, KnownBug, Row
 
 TABLE = FaultTable()
@@ -128,3 +130,12 @@ async def test_replay_of_a_bigger_log_under_writes_and_reads(tmp_path: Path) -> 
 
 async def test_a_generation_switch_in_the_middle_of_a_batch(tmp_path: Path) -> None:
     await record(switch.run(tmp_path, seed=seed()), timeout=60)
+
+
+async def test_a_receiver_dribbling_its_reply_does_not_delay_another_tenants_delivery(tmp_path: Path) -> None:
+    await record(webhooks.run(tmp_path, a_endpoints=5, a_notices=10, b_notices=5, seed=seed()), timeout=90)
+
+
+@pytest.mark.slow
+async def test_many_dribbling_receivers_do_not_delay_another_tenants_deliveries(tmp_path: Path) -> None:
+    await record(webhooks.run(tmp_path, a_endpoints=20, a_notices=50, b_notices=20, seed=seed()), timeout=400)

@@ -1,12 +1,15 @@
 """A real webhook receiver for tests: a threaded http.server on 127.0.0.1 that verifies Standard Webhooks signatures.
 
 Each path is one endpoint with its own secret and behaviour: fail the first N attempts of every message with a 500
-(N = None: fail forever), then answer 200. Every request is recorded with its headers, body and verdict.
+(N = None: fail forever), then answer 200; or, with `dribble_s`, answer 200 and trickle the reply body one byte every
+DRIBBLE_INTERVAL_S for that long (a slow receiver holding the connection). Every request is recorded with its
+headers, body and verdict when it arrives.
 """
 
 import base64
 import hashlib
 import hmac
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TOLERANCE_SECONDS = 5 * 60
+DRIBBLE_INTERVAL_S = 0.1
 
 
 def verify_signature(secret: str, message_id: str, timestamp: str, body: bytes, header: str,
@@ -43,12 +47,14 @@ class Received:
     signature_valid: bool
     status: int
     at: float  # time.monotonic() when it arrived
+    host: str = ""  # the Host header
 
 
 @dataclass
 class Route:
     secret: str
     fail_first: int | None  # None: every attempt fails
+    dribble_s: float = 0.0  # > 0: a 200 whose body trickles for this long
 
 
 @dataclass
@@ -74,7 +80,7 @@ class Receiver:
             else:
                 status = 500 if route.fail_first is None or earlier < route.fail_first else 200
             self.received.append(Received(path, message_id, timestamp, signature, body, valid, status,
-                                          time.monotonic()))
+                                          time.monotonic(), headers.get("host", "")))
         return status
 
     def attempts(self, path: str) -> dict[str, list[Received]]:
@@ -93,9 +99,22 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             headers = {name.lower(): value for name, value in self.headers.items()}
             status = receiver.handle(self.path, headers, body)
+            route = receiver.routes.get(self.path)
+            dribble = int(route.dribble_s / DRIBBLE_INTERVAL_S) if route is not None and status == 200 else 0
             self.send_response(status)
-            self.send_header("content-length", "0")
+            self.send_header("content-length", str(dribble))
             self.end_headers()
+            self.dribble(dribble)
+
+        def dribble(self, count: int) -> None:
+            """Write `count` bytes one at a time, DRIBBLE_INTERVAL_S apart, until done or the sender hangs up."""
+            try:
+                for _ in range(count):
+                    self.wfile.write(b".")
+                    self.wfile.flush()
+                    time.sleep(DRIBBLE_INTERVAL_S)
+            except OSError:
+                return
 
         def log_message(self, format: str, *args: object) -> None:
             return
@@ -104,10 +123,12 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def webhook_receiver(routes: dict[str, Route]) -> Iterator[Receiver]:
-    """Serve `routes` on a free port in a background thread; shut down and joined on exit."""
+def webhook_receiver(routes: dict[str, Route], tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    """Serve `routes` on a free port in a background thread (over TLS with `tls`); shut down and joined on exit."""
     receiver = Receiver(routes)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
     receiver.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
