@@ -7,31 +7,12 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api.body import error_doc, schema_components
-from api.events import MAX_BULK
+from api.openapi_rules import CROSS_FIELD_RULES, document_decimals
 
 PUBLIC_PATHS = {"/healthz", "/readyz"}  # answer without an API key
 COMMAND_PATHS = ("/v1/wallets", "/v1/customers/")  # their writes are commands on an account (api/accounts.py)
 OPERATOR_PATHS = ("/v1/admin",)
 FASTAPI_ONLY = ("HTTPValidationError", "ValidationError")  # FastAPI's 422 shapes: tally answers 400 instead
-# Rules that the msgspec types do not carry, merged into their components; each is enforced where its comment says.
-COMPONENT_RULES: dict[str, dict[str, Any]] = {
-    "CreateWalletRequest": {  # api/translate.py create_wallet: the account is customer_id, else external_customer_id
-        "anyOf": [{"required": [name], "properties": {name: {"type": "string", "minLength": 1}}}
-                  for name in ("customer_id", "external_customer_id")],
-    },
-    "BulkIngestRequest": {  # api/events.py accept_bulk: decoded one by one, so that a 400 names each invalid event
-        "properties": {"events": {"minItems": 1, "maxItems": MAX_BULK,
-                                  "items": {"$ref": "#/components/schemas/IngestEventRequest"}}},
-    },
-    "AggregationWire": {  # domain/pricing.py check_price
-        "if": {"properties": {"type": {"const": "SUM"}}},
-        "then": {"required": ["field"], "properties": {"field": {"type": "string", "minLength": 1}}},
-    },
-    "CreatePriceRequest": {  # domain/pricing.py check_price
-        "if": {"properties": {"billing_model": {"const": "TIERED"}}},
-        "then": {"required": ["tiers"], "properties": {"tiers": {"minItems": 1}}},
-    },
-}
 
 def error_statuses(path: str, method: str, operation: dict[str, Any]) -> set[int]:
     """What any keyed operation can answer: 401 (key), 500, 503 (store); 400 when it takes input; 404 when a path
@@ -78,7 +59,8 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     for name in FASTAPI_ONLY:
         schemas.pop(name, None)
     schemas.update(schema_components())
-    for name, rules in COMPONENT_RULES.items():
+    document_decimals(schemas)
+    for name, rules in CROSS_FIELD_RULES.items():
         merge(schemas[name], rules)
     document["components"]["securitySchemes"] = {
         "ApiKeyAuth": {"type": "apiKey", "name": "x-api-key", "in": "header"}

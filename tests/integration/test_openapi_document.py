@@ -4,6 +4,7 @@ The document is built without Redis (no lifespan); schemathesis checks it agains
 (tests/integration/test_schemathesis.py), these tests pin the rules that build it.
 """
 
+import re
 from typing import Any
 
 import httpx
@@ -106,3 +107,22 @@ def test_an_integer_field_takes_a_number_with_a_zero_fraction_as_json_schema_doe
     for refused in (b"18.5", b'"18"', b"true"):
         with pytest.raises(ValidationFailed):
             decode_body(decoder, body % refused)
+
+
+async def test_decimals_are_documented_with_their_grammar_sign_and_bounds(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+
+    def pattern(component: str, field: str) -> re.Pattern[str]:
+        options = schemas[component]["properties"][field]["anyOf"]
+        return re.compile(next(o["pattern"] for o in options if o["type"] == "string"))
+
+    credits_to_add, debit, rate = (pattern("TopUpRequest", "credits_to_add"), pattern("DebitRequest", "credits"),
+                                   pattern("CreateWalletRequest", "initial_credits_to_load"))
+    valid = ["1", "0.5", "0.000000000001", "999999999999999.999999999999"]
+    assert all(credits_to_add.fullmatch(v) and debit.fullmatch(v) for v in valid)
+    refused = ["0", "0.0", "-1", "1e3", "0.0000000000001", "1000000000000000", " 1", "1_0", "\u0661", "1\n"]
+    assert not [v for v in refused if debit.fullmatch(v)]
+    assert credits_to_add.fullmatch("") and not debit.fullmatch(""), "an optional decimal may be empty (not given)"
+    assert rate.fullmatch("0") and not rate.fullmatch("-0.5"), "initial credits are non-negative"
+    numbers = {o["type"]: o for o in schemas["DebitRequest"]["properties"]["credits"]["anyOf"]}
+    assert numbers["number"]["exclusiveMinimum"] == 0 and numbers["integer"]["exclusiveMaximum"] == 10**15
