@@ -13,6 +13,9 @@ from domain.bounds import (
     DECIMAL_FRACTION_DIGITS,
     DECIMAL_INTEGER_DIGITS,
     PRIORITY_MAX,
+    WEBHOOK_SECRET_MAX_BYTES,
+    WEBHOOK_SECRET_MIN_BYTES,
+    WEBHOOK_URL_MAX_LENGTH,
 )
 
 Sign = Literal["any", "positive", "non_negative"]
@@ -49,6 +52,15 @@ DECIMAL_FIELDS: dict[str, dict[str, Sign]] = {
 }
 REQUIRED_DECIMALS = {("DebitRequest", "credits"), ("TransformQuantity", "divide_by")}
 
+# domain/webhook_targets.py parse_target: http(s), a host, no credentials, an optional port, printable ASCII.
+_PORT = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+URL_PATTERN = f"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~%!$&'()*+,;=-]+(:{_PORT})?([/?#][!-~]*)?$"
+# domain/webhook_targets.py check_secret: whsec_ and the standard base64 of 24 to 64 bytes.
+_B64 = "[A-Za-z0-9+/]"
+_GROUPS_MIN, _GROUPS_MAX = WEBHOOK_SECRET_MIN_BYTES // 3, WEBHOOK_SECRET_MAX_BYTES // 3
+SECRET_PATTERN = (f"^whsec_(({_B64}{{4}}){{{_GROUPS_MIN},{_GROUPS_MAX}}}({_B64}{{2}}==)?"
+                  f"|({_B64}{{4}}){{{_GROUPS_MIN},{_GROUPS_MAX - 1}}}{_B64}{{3}}=)$")
+
 
 def _one_of_given(*names: str) -> dict[str, Any]:
     return {"anyOf": [{"required": [name], "properties": {name: {"not": {"enum": [None, ""]}}}} for name in names]}
@@ -72,6 +84,10 @@ CROSS_FIELD_RULES: dict[str, dict[str, Any]] = {
     "CreatePriceRequest": {  # domain/pricing.py check_price
         "if": {"properties": {"billing_model": {"const": "TIERED"}}},
         "then": {"required": ["tiers"], "properties": {"tiers": {"minItems": 1}}},
+    },
+    "EndpointRequest": {  # api/webhooks.py add_endpoint
+        "properties": {"url": {"maxLength": WEBHOOK_URL_MAX_LENGTH, "pattern": URL_PATTERN},
+                       "secret": {"anyOf": [{"type": "string", "pattern": SECRET_PATTERN}, {"type": "null"}]}},
     },
     "AutoTopupWire": {  # domain/decide.py: enabled needs a threshold and a positive amount; api/translate.py
         "properties": {"cooldown_seconds": {"minimum": 0, "maximum": COOLDOWN_MAX_SECONDS}},

@@ -90,6 +90,8 @@ async def test_business_rules_are_in_the_schemas(document: dict[str, Any]) -> No
         ["customer_id"], ["external_customer_id"]]
     assert schemas["AggregationWire"]["then"]["required"] == ["field"]
     assert schemas["CreatePriceRequest"]["then"]["properties"]["tiers"]["minItems"] == 1
+    url = re.compile(schemas["EndpointRequest"]["properties"]["url"]["pattern"])
+    assert url.fullmatch("https://example.com:8443/hook?x=1") and not url.fullmatch("http://user@example.com/")
 
 
 async def test_a_405_names_every_method_of_the_path() -> None:

@@ -43,6 +43,7 @@ EXCLUDED = {
     ("validation_error", "^effective_from cannot be in the past"): "the clock: a price version before now would "
                                                                     "re-price history",
     ("validation_error", "^a wallet holds at most"): "the wallet's state: the credits it holds already",
+    ("validation_error", "^at most \\d+ endpoints per environment"): "the tenant's state: its endpoints so far",
     ("validation_error", "^credits to add must be positive"): "the wallet's topup_conversion_rate: an amount worth "
                                                               "less than the smallest credit",
     ("validation_error", "is not an in-bounds decimal: more than 12 digits after the point$"):
