@@ -29,6 +29,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     request_log: bool = True
     log_level: str = "INFO"
     data_dir: str = ".tally"
+    # HTTP transport bounds and the operator credential (README: Settings, Limits)
+    operator_keys: str = ""
+    body_limit_bytes: int = 1 << 20
+    bulk_body_limit_bytes: int = 8 << 20
+    body_timeout_seconds: float = 10.0
+    header_limit_bytes: int = 16 << 10
+    header_timeout_seconds: float = 10.0
+    keep_alive_seconds: int = 5
+    max_concurrency: int = 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -49,4 +58,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ValidationFailed(f"bad setting: {exc}") from exc
         if settings.partitions < 1 or settings.partitions > 1024:
             raise ValidationFailed("TALLY_PARTITIONS must be between 1 and 1024")
+        _check_http_bounds(settings)
         return settings
+
+
+def _check_http_bounds(settings: Settings) -> None:
+    for name in ("body_limit_bytes", "bulk_body_limit_bytes", "body_timeout_seconds", "header_limit_bytes",
+                 "header_timeout_seconds", "keep_alive_seconds", "max_concurrency"):
+        if getattr(settings, name) <= 0:
+            raise ValidationFailed(f"{PREFIX}{name.upper()} must be greater than 0")
