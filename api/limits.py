@@ -36,6 +36,9 @@ class BodyLimits:
             return
         limit = self.bounds.limit_for(scope["path"])
         body = BoundedBody(receive, send, scope, limit, self.bounds.timeout_seconds)
+        if body.complete:  # no body at all (most GETs): nothing to bound, no wrapper on the hot read path
+            await self.app(scope, receive, send)
+            return
         if body.declared is not None and body.declared > limit:
             await _refuse(scope, body, BodyTooLarge(*_too_large(limit)))
             return
