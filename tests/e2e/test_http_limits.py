@@ -66,6 +66,26 @@ def test_a_body_over_the_limit_is_413_on_every_path_declared_or_chunked_and_noth
         assert client.post("/v1/events", content=padded(event(3), BODY_LIMIT)).status_code == 202
 
 
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_a_100_mb_body_is_never_buffered(api: DevServer) -> None:
+    """The issue measured 69 → 274 MB RSS for one 100 MB body; refused at the limit, it costs nothing."""
+    before = rss_kib(api.pid)
+    block = b" " * (1 << 16)
+    for framing in ({"content-length": str(100 << 20)}, {"transfer-encoding": "chunked"}):
+        with rawhttp.connect(api.url) as sock:
+            sock.sendall(rawhttp.head("POST", "/v1/events/bulk", {"x-api-key": KEY, **framing}))
+            piece = block if "content-length" in framing else b"10000\r\n" + block + b"\r\n"
+            assert rawhttp.dribble(sock, [piece] * 1600, 0, time.monotonic() + 30)  # 100 MB, or until refused
+            assert rawhttp.status(rawhttp.read_until_closed(sock, SLACK)) == 413
+    assert rss_kib(api.pid) - before < 16 << 10, f"RSS grew from {before} KiB to {rss_kib(api.pid)} KiB"
+
+
 def test_a_bulk_may_be_larger_than_other_bodies_up_to_its_own_limit(api: DevServer) -> None:
     events = [event(1000 + n) for n in range(BODY_LIMIT // 80)]
     data = json.dumps({"events": events}).encode()

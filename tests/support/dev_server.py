@@ -31,6 +31,7 @@ class DevServer:
     url: str
     redis_url: str
     log: Path
+    pid: int = 0
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -94,6 +95,6 @@ def _tally(redis_url: str, workdir: Path, command: str, args: list[str], setting
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(process, url, log)
-        yield DevServer(url=url, redis_url=redis_url, log=log)
+        yield DevServer(url=url, redis_url=redis_url, log=log, pid=process.pid)
     finally:
         _stop(process)
