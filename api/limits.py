@@ -34,11 +34,12 @@ class BodyLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.bounds.limit_for(scope["path"])
-        body = BoundedBody(receive, send, scope, limit, self.bounds.timeout_seconds)
-        if body.complete:  # no body at all (most GETs): nothing to bound, no wrapper on the hot read path
+        declared, bodiless = _framing(scope)
+        if bodiless:  # most GETs: nothing to bound, no wrapper on the hot read path
             await self.app(scope, receive, send)
             return
+        limit = self.bounds.limit_for(scope["path"])
+        body = BoundedBody(receive, send, declared, limit, self.bounds.timeout_seconds)
         if body.declared is not None and body.declared > limit:
             await _refuse(scope, body, BodyTooLarge(*_too_large(limit)))
             return
@@ -54,12 +55,11 @@ class BoundedBody:
     """One request's body as the app reads it: counted, under a deadline; the response closes the connection
     when the body was not read to its end (so a refused or unread body is never drained)."""
 
-    def __init__(self, receive: Receive, send: Send, scope: Scope, limit: int, timeout: float) -> None:
+    def __init__(self, receive: Receive, send: Send, declared: int | None, limit: int, timeout: float) -> None:
         self._receive, self._send = receive, send
-        self.limit, self.timeout = limit, timeout
+        self.declared, self.limit, self.timeout = declared, limit, timeout
         self.deadline = asyncio.get_running_loop().time() + timeout
-        self.received, self.started = 0, False
-        self.declared, self.complete = _framing(scope)
+        self.received, self.started, self.complete = 0, False, False
 
     async def receive(self) -> Message:
         if self.complete:

@@ -82,8 +82,7 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_headers, self._began, self._header_bytes = True, True, 0
-        self._arm_header_timer()
+        self._in_headers, self._began, self._header_bytes = True, True, 0  # the timer is armed in data_received
 
     def on_headers_complete(self) -> None:
         self._in_headers = False
