@@ -85,9 +85,12 @@ def _api_key(scope: Scope) -> str | None:
 
 
 async def _body(receive: Receive) -> bytes:
+    """The whole body; api/limits.py bounds its size and the time it takes. A truncated body is never decoded."""
     chunks = []
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ValidationFailed("the client disconnected before the request body ended")
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
             return b"".join(chunks)

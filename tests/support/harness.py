@@ -19,6 +19,7 @@ from store.positions import is_after
 
 API_KEY = "test-key"
 OTHER_KEY = "other-tenant-key"
+OPERATOR_KEY = "operator-key"
 PRINCIPALS = {API_KEY: Principal("tenant_a", "env_a"), OTHER_KEY: Principal("tenant_b", "env_a")}
 PARTITIONS = 4
 
@@ -31,11 +32,13 @@ def make_settings(**overrides: Any) -> Settings:
 
 @asynccontextmanager
 async def running_app(
-    redis_url: str, projector: bool = True, clock: Clock = system_clock, settings: Settings | None = None
+    redis_url: str, projector: bool = True, clock: Clock = system_clock, settings: Settings | None = None,
+    operator_keys: frozenset[str] = frozenset({OPERATOR_KEY}),
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client wired to the app through ASGI, lifespan included; headers carry API_KEY."""
     settings = settings or make_settings()
-    config = ApiConfig(api_keys=PRINCIPALS, keys=Keys(settings.partitions), request_log=False)
+    config = ApiConfig(api_keys=PRINCIPALS, keys=Keys(settings.partitions), request_log=False,
+                       operator_keys=operator_keys)
     companions = [projector_companion(settings, "test-projector")] if projector else []
     app = create_app(config, lambda: Redis.from_url(redis_url), clock=clock, companions=companions)
     async with app.router.lifespan_context(app):
