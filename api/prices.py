@@ -38,8 +38,6 @@ def price_version(body: CreatePriceRequest, now: datetime) -> PriceVersion:
     if effective < now:
         raise ValidationFailed("effective_from cannot be in the past: versions never re-price history",
                                {"effective_from": body.effective_from})
-    if len(body.currency) != 3 or not body.currency.isalpha():
-        raise ValidationFailed("currency must be a three-letter code", {"currency": body.currency})
     transform = body.transform_quantity
     price = PriceVersion(
         id=new_id("price"), lookup_key=_lookup_key(body), event_name=body.event_name,
@@ -56,8 +54,6 @@ def price_version(body: CreatePriceRequest, now: datetime) -> PriceVersion:
         effective_from=effective, created_at=now,
     )
     problems = check_price(price)
-    if not body.event_name:
-        problems.append("event_name is required")
     if problems:
         raise ValidationFailed("; ".join(problems), {"problems": problems})
     return price

@@ -11,8 +11,10 @@ from fastapi.responses import Response
 
 from api.auth import Caller
 from api.body import json_body, request_doc, response_doc
+from api.bounded import EventTypes, PathId, Url
 from api.ids import new_id
 from api.wallets import json
+from domain.bounds import DELIVERIES_PAGE_MAX, PAGE_OFFSET_MAX
 from domain.errors import NotFound, ValidationFailed
 from store.webhooks import Delivery, Endpoint, Webhooks
 
@@ -20,9 +22,9 @@ router = APIRouter(prefix="/v1/webhooks", tags=["Webhooks"])
 
 
 class EndpointRequest(msgspec.Struct):
-    url: str
+    url: Url
     secret: str | None = None
-    event_types: list[str] = []
+    event_types: EventTypes = []
 
 
 class EndpointResponse(msgspec.Struct):
@@ -80,7 +82,7 @@ async def list_endpoints(caller: Caller, store: Store) -> Response:
 
 
 @router.delete("/endpoints/{endpoint_id}", status_code=204)
-async def delete_endpoint(endpoint_id: str, caller: Caller, store: Store) -> Response:
+async def delete_endpoint(endpoint_id: PathId, caller: Caller, store: Store) -> Response:
     if not await store.delete_endpoint(caller.tenant_id, caller.environment_id, endpoint_id):
         raise NotFound(f"endpoint {endpoint_id} not found")
     return Response(status_code=204)
@@ -88,8 +90,8 @@ async def delete_endpoint(endpoint_id: str, caller: Caller, store: Store) -> Res
 
 @router.get("/deliveries", responses=response_doc(200, DeliveryList))
 async def list_deliveries(
-    caller: Caller, store: Store, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    caller: Caller, store: Store, limit: Annotated[int, Query(ge=1, le=DELIVERIES_PAGE_MAX)] = 50,
+    offset: Annotated[int, Query(ge=0, le=PAGE_OFFSET_MAX)] = 0,
 ) -> Response:
     """Newest first: status (pending, delivered, dead), attempts, last HTTP status and error."""
     return json(DeliveryList(items=await store.deliveries(caller.tenant_id, caller.environment_id, limit, offset)))

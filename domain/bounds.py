@@ -17,6 +17,16 @@ ID_MAX_LENGTH = 255
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 NAME_MAX_LENGTH = 255
 DESCRIPTION_MAX_LENGTH = 1000
+# Ids, keys, names and metadata / property keys hold no control character (C0, DEL, C1): a regular expression
+# (JSON Schema / ECMA 262 and Python syntax alike) matching a text without one.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+# Currencies: ISO 4217-style three-letter codes, either case (stored lower case).
+CURRENCY_PATTERN = r"^[A-Za-z]{3}$"
+# RFC 3339 timestamps (the longest valid one, with nanoseconds and an offset, is 35 characters).
+TIMESTAMP_MAX_LENGTH = 64
+# Webhook endpoints: URL length and how many event types one endpoint may filter on.
+URL_MAX_LENGTH = 2048
+EVENT_TYPES_MAX_ENTRIES = 50
 
 # Metadata (wallets, transactions): string to string.
 METADATA_MAX_ENTRIES = 50
@@ -29,6 +39,16 @@ PROPERTY_KEY_MAX_LENGTH = 128
 PROPERTY_VALUE_MAX_LENGTH = 1024
 PROPERTY_INT_MAX = 2**63 - 1
 PROPERTY_INT_MIN = -(2**63)
+
+# Prices: filters (property key -> accepted values) and tiers.
+FILTERS_MAX_ENTRIES = 50
+FILTER_VALUES_MAX_ENTRIES = 100
+TIERS_MAX_ENTRIES = 100
+
+# Lists: page size and how far a page may start (offset).
+TRANSACTIONS_PAGE_MAX = 1000
+DELIVERIES_PAGE_MAX = 500
+PAGE_OFFSET_MAX = 1_000_000_000
 
 # Integers.
 PRIORITY_MAX = 1_000_000_000

@@ -1,0 +1,81 @@
+"""Bounded wire types: each id, key, text, map and list a caller sends carries its documented limit.
+
+The limits come from `domain.bounds`; msgspec enforces them while decoding (a 400 naming the field) and
+states them in the OpenAPI document (maxLength, pattern, maxProperties, minimum, maximum).
+"""
+
+from typing import Annotated
+
+import msgspec
+from fastapi import Path
+
+from domain import bounds
+from domain.errors import ValidationFailed
+
+_PLAIN = bounds.NO_CONTROL_CHARACTERS
+_NO_CONTROL = "no control characters"
+
+Id = Annotated[str, msgspec.Meta(
+    min_length=1, max_length=bounds.ID_MAX_LENGTH, pattern=_PLAIN,
+    description=f"1 to {bounds.ID_MAX_LENGTH} characters, {_NO_CONTROL}")]
+# An optional id where an empty string means "not given".
+OptionalId = Annotated[str, msgspec.Meta(
+    max_length=bounds.ID_MAX_LENGTH, pattern=_PLAIN,
+    description=f"at most {bounds.ID_MAX_LENGTH} characters, {_NO_CONTROL}")]
+IdempotencyKey = Annotated[str, msgspec.Meta(
+    max_length=bounds.IDEMPOTENCY_KEY_MAX_LENGTH, pattern=_PLAIN,
+    description=f"at most {bounds.IDEMPOTENCY_KEY_MAX_LENGTH} characters, {_NO_CONTROL}")]
+Name = Annotated[str, msgspec.Meta(
+    max_length=bounds.NAME_MAX_LENGTH, pattern=_PLAIN,
+    description=f"at most {bounds.NAME_MAX_LENGTH} characters, {_NO_CONTROL}")]
+Description = Annotated[str, msgspec.Meta(
+    max_length=bounds.DESCRIPTION_MAX_LENGTH, description=f"at most {bounds.DESCRIPTION_MAX_LENGTH} characters")]
+Currency = Annotated[str, msgspec.Meta(
+    pattern=bounds.CURRENCY_PATTERN, description="three-letter currency code (ISO 4217), either case")]
+Timestamp = Annotated[str, msgspec.Meta(
+    max_length=bounds.TIMESTAMP_MAX_LENGTH,
+    description=f"RFC 3339 with a zone offset, from {bounds.EARLIEST.isoformat()} "
+                f"to before {bounds.LATEST.isoformat()}")]
+DateNumber = Annotated[int, msgspec.Meta(
+    ge=int(bounds.EARLIEST.strftime("%Y%m%d")), lt=int(bounds.LATEST.strftime("%Y%m%d")),
+    description="a date as the number YYYYMMDD, within the timestamp bounds")]
+
+MetadataKey = Annotated[str, msgspec.Meta(
+    min_length=1, max_length=bounds.METADATA_KEY_MAX_LENGTH, pattern=_PLAIN)]
+MetadataValue = Annotated[str, msgspec.Meta(max_length=bounds.METADATA_VALUE_MAX_LENGTH)]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], msgspec.Meta(
+    max_length=bounds.METADATA_MAX_ENTRIES,
+    description=f"at most {bounds.METADATA_MAX_ENTRIES} entries; keys 1 to {bounds.METADATA_KEY_MAX_LENGTH} "
+                f"characters ({_NO_CONTROL}), values at most {bounds.METADATA_VALUE_MAX_LENGTH}")]
+
+PropertyKey = Annotated[str, msgspec.Meta(
+    min_length=1, max_length=bounds.PROPERTY_KEY_MAX_LENGTH, pattern=_PLAIN)]
+PropertyText = Annotated[str, msgspec.Meta(max_length=bounds.PROPERTY_VALUE_MAX_LENGTH)]
+PropertyInt = Annotated[int, msgspec.Meta(ge=bounds.PROPERTY_INT_MIN, le=bounds.PROPERTY_INT_MAX)]
+# JSON has no NaN or infinity, and msgspec refuses a number beyond the float range: floats are finite.
+Property = PropertyText | PropertyInt | float
+Properties = Annotated[dict[PropertyKey, Property], msgspec.Meta(
+    max_length=bounds.PROPERTIES_MAX_ENTRIES,
+    description=f"at most {bounds.PROPERTIES_MAX_ENTRIES} entries; keys 1 to {bounds.PROPERTY_KEY_MAX_LENGTH} "
+                f"characters ({_NO_CONTROL}); strings at most {bounds.PROPERTY_VALUE_MAX_LENGTH} characters, "
+                f"integers within [{bounds.PROPERTY_INT_MIN}, {bounds.PROPERTY_INT_MAX}], finite numbers")]
+Filters = Annotated[
+    dict[PropertyKey, Annotated[list[PropertyText], msgspec.Meta(max_length=bounds.FILTER_VALUES_MAX_ENTRIES)]],
+    msgspec.Meta(max_length=bounds.FILTERS_MAX_ENTRIES),
+]
+
+Url = Annotated[str, msgspec.Meta(min_length=1, max_length=bounds.URL_MAX_LENGTH, pattern=_PLAIN)]
+EventTypes = Annotated[list[Id], msgspec.Meta(max_length=bounds.EVENT_TYPES_MAX_ENTRIES)]
+
+# An id in a URL path (wallet, customer, invoice, transaction, endpoint): the same rule, documented on the route.
+PathId = Annotated[str, Path(min_length=1, max_length=bounds.ID_MAX_LENGTH, pattern=_PLAIN,
+                             description=f"1 to {bounds.ID_MAX_LENGTH} characters, {_NO_CONTROL}")]
+
+
+def check_id(name: str, value: str) -> str:
+    """The Id rule outside a decoded body (the fast path's URL): a ValidationFailed naming the field."""
+    try:
+        return msgspec.convert(value, Id)
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed(f"{name} must be 1 to {bounds.ID_MAX_LENGTH} characters, {_NO_CONTROL}",
+                               {"field": name}) from exc
