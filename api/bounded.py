@@ -33,7 +33,7 @@ Description = Annotated[str, msgspec.Meta(
 Currency = Annotated[str, msgspec.Meta(
     pattern=bounds.CURRENCY_PATTERN, description="three-letter currency code (ISO 4217), either case")]
 Timestamp = Annotated[str, msgspec.Meta(
-    max_length=bounds.TIMESTAMP_MAX_LENGTH,
+    max_length=bounds.TIMESTAMP_MAX_LENGTH, extra_json_schema={"format": "date-time"},
     description=f"RFC 3339 with a zone offset, from {bounds.EARLIEST.isoformat()} "
                 f"to before {bounds.LATEST.isoformat()}")]
 DateNumber = Annotated[int, msgspec.Meta(
