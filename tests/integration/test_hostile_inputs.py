@@ -141,6 +141,19 @@ def property_cases() -> list[Case]:
     return cases
 
 
+def price_size_cases() -> list[Case]:
+    tier = {"unit_amount": "1"}
+    bad: list[tuple[str, dict[str, Any]]] = [
+        ("too many filters", {"filters": {f"f{i}": ["a"] for i in range(bounds.FILTERS_MAX_ENTRIES + 1)}}),
+        ("too many filter values", {"filters": {"f": ["a"] * (bounds.FILTER_VALUES_MAX_ENTRIES + 1)}}),
+        ("filter key with a newline", {"filters": {"a\nb": ["a"]}}),
+        ("aggregation field too long", {"aggregation": {"type": "SUM",
+                                                        "field": "f" * (bounds.PROPERTY_KEY_MAX_LENGTH + 1)}}),
+        ("too many tiers", {"billing_model": "TIERED", "tiers": [tier] * (bounds.TIERS_MAX_ENTRIES + 1)}),
+    ]
+    return [(f"price {name}", "POST", "/v1/prices", {**PRICE, **change}) for name, change in bad]
+
+
 async def test_metadata_descriptions_names_and_properties_are_bounded(clean_redis: str, aredis: Redis) -> None:
     async with staged(clean_redis, aredis) as stage:
         wallet = f"/v1/wallets/{stage.wallet_id}"
@@ -149,7 +162,7 @@ async def test_metadata_descriptions_names_and_properties_are_bounded(clean_redi
         cases += metadata_cases("POST", f"{wallet}/top-up", GRANT)
         cases += metadata_cases("POST", f"{wallet}/debit", {"credits": "1"})
         cases += text_cases("name", "PUT", wallet, {}, "n" * (bounds.NAME_MAX_LENGTH + 1))
-        cases += property_cases()
+        cases += property_cases() + price_size_cases()
         await refuse_all(stage, cases)
         bulk = b'{"events":[{"event_name":"api_call","external_customer_id":"c"},{"event_name":"api_call",' \
                b'"external_customer_id":"c","properties":{"p":' + deep(1000) + b"}}]}"
