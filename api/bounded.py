@@ -12,7 +12,11 @@ from fastapi import Path
 from domain import bounds
 from domain.errors import ValidationFailed
 
-_PLAIN = bounds.NO_CONTROL_CHARACTERS
+# A whole text without control characters. Python's `$` (msgspec checks with `re`) also matches before a final
+# newline, which `(?!\n)` refuses; ECMA 262 (what OpenAPI readers use) means the same by it. Path parameters are
+# checked by pydantic's Rust engine, which has no look-ahead and whose `$` is the end of the text.
+_PLAIN = f"^[^{bounds.CONTROL_CHARACTERS}]*$(?!\\n)"
+_PLAIN_PATH = f"^[^{bounds.CONTROL_CHARACTERS}]*$"
 _NO_CONTROL = "no control characters"
 
 Id = Annotated[str, msgspec.Meta(
@@ -31,7 +35,8 @@ Name = Annotated[str, msgspec.Meta(
 Description = Annotated[str, msgspec.Meta(
     max_length=bounds.DESCRIPTION_MAX_LENGTH, description=f"at most {bounds.DESCRIPTION_MAX_LENGTH} characters")]
 Currency = Annotated[str, msgspec.Meta(
-    pattern=bounds.CURRENCY_PATTERN, description="three-letter currency code (ISO 4217), either case")]
+    pattern=f"^[A-Za-z]{{{bounds.CURRENCY_LETTERS}}}$(?!\\n)",
+    description=f"{bounds.CURRENCY_LETTERS}-letter currency code (ISO 4217), ASCII, either case")]
 Timestamp = Annotated[str, msgspec.Meta(
     max_length=bounds.TIMESTAMP_MAX_LENGTH, extra_json_schema={"format": "date-time"},
     description=f"RFC 3339 with a zone offset, from {bounds.EARLIEST.isoformat()} "
@@ -68,7 +73,7 @@ Url = Annotated[str, msgspec.Meta(min_length=1, max_length=bounds.URL_MAX_LENGTH
 EventTypes = Annotated[list[Id], msgspec.Meta(max_length=bounds.EVENT_TYPES_MAX_ENTRIES)]
 
 # An id in a URL path (wallet, customer, invoice, transaction, endpoint): the same rule, documented on the route.
-PathId = Annotated[str, Path(min_length=1, max_length=bounds.ID_MAX_LENGTH, pattern=_PLAIN,
+PathId = Annotated[str, Path(min_length=1, max_length=bounds.ID_MAX_LENGTH, pattern=_PLAIN_PATH,
                              description=f"1 to {bounds.ID_MAX_LENGTH} characters, {_NO_CONTROL}")]
 
 

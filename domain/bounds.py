@@ -17,11 +17,11 @@ ID_MAX_LENGTH = 255
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 NAME_MAX_LENGTH = 255
 DESCRIPTION_MAX_LENGTH = 1000
-# Ids, keys, names and metadata / property keys hold no control character (C0, DEL, C1): a regular expression
-# (JSON Schema / ECMA 262 and Python syntax alike) matching a text without one.
-NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]*$"
-# Currencies: ISO 4217-style three-letter codes, either case (stored lower case).
-CURRENCY_PATTERN = r"^[A-Za-z]{3}$"
+# Ids, keys, names and metadata / property keys hold no control character: C0, DEL and C1, as a regular
+# expression character range.
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
+# Currencies: ISO 4217-style codes of this many ASCII letters, either case (stored lower case).
+CURRENCY_LETTERS = 3
 # RFC 3339 timestamps (the longest valid one, with nanoseconds and an offset, is 35 characters).
 TIMESTAMP_MAX_LENGTH = 64
 # Webhook endpoints: URL length and how many event types one endpoint may filter on.

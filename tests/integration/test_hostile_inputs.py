@@ -45,6 +45,7 @@ def text_cases(field: str, method: str, url: str, base: dict[str, Any], long: st
     """The field too long by one, then holding each control character."""
     cases: list[Case] = [(f"{field} too long", method, url, {**base, field: long})]
     cases += [(f"{field} with {c!r}", method, url, {**base, field: f"a{c}b"}) for c in CONTROLS]
+    cases += [(f"{field} ending in {c!r}", method, url, {**base, field: f"ab{c}"}) for c in CONTROLS]
     return cases
 
 
@@ -54,7 +55,7 @@ def id_cases(wallet_id: str) -> list[Case]:
     cases = text_cases("customer_id", "POST", "/v1/wallets", wallet)
     cases += text_cases("external_customer_id", "POST", "/v1/wallets", {"currency": "EUR"})
     cases += [(f"currency {c!r}", "POST", "/v1/wallets", {**wallet, "currency": c})
-              for c in ("US", "USDD", "ÜSD", "U1D", "", "US\x00")]
+              for c in ("US", "USDD", "ÜSD", "U1D", "", "US\x00", "USD\n", "US\n")]
     cases.append(("no customer", "POST", "/v1/wallets", {"customer_id": "", "currency": "EUR"}))
     for field in ("event_id", "event_name", "external_customer_id", "customer_id", "source"):
         cases += text_cases(field, "POST", "/v1/events", EVENT)
@@ -71,7 +72,7 @@ def id_cases(wallet_id: str) -> list[Case]:
                   {"url": "https://example.com/" + "x" * bounds.URL_MAX_LENGTH}))
     cases += [(f"webhook event type {c!r}", "POST", "/v1/webhooks/endpoints", {**endpoint, "event_types": [c]})
               for c in ("", "a\nb", TOO_LONG)]
-    for bad in (TOO_LONG, "a%00b", "a%0Ab", "a%7Fb"):
+    for bad in (TOO_LONG, "a%00b", "a%0Ab", "a%7Fb", "ab%0A", "a%C2%85b"):
         cases += [
             (f"wallet path {bad[:8]}", "GET", f"/v1/wallets/{bad}", None),
             (f"balance path {bad[:8]}", "GET", f"/v1/wallets/{bad}/balance/real-time", None),
@@ -114,6 +115,7 @@ def metadata_cases(method: str, url: str, base: dict[str, Any]) -> list[Case]:
         ("empty key", {"": "v"}), ("value too long", {"k": "v" * (bounds.METADATA_VALUE_MAX_LENGTH + 1)}),
     ]
     bad_maps += [(f"key with {c!r}", {f"a{c}b": "v"}) for c in CONTROLS]
+    bad_maps.append(("key ending in a newline", {"ab\n": "v"}))
     cases: list[Case] = [(f"{url} metadata {name}", method, url, {**base, "metadata": m}) for name, m in bad_maps]
     cases.append((f"{url} description too long", method, url,
                   {**base, "description": "d" * (bounds.DESCRIPTION_MAX_LENGTH + 1)}))
@@ -128,7 +130,7 @@ def property_cases() -> list[Case]:
         ("2**63", {"p": 2**63}), ("2**64+1", {"p": 2**64 + 1}), ("-(2**63)-1", {"p": -(2**63) - 1}),
         ("nested object", {"p": {"q": 1}}),
     ]
-    bad += [(f"key with {c!r}", {f"a{c}b": 1}) for c in CONTROLS]
+    bad += [(f"key with {c!r}", {f"a{c}b": 1}) for c in CONTROLS] + [("key ending in a newline", {"ab\n": 1})]
     cases: list[Case] = [(f"properties {name}", "POST", "/v1/events", {**EVENT, "properties": p}) for name, p in bad]
     event = b'{"event_name":"api_call","external_customer_id":"' + HOSTILE.encode() + b'","properties":{"p":'
     cases += [
