@@ -7,7 +7,7 @@ states them in the OpenAPI document (maxLength, pattern, maxProperties, minimum,
 from typing import Annotated
 
 import msgspec
-from fastapi import Path
+from fastapi import Path, Query
 
 from domain import bounds
 from domain.errors import ValidationFailed
@@ -18,6 +18,8 @@ from domain.errors import ValidationFailed
 _PLAIN = f"^[^{bounds.CONTROL_CHARACTERS}]*$(?!\\n)"
 _PLAIN_PATH = f"^[^{bounds.CONTROL_CHARACTERS}]*$"
 _NO_CONTROL = "no control characters"
+_TIMESTAMP_DOC = (f"RFC 3339 with a zone offset, from {bounds.EARLIEST.isoformat()} "
+                  f"to before {bounds.LATEST.isoformat()}")
 
 Id = Annotated[str, msgspec.Meta(
     min_length=1, max_length=bounds.ID_MAX_LENGTH, pattern=_PLAIN,
@@ -38,9 +40,7 @@ Currency = Annotated[str, msgspec.Meta(
     pattern=f"^[A-Za-z]{{{bounds.CURRENCY_LETTERS}}}$(?!\\n)",
     description=f"{bounds.CURRENCY_LETTERS}-letter currency code (ISO 4217), ASCII, either case")]
 Timestamp = Annotated[str, msgspec.Meta(
-    max_length=bounds.TIMESTAMP_MAX_LENGTH, extra_json_schema={"format": "date-time"},
-    description=f"RFC 3339 with a zone offset, from {bounds.EARLIEST.isoformat()} "
-                f"to before {bounds.LATEST.isoformat()}")]
+    max_length=bounds.TIMESTAMP_MAX_LENGTH, extra_json_schema={"format": "date-time"}, description=_TIMESTAMP_DOC)]
 DateNumber = Annotated[int, msgspec.Meta(
     ge=int(bounds.EARLIEST.strftime("%Y%m%d")), lt=int(bounds.LATEST.strftime("%Y%m%d")),
     description="a date as the number YYYYMMDD, within the timestamp bounds")]
@@ -75,6 +75,11 @@ EventTypes = Annotated[list[Id], msgspec.Meta(max_length=bounds.EVENT_TYPES_MAX_
 # An id in a URL path (wallet, customer, invoice, transaction, endpoint): the same rule, documented on the route.
 PathId = Annotated[str, Path(min_length=1, max_length=bounds.ID_MAX_LENGTH, pattern=_PLAIN_PATH,
                              description=f"1 to {bounds.ID_MAX_LENGTH} characters, {_NO_CONTROL}")]
+
+# The same rule for an id in a query string (optional: absent or empty means "not given"), and a timestamp there.
+QueryId = Annotated[str | None, Query(max_length=bounds.ID_MAX_LENGTH, pattern=_PLAIN_PATH,
+                                      description=f"at most {bounds.ID_MAX_LENGTH} characters, {_NO_CONTROL}")]
+QueryTimestamp = Annotated[str | None, Query(max_length=bounds.TIMESTAMP_MAX_LENGTH, description=_TIMESTAMP_DOC)]
 
 
 def check_id(name: str, value: str) -> str:

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from api.auth import Caller
 from api.body import json_body, request_doc, response_doc
+from api.bounded import QueryTimestamp
 from api.ids import new_id
 from api.translate import decimal_field, time_field
 from api.usage_schemas import (
@@ -87,7 +88,7 @@ async def create_price(
 
 
 @router.get("/prices", responses=response_doc(200, PriceList))
-async def get_prices(request: Request, caller: Caller, service: Service, at: str | None = None) -> Response:
+async def get_prices(request: Request, caller: Caller, service: Service, at: QueryTimestamp = None) -> Response:
     """Every version, or with `at` only the versions in force at that instant."""
     prices = await list_prices(request.app.state.redis, service.store.keys, caller.tenant_id, caller.environment_id)
     when = time_field("at", at)

@@ -215,6 +215,7 @@ async def test_every_timestamp_a_caller_sends_lies_within_the_bounds(clean_redis
         cases += [(f"period count {n}", "PUT", f"/v1/customers/{HOSTILE}/billing",
                    {"anchor": "2030-01-01T00:00:00Z", "period": {"unit": "day", "count": n}})
                   for n in (0, -1, bounds.PERIOD_COUNT_MAX + 1, 2**64 + 1)]
+        cases.append(("prices at, too long", "GET", "/v1/prices?at=" + "1" * (bounds.TIMESTAMP_MAX_LENGTH + 1), None))
         await refuse_all(stage, cases)
         await accept_all(stage, [
             ("expiry at the last instant", "POST", f"/v1/wallets/{stage.wallet_id}/top-up",
