@@ -40,15 +40,18 @@ def assert_refused(case: str, response: httpx.Response, status: int = 400, code:
 
 
 class StoreMark(msgspec.Struct, frozen=True):
-    """What a refused request must leave unchanged: every feed's length and the set of keys."""
+    """What a refused request must leave unchanged: every feed's length, the hostile customer's and its
+    neighbour's stream lengths, and the set of keys (no dedup marker, no wallet index, no new stream)."""
 
     feeds: tuple[int, ...]
+    logs: tuple[int, ...]
     keys: frozenset[bytes]
 
 
 async def mark(redis: Redis) -> StoreMark:
     feeds = tuple([int(await redis.xlen(KEYS.feed(p))) for p in range(PARTITIONS)])
-    return StoreMark(feeds=feeds, keys=frozenset([k async for k in redis.scan_iter(count=1000)]))
+    logs = tuple([int(await redis.xlen(KEYS.log(ref_of(c)))) for c in (HOSTILE, neighbour_of(HOSTILE))])
+    return StoreMark(feeds=feeds, logs=logs, keys=frozenset([k async for k in redis.scan_iter(count=1000)]))
 
 
 async def create_wallet(client: httpx.AsyncClient, customer: str, **body: Any) -> str:
@@ -75,6 +78,7 @@ class Stage(msgspec.Struct):
         after = await mark(self.redis)
         assert self.before is not None
         assert after.feeds == self.before.feeds, "a refused request appended to a feed"
+        assert after.logs == self.before.logs, "a refused request appended to a customer stream"
         assert after.keys == self.before.keys, f"a refused request wrote keys: {after.keys ^ self.before.keys}"
 
     async def assert_neighbour_folds(self) -> None:
