@@ -156,8 +156,11 @@ def price_size_cases() -> list[Case]:
     return [(f"price {name}", "POST", "/v1/prices", {**PRICE, **change}) for name, change in bad]
 
 
-async def test_metadata_descriptions_names_and_properties_are_bounded(clean_redis: str, aredis: Redis) -> None:
-    async with staged(clean_redis, aredis) as stage:
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast_path", "fastapi"])
+async def test_metadata_descriptions_names_and_properties_are_bounded(
+    clean_redis: str, aredis: Redis, fast_path: bool
+) -> None:
+    async with staged(clean_redis, aredis, fast_path) as stage:
         wallet = f"/v1/wallets/{stage.wallet_id}"
         cases = metadata_cases("POST", "/v1/wallets", {"customer_id": "cust_other", "currency": "USD"})
         cases += metadata_cases("PUT", wallet, {})
