@@ -6,7 +6,6 @@ from fastapi.responses import Response
 
 from api.auth import Caller
 from api.body import response_doc
-from api.bounded import QueryId
 from api.wallets import Service, json
 from domain.identity import AccountRef
 from store.projection import Projection
@@ -31,7 +30,7 @@ class VerifyResponse(msgspec.Struct):
 
 
 @router.post("/verify", responses=response_doc(200, VerifyResponse))
-async def verify(request: Request, caller: Caller, service: Service, customer_id: QueryId = None) -> Response:
+async def verify(request: Request, caller: Caller, service: Service, customer_id: str | None = None) -> Response:
     """Fold the tenant's accounts (or one) from zero and compare with the live snapshots field by field."""
     store = service.store
     if customer_id:
