@@ -4,7 +4,6 @@ from datetime import datetime
 from typing import assert_never
 
 from domain.alerts import check_settings
-from domain.bounds import PERIOD_COUNT_MAX
 from domain.commands import (
     AnyCommand,
     CreateWallet,
@@ -63,9 +62,8 @@ def decide(account: Account, command: AnyCommand, now: datetime) -> list[AnyEven
                 return []
             return [WalletUnfrozen(id=command.event_id, at=now, wallet_id=wallet.id, updated_by=command.actor)]
         case SetBillingCycle():
-            if not 1 <= command.count <= PERIOD_COUNT_MAX:
-                raise ValidationFailed(f"period count must be between 1 and {PERIOD_COUNT_MAX}",
-                                       {"count": command.count})
+            if command.count < 1 or command.count > 1000:
+                raise ValidationFailed("period count must be between 1 and 1000", {"count": command.count})
             return [BillingCycleSet(id=command.event_id, at=now, anchor=command.anchor, unit=command.unit,
                                     count=command.count)]
         case PayInvoice():

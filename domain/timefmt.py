@@ -10,7 +10,7 @@ def parse_rfc3339(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip().replace("z", "Z"))
     except ValueError as exc:
-        raise ValueError(f"not an RFC 3339 timestamp: {text!r}") from exc
+        raise ValueError(f"not an RFC 3339 timestamp with a zone offset: {text!r}") from exc
     if value.tzinfo is None:
         raise ValueError(f"timestamp has no zone offset: {text!r}")
     try:
@@ -31,7 +31,7 @@ def parse_yyyymmdd(number: int) -> datetime:
 
 def within_bounds(value: datetime) -> datetime:
     if not EARLIEST <= value < LATEST:
-        raise ValueError(f"timestamp {value.isoformat()} is not in [{EARLIEST.isoformat()}, {LATEST.isoformat()})")
+        raise ValueError(f"{format_rfc3339(value)} is not in [{format_rfc3339(EARLIEST)}, {format_rfc3339(LATEST)})")
     return value
 
 

@@ -35,13 +35,12 @@ async def running_app(
     redis_url: str, projector: bool = True, clock: Clock = system_clock, settings: Settings | None = None,
     fast_path: bool = True,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client wired to the app through ASGI, lifespan included; headers carry API_KEY.
-    `fast_path=False` sends the hot routes through FastAPI too (to test both ways of serving them)."""
+    """An httpx client wired to the app through ASGI, lifespan included; headers carry API_KEY."""
     settings = settings or make_settings()
     config = ApiConfig(api_keys=PRINCIPALS, keys=Keys(settings.partitions), request_log=False)
     companions = [projector_companion(settings, "test-projector")] if projector else []
     app = create_app(config, lambda: Redis.from_url(redis_url), clock=clock, companions=companions)
-    if not fast_path:
+    if not fast_path:  # the hot routes through FastAPI too, to test both ways of serving them
         app.user_middleware = [m for m in app.user_middleware if m.cls is not FastPath]
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
