@@ -69,9 +69,6 @@ Filters = Annotated[
     msgspec.Meta(max_length=bounds.FILTERS_MAX_ENTRIES),
 ]
 
-Url = Annotated[str, msgspec.Meta(min_length=1, max_length=bounds.URL_MAX_LENGTH, pattern=_PLAIN)]
-EventTypes = Annotated[list[Id], msgspec.Meta(max_length=bounds.EVENT_TYPES_MAX_ENTRIES)]
-
 # An id in a URL path (wallet, customer, invoice, transaction, endpoint): the same rule, documented on the route.
 PathId = Annotated[str, Path(min_length=1, max_length=bounds.ID_MAX_LENGTH, pattern=_PLAIN_PATH,
                              description=f"1 to {bounds.ID_MAX_LENGTH} characters, {_NO_CONTROL}")]
@@ -80,6 +77,10 @@ PathId = Annotated[str, Path(min_length=1, max_length=bounds.ID_MAX_LENGTH, patt
 QueryId = Annotated[str | None, Query(max_length=bounds.ID_MAX_LENGTH, pattern=_PLAIN_PATH,
                                       description=f"at most {bounds.ID_MAX_LENGTH} characters, {_NO_CONTROL}")]
 QueryTimestamp = Annotated[str | None, Query(max_length=bounds.TIMESTAMP_MAX_LENGTH, description=_TIMESTAMP_DOC)]
+# Pages of a list: where a page starts, and how long it may be.
+PageOffset = Annotated[int, Query(ge=0, le=bounds.PAGE_OFFSET_MAX)]
+TransactionsLimit = Annotated[int, Query(ge=1, le=bounds.TRANSACTIONS_PAGE_MAX)]
+DeliveriesLimit = Annotated[int, Query(ge=1, le=bounds.DELIVERIES_PAGE_MAX)]
 
 
 def check_id(name: str, value: str) -> str:

@@ -11,7 +11,7 @@ from api import translate
 from api.accounts import Accounts
 from api.auth import Caller, Principal
 from api.body import json_body, request_doc, response_doc
-from api.bounded import PathId
+from api.bounded import PageOffset, PathId, TransactionsLimit
 from api.ids import new_id
 from api.present import balance_response, transaction_response, wallet_response
 from api.schemas import (
@@ -26,7 +26,6 @@ from api.schemas import (
     WalletResponse,
 )
 from domain.balance import view_balance
-from domain.bounds import PAGE_OFFSET_MAX, TRANSACTIONS_PAGE_MAX
 from domain.commands import CreateWallet, DebitWallet, FreezeWallet, PayTopUp, TerminateWallet, UnfreezeWallet
 from domain.decide import decide, find_wallet
 from domain.errors import AlreadyExists, NotFound, ValidationFailed
@@ -206,8 +205,7 @@ async def pay_top_up(wallet_id: PathId, transaction_id: PathId, caller: Caller, 
 @router.get("/wallets/{wallet_id}/transactions", responses=response_doc(200, TransactionList))
 async def list_transactions(
     wallet_id: PathId, caller: Caller, service: Service,
-    limit: Annotated[int, Query(ge=1, le=TRANSACTIONS_PAGE_MAX)] = 50,
-    offset: Annotated[int, Query(ge=0, le=PAGE_OFFSET_MAX)] = 0,
+    limit: TransactionsLimit = 50, offset: PageOffset = 0,
 ) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     read = await service.store.read_account(ref)

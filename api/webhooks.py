@@ -6,15 +6,14 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from api.auth import Caller
 from api.body import json_body, request_doc, response_doc
-from api.bounded import EventTypes, PathId, Url
+from api.bounded import DeliveriesLimit, PageOffset, PathId
 from api.ids import new_id
 from api.wallets import json
-from domain.bounds import DELIVERIES_PAGE_MAX, PAGE_OFFSET_MAX
 from domain.errors import NotFound, ValidationFailed
 from store.webhooks import Delivery, Endpoint, Webhooks
 
@@ -22,9 +21,9 @@ router = APIRouter(prefix="/v1/webhooks", tags=["Webhooks"])
 
 
 class EndpointRequest(msgspec.Struct):
-    url: Url
+    url: str
     secret: str | None = None
-    event_types: EventTypes = []
+    event_types: list[str] = []
 
 
 class EndpointResponse(msgspec.Struct):
@@ -90,8 +89,7 @@ async def delete_endpoint(endpoint_id: PathId, caller: Caller, store: Store) -> 
 
 @router.get("/deliveries", responses=response_doc(200, DeliveryList))
 async def list_deliveries(
-    caller: Caller, store: Store, limit: Annotated[int, Query(ge=1, le=DELIVERIES_PAGE_MAX)] = 50,
-    offset: Annotated[int, Query(ge=0, le=PAGE_OFFSET_MAX)] = 0,
+    caller: Caller, store: Store, limit: DeliveriesLimit = 50, offset: PageOffset = 0,
 ) -> Response:
     """Newest first: status (pending, delivered, dead), attempts, last HTTP status and error."""
     return json(DeliveryList(items=await store.deliveries(caller.tenant_id, caller.environment_id, limit, offset)))

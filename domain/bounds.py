@@ -24,9 +24,6 @@ CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
 CURRENCY_LETTERS = 3
 # RFC 3339 timestamps (the longest valid one, with nanoseconds and an offset, is 35 characters).
 TIMESTAMP_MAX_LENGTH = 64
-# Webhook endpoints: URL length and how many event types one endpoint may filter on.
-URL_MAX_LENGTH = 2048
-EVENT_TYPES_MAX_ENTRIES = 50
 
 # Metadata (wallets, transactions): string to string.
 METADATA_MAX_ENTRIES = 50
@@ -40,6 +37,15 @@ PROPERTY_VALUE_MAX_LENGTH = 1024
 PROPERTY_INT_MAX = 2**63 - 1
 PROPERTY_INT_MIN = -(2**63)
 
+# Integers.
+PRIORITY_MAX = 1_000_000_000
+COOLDOWN_MAX_SECONDS = 366 * 24 * 3600
+PERIOD_COUNT_MAX = 1000
+
+# Every timestamp (usage, expiries, billing anchors, effective dates, `at` queries) lies in [EARLIEST, LATEST).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
 # Prices: filters (property key -> accepted values) and tiers.
 FILTERS_MAX_ENTRIES = 50
 FILTER_VALUES_MAX_ENTRIES = 100
@@ -49,12 +55,3 @@ TIERS_MAX_ENTRIES = 100
 TRANSACTIONS_PAGE_MAX = 1000
 DELIVERIES_PAGE_MAX = 500
 PAGE_OFFSET_MAX = 1_000_000_000
-
-# Integers.
-PRIORITY_MAX = 1_000_000_000
-COOLDOWN_MAX_SECONDS = 366 * 24 * 3600
-PERIOD_COUNT_MAX = 1000
-
-# Every timestamp (usage, expiries, billing anchors, effective dates, `at` queries) lies in [EARLIEST, LATEST).
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)

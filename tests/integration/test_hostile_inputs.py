@@ -67,11 +67,6 @@ def id_cases(wallet_id: str) -> list[Case]:
     cases += text_cases("lookup_key", "POST", "/v1/prices", PRICE)
     cases += text_cases("event_name", "POST", "/v1/prices", PRICE)
     cases.append(("price currency", "POST", "/v1/prices", {**PRICE, "currency": "DOLLAR"}))
-    endpoint = {"url": "https://example.com/hook"}
-    cases.append(("webhook url", "POST", "/v1/webhooks/endpoints",
-                  {"url": "https://example.com/" + "x" * bounds.URL_MAX_LENGTH}))
-    cases += [(f"webhook event type {c!r}", "POST", "/v1/webhooks/endpoints", {**endpoint, "event_types": [c]})
-              for c in ("", "a\nb", TOO_LONG)]
     for bad in (TOO_LONG, "a%00b", "a%0Ab", "a%7Fb", "ab%0A", "a%C2%85b"):
         cases += [
             (f"wallet path {bad[:8]}", "GET", f"/v1/wallets/{bad}", None),
