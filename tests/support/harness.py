@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from api.accounts import Clock, system_clock
 from api.app import ApiConfig, create_app
 from api.auth import Principal
+from api.fastpath import FastPath
 from cli.settings import Settings
 from cli.wiring import projector_companion
 from domain.identity import AccountRef
@@ -34,6 +35,7 @@ def make_settings(**overrides: Any) -> Settings:
 async def running_app(
     redis_url: str, projector: bool = True, clock: Clock = system_clock, settings: Settings | None = None,
     operator_keys: frozenset[str] = frozenset({OPERATOR_KEY}),
+    fast_path: bool = True,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client wired to the app through ASGI, lifespan included; headers carry API_KEY."""
     settings = settings or make_settings()
@@ -41,6 +43,8 @@ async def running_app(
                        operator_keys=operator_keys)
     companions = [projector_companion(settings, "test-projector")] if projector else []
     app = create_app(config, lambda: Redis.from_url(redis_url), clock=clock, companions=companions)
+    if not fast_path:  # the hot routes through FastAPI too, to test both ways of serving them
+        app.user_middleware = [m for m in app.user_middleware if m.cls is not FastPath]
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://tally", headers={"x-api-key": API_KEY}) as c:
