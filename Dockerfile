@@ -1,4 +1,4 @@
-# tally: one image for the API and the projector (compose.yaml picks the subcommand).
+# tally: one image for the API, the projector and the webhook sender (compose.yaml picks the subcommand).
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -34,17 +34,20 @@ class Accounts:
     def __init__(self, store: EventStore, clock: Clock = system_clock) -> None:
         self.store = store
         self.clock = clock
-        self._owners: dict[str, AccountRef] = {}
+        self._owners: dict[tuple[str, str, str], AccountRef] = {}
 
     async def locate_wallet(self, wallet_id: str, caller: Principal) -> AccountRef:
-        """The account holding a wallet; another tenant's wallet is as absent as a missing one."""
-        ref = self._owners.get(wallet_id)
+        """The account holding a wallet; another tenant's wallet is as absent as a missing one.
+
+        Only wallets the caller may see are remembered (per tenant and environment), so another tenant's wallet
+        and a missing id take the same path, one index read, and answer the same 404 in the same time."""
+        owner = (caller.tenant_id, caller.environment_id, wallet_id)
+        ref = self._owners.get(owner)
         if ref is None:
             ref = await self.store.find_wallet(wallet_id)
-            if ref is not None:
-                self._owners[wallet_id] = ref
-        if ref is None or (ref.tenant_id, ref.environment_id) != (caller.tenant_id, caller.environment_id):
-            raise NotFound(f"wallet {wallet_id} not found", {"wallet_id": wallet_id})
+            if ref is None or (ref.tenant_id, ref.environment_id) != owner[:2]:
+                raise NotFound(f"wallet {wallet_id} not found", {"wallet_id": wallet_id})
+            self._owners[owner] = ref
         return ref
 
     async def execute(self, ref: AccountRef, command: AnyCommand, dedup: Dedup | None = None) -> Outcome:

@@ -15,7 +15,9 @@ from api.accounts import Accounts, Clock, system_clock
 from api.auth import Principal
 from api.errors import install_error_handlers
 from api.fastpath import FastPath
+from api.limits import BodyBounds, BodyLimits
 from api.requestlog import RequestLog
+from api.verifyjobs import VerifyJobs
 from store.eventstore import EventStore
 from store.generation import follow_generation, live_generation
 from store.keys import Keys
@@ -31,6 +33,8 @@ class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_future_skew_seconds: int = 300
     request_log: bool = True
     webhook_allow_private: bool = False
+    body: BodyBounds = BodyBounds()
+    operator_keys: frozenset[str] = frozenset()
 
 
 def create_app(
@@ -46,11 +50,13 @@ def create_app(
         app.state.redis = redis
         app.state.api_keys = config.api_keys
         app.state.webhook_allow_private = config.webhook_allow_private
+        app.state.operator_keys = config.operator_keys
         app.state.max_future_skew = timedelta(seconds=config.max_future_skew_seconds)
         store = EventStore(redis, config.keys, config.dedup_ttl_seconds)
         generation = await live_generation(redis, config.keys)
         store.use_generation(generation)
         app.state.accounts = Accounts(store, clock)
+        app.state.verify_jobs = jobs = VerifyJobs(connect, config.keys, config.dedup_ttl_seconds)
         stop = asyncio.Event()
         tasks = [asyncio.create_task(companion(redis, stop)) for companion in companions]
         tasks.append(asyncio.create_task(
@@ -60,6 +66,7 @@ def create_app(
             yield
         finally:
             stop.set()
+            await jobs.close()
             await asyncio.gather(*tasks, return_exceptions=True)
             await redis.aclose()
 
@@ -76,6 +83,7 @@ def create_app(
     install_error_handlers(app)
     _document_schemas(app)
     app.add_middleware(FastPath)
+    app.add_middleware(BodyLimits, bounds=config.body)
     if config.request_log:
         app.add_middleware(RequestLog)
     return app

@@ -1,11 +1,13 @@
-"""API keys bound to a tenant and an environment, read from the x-api-key header."""
+"""API keys bound to a tenant and an environment, read from the x-api-key header; operator keys (no tenant) for
+operator routes, read from `Authorization: Bearer KEY` or x-api-key."""
 
+import hmac
 from typing import Annotated
 
 import msgspec
 from fastapi import Depends, Header, Request
 
-from domain.errors import Unauthenticated, ValidationFailed
+from domain.errors import Forbidden, Unauthenticated, ValidationFailed
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -38,3 +40,32 @@ async def authenticate(request: Request, x_api_key: Annotated[str | None, Header
 
 
 Caller = Annotated[Principal, Depends(authenticate)]
+
+
+def parse_operator_keys(text: str) -> frozenset[str]:
+    """Comma-separated operator keys: they act on every tenant's data, so they are kept apart from tenant keys."""
+    return frozenset(filter(None, (part.strip() for part in text.split(","))))
+
+
+def check_operator(operator_keys: frozenset[str], api_keys: dict[str, Principal], key: str | None) -> None:
+    if not operator_keys:
+        raise Forbidden("operator routes are disabled: no operator key is configured (TALLY_OPERATOR_KEYS)")
+    if not key:
+        raise Unauthenticated("missing operator credential (Authorization: Bearer KEY, or x-api-key)")
+    if any(hmac.compare_digest(key.encode(), known.encode()) for known in operator_keys):
+        return
+    if key in api_keys:
+        raise Forbidden("a tenant API key cannot use operator routes")
+    raise Unauthenticated("unknown operator key")
+
+
+async def authenticate_operator(
+    request: Request, authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> None:
+    scheme, _, token = (authorization or "").partition(" ")
+    key = token.strip() if scheme.lower() == "bearer" else x_api_key
+    check_operator(request.app.state.operator_keys, request.app.state.api_keys, key)
+
+
+Operator = Annotated[None, Depends(authenticate_operator)]

@@ -40,6 +40,8 @@ def decode_body(decoder: "msgspec.json.Decoder[T]", data: bytes) -> T:
         raise ValidationFailed(f"invalid body: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise ValidationFailed("body is not valid JSON") from exc
+    except RecursionError as exc:
+        raise ValidationFailed("body is nested too deeply") from exc
 
 
 def decode_json_numbers(decoder: "msgspec.json.Decoder[T]", data: bytes) -> T:

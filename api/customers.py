@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from api.auth import Caller, Principal
 from api.body import json_body, request_doc, response_doc
+from api.bounded import PathId
 from api.ids import new_id
 from api.translate import decimal_field, time_field
 from api.usage_schemas import (
@@ -49,7 +50,7 @@ def invoice_response(customer_id: str, invoice: Invoice) -> InvoiceResponse:
 @router.put("/customers/{customer_id}/billing", openapi_extra=request_doc(BillingRequest),
             responses=response_doc(200, BillingResponse))
 async def set_billing(
-    customer_id: str, caller: Caller, service: Service,
+    customer_id: PathId, caller: Caller, service: Service,
     body: Annotated[BillingRequest, Depends(json_body(BillingRequest))],
 ) -> Response:
     """Usage from now on falls in periods of this cycle; periods already open keep their bounds."""
@@ -65,7 +66,7 @@ async def set_billing(
 
 
 @router.get("/customers/{customer_id}/invoices", responses=response_doc(200, InvoiceList))
-async def list_invoices(customer_id: str, caller: Caller, service: Service) -> Response:
+async def list_invoices(customer_id: PathId, caller: Caller, service: Service) -> Response:
     read = await service.store.read_account(account_ref(caller, customer_id))
     invoices = sorted(read.account.invoices.values(), key=lambda i: (i.period_start, i.currency))
     return json(InvoiceList(items=[invoice_response(customer_id, i) for i in invoices]))
@@ -74,7 +75,7 @@ async def list_invoices(customer_id: str, caller: Caller, service: Service) -> R
 @router.post("/customers/{customer_id}/invoices/{invoice_id}/payments", openapi_extra=request_doc(PaymentRequest),
              responses=response_doc(200, InvoiceResponse))
 async def pay_invoice(
-    customer_id: str, invoice_id: str, caller: Caller, service: Service,
+    customer_id: PathId, invoice_id: PathId, caller: Caller, service: Service,
     body: Annotated[PaymentRequest, Depends(json_body(PaymentRequest))],
 ) -> Response:
     """Record a payment against an invoice (the whole unpaid rest when no amount is given)."""
@@ -105,7 +106,7 @@ def usage_summary(customer_id: str, account: Account) -> UsageSummary:
 
 
 @router.get("/customers/{customer_id}/usage", responses=response_doc(200, UsageSummary))
-async def customer_usage(customer_id: str, caller: Caller, service: Service) -> Response:
+async def customer_usage(customer_id: PathId, caller: Caller, service: Service) -> Response:
     """Quantities and charges per price for the open (unsettled) periods, read exactly."""
     read = await service.store.read_account(account_ref(caller, customer_id))
     return json(usage_summary(customer_id, read.account))

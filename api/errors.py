@@ -16,8 +16,11 @@ from api.metrics import EVENTS_REFUSED
 from api.schemas import ErrorResponse
 from domain.errors import (
     AlreadyExists,
+    BodyTooLarge,
+    Forbidden,
     InvalidOperation,
     NotFound,
+    RequestTimedOut,
     StoreUnavailable,
     TallyError,
     Unauthenticated,
@@ -36,6 +39,9 @@ STATUS_OF: dict[type[TallyError], tuple[int, str]] = {
     VersionConflict: (409, "version_conflict"),
     Unauthenticated: (401, "permission_denied"),
     StoreUnavailable: (503, "service_unavailable"),
+    Forbidden: (403, "permission_denied"),
+    BodyTooLarge: (413, "request_too_large"),
+    RequestTimedOut: (408, "request_timeout"),
 }
 HTTP_CODES = {400: "validation_error", 401: "permission_denied", 403: "permission_denied", 404: "not_found",
               405: "invalid_operation", 409: "already_exists"}

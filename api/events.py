@@ -1,5 +1,6 @@
 """Usage ingestion, Flexprice-compatible: one event or a bulk of up to 1,000, deduplicated by event id."""
 
+import re
 from datetime import timedelta
 from typing import Annotated
 
@@ -9,21 +10,56 @@ from fastapi.responses import Response
 
 from api.accounts import Accounts
 from api.auth import Caller, Principal
-from api.body import json_body, request_doc, response_doc
+from api.body import decode_body, json_body, request_doc, response_doc
 from api.ids import new_id
 from api.metrics import APPEND_SECONDS, EVENTS_ACCEPTED
+from api.translate import time_field
 from api.usage_schemas import BulkIngestRequest, EventAccepted, EventsAccepted, IngestEventRequest
 from api.wallets import Service, json
 from domain.errors import ValidationFailed
 from domain.events import UsageRecorded
 from domain.identity import AccountRef
-from domain.timefmt import parse_rfc3339
 from store.eventstore import Dedup
 
 router = APIRouter(prefix="/v1", tags=["Events"])
 MAX_BULK = 1000
-MAX_TEXT = 255
 _event_decoder = msgspec.json.Decoder(IngestEventRequest)
+_EVENT_INDEX = re.compile(r"\$\.events\[(\d+)\]")
+
+
+class _TypedBulk(msgspec.Struct):
+    """A bulk decoded in one go: used only to name the event that nests too deeply to be split off."""
+
+    events: list[IngestEventRequest]
+
+
+_bulk_decoder = msgspec.json.Decoder(BulkIngestRequest)
+_typed_bulk_decoder = msgspec.json.Decoder(_TypedBulk)
+
+
+def decode_bulk(data: bytes) -> BulkIngestRequest:
+    """Split a bulk into its raw events; one nested too deeply to split is a 400 naming its index."""
+    try:
+        return decode_body(_bulk_decoder, data)
+    except ValidationFailed as exc:
+        if isinstance(exc.__cause__, RecursionError):
+            raise _too_deep(data) from exc
+        raise
+
+
+def _too_deep(data: bytes) -> ValidationFailed:
+    try:
+        _typed_bulk_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
+        found = _EVENT_INDEX.search(str(exc))
+        if found:
+            return ValidationFailed("1 of the events is invalid; none was accepted",
+                                    {"events": {found.group(1): str(exc)}})
+    return ValidationFailed("body is nested too deeply")
+
+
+async def bulk_body(request: Request) -> BulkIngestRequest:
+    return decode_bulk(await request.body())
 
 
 async def max_skew(request: Request) -> timedelta:
@@ -36,25 +72,15 @@ Skew = Annotated[timedelta, Depends(max_skew)]
 
 def usage_event(body: IngestEventRequest, caller: Principal, service: Accounts, skew: timedelta
                 ) -> tuple[AccountRef, UsageRecorded]:
-    """Validate one event and turn it into the fact to append; raises ValidationFailed naming the field."""
-    if not body.event_name or len(body.event_name) > MAX_TEXT:
-        raise ValidationFailed("event_name is required (at most 255 characters)", {"field": "event_name"})
+    """Validate one event and turn it into the fact to append; raises ValidationFailed naming the field.
+
+    Lengths, characters and property bounds were checked when the body was decoded (api/bounded.py)."""
     customer = body.customer_id or body.external_customer_id
-    if not body.external_customer_id or len(customer) > MAX_TEXT:
-        raise ValidationFailed("external_customer_id is required (at most 255 characters)",
-                               {"field": "external_customer_id"})
-    if body.event_id is not None and (not body.event_id or len(body.event_id) > MAX_TEXT):
-        raise ValidationFailed("event_id must be 1 to 255 characters", {"field": "event_id"})
     now = service.clock()
-    timestamp = now
-    if body.timestamp:
-        try:
-            timestamp = parse_rfc3339(body.timestamp)
-        except ValueError as exc:
-            raise ValidationFailed("timestamp is not RFC 3339", {"field": "timestamp"}) from exc
-        if timestamp > now + skew:
-            raise ValidationFailed(f"timestamp is more than {int(skew.total_seconds())} s in the future",
-                                   {"field": "timestamp", "timestamp": body.timestamp})
+    timestamp = time_field("timestamp", body.timestamp) or now
+    if timestamp > now + skew:
+        raise ValidationFailed(f"timestamp is more than {int(skew.total_seconds())} s in the future",
+                               {"field": "timestamp", "timestamp": body.timestamp})
     event = UsageRecorded(
         id=body.event_id or new_id("event"), at=now, event_name=body.event_name,
         external_customer_id=body.external_customer_id, timestamp=timestamp, properties=body.properties,
@@ -85,7 +111,7 @@ async def accept_event(body: IngestEventRequest, caller: Principal, service: Acc
              responses=response_doc(202, EventsAccepted, "Accepted"))
 async def ingest_events_bulk(
     caller: Caller, service: Service, skew: Skew,
-    body: Annotated[BulkIngestRequest, Depends(json_body(BulkIngestRequest))],
+    body: Annotated[BulkIngestRequest, Depends(bulk_body)],
 ) -> Response:
     """All valid: every event is appended in one pipeline. Any invalid: a 400 naming each, and none is appended."""
     return await accept_bulk(body, caller, service, skew)
@@ -99,7 +125,7 @@ async def accept_bulk(body: BulkIngestRequest, caller: Principal, service: Accou
     for index, raw in enumerate(body.events):
         try:
             ref, event = usage_event(_event_decoder.decode(raw), caller, service, skew)
-        except (msgspec.ValidationError, msgspec.DecodeError, ValidationFailed) as exc:
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, ValidationFailed) as exc:
             problems[str(index)] = getattr(exc, "message", str(exc))
             continue
         items.append((ref, event, Dedup(scope="event", key=event.id)))

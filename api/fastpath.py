@@ -14,16 +14,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import principal_of
 from api.body import decode_body
+from api.bounded import check_id
 from api.errors import store_down_response, tally_error_response
-from api.events import accept_bulk, accept_event
-from api.usage_schemas import BulkIngestRequest, IngestEventRequest
+from api.events import accept_bulk, accept_event, decode_bulk
+from api.usage_schemas import IngestEventRequest
 from api.wallets import read_balance
 from domain.errors import TallyError, ValidationFailed
 
 BALANCE_PREFIX, BALANCE_SUFFIX = "/v1/wallets/", "/balance/real-time"
-TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+# The spellings FastAPI (pydantic) accepts for a bool query parameter; anything else, "" included, is a 400.
+TRUE, FALSE = {"1", "true", "t", "yes", "y", "on"}, {"0", "false", "f", "no", "n", "off"}
 _event = msgspec.json.Decoder(IngestEventRequest)
-_bulk = msgspec.json.Decoder(BulkIngestRequest)
 Handler = Callable[[Scope, Receive], Awaitable[Response]]
 
 
@@ -65,14 +66,14 @@ class FastPath:
     async def _bulk(self, scope: Scope, receive: Receive) -> Response:
         state = scope["app"].state
         caller = principal_of(state.api_keys, _api_key(scope))
-        body = decode_body(_bulk, await _body(receive))
+        body = decode_bulk(await _body(receive))
         return await accept_bulk(body, caller, state.accounts, state.max_future_skew)
 
     async def _balance(self, scope: Scope, receive: Receive) -> Response:
         state = scope["app"].state
         caller = principal_of(state.api_keys, _api_key(scope))
-        wallet_id = scope["path"][len(BALANCE_PREFIX):-len(BALANCE_SUFFIX)]
-        query = parse_qs(scope["query_string"].decode("latin-1"))
+        wallet_id = check_id("wallet_id", scope["path"][len(BALANCE_PREFIX):-len(BALANCE_SUFFIX)])
+        query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
         expand = query.get("expand", [None])[-1]
         return await read_balance(wallet_id, caller, state.accounts, expand, _flag(query, "from_cache"))
 
@@ -85,9 +86,12 @@ def _api_key(scope: Scope) -> str | None:
 
 
 async def _body(receive: Receive) -> bytes:
+    """The whole body; api/limits.py bounds its size and the time it takes. A truncated body is never decoded."""
     chunks = []
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ValidationFailed("the client disconnected before the request body ended")
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
             return b"".join(chunks)

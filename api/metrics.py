@@ -1,8 +1,11 @@
-"""The API's Prometheus metrics, and the /metrics route (which also shows the projector's in `tally dev`)."""
+"""The API's Prometheus metrics, and the /metrics route (which also shows the projector's in `tally dev`); it needs
+the operator credential, like every operator route."""
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from api.auth import Operator
 
 router = APIRouter(tags=["Health"])
 
@@ -15,5 +18,5 @@ APPEND_SECONDS = Histogram(
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(_: Operator) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from api.auth import Caller
 from api.body import json_body, request_doc, response_doc
+from api.bounded import QueryTimestamp
 from api.ids import new_id
 from api.translate import decimal_field, decimal_or, time_field
 from api.usage_schemas import (
@@ -38,8 +39,6 @@ def price_version(body: CreatePriceRequest, now: datetime) -> PriceVersion:
     if effective < now:
         raise ValidationFailed("effective_from cannot be in the past: versions never re-price history",
                                {"effective_from": body.effective_from})
-    if len(body.currency) != 3 or not body.currency.isalpha():
-        raise ValidationFailed("currency must be a three-letter code", {"currency": body.currency})
     transform = body.transform_quantity
     price = PriceVersion(
         id=new_id("price"), lookup_key=_lookup_key(body), event_name=body.event_name,
@@ -56,8 +55,6 @@ def price_version(body: CreatePriceRequest, now: datetime) -> PriceVersion:
         effective_from=effective, created_at=now,
     )
     problems = check_price(price)
-    if not body.event_name:
-        problems.append("event_name is required")
     if problems:
         raise ValidationFailed("; ".join(problems), {"problems": problems})
     return price
@@ -91,7 +88,7 @@ async def create_price(
 
 
 @router.get("/prices", responses=response_doc(200, PriceList))
-async def get_prices(request: Request, caller: Caller, service: Service, at: str | None = None) -> Response:
+async def get_prices(request: Request, caller: Caller, service: Service, at: QueryTimestamp = None) -> Response:
     """Every version, or with `at` only the versions in force at that instant."""
     prices = await list_prices(request.app.state.redis, service.store.keys, caller.tenant_id, caller.environment_id)
     when = time_field("at", at)

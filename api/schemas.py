@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from api.bounded import Currency, DateNumber, Description, IdempotencyKey, Metadata, Name, OptionalId, Timestamp
 from domain.events import DebitReason, GrantReason, WalletType
 from domain.settings import AlertCondition, AlertState, PriceType
 
@@ -36,27 +37,27 @@ class WalletConfigWire(msgspec.Struct, omit_defaults=True):
 
 
 class CreateWalletRequest(msgspec.Struct, forbid_unknown_fields=False):
-    currency: str
-    customer_id: str | None = None
-    external_customer_id: str | None = None
+    currency: Currency
+    customer_id: OptionalId | None = None
+    external_customer_id: OptionalId | None = None
     wallet_type: WalletType = "PRE_PAID"
     conversion_rate: Decimalish = "1"
     topup_conversion_rate: Decimalish | None = None
-    name: str | None = None
-    description: str | None = None
-    metadata: dict[str, str] | None = None
+    name: Name | None = None
+    description: Description | None = None
+    metadata: Metadata | None = None
     config: WalletConfigWire | None = None
     alert_settings: AlertSettingsWire | None = None
     auto_topup: AutoTopupWire | None = None
     initial_credits_to_load: Decimalish | None = None
-    initial_credits_expiry_date_utc: str | None = None
-    initial_credits_to_load_expiry_date: int | None = None
+    initial_credits_expiry_date_utc: Timestamp | None = None
+    initial_credits_to_load_expiry_date: DateNumber | None = None
 
 
 class UpdateWalletRequest(msgspec.Struct):
-    name: str | None = None
-    description: str | None = None
-    metadata: dict[str, str] | None = None
+    name: Name | None = None
+    description: Description | None = None
+    metadata: Metadata | None = None
     config: WalletConfigWire | None = None
     alert_settings: AlertSettingsWire | None = None
     auto_topup: AutoTopupWire | None = None
@@ -67,18 +68,18 @@ class TopUpRequest(msgspec.Struct):
     credits_to_add: Decimalish | None = None
     amount: Decimalish | None = None
     priority: int | None = None
-    expiry_date_utc: str | None = None
-    idempotency_key: str | None = None
-    description: str | None = None
-    metadata: dict[str, str] | None = None
+    expiry_date_utc: Timestamp | None = None
+    idempotency_key: IdempotencyKey | None = None
+    description: Description | None = None
+    metadata: Metadata | None = None
 
 
 class DebitRequest(msgspec.Struct):
     credits: Decimalish
     transaction_reason: DebitReason = "MANUAL_BALANCE_DEBIT"
-    idempotency_key: str | None = None
-    description: str | None = None
-    metadata: dict[str, str] | None = None
+    idempotency_key: IdempotencyKey | None = None
+    description: Description | None = None
+    metadata: Metadata | None = None
 
 
 class CreditBreakdownWire(msgspec.Struct):

@@ -1,7 +1,7 @@
 """Wire requests to domain commands: parse decimals and dates, fill defaults, refuse what is malformed."""
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -23,7 +23,7 @@ from domain.commands import CreateWallet, TopUpWallet, UpdateWallet
 from domain.errors import ValidationFailed
 from domain.money import parse_decimal
 from domain.settings import AlertSettings, AlertThreshold, AutoTopup
-from domain.timefmt import parse_rfc3339
+from domain.timefmt import parse_rfc3339, parse_yyyymmdd
 from domain.watch import is_auto_topup
 
 _sorted_encoder = msgspec.json.Encoder(order="sorted")
@@ -71,7 +71,7 @@ def time_field(name: str, value: str | None) -> datetime | None:
     try:
         return parse_rfc3339(value)
     except ValueError as exc:
-        raise ValidationFailed(f"{name} is not an RFC 3339 timestamp", {"field": name, "value": value}) from exc
+        raise ValidationFailed(f"{name}: {exc}", {"field": name, "value": value}) from exc
 
 
 def _threshold(level: str, wire: AlertThresholdWire | None) -> AlertThreshold | None:
@@ -102,17 +102,16 @@ def _expiry_yyyymmdd(value: int | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return datetime.strptime(str(value), "%Y%m%d").replace(tzinfo=UTC)
+        return parse_yyyymmdd(value)
     except ValueError as exc:
-        raise ValidationFailed("initial_credits_to_load_expiry_date must be YYYYMMDD") from exc
+        raise ValidationFailed(f"initial_credits_to_load_expiry_date: {exc}",
+                               {"field": "initial_credits_to_load_expiry_date", "value": value}) from exc
 
 
 def create_wallet(body: CreateWalletRequest, caller: Principal, actor: str) -> CreateWallet:
     customer = body.customer_id or body.external_customer_id
     if not customer:
         raise ValidationFailed("customer_id or external_customer_id is required")
-    if len(body.currency) != 3 or not body.currency.isalpha():
-        raise ValidationFailed("currency must be a three-letter code", {"currency": body.currency})
     expiry = time_field("initial_credits_expiry_date_utc", body.initial_credits_expiry_date_utc)
     return CreateWallet(
         event_id=new_id("evt"), actor=actor, wallet_id=new_id("wallet"), tenant_id=caller.tenant_id,

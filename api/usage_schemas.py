@@ -1,25 +1,26 @@
 """Wire shapes of ingestion, the rate card, billing periods, invoices and usage summaries."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
+from api.bounded import Currency, Filters, Id, Name, OptionalId, Properties, PropertyKey, Timestamp
+from domain.bounds import PERIOD_COUNT_MAX, TIERS_MAX_ENTRIES
 from domain.periods import PeriodUnit
 from domain.pricing import Aggregation, BillingModel, TierMode
 
 Decimalish = str | int | float
-Property = str | int | float
 
 
 class IngestEventRequest(msgspec.Struct):
-    event_name: str
-    external_customer_id: str
-    customer_id: str | None = None
-    event_id: str | None = None
-    timestamp: str | None = None
-    source: str | None = None
-    properties: dict[str, Property] = {}
+    event_name: Id
+    external_customer_id: Id
+    customer_id: OptionalId | None = None
+    event_id: Id | None = None
+    timestamp: Timestamp | None = None
+    source: Name | None = None
+    properties: Properties = {}
 
 
 class BulkIngestRequest(msgspec.Struct):
@@ -41,7 +42,7 @@ class EventsAccepted(msgspec.Struct):
 
 class AggregationWire(msgspec.Struct):
     type: Aggregation
-    field: str | None = None
+    field: PropertyKey | None = None
 
 
 class TransformQuantity(msgspec.Struct):
@@ -56,17 +57,17 @@ class TierWire(msgspec.Struct):
 
 
 class CreatePriceRequest(msgspec.Struct):
-    event_name: str
-    currency: str
+    event_name: Id
+    currency: Currency
     aggregation: AggregationWire
     billing_model: BillingModel
     amount: Decimalish | None = None
-    filters: dict[str, list[str]] = {}
+    filters: Filters = {}
     transform_quantity: TransformQuantity | None = None
     tier_mode: TierMode = "SLAB"
-    tiers: list[TierWire] = []
-    effective_from: str | None = None
-    lookup_key: str | None = None
+    tiers: Annotated[list[TierWire], msgspec.Meta(max_length=TIERS_MAX_ENTRIES)] = []
+    effective_from: Timestamp | None = None
+    lookup_key: OptionalId | None = None
 
 
 class TierOut(msgspec.Struct):
@@ -97,11 +98,11 @@ class PriceList(msgspec.Struct):
 
 class PeriodWire(msgspec.Struct):
     unit: PeriodUnit
-    count: int = 1
+    count: Annotated[int, msgspec.Meta(ge=1, le=PERIOD_COUNT_MAX)] = 1
 
 
 class BillingRequest(msgspec.Struct):
-    anchor: str
+    anchor: Timestamp
     period: PeriodWire
 
 
@@ -113,7 +114,7 @@ class BillingResponse(msgspec.Struct):
 
 class PaymentRequest(msgspec.Struct):
     amount: Decimalish | None = None
-    reference: str | None = None
+    reference: Name | None = None
 
 
 class InvoiceResponse(msgspec.Struct):

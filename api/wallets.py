@@ -11,6 +11,7 @@ from api import translate
 from api.accounts import Accounts
 from api.auth import Caller, Principal
 from api.body import json_body, request_doc, response_doc
+from api.bounded import PageOffset, PathId, TransactionsLimit
 from api.ids import new_id
 from api.present import balance_response, transaction_response, wallet_response
 from api.schemas import (
@@ -25,9 +26,9 @@ from api.schemas import (
     WalletResponse,
 )
 from domain.balance import view_balance
-from domain.commands import DebitWallet, FreezeWallet, PayTopUp, TerminateWallet, UnfreezeWallet
-from domain.decide import find_wallet
-from domain.errors import AlreadyExists, NotFound
+from domain.commands import CreateWallet, DebitWallet, FreezeWallet, PayTopUp, TerminateWallet, UnfreezeWallet
+from domain.decide import decide, find_wallet
+from domain.errors import AlreadyExists, NotFound, ValidationFailed
 from domain.identity import AccountRef
 from domain.state import Account
 from store.eventstore import Dedup
@@ -35,6 +36,19 @@ from store.eventstore import Dedup
 router = APIRouter(prefix="/v1", tags=["Wallets"])
 _encoder = msgspec.json.Encoder()
 BREAKDOWN = "credits_available_breakdown"
+EXPANSIONS = (BREAKDOWN,)
+EXPAND_PATTERN = f"^(({'|'.join(EXPANSIONS)})(,({'|'.join(EXPANSIONS)}))*)?$"
+EXPAND_DOC = f"comma-separated, each one of: {', '.join(EXPANSIONS)}; any other value is a 400"
+
+
+def expansions(expand: str | None) -> set[str]:
+    """The `expand` values asked for; an unknown one is a 400 (as Flexprice answers), an empty one asks nothing."""
+    names = set(expand.split(",")) if expand else set()
+    unknown = names - set(EXPANSIONS)
+    if unknown:
+        raise ValidationFailed(f"unknown expand value; allowed: {', '.join(EXPANSIONS)}",
+                               {"expand": sorted(unknown), "allowed": list(EXPANSIONS)})
+    return names
 
 
 async def accounts(request: Request) -> Accounts:
@@ -60,13 +74,21 @@ async def create_wallet(
 ) -> Response:
     command = translate.create_wallet(body, caller, actor=caller.tenant_id)
     ref = AccountRef(caller.tenant_id, caller.environment_id, command.customer_id)
+    await refuse_first(service, ref, command)
     await service.store.index_wallet(command.wallet_id, ref)
     outcome = await service.execute(ref, command)
     return _wallet_json(service, outcome.account, command.wallet_id)
 
 
+async def refuse_first(service: Accounts, ref: AccountRef, command: CreateWallet) -> None:
+    """Decide on the account as it is, appending nothing: a creation that will be refused raises here, before
+    the wallet's index is written (the index must exist before the wallet's first event can be read)."""
+    read = await service.store.read_account(ref)
+    decide(read.account, command, service.clock())
+
+
 @router.get("/wallets/{wallet_id}", responses=response_doc(200, WalletResponse))
-async def get_wallet(wallet_id: str, caller: Caller, service: Service) -> Response:
+async def get_wallet(wallet_id: PathId, caller: Caller, service: Service) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     read = await service.store.read_account(ref)
     return _wallet_json(service, read.account, wallet_id)
@@ -75,7 +97,7 @@ async def get_wallet(wallet_id: str, caller: Caller, service: Service) -> Respon
 @router.put("/wallets/{wallet_id}", openapi_extra=request_doc(UpdateWalletRequest),
             responses=response_doc(200, WalletResponse))
 async def update_wallet(
-    wallet_id: str, caller: Caller, service: Service,
+    wallet_id: PathId, caller: Caller, service: Service,
     body: Annotated[UpdateWalletRequest, Depends(json_body(UpdateWalletRequest))],
 ) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
@@ -84,7 +106,7 @@ async def update_wallet(
 
 
 @router.post("/wallets/{wallet_id}/terminate", responses=response_doc(200, WalletResponse))
-async def terminate_wallet(wallet_id: str, caller: Caller, service: Service) -> Response:
+async def terminate_wallet(wallet_id: PathId, caller: Caller, service: Service) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     command = TerminateWallet(event_id=new_id("evt"), actor=caller.tenant_id, wallet_id=wallet_id,
                               transaction_id=new_id("wtx"))
@@ -93,7 +115,7 @@ async def terminate_wallet(wallet_id: str, caller: Caller, service: Service) -> 
 
 
 @router.post("/wallets/{wallet_id}/freeze", responses=response_doc(200, WalletResponse))
-async def freeze_wallet(wallet_id: str, caller: Caller, service: Service) -> Response:
+async def freeze_wallet(wallet_id: PathId, caller: Caller, service: Service) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     outcome = await service.execute(ref, FreezeWallet(event_id=new_id("evt"), actor=caller.tenant_id,
                                                       wallet_id=wallet_id))
@@ -101,7 +123,7 @@ async def freeze_wallet(wallet_id: str, caller: Caller, service: Service) -> Res
 
 
 @router.post("/wallets/{wallet_id}/unfreeze", responses=response_doc(200, WalletResponse))
-async def unfreeze_wallet(wallet_id: str, caller: Caller, service: Service) -> Response:
+async def unfreeze_wallet(wallet_id: PathId, caller: Caller, service: Service) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     outcome = await service.execute(ref, UnfreezeWallet(event_id=new_id("evt"), actor=caller.tenant_id,
                                                         wallet_id=wallet_id))
@@ -137,7 +159,7 @@ async def _replay_or_conflict(service: Accounts, account: Account, wallet_id: st
 @router.post("/wallets/{wallet_id}/top-up", openapi_extra=request_doc(TopUpRequest),
              responses=response_doc(200, TopUpResponse))
 async def top_up_wallet(
-    wallet_id: str, caller: Caller, service: Service,
+    wallet_id: PathId, caller: Caller, service: Service,
     body: Annotated[TopUpRequest, Depends(json_body(TopUpRequest))],
 ) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
@@ -152,7 +174,7 @@ async def top_up_wallet(
 @router.post("/wallets/{wallet_id}/debit", openapi_extra=request_doc(DebitRequest),
              responses=response_doc(200, TopUpResponse))
 async def debit_wallet(
-    wallet_id: str, caller: Caller, service: Service,
+    wallet_id: PathId, caller: Caller, service: Service,
     body: Annotated[DebitRequest, Depends(json_body(DebitRequest))],
 ) -> Response:
     """A manual debit (tally's own endpoint): consumes lots in lot order, never beyond the available credits."""
@@ -171,7 +193,7 @@ async def debit_wallet(
 
 
 @router.post("/wallets/{wallet_id}/transactions/{transaction_id}/pay", responses=response_doc(200, TopUpResponse))
-async def pay_top_up(wallet_id: str, transaction_id: str, caller: Caller, service: Service) -> Response:
+async def pay_top_up(wallet_id: PathId, transaction_id: PathId, caller: Caller, service: Service) -> Response:
     """Record the payment of a pending (invoiced) top-up: its credits become available."""
     ref = await service.locate_wallet(wallet_id, caller)
     command = PayTopUp(event_id=new_id("evt"), actor=caller.tenant_id, wallet_id=wallet_id,
@@ -182,8 +204,8 @@ async def pay_top_up(wallet_id: str, transaction_id: str, caller: Caller, servic
 
 @router.get("/wallets/{wallet_id}/transactions", responses=response_doc(200, TransactionList))
 async def list_transactions(
-    wallet_id: str, caller: Caller, service: Service,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+    wallet_id: PathId, caller: Caller, service: Service,
+    limit: TransactionsLimit = 50, offset: PageOffset = 0,
 ) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     read = await service.store.read_account(ref)
@@ -196,7 +218,7 @@ async def list_transactions(
 
 
 @router.get("/customers/{customer_id}/wallets", responses=response_doc(200, list[WalletResponse]))
-async def customer_wallets(customer_id: str, caller: Caller, service: Service) -> Response:
+async def customer_wallets(customer_id: PathId, caller: Caller, service: Service) -> Response:
     read = await service.store.read_account(AccountRef(caller.tenant_id, caller.environment_id, customer_id))
     now = service.clock()
     wallets = sorted(read.account.wallets.values(), key=lambda w: (w.created_at, w.id))
@@ -205,7 +227,9 @@ async def customer_wallets(customer_id: str, caller: Caller, service: Service) -
 
 @router.get("/wallets/{wallet_id}/balance/real-time", responses=response_doc(200, WalletBalanceResponse))
 async def wallet_balance(
-    wallet_id: str, caller: Caller, service: Service, expand: str | None = None, from_cache: bool = False,
+    wallet_id: PathId, caller: Caller, service: Service,
+    expand: Annotated[str | None, Query(pattern=EXPAND_PATTERN, description=EXPAND_DOC)] = None,
+    from_cache: bool = False,
 ) -> Response:
     """Exact by default (snapshot + unfolded tail); `from_cache=true` answers from the snapshot alone."""
     return await read_balance(wallet_id, caller, service, expand, from_cache)
@@ -214,6 +238,7 @@ async def wallet_balance(
 async def read_balance(
     wallet_id: str, caller: Principal, service: Accounts, expand: str | None, from_cache: bool
 ) -> Response:
+    breakdown = BREAKDOWN in expansions(expand)
     ref = await service.locate_wallet(wallet_id, caller)
     read = await service.store.read_account(ref, cached=from_cache)
     if from_cache and wallet_id not in read.account.wallets:
@@ -221,6 +246,5 @@ async def read_balance(
         from_cache = False
     wallet = find_wallet(read.account, wallet_id)
     view = view_balance(read.account, wallet, service.clock())
-    breakdown = expand is not None and BREAKDOWN in expand.split(",")
     return json(balance_response(wallet, view, breakdown, from_cache, read.snapshot_position, read.folded_at,
                                  read.account.position))

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from api.auth import Caller
 from api.body import json_body, request_doc, response_doc
+from api.bounded import DeliveriesLimit, PageOffset, PathId
 from api.ids import new_id
 from api.wallets import json
 from domain.bounds import NAME_MAX_LENGTH, WEBHOOK_MAX_ENDPOINTS, WEBHOOK_MAX_EVENT_TYPES
@@ -97,7 +98,7 @@ async def list_endpoints(caller: Caller, store: Store) -> Response:
 
 
 @router.delete("/endpoints/{endpoint_id}", status_code=204)
-async def delete_endpoint(endpoint_id: str, caller: Caller, store: Store) -> Response:
+async def delete_endpoint(endpoint_id: PathId, caller: Caller, store: Store) -> Response:
     if not await store.delete_endpoint(caller.tenant_id, caller.environment_id, endpoint_id):
         raise NotFound(f"endpoint {endpoint_id} not found")
     return Response(status_code=204)
@@ -105,8 +106,7 @@ async def delete_endpoint(endpoint_id: str, caller: Caller, store: Store) -> Res
 
 @router.get("/deliveries", responses=response_doc(200, DeliveryList))
 async def list_deliveries(
-    caller: Caller, store: Store, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    caller: Caller, store: Store, limit: DeliveriesLimit = 50, offset: PageOffset = 0,
 ) -> Response:
     """Newest first: status (pending, delivered, dead), attempts, last HTTP status and the class of the last error
     (`timeout`, `connection_failed`, `http_<status>`, `refused_destination`, `endpoint_deleted`)."""

@@ -7,7 +7,6 @@ import sys
 from typing import Annotated, Any
 
 import typer
-import uvicorn
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
@@ -15,6 +14,8 @@ from api.auth import Principal
 from cli import wiring
 from cli.common import err, load_settings, redis_url
 from cli.ops import dlq, ops
+from cli.serve import serve
+from cli.settings import Settings
 from cli.stores import embedded_store
 
 app = typer.Typer(help="tally: exact, instant, provable wallet balances on Redis Streams.", no_args_is_help=True)
@@ -26,8 +27,8 @@ Host = Annotated[str, typer.Option(help="address to bind")]
 ApiKey = Annotated[str | None, typer.Option(help="an extra API key (bound to tenant_dev/env_dev)")]
 
 
-def _serve(asgi: Any, host: str, port: int) -> None:
-    uvicorn.run(asgi, host=host, port=port, log_level="warning", access_log=False)
+def _serve(asgi: Any, host: str, port: int, settings: Settings) -> None:
+    serve(asgi, host, port, wiring.transport_bounds(settings))
 
 
 @app.command()
@@ -43,14 +44,14 @@ def dev(port: Port = 8080, host: Host = "127.0.0.1", api_key: ApiKey = None) -> 
         asgi = wiring.build_app(settings, connect, keys, companions)
         err.print(f"tally dev on http://{host}:{port}/v1  —  demo API key: [bold]{key}[/bold] "
                   f"(tenant {DEMO_PRINCIPAL.tenant_id}, environment {DEMO_PRINCIPAL.environment_id})")
-        _serve(asgi, host, port)
+        _serve(asgi, host, port, settings)
 
 
 
 
 @app.command()
-def api(port: Port = 8080, host: Host = "0.0.0.0", api_key: ApiKey = None) -> None:
-    """The HTTP API alone, against TALLY_REDIS_URL."""
+def api(port: Port = 8080, host: Host = "127.0.0.1", api_key: ApiKey = None) -> None:
+    """The HTTP API alone, against TALLY_REDIS_URL (loopback unless --host says otherwise)."""
     settings = load_settings()
     wiring.configure_logging(settings)
     url = redis_url(settings)
@@ -58,27 +59,29 @@ def api(port: Port = 8080, host: Host = "0.0.0.0", api_key: ApiKey = None) -> No
     if not keys:
         err.print("[red]no API keys: set TALLY_API_KEYS=key:tenant:environment or pass --api-key[/red]")
         raise typer.Exit(2)
-    _serve(wiring.build_app(settings, lambda: Redis.from_url(url), keys), host, port)
+    _serve(wiring.build_app(settings, lambda: Redis.from_url(url), keys), host, port, settings)
 
 
 MetricsPort = Annotated[int | None, typer.Option(help="serve Prometheus /metrics on this port")]
+MetricsHost = Annotated[str, typer.Option(help="address the metrics port binds (0.0.0.0: every interface)")]
 
 
 @app.command()
 def projector(
     holder: Annotated[str | None, typer.Option(help="name of this process in leases")] = None,
     metrics_port: MetricsPort = None,
+    metrics_host: MetricsHost = "127.0.0.1",
 ) -> None:
     """The projector alone: folds partition feeds into snapshots. SIGTERM finishes the batch and exits."""
-    _run_until_signal(wiring.run_projector, holder, metrics_port)
+    _run_until_signal(wiring.run_projector, holder, metrics_port, metrics_host)
 
 
-def _run_until_signal(worker: Any, holder: str | None, metrics_port: int | None) -> None:
+def _run_until_signal(worker: Any, holder: str | None, metrics_port: int | None, metrics_host: str) -> None:
     """Load settings, serve metrics if asked, and run `worker` until SIGTERM or SIGINT."""
     settings = load_settings()
     wiring.configure_logging(settings)
     if metrics_port:
-        start_http_server(metrics_port)
+        start_http_server(metrics_port, addr=metrics_host)
     url = redis_url(settings)
     name = holder or wiring.holder_name()
 
@@ -100,9 +103,10 @@ def _run_until_signal(worker: Any, holder: str | None, metrics_port: int | None)
 def webhooks(
     holder: Annotated[str | None, typer.Option(help="name of this process in the sender lease")] = None,
     metrics_port: MetricsPort = None,
+    metrics_host: MetricsHost = "127.0.0.1",
 ) -> None:
     """Deliver the alerts stream (and wallet.transaction.created) to each tenant's endpoints, signed, with retries."""
-    _run_until_signal(wiring.run_webhooks, holder, metrics_port)
+    _run_until_signal(wiring.run_webhooks, holder, metrics_port, metrics_host)
 
 
 app.registered_commands.extend(ops.registered_commands)

@@ -33,6 +33,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     request_log: bool = True
     log_level: str = "INFO"
     data_dir: str = ".tally"
+    # HTTP transport bounds and the operator credential (README: Settings, Limits)
+    operator_keys: str = ""
+    body_limit_bytes: int = 1 << 20
+    bulk_body_limit_bytes: int = 8 << 20
+    body_timeout_seconds: float = 10.0
+    header_limit_bytes: int = 16 << 10
+    header_timeout_seconds: float = 10.0
+    keep_alive_seconds: int = 5
+    max_concurrency: int = 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -56,4 +65,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if min(settings.webhook_timeout_ms, settings.webhook_concurrency, settings.webhook_concurrency_per_tenant,
                settings.webhook_concurrency_per_endpoint) < 1:
             raise ValidationFailed("TALLY_WEBHOOK_TIMEOUT_MS and TALLY_WEBHOOK_CONCURRENCY* must be at least 1")
+        _check_http_bounds(settings)
         return settings
+
+
+def _check_http_bounds(settings: Settings) -> None:
+    for name in ("body_limit_bytes", "bulk_body_limit_bytes", "body_timeout_seconds", "header_limit_bytes",
+                 "header_timeout_seconds", "keep_alive_seconds", "max_concurrency"):
+        if getattr(settings, name) <= 0:
+            raise ValidationFailed(f"{PREFIX}{name.upper()} must be greater than 0")

@@ -12,7 +12,9 @@ import msgspec
 from redis.asyncio import Redis
 
 from api.app import ApiConfig, Companion, create_app
-from api.auth import Principal, parse_api_keys
+from api.auth import Principal, parse_api_keys, parse_operator_keys
+from api.limits import BodyBounds
+from cli.serve import TransportBounds
 from cli.settings import Settings
 from projector.clock import PartitionClock
 from projector.membership import Membership
@@ -51,10 +53,19 @@ def api_keys(settings: Settings, extra_key: str | None, demo: Principal | None =
 
 def build_app(settings: Settings, connect: Callable[[], Redis], keys: dict[str, Principal],
               companions: list[Companion] | None = None) -> object:
+    body = BodyBounds(limit_bytes=settings.body_limit_bytes, bulk_limit_bytes=settings.bulk_body_limit_bytes,
+                      timeout_seconds=settings.body_timeout_seconds)
     config = ApiConfig(api_keys=keys, keys=Keys(settings.partitions), dedup_ttl_seconds=settings.dedup_ttl_seconds,
                        max_future_skew_seconds=settings.max_future_skew_seconds, request_log=settings.request_log,
-                       webhook_allow_private=settings.webhook_allow_private)
+                       webhook_allow_private=settings.webhook_allow_private,
+                       body=body, operator_keys=parse_operator_keys(settings.operator_keys))
     return create_app(config, connect, companions=companions or [])
+
+
+def transport_bounds(settings: Settings) -> TransportBounds:
+    return TransportBounds(header_limit_bytes=settings.header_limit_bytes,
+                           header_timeout_seconds=settings.header_timeout_seconds,
+                           keep_alive_seconds=settings.keep_alive_seconds, max_concurrency=settings.max_concurrency)
 
 
 def projector_companion(settings: Settings, holder: str) -> Companion:

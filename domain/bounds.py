@@ -19,6 +19,13 @@ ID_MAX_LENGTH = 255
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 NAME_MAX_LENGTH = 255
 DESCRIPTION_MAX_LENGTH = 1000
+# Ids, keys, names and metadata / property keys hold no control character: C0, DEL and C1, as a regular
+# expression character range.
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
+# Currencies: ISO 4217-style codes of this many ASCII letters, either case (stored lower case).
+CURRENCY_LETTERS = 3
+# RFC 3339 timestamps (the longest valid one, with nanoseconds and an offset, is 35 characters).
+TIMESTAMP_MAX_LENGTH = 64
 
 # Metadata (wallets, transactions): string to string.
 METADATA_MAX_ENTRIES = 50
@@ -47,3 +54,13 @@ PERIOD_COUNT_MAX = 1000
 # Every timestamp (usage, expiries, billing anchors, effective dates, `at` queries) lies in [EARLIEST, LATEST).
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+# Prices: filters (property key -> accepted values) and tiers.
+FILTERS_MAX_ENTRIES = 50
+FILTER_VALUES_MAX_ENTRIES = 100
+TIERS_MAX_ENTRIES = 100
+
+# Lists: page size and how far a page may start (offset).
+TRANSACTIONS_PAGE_MAX = 1000
+DELIVERIES_PAGE_MAX = 500
+PAGE_OFFSET_MAX = 1_000_000_000

@@ -38,3 +38,16 @@ class Unauthenticated(TallyError):
 
 class StoreUnavailable(TallyError):
     """The event store could not be reached or refused to answer."""
+
+
+# Transport and access: refused before a request reaches a handler's logic.
+class Forbidden(TallyError):
+    """A known credential that may not do this (a tenant key on an operator route, or no operator key configured)."""
+
+
+class BodyTooLarge(TallyError):
+    """The request body is larger than the route's limit."""
+
+
+class RequestTimedOut(TallyError):
+    """The request body did not arrive within its deadline."""

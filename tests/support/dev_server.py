@@ -1,4 +1,5 @@
-"""`tally dev` as a real subprocess: started on a free port against a given Redis, polled until healthy, stopped."""
+"""`tally dev` or `tally api` as a real subprocess: started on a free port against a given Redis, polled until healthy,
+stopped."""
 
 import os
 import subprocess
@@ -22,7 +23,7 @@ STOP_TIMEOUT = 10.0
 
 
 class DevServerFailed(RuntimeError):
-    """`tally dev` exited or never answered /healthz; the message carries its log."""
+    """`tally dev` or `tally api` exited or never answered /healthz; the message carries its log."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class DevServer:
     url: str
     redis_url: str
     log: Path
+    pid: int = 0
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -40,7 +42,7 @@ def _wait_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> None
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if process.poll() is not None:
-            raise DevServerFailed(f"tally dev exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+            raise DevServerFailed(f"tally exited with {process.returncode}:\n{log.read_text(errors='replace')}")
         try:
             if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
                 return
@@ -66,17 +68,33 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def dev_server(redis_url: str, workdir: Path, **settings: str) -> Iterator[DevServer]:
     """`tally dev --port P --api-key KEY` on `redis_url` (TALLY_PARTITIONS=4, data dir in `workdir`), plus
     `TALLY_<NAME>=value` for each keyword (fast webhook backoff, short leases, …); stopped on exit."""
+    with _tally(redis_url, workdir, "dev", ["--api-key", KEY], settings) as server:
+        yield server
+
+
+@contextmanager
+def api_server(redis_url: str, workdir: Path, **settings: str) -> Iterator[DevServer]:
+    """`tally api --port P` (its default bind) with TALLY_API_KEYS=KEY bound to TENANT/ENVIRONMENT, plus
+    `TALLY_<NAME>=value` for each keyword (limits, timeouts, operator keys, …); stopped on exit."""
+    settings = {"api_keys": f"{KEY}:{TENANT}:{ENVIRONMENT}", **settings}
+    with _tally(redis_url, workdir, "api", [], settings) as server:
+        yield server
+
+
+@contextmanager
+def _tally(redis_url: str, workdir: Path, command: str, args: list[str], settings: dict[str, str]
+           ) -> Iterator[DevServer]:
     port = free_port()
     env = {name: value for name, value in os.environ.items() if not name.startswith("TALLY_")}
     env.update(TALLY_REDIS_URL=redis_url, TALLY_DATA_DIR=str(workdir / "data"), TALLY_PARTITIONS=str(PARTITIONS))
     env.update({f"TALLY_{name.upper()}": value for name, value in settings.items()})
-    log = workdir / "tally-dev.log"
-    command = [sys.executable, "-c", "from cli.main import run; run()", "dev", "--port", str(port), "--api-key", KEY]
+    log = workdir / f"tally-{command}.log"
+    argv = [sys.executable, "-c", "from cli.main import run; run()", command, "--port", str(port), *args]
     with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(process, url, log)
-        yield DevServer(url=url, redis_url=redis_url, log=log)
+        yield DevServer(url=url, redis_url=redis_url, log=log, pid=process.pid)
     finally:
         _stop(process)

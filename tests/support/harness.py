@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from api.accounts import Clock, system_clock
 from api.app import ApiConfig, create_app
 from api.auth import Principal
+from api.fastpath import FastPath
 from cli.settings import Settings
 from cli.wiring import projector_companion
 from domain.identity import AccountRef
@@ -19,6 +20,7 @@ from store.positions import is_after
 
 API_KEY = "test-key"
 OTHER_KEY = "other-tenant-key"
+OPERATOR_KEY = "operator-key"
 PRINCIPALS = {API_KEY: Principal("tenant_a", "env_a"), OTHER_KEY: Principal("tenant_b", "env_a")}
 PARTITIONS = 4
 
@@ -31,13 +33,18 @@ def make_settings(**overrides: Any) -> Settings:
 
 @asynccontextmanager
 async def running_app(
-    redis_url: str, projector: bool = True, clock: Clock = system_clock, settings: Settings | None = None
+    redis_url: str, projector: bool = True, clock: Clock = system_clock, settings: Settings | None = None,
+    operator_keys: frozenset[str] = frozenset({OPERATOR_KEY}),
+    fast_path: bool = True,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client wired to the app through ASGI, lifespan included; headers carry API_KEY."""
     settings = settings or make_settings()
-    config = ApiConfig(api_keys=PRINCIPALS, keys=Keys(settings.partitions), request_log=False)
+    config = ApiConfig(api_keys=PRINCIPALS, keys=Keys(settings.partitions), request_log=False,
+                       operator_keys=operator_keys)
     companions = [projector_companion(settings, "test-projector")] if projector else []
     app = create_app(config, lambda: Redis.from_url(redis_url), clock=clock, companions=companions)
+    if not fast_path:  # the hot routes through FastAPI too, to test both ways of serving them
+        app.user_middleware = [m for m in app.user_middleware if m.cls is not FastPath]
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://tally", headers={"x-api-key": API_KEY}) as c:
