@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api.body import error_doc, schema_components
-from api.openapi_rules import CROSS_FIELD_RULES, document_decimals
+from api.openapi_rules import CROSS_FIELD_RULES, document_fields, document_parameters
 
 PUBLIC_PATHS = {"/healthz", "/readyz"}  # answer without an API key
 COMMAND_PATHS = ("/v1/wallets", "/v1/customers/")  # their writes are commands on an account (api/accounts.py)
@@ -46,6 +46,7 @@ def merge(target: dict[str, Any], rules: dict[str, Any]) -> None:
 def _document_operation(path: str, method: str, operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation["responses"]
     responses.pop("422", None)
+    document_parameters(operation)
     if path in PUBLIC_PATHS:
         operation["security"] = []
         return
@@ -59,7 +60,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     for name in FASTAPI_ONLY:
         schemas.pop(name, None)
     schemas.update(schema_components())
-    document_decimals(schemas)
+    document_fields(schemas)
     for name, rules in CROSS_FIELD_RULES.items():
         merge(schemas[name], rules)
     document["components"]["securitySchemes"] = {

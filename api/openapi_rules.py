@@ -12,6 +12,8 @@ from domain.bounds import (
     COOLDOWN_MAX_SECONDS,
     DECIMAL_FRACTION_DIGITS,
     DECIMAL_INTEGER_DIGITS,
+    EARLIEST,
+    LATEST,
     PRIORITY_MAX,
     WEBHOOK_SECRET_MAX_BYTES,
     WEBHOOK_SECRET_MIN_BYTES,
@@ -46,7 +48,7 @@ DECIMAL_FIELDS: dict[str, dict[str, Sign]] = {
     "PaymentRequest": {"amount": "positive"},
     "CreatePriceRequest": {"amount": "non_negative"},
     "TransformQuantity": {"divide_by": "positive"},
-    "TierWire": {"unit_amount": "non_negative", "up_to": "positive", "flat_amount": "non_negative"},
+    "TierWire": {"unit_amount": "non_negative", "up_to": "any", "flat_amount": "non_negative"},
     "AutoTopupWire": {"threshold": "any", "amount": "any"},
     "AlertThresholdWire": {"threshold": "any"},
 }
@@ -61,41 +63,49 @@ _GROUPS_MIN, _GROUPS_MAX = WEBHOOK_SECRET_MIN_BYTES // 3, WEBHOOK_SECRET_MAX_BYT
 SECRET_PATTERN = (f"^whsec_(({_B64}{{4}}){{{_GROUPS_MIN},{_GROUPS_MAX}}}({_B64}{{2}}==)?"
                   f"|({_B64}{{4}}){{{_GROUPS_MIN},{_GROUPS_MAX - 1}}}{_B64}{{3}}=)$")
 
+# domain/timefmt.py parse_rfc3339: RFC 3339 with a zone offset (no leap second), inside [EARLIEST, LATEST) whatever
+# the offset: the years strictly between the bounds' years.
+_YEARS = "|".join(str(year) for year in range(EARLIEST.year + 1, LATEST.year - 1))
+TIMESTAMP_PATTERN = (f"^({_YEARS})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5]"
+                     "[0-9](\\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
+# (component, field) → may it be "" (not given)? And the query parameters that are timestamps ("" not given).
+TIMESTAMP_FIELDS: dict[str, dict[str, bool]] = {
+    "CreateWalletRequest": {"initial_credits_expiry_date_utc": True},
+    "TopUpRequest": {"expiry_date_utc": True},
+    "IngestEventRequest": {"timestamp": True},
+    "CreatePriceRequest": {"effective_from": True},
+    "BillingRequest": {"anchor": False},
+}
+TIMESTAMP_QUERY_PARAMETERS = {"at"}
+
 
 def _one_of_given(*names: str) -> dict[str, Any]:
     return {"anyOf": [{"required": [name], "properties": {name: {"not": {"enum": [None, ""]}}}} for name in names]}
 
 
-# Rules across fields, each merged into its component.
-CROSS_FIELD_RULES: dict[str, dict[str, Any]] = {
-    "CreateWalletRequest": _one_of_given("customer_id", "external_customer_id"),  # api/translate.py create_wallet
-    "TopUpRequest": {  # domain/decide.py: one of credits_to_add and amount; api/translate.py int_field
-        **_one_of_given("credits_to_add", "amount"),
-        "properties": {"priority": {"minimum": 0, "maximum": PRIORITY_MAX}},
-    },
-    "BulkIngestRequest": {  # api/events.py accept_bulk: decoded one by one, so that a 400 names each invalid event
-        "properties": {"events": {"minItems": 1, "maxItems": MAX_BULK,
-                                  "items": {"$ref": "#/components/schemas/IngestEventRequest"}}},
-    },
-    "AggregationWire": {  # domain/pricing.py check_price
-        "if": {"properties": {"type": {"const": "SUM"}}},
-        "then": {"required": ["field"], "properties": {"field": {"type": "string", "minLength": 1}}},
-    },
-    "CreatePriceRequest": {  # domain/pricing.py check_price
-        "if": {"properties": {"billing_model": {"const": "TIERED"}}},
-        "then": {"required": ["tiers"], "properties": {"tiers": {"minItems": 1}}},
-    },
-    "EndpointRequest": {  # api/webhooks.py add_endpoint
-        "properties": {"url": {"maxLength": WEBHOOK_URL_MAX_LENGTH, "pattern": URL_PATTERN},
-                       "secret": {"anyOf": [{"type": "string", "pattern": SECRET_PATTERN}, {"type": "null"}]}},
-    },
-    "AutoTopupWire": {  # domain/decide.py: enabled needs a threshold and a positive amount; api/translate.py
-        "properties": {"cooldown_seconds": {"minimum": 0, "maximum": COOLDOWN_MAX_SECONDS}},
-        "if": {"properties": {"enabled": {"const": True}}, "required": ["enabled"]},
-        "then": {"required": ["threshold", "amount"],
-                 "properties": {"threshold": {"type": "number"}, "amount": {"type": "number", "exclusiveMinimum": 0}}},
-    },
-}
+def _given(name: str) -> dict[str, Any]:
+    return {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+
+
+_LEVELS = ("critical", "warning", "info")
+
+
+def _all_levels(condition: str) -> dict[str, Any]:
+    """Every threshold given has this condition ("below" is the default when it says none)."""
+    rule: dict[str, Any] = {"properties": {"condition": {"const": condition}}}
+    if condition != "below":
+        rule["required"] = ["condition"]
+    return {"properties": {level: {"anyOf": [{"type": "null"}, rule]} for level in _LEVELS}}
+
+
+# domain/alerts.py check_settings, but for the strict order of the values (no JSON Schema keyword compares fields).
+ALERT_RULES: dict[str, Any] = {"allOf": [
+    {"if": _given("warning"), "then": _given("critical")},
+    {"if": _given("info"), "then": {"anyOf": [_given("critical"), _given("warning")]}},
+    {"if": {"required": ["alert_enabled"], "properties": {"alert_enabled": {"const": True}}},
+     "then": {"anyOf": [_given(level) for level in _LEVELS]}},
+    {"anyOf": [_all_levels("below"), _all_levels("above")]},
+]}
 
 
 def decimal_schema(existing: dict[str, Any], sign: Sign, may_be_empty: bool) -> dict[str, Any]:
@@ -117,8 +127,69 @@ def decimal_schema(existing: dict[str, Any], sign: Sign, may_be_empty: bool) -> 
     return schema
 
 
-def document_decimals(schemas: dict[str, Any]) -> None:
+# Rules across fields, each merged into its component.
+CROSS_FIELD_RULES: dict[str, dict[str, Any]] = {
+    "CreateWalletRequest": _one_of_given("customer_id", "external_customer_id"),  # api/translate.py create_wallet
+    "TopUpRequest": {  # domain/decide.py: one of credits_to_add and amount; api/translate.py int_field
+        **_one_of_given("credits_to_add", "amount"),
+        "properties": {"priority": {"minimum": 0, "maximum": PRIORITY_MAX}},
+    },
+    "BulkIngestRequest": {  # api/events.py accept_bulk: decoded one by one, so that a 400 names each invalid event
+        "properties": {"events": {"minItems": 1, "maxItems": MAX_BULK,
+                                  "items": {"$ref": "#/components/schemas/IngestEventRequest"}}},
+    },
+    "AggregationWire": {  # domain/pricing.py check_price
+        "if": {"properties": {"type": {"const": "SUM"}}},
+        "then": {"required": ["field"], "properties": {"field": {"type": "string", "minLength": 1}}},
+    },
+    "CreatePriceRequest": {  # domain/pricing.py check_price (but for the order of the tiers, across items)
+        "if": {"properties": {"billing_model": {"const": "TIERED"}}},
+        "then": {"required": ["tiers"], "properties": {"tiers": {"minItems": 1, "items": {"properties": {
+            "up_to": decimal_schema({"anyOf": [{"type": t} for t in ("string", "integer", "number", "null")]},
+                                    "positive", may_be_empty=True)}}}}},
+    },
+    "AlertSettingsWire": ALERT_RULES,
+    "EndpointRequest": {  # api/webhooks.py add_endpoint
+        "properties": {"url": {"maxLength": WEBHOOK_URL_MAX_LENGTH, "pattern": URL_PATTERN},
+                       "secret": {"anyOf": [{"type": "string", "pattern": SECRET_PATTERN}, {"type": "null"}]}},
+    },
+    "AutoTopupWire": {  # domain/decide.py: enabled needs a threshold and a positive amount; api/translate.py
+        "properties": {"cooldown_seconds": {"minimum": 0, "maximum": COOLDOWN_MAX_SECONDS}},
+        "if": {"properties": {"enabled": {"const": True}}, "required": ["enabled"]},
+        "then": {"required": ["threshold", "amount"],
+                 "properties": {"threshold": {"type": "number"}, "amount": {"type": "number", "exclusiveMinimum": 0}}},
+    },
+}
+
+
+def timestamp_schema(existing: dict[str, Any], may_be_empty: bool) -> dict[str, Any]:
+    """The documented form of a timestamp: RFC 3339 within the bounds, or "" where that means "not given"."""
+    options: list[dict[str, Any]] = existing.get("anyOf") or [existing]
+    documented: list[dict[str, Any]] = [{"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN}]
+    if may_be_empty:
+        documented.insert(0, {"type": "string", "enum": [""]})
+    if any(option.get("type") == "null" for option in options):
+        documented.append({"type": "null"})
+    schema: dict[str, Any] = {"anyOf": documented} if len(documented) > 1 else documented[0]
+    for keyword in ("default", "description", "title"):
+        if keyword in existing:
+            schema[keyword] = existing[keyword]
+    return schema
+
+
+def document_fields(schemas: dict[str, Any]) -> None:
+    """Decimal and timestamp fields as they are checked (see DECIMAL_FIELDS and TIMESTAMP_FIELDS)."""
     for component, fields in DECIMAL_FIELDS.items():
         properties = schemas[component]["properties"]
         for name, sign in fields.items():
             properties[name] = decimal_schema(properties[name], sign, (component, name) not in REQUIRED_DECIMALS)
+    for component, stamps in TIMESTAMP_FIELDS.items():
+        properties = schemas[component]["properties"]
+        for name, may_be_empty in stamps.items():
+            properties[name] = timestamp_schema(properties[name], may_be_empty)
+
+
+def document_parameters(operation: dict[str, Any]) -> None:
+    for parameter in operation.get("parameters", []):
+        if parameter["name"] in TIMESTAMP_QUERY_PARAMETERS and parameter["in"] == "query":
+            parameter["schema"] = timestamp_schema(parameter["schema"], may_be_empty=True)

@@ -11,10 +11,10 @@ from fastapi.responses import Response
 
 from api.auth import Caller
 from api.body import json_body, request_doc, response_doc
-from api.bounded import DeliveriesLimit, PageOffset, PathId
+from api.bounded import DeliveriesLimit, Id, PageOffset, PathId
 from api.ids import new_id
 from api.wallets import json
-from domain.bounds import NAME_MAX_LENGTH, WEBHOOK_MAX_ENDPOINTS, WEBHOOK_MAX_EVENT_TYPES
+from domain.bounds import WEBHOOK_MAX_ENDPOINTS, WEBHOOK_MAX_EVENT_TYPES
 from domain.errors import NotFound, ValidationFailed
 from domain.webhook_targets import SECRET_PREFIX, check_secret, error_class, parse_target
 from projector.outbound import public_addresses, system_resolve
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/v1/webhooks", tags=["Webhooks"])
 class EndpointRequest(msgspec.Struct):
     url: str
     secret: str | None = None
-    event_types: list[str] = []
+    event_types: Annotated[list[Id], msgspec.Meta(max_length=WEBHOOK_MAX_EVENT_TYPES)] = []
 
 
 class EndpointResponse(msgspec.Struct):
@@ -71,7 +71,6 @@ async def add_endpoint(
     only (not loopback, private, link-local, CGNAT, multicast or reserved) unless the deployment allows private ones.
     """
     target = parse_target(body.url)
-    _check_event_types(body.event_types)
     secret = body.secret if body.secret is not None else SECRET_PREFIX + base64.b64encode(os.urandom(32)).decode()
     check_secret(secret)
     if not request.app.state.webhook_allow_private:
@@ -82,13 +81,6 @@ async def add_endpoint(
                         created_at=datetime.now(UTC).isoformat())
     await store.add_endpoint(caller.tenant_id, caller.environment_id, endpoint)
     return json(_response(endpoint, reveal=True), 201)
-
-
-def _check_event_types(event_types: list[str]) -> None:
-    if len(event_types) > WEBHOOK_MAX_EVENT_TYPES:
-        raise ValidationFailed(f"at most {WEBHOOK_MAX_EVENT_TYPES} event_types")
-    if any(not 0 < len(t) <= NAME_MAX_LENGTH or not t.isprintable() for t in event_types):
-        raise ValidationFailed(f"each event type is 1 to {NAME_MAX_LENGTH} printable characters")
 
 
 @router.get("/endpoints", responses=response_doc(200, EndpointList))
