@@ -10,16 +10,18 @@ from api.body import error_doc, schema_components
 from api.openapi_rules import CROSS_FIELD_RULES, document_fields, document_parameters
 
 PUBLIC_PATHS = {"/healthz", "/readyz"}  # answer without an API key
+TRANSPORT_STATUSES = {408, 431}  # cli/serve.py answers them for any request, before a route is known
 COMMAND_PATHS = ("/v1/wallets", "/v1/customers/")  # their writes are commands on an account (api/accounts.py)
 OPERATOR_PATHS = ("/v1/admin",)
 FASTAPI_ONLY = ("HTTPValidationError", "ValidationError")  # FastAPI's 422 shapes: tally answers 400 instead
 
 def error_statuses(path: str, method: str, operation: dict[str, Any]) -> set[int]:
-    """What any keyed operation can answer: 401 (key), 500, 503 (store); 400 when it takes input; 404 when a path
-    names a resource (or a path parameter holding `/` leaves every route); 408 and 413 when it reads a body;
+    """What any keyed operation can answer: 401 (key), 500, 503 (store, or too many requests at once), 408 and 431
+    (headers too slow or too large, cli/serve.py); 400 when it takes input; 404 when a path names a resource (or a
+    path parameter holding `/` leaves every route); 413 when it reads a body (and 408 while it does);
     409 when it executes a command on an account (idempotency key reused, id taken, account kept changing);
     403 on operator routes (a tenant key there)."""
-    statuses = {401, 500, 503}
+    statuses = {401, 408, 431, 500, 503}
     if method != "get" and path.startswith(COMMAND_PATHS):
         statuses.add(409)
     if path.startswith(OPERATOR_PATHS):
@@ -30,7 +32,7 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> set[int
     if any(p.get("in") == "path" for p in parameters):
         statuses.add(404)
     if "requestBody" in operation:
-        statuses |= {408, 413}
+        statuses.add(413)
     return statuses
 
 
@@ -49,8 +51,8 @@ def _document_operation(path: str, method: str, operation: dict[str, Any]) -> No
     document_parameters(operation)
     if path in PUBLIC_PATHS:
         operation["security"] = []
-        return
-    for status in sorted(error_statuses(path, method, operation)):
+    statuses = TRANSPORT_STATUSES if path in PUBLIC_PATHS else error_statuses(path, method, operation)
+    for status in sorted(statuses):
         responses.setdefault(str(status), error_doc(status))
 
 

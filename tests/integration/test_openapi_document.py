@@ -52,11 +52,12 @@ async def test_every_keyed_operation_documents_its_errors_with_error_response(do
         assert "422" not in responses, f"{method} {path}: tally answers 400, never FastAPI's 422"
         if path in ("/healthz", "/readyz"):
             assert operation["security"] == [], f"{path} answers without a key"
+            assert {"408", "431"} <= set(responses), f"{path}: the transport's refusals"
             continue
-        wanted = {"401", "500", "503"} | ({"400"} if operation.get("parameters") or "requestBody" in operation
-                                          else set())
+        wanted = {"401", "408", "431", "500", "503"}
+        wanted |= {"400"} if operation.get("parameters") or "requestBody" in operation else set()
         wanted |= {"404"} if "{" in path else set()
-        wanted |= {"408", "413"} if "requestBody" in operation else set()
+        wanted |= {"413"} if "requestBody" in operation else set()
         assert wanted <= set(responses), f"{method} {path} lacks {sorted(wanted - set(responses))}"
         for status in wanted:
             assert error_schema(operation, status) == ERROR, f"{method} {path} {status}"
