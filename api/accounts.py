@@ -8,7 +8,7 @@ import msgspec
 from api.auth import Principal
 from domain.commands import AnyCommand
 from domain.decide import decide
-from domain.errors import NotFound, VersionConflict
+from domain.errors import AccountQuarantined, NotFound, VersionConflict
 from domain.events import AnyEvent
 from domain.fold import fold
 from domain.identity import AccountRef
@@ -51,6 +51,8 @@ class Accounts:
         """Decide on a fresh read and append only if the stream has not moved since; retry when it has."""
         for _ in range(ATTEMPTS):
             read = await self.store.read_account(ref)
+            if read.quarantined is not None:
+                raise quarantined(ref)
             events: list[AnyEvent] = decide(read.account, command, self.clock())
             if not events:
                 return Outcome(read.account, None)
@@ -61,3 +63,10 @@ class Accounts:
                 return Outcome(read.account, appended)
             return Outcome(fold(read.account, zip(appended.positions, events, strict=True)), appended)
         raise VersionConflict("the account kept changing; try again", {"customer_id": ref.customer_id})
+
+
+def quarantined(ref: AccountRef) -> AccountQuarantined:
+    return AccountQuarantined(
+        "this account is quarantined: an entry of its history cannot be folded; an operator must retry or drop it "
+        "(tally dlq retry / drop)", {"customer_id": ref.customer_id},
+    )

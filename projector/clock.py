@@ -38,6 +38,9 @@ class PartitionClock:
         appended = 0
         for ref in await self.projection.due_accounts(partition, now_ms, ACCOUNTS_PER_TICK):
             read = await self.store.read_account(ref)
+            if read.quarantined is not None:  # nothing is due until an operator releases it (that reschedules it)
+                await self.projection.unschedule(partition, ref)
+                continue
             events = due_events(read.account, now, self.grace)
             position = read.account.position
             for event in events:

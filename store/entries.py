@@ -1,5 +1,6 @@
 """Stream entries to events: the payload, plus the rate card version a usage entry points to."""
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +21,8 @@ def known_prices(digest: bytes) -> bool:
 def remember_blobs(blobs: Mapping[bytes, bytes | None]) -> None:
     for digest, blob in blobs.items():
         if blob is not None and digest not in _prices_by_digest:
-            _prices_by_digest[digest] = decode_prices(blob)
+            with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):  # then missing: see decode_entry
+                _prices_by_digest[digest] = decode_prices(blob)
 
 
 def decode_entry(payload: bytes, digest: bytes | None) -> AnyEvent:

@@ -37,12 +37,14 @@ class Appended(msgspec.Struct, frozen=True):
 
 
 class AccountRead(msgspec.Struct, frozen=True):
-    """An account as read: `snapshot_position`/`folded_at` say how fresh the snapshot part was."""
+    """An account as read: `snapshot_position`/`folded_at` say how fresh the snapshot part was. A quarantined
+    account (`quarantined` says why) is read from its snapshot alone: its tail holds an entry that cannot fold."""
 
     account: Account
     snapshot_position: str
     folded_at: str
     tail: int
+    quarantined: str | None = None
 
 
 def encode_ref(ref: AccountRef) -> bytes:
@@ -102,19 +104,26 @@ class EventStore:
         return [_appended(reply) for reply in replies]
 
     async def read_account(self, ref: AccountRef, cached: bool = False) -> AccountRead:
-        """The snapshot and (unless cached) the unfolded tail, in one round trip, folded together."""
+        """The snapshot and (unless cached) the unfolded tail, in one round trip, folded together. A tail that
+        cannot be folded (an entry the projector is about to quarantine) leaves the snapshot alone, marked."""
         partition = self.keys.partition_of(ref)
-        position, state, folded_at, tail, blobs = await self.scripts.read(
+        position, state, folded_at, tail, blobs, quarantined = await self.scripts.read(
             keys=[self.keys.snapshot(ref), self.keys.log(ref), self.keys.rate_blobs(partition)],
             args=["cached" if cached else "exact"],
         )
         remember_blobs(pairs(blobs))
-        account = decode_account(state) if state else EMPTY_ACCOUNT
-        entries = decode_entries(tail)
-        return AccountRead(
-            account=fold(account, entries), snapshot_position=text(position),
-            folded_at=text(folded_at) if folded_at else "", tail=len(entries),
-        )
+        snapshot = decode_account(state) if state else EMPTY_ACCOUNT
+        read = AccountRead(account=snapshot, snapshot_position=text(position),
+                           folded_at=text(folded_at) if folded_at else "", tail=0,
+                           quarantined=text(quarantined) if quarantined else None)
+        if not tail:
+            return read
+        try:
+            entries = decode_entries(tail)
+            account = fold(snapshot, entries)
+        except Exception as exc:  # any fold failure: the projector quarantines the account
+            return msgspec.structs.replace(read, quarantined=f"its stream cannot be folded: {type(exc).__name__}")
+        return msgspec.structs.replace(read, account=account, tail=len(entries))
 
     async def read_log(self, ref: AccountRef, after: str = ORIGIN) -> list[tuple[str, AnyEvent]]:
         """The customer's whole stream after `after`, page by page."""

@@ -17,3 +17,4 @@ class Scripts:
         self.commit: AsyncScript = redis.register_script(_source("commit"))
         self.lease: AsyncScript = redis.register_script(_source("lease"))
         self.release: AsyncScript = redis.register_script(_source("release"))
+        self.unquarantine: AsyncScript = redis.register_script(_source("unquarantine"))
