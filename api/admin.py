@@ -27,6 +27,7 @@ class VerifyResponse(msgspec.Struct):
     drifts: list[DriftWire]
     behind: list[str]
     ok: bool
+    problems: dict[str, str] = {}
 
 
 @router.post("/verify", responses=response_doc(200, VerifyResponse))
@@ -41,4 +42,5 @@ async def verify(request: Request, caller: Caller, service: Service, customer_id
     report = await verify_accounts(store, Projection(request.app.state.redis, store.keys), refs)
     drifts = [DriftWire(d.ref.customer_id, d.field, d.snapshot, d.log) for d in report.drifts]
     return json(VerifyResponse(accounts=report.accounts, events=report.events, drifts=drifts,
-                               behind=[r.customer_id for r in report.behind], ok=not drifts))
+                               behind=[r.customer_id for r in report.behind], ok=report.ok,
+                               problems={p.ref.customer_id: p.reason for p in report.problems}))

@@ -11,7 +11,7 @@ from domain.events import AnyEvent, UsageRecorded
 from domain.fold import fold
 from domain.identity import AccountRef
 from domain.state import EMPTY_ACCOUNT, Account
-from store.entries import decode_entry, pairs, remember_blobs
+from store.entries import LogEntry, decode_entry, pairs, remember_blobs
 from store.keys import Keys
 from store.positions import ORIGIN, text
 from store.ratecard import load_rate_cards
@@ -126,16 +126,25 @@ class EventStore:
         return msgspec.structs.replace(read, account=account, tail=len(entries))
 
     async def read_log(self, ref: AccountRef, after: str = ORIGIN) -> list[tuple[str, AnyEvent]]:
-        """The customer's whole stream after `after`, page by page."""
-        entries: list[tuple[str, AnyEvent]] = []
+        """The customer's whole stream after `after`, decoded (raises on an entry that cannot be decoded)."""
+        return [(e.position, decode_entry(e.payload, e.rates)) for e in await self.read_raw_log(ref, after)]
+
+    async def read_raw_log(self, ref: AccountRef, after: str = ORIGIN) -> list[LogEntry]:
+        """The customer's whole stream after `after`, as stored, page by page (rate cards loaded)."""
+        entries: list[LogEntry] = []
         start = f"({after}"
         while True:
             page: Any = await self.redis.xrange(self.keys.log(ref), min=start, max="+", count=LOG_PAGE)
             await self.load_rate_cards(self.keys.partition_of(ref), [f.get(b"r") for _, f in page])
-            entries.extend((text(entry_id), decode_entry(f[b"e"], f.get(b"r"))) for entry_id, f in page)
+            entries.extend(LogEntry(text(entry_id), f.get(b"e", b""), f.get(b"r")) for entry_id, f in page)
             if len(page) < LOG_PAGE:
                 return entries
             start = f"({text(page[-1][0])}"
+
+    async def last_position(self, ref: AccountRef) -> str:
+        """Where the customer stream ends now (ORIGIN when it is empty)."""
+        last: Any = await self.redis.xrevrange(self.keys.log(ref), count=1)
+        return text(last[0][0]) if last else ORIGIN
 
     def use_generation(self, generation: int) -> None:
         """Read snapshots of another projection generation from now on."""
