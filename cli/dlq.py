@@ -22,6 +22,7 @@ from store.quarantine import Quarantines
 
 dlq = typer.Typer(help="Dead letters: a partition halts on an entry naming no readable account; an account whose "
                        "own entry cannot be folded is quarantined while its partition goes on. Retry or drop them.")
+out = Console(soft_wrap=True, highlight=False)
 Partition = Annotated[int | None, typer.Argument(help="a halted partition")]
 Customer = Annotated[str | None, typer.Option(help="a quarantined account (with --tenant and --environment)")]
 Tenant = Annotated[str | None, typer.Option()]
@@ -76,12 +77,12 @@ def dlq_list() -> None:
 
     halts, letters = _run(both)
     for halt in halts:
-        Console().print(f"partition={halt.partition} position={halt.position} reason={halt.reason!r}")
+        out.print(f"partition={halt.partition} position={halt.position} reason={halt.reason!r}")
     for partition, letter in letters:
-        Console().print(f"account={_name(letter.ref)} partition={partition} kind={letter.kind} "
+        out.print(f"account={_name(letter.ref)} partition={partition} kind={letter.kind} "
                         f"position={letter.log_position} feed_position={letter.feed_position or '-'} "
                         f"at={_when(letter.at_ms)} reason={letter.reason!r}", markup=False)
-    Console().print(f"{len(halts)} halted partition(s), {len(letters)} quarantined account(s)")
+    out.print(f"{len(halts)} halted partition(s), {len(letters)} quarantined account(s)")
 
 
 @dlq.command("show")
@@ -93,26 +94,26 @@ def dlq_show(partition: Partition = None, customer: Customer = None, tenant: Ten
         ref = target
         letter = _run(lambda tools: tools.quarantines.get(ref))
         if letter is None:
-            Console().print(f"account {_name(ref)} is not quarantined")
+            out.print(f"account {_name(ref)} is not quarantined")
             raise typer.Exit(1)
         _print_letter(letter)
         return
     number = target
     entry = _run(lambda tools: tools.halts.show(number))
     if entry is None:
-        Console().print(f"partition {number} is not halted")
+        out.print(f"partition {number} is not halted")
         raise typer.Exit(1)
-    Console().print(f"position={entry.position}")
+    out.print(f"position={entry.position}")
     for name, value in entry.fields.items():
-        Console().print(f"  {name} = {value}")
+        out.print(f"  {name} = {value}")
 
 
 def _print_letter(letter: DeadLetter) -> None:
-    Console().print(f"account={_name(letter.ref)} kind={letter.kind}\nlog_position={letter.log_position}\n"
+    out.print(f"account={_name(letter.ref)} kind={letter.kind}\nlog_position={letter.log_position}\n"
                     f"feed_position={letter.feed_position or '-'}\nat={_when(letter.at_ms)}\nreason={letter.reason}")
-    Console().print(f"  e = {letter.raw!r}", markup=False)
+    out.print(f"  e = {letter.raw!r}", markup=False)
     if letter.rates is not None:
-        Console().print(f"  r = {letter.rates!r}", markup=False)
+        out.print(f"  r = {letter.rates!r}", markup=False)
 
 
 @dlq.command("retry")
@@ -126,9 +127,9 @@ def dlq_retry(partition: Partition = None, customer: Customer = None, tenant: Te
         return
     number = target
     if not _run(lambda tools: tools.halts.retry(number)):
-        Console().print(f"partition {number} is not halted")
+        out.print(f"partition {number} is not halted")
         raise typer.Exit(1)
-    Console().print(f"partition {number}: retrying")
+    out.print(f"partition {number}: retrying")
 
 
 @dlq.command("drop")
@@ -150,16 +151,16 @@ def dlq_drop(
     number = target
     dropped = _run(lambda tools: tools.halts.drop(number, wiring.holder_name()))
     if dropped is None:
-        Console().print(f"partition {number} is not halted")
+        out.print(f"partition {number} is not halted")
         raise typer.Exit(1)
-    Console().print(f"partition {number}: dropped {dropped}; recorded on the operations stream")
+    out.print(f"partition {number}: dropped {dropped}; recorded on the operations stream")
 
 
 def _report(ref: AccountRef, outcome: Outcome) -> None:
     if outcome.verdict == "released":
-        Console().print(f"account {_name(ref)}: released, folded up to {outcome.position}")
+        out.print(f"account {_name(ref)}: released, folded up to {outcome.position}")
         return
-    Console().print(f"account {_name(ref)}: {outcome.verdict}")
+    out.print(f"account {_name(ref)}: {outcome.verdict}")
     if outcome.letter is not None:
         _print_letter(outcome.letter)
     raise typer.Exit(1)

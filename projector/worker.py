@@ -143,7 +143,7 @@ class PartitionWorker:
         folded_at = format_rfc3339(datetime.now(UTC))
         outcome = await self.projection.commit(
             self.partition, lease, checkpoint, entries[-1].position, folded.writes, folded_at,
-            len(entries), folded.alerts,
+            len(entries), folded.alerts, folded.quarantines,
         )
         if outcome == COMMITTED:
             if self.checkpoint == checkpoint:
