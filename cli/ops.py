@@ -66,7 +66,7 @@ def verify(
         Console().print(f"DRIFT {drift.ref.tenant_id}/{drift.ref.environment_id}/{drift.ref.customer_id} "
                         f"{drift.field}: snapshot={drift.snapshot} log={drift.log}")
     for problem in report.problems:
-        Console().print(f"PROBLEM {problem.ref.tenant_id}/{problem.ref.environment_id}/{problem.ref.customer_id}: "
+        Console(soft_wrap=True).print(f"PROBLEM {problem.ref.tenant_id}/{problem.ref.environment_id}/{problem.ref.customer_id}: "
                         f"{problem.reason}", markup=False)
     Console().print(f"verified accounts={report.accounts} events={report.events} drifts={len(report.drifts)} "
                     f"behind={len(report.behind)} problems={len(report.problems)}")
@@ -103,7 +103,7 @@ def replay(
         Console().print(f"DRIFT {drift.ref.customer_id} {drift.field}: snapshot={drift.snapshot} log={drift.log}")
     rebuilt = "" if dry_run or ref is not None else " (rebuilt quarantined: see tally dlq)"
     for letter in report.quarantined:
-        Console().print(f"CANNOT FOLD {letter.ref.tenant_id}/{letter.ref.environment_id}/{letter.ref.customer_id} "
+        Console(soft_wrap=True).print(f"CANNOT FOLD {letter.ref.tenant_id}/{letter.ref.environment_id}/{letter.ref.customer_id} "
                         f"at {letter.log_position}: {letter.reason}{rebuilt}", markup=False)
     action = "compared" if dry_run else ("switched to" if report.switched else "built")
     Console().print(f"replay {action} generation {report.generation}: accounts={report.accounts} "

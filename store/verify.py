@@ -3,6 +3,7 @@
 from collections.abc import Iterable, Sequence
 
 import msgspec
+from redis.exceptions import ResponseError
 
 from domain.codec import decode_account
 from domain.identity import AccountRef
@@ -71,8 +72,12 @@ async def verify_accounts(store: EventStore, projection: Projection, refs: Itera
     report = VerifyReport()
     for ref in refs:
         report.accounts += 1
-        entries = await store.read_raw_log(ref)
-        snapshot = (await projection.load_snapshots([ref]))[0]
+        try:
+            entries = await store.read_raw_log(ref)
+            snapshot = (await projection.load_snapshots([ref]))[0]
+        except ResponseError as exc:  # e.g. WRONGTYPE: one of its keys holds something else
+            report.problems.append(Problem(ref, f"it cannot be read: {exc}"))
+            continue
         report.events += len(entries)
         problem = compare(report, ref, snapshot, entries)
         if problem is not None:
