@@ -18,6 +18,7 @@ from store.projection import Lag, Projection
 from store.verify import VerifyReport
 
 ops = typer.Typer()
+wide = Console(soft_wrap=True, highlight=False)  # lines an operator greps: never wrapped
 
 
 @ops.command()
@@ -66,8 +67,8 @@ def verify(
         Console().print(f"DRIFT {drift.ref.tenant_id}/{drift.ref.environment_id}/{drift.ref.customer_id} "
                         f"{drift.field}: snapshot={drift.snapshot} log={drift.log}")
     for problem in report.problems:
-        Console(soft_wrap=True).print(f"PROBLEM {problem.ref.tenant_id}/{problem.ref.environment_id}/{problem.ref.customer_id}: "
-                        f"{problem.reason}", markup=False)
+        who = problem.ref
+        wide.print(f"PROBLEM {who.tenant_id}/{who.environment_id}/{who.customer_id}: {problem.reason}", markup=False)
     Console().print(f"verified accounts={report.accounts} events={report.events} drifts={len(report.drifts)} "
                     f"behind={len(report.behind)} problems={len(report.problems)}")
     if not report.ok:
@@ -103,8 +104,9 @@ def replay(
         Console().print(f"DRIFT {drift.ref.customer_id} {drift.field}: snapshot={drift.snapshot} log={drift.log}")
     rebuilt = "" if dry_run or ref is not None else " (rebuilt quarantined: see tally dlq)"
     for letter in report.quarantined:
-        Console(soft_wrap=True).print(f"CANNOT FOLD {letter.ref.tenant_id}/{letter.ref.environment_id}/{letter.ref.customer_id} "
-                        f"at {letter.log_position}: {letter.reason}{rebuilt}", markup=False)
+        who = letter.ref
+        wide.print(f"CANNOT FOLD {who.tenant_id}/{who.environment_id}/{who.customer_id} at {letter.log_position}: "
+                   f"{letter.reason}{rebuilt}", markup=False)
     action = "compared" if dry_run else ("switched to" if report.switched else "built")
     Console().print(f"replay {action} generation {report.generation}: accounts={report.accounts} "
                     f"events={report.events} seconds={report.seconds:.2f} events/s={report.rate:,.0f} "
