@@ -176,7 +176,7 @@ class PartitionWorker:
     async def _quarantined(self, folded: Folded) -> None:
         for quarantine in folded.quarantines:
             letter = quarantine.letter
-            log.error("account quarantined partition=%d tenant=%s environment=%s customer=%s kind=%s "
+            log.error("account quarantined partition=%d tenant=%r environment=%r customer=%r kind=%s "
                       "log_position=%s feed_position=%s reason=%r", self.partition, letter.ref.tenant_id,
                       letter.ref.environment_id, letter.ref.customer_id, letter.kind, letter.log_position,
                       letter.feed_position, letter.reason)
