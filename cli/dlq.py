@@ -57,7 +57,10 @@ def _target(partition: int | None, customer: str | None, tenant: str | None, env
     if (partition is None) == (ref is None):
         err.print("[red]name a halted partition, or an account with --customer --tenant --environment[/red]")
         raise typer.Exit(2)
-    return ref if ref is not None else partition  # type: ignore[return-value]
+    if ref is not None:
+        return ref
+    assert partition is not None
+    return partition
 
 
 def _name(ref: AccountRef) -> str:
@@ -138,8 +141,7 @@ def dlq_drop(
     yes: Annotated[bool, typer.Option("--yes", help="confirm: skip the entry (recorded on the operations stream)")]
     = False,
 ) -> None:
-    """Skip a halted partition's entry, or remove a quarantined account's entry and refold it; the entry's raw
-    bytes and the operator are recorded on the partition's operations stream."""
+    """Skip a halted partition's entry, or remove a quarantined account's entry and refold it (recorded, raw)."""
     target = _target(partition, customer, tenant, environment)
     if not yes:
         err.print("[red]dropping skips an entry for good: pass --yes to confirm[/red]")
