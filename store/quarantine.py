@@ -14,10 +14,10 @@ from typing import Any
 from redis.asyncio import Redis
 
 from domain.identity import AccountRef
-from store.eventstore import decode_ref, encode_ref
+from store.eventstore import encode_ref
 from store.keys import Keys
 from store.letters import DeadLetter, decode_dead_letter, now_ms
-from store.positions import ORIGIN, text
+from store.positions import ORIGIN
 from store.projection import AlertWrite
 from store.scripts import Scripts
 
@@ -39,16 +39,9 @@ class Quarantines:
             found.extend(sorted((decode_dead_letter(r) for r in raw), key=lambda d: d.ref))
         return found
 
-    async def count(self, partition: int) -> int:
-        return int(await self.redis.hlen(self.keys.quarantined(partition)))
-
     async def get(self, ref: AccountRef) -> DeadLetter | None:
         raw: Any = await self.redis.hget(self.keys.quarantined(self.keys.partition_of(ref)), encode_ref(ref))
         return decode_dead_letter(raw) if raw else None
-
-    async def refs(self, partition: int) -> list[AccountRef]:
-        raw: Any = await self.redis.hkeys(self.keys.quarantined(partition))
-        return [decode_ref(r) for r in raw]
 
     async def record(self, letter: DeadLetter) -> None:
         """Quarantine (again) with this record: the snapshot's marker and the partition's hash, together."""
@@ -96,9 +89,6 @@ class Quarantines:
             await pipe.execute()
         return True
 
-    async def snapshot_marker(self, ref: AccountRef) -> str | None:
-        value: Any = await self.redis.hget(self.keys.snapshot(ref), "q")
-        return text(value) if value else None
 
 
 def _drop_record(letter: DeadLetter, operator: str, in_log: bool) -> dict[Any, Any]:
