@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from api import translate
-from api.accounts import Accounts
+from api.accounts import Accounts, quarantined
 from api.auth import Caller, Principal
 from api.body import json_body, request_doc, response_doc
 from api.bounded import PageOffset, PathId, TransactionsLimit
@@ -244,6 +244,10 @@ async def read_balance(
     if from_cache and wallet_id not in read.account.wallets:
         read = await service.store.read_account(ref)
         from_cache = False
+    if read.quarantined is not None:  # its snapshot, as it stands: the tail holds an entry that cannot fold
+        if wallet_id not in read.account.wallets:
+            raise quarantined(ref)
+        from_cache = True
     wallet = find_wallet(read.account, wallet_id)
     view = view_balance(read.account, wallet, service.clock())
     return json(balance_response(wallet, view, breakdown, from_cache, read.snapshot_position, read.folded_at,

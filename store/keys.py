@@ -38,7 +38,7 @@ class Keys(msgspec.Struct, frozen=True):
         return f"{self._account(ref)}:log"
 
     def snapshot(self, ref: AccountRef) -> str:
-        """Hash: p = customer-stream position folded up to, s = encoded Account, t = when it was folded."""
+        """Hash: p = position folded up to, s = encoded Account, t = when folded, q = why it is quarantined."""
         return f"{self._account(ref)}:snap{self._gen}"
 
     def dedup(self, ref: AccountRef, scope: str, key: str) -> str:
@@ -143,6 +143,10 @@ class Keys(msgspec.Struct, frozen=True):
     def halted(self, partition: int) -> str:
         """Hash (position, reason, at) of the feed entry a partition's projector stopped on."""
         return f"{self._tag(partition)}:halted"
+
+    def quarantined(self, partition: int) -> str:
+        """Hash encoded account ref -> dead-letter record of the entry that account is quarantined on."""
+        return f"{self._tag(partition)}:quarantined{self._gen}"
 
     def operations(self, partition: int) -> str:
         """Stream recording operator actions on the partition (dropped entries with their raw bytes)."""
