@@ -5,6 +5,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
+from datetime import datetime
 
 import httpx
 from redis.asyncio import Redis
@@ -12,7 +13,7 @@ from redis.asyncio import Redis
 from api.app import ApiConfig, Companion, create_app
 from api.auth import Principal, parse_api_keys
 from cli.settings import Settings
-from projector.clock import PartitionClock
+from projector.clock import PartitionClock, wall_clock
 from projector.membership import Membership
 from projector.webhooks import SenderSettings, WebhookSender
 from projector.worker import Projector, ProjectorSettings
@@ -45,9 +46,9 @@ def build_app(settings: Settings, connect: Callable[[], Redis], keys: dict[str, 
     return create_app(config, connect, companions=companions or [])
 
 
-def projector_companion(settings: Settings, holder: str) -> Companion:
+def projector_companion(settings: Settings, holder: str, now: Callable[[], datetime] = wall_clock) -> Companion:
     async def run(redis: Redis, stop: asyncio.Event) -> None:
-        await run_projector(redis, settings, stop, holder)
+        await run_projector(redis, settings, stop, holder, now)
 
     return run
 
@@ -59,7 +60,10 @@ def webhooks_companion(settings: Settings, holder: str) -> Companion:
     return run
 
 
-async def run_projector(redis: Redis, settings: Settings, stop: asyncio.Event, holder: str) -> None:
+async def run_projector(
+    redis: Redis, settings: Settings, stop: asyncio.Event, holder: str, now: Callable[[], datetime] = wall_clock
+) -> None:
+    """The projector loop; `now` is its clock's time (period closes, expiries), injected by tests."""
     keys = Keys(settings.partitions)
     await ensure_partitions(redis, keys)
     projector_settings = ProjectorSettings(
@@ -69,7 +73,8 @@ async def run_projector(redis: Redis, settings: Settings, stop: asyncio.Event, h
     )
     membership = Membership(redis, keys, holder, ttl_ms=settings.lease_ttl_ms * 2)
     projection = Projection(redis, keys)
-    clock = PartitionClock(EventStore(redis, keys, settings.dedup_ttl_seconds), projection, projector_settings.grace)
+    store = EventStore(redis, keys, settings.dedup_ttl_seconds)
+    clock = PartitionClock(store, projection, projector_settings.grace, now)
     await Projector(projection, membership, projector_settings, clock).run(stop)
 
 
