@@ -65,7 +65,7 @@ def test_every_builder_of_keys_py_is_covered() -> None:
     assert public - {"dedup"} - set(BUILDERS) == set(), "add every new key builder to BUILDERS"
 
 
-@settings(max_examples=600)
+@settings(max_examples=600, deadline=None)
 @given(st.lists(calls, min_size=2, max_size=8, unique=True))
 def test_different_calls_never_build_the_same_key(batch: list[Call]) -> None:
     built: dict[str, Call] = {}
@@ -74,7 +74,7 @@ def test_different_calls_never_build_the_same_key(batch: list[Call]) -> None:
         assert built.setdefault(key, call) == call, f"{call} and {built[key]} share {key!r}"
 
 
-@settings(max_examples=1000)
+@settings(max_examples=1000, deadline=None)
 @given(refs, ids, ids)
 def test_a_dedup_marker_is_never_another_customers_snapshot_or_log(ref: AccountRef, scope: str, key: str) -> None:
     keys = Keys(PARTITIONS)
@@ -83,7 +83,7 @@ def test_a_dedup_marker_is_never_another_customers_snapshot_or_log(ref: AccountR
     assert marker not in {keys.snapshot(other), keys.log(other), keys.dedup(other, scope, key)}
 
 
-@settings(max_examples=1000)
+@settings(max_examples=1000, deadline=None)
 @given(calls)
 def test_a_callers_braces_never_change_a_keys_hash_slot(call: Call) -> None:
     key = build(call)
@@ -94,13 +94,14 @@ def test_a_callers_braces_never_change_a_keys_hash_slot(call: Call) -> None:
     assert hash_tag(key) == (None if partition is None else f"p{partition:03d}")
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(ids, ids, st.lists(ids, min_size=1, max_size=3))
 def test_a_notice_key_splits_back_into_what_it_was_built_from(tenant: str, environment: str, parts: list[str]) -> None:
     key = notice_key(tenant, environment, *parts)
     assert [unquote(p, errors="surrogatepass") for p in key.split(":")] == [tenant, environment, *parts]
 
 
+@settings(deadline=None)
 @given(st.text())
 def test_an_encoded_component_holds_no_separator_brace_or_bare_percent(value: str) -> None:
     encoded = component(value)
