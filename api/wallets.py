@@ -140,10 +140,12 @@ async def _ledger_reply(service: Accounts, account: Account, wallet_id: str, tra
                               wallet_transaction=transaction_response(wallet, entry, now)))
 
 
-def _idempotency(scope: str, key: str | None, body: msgspec.Struct, transaction_id: str) -> Dedup | None:
+def _idempotency(
+    scope: str, wallet_id: str, key: str | None, body: msgspec.Struct, transaction_id: str
+) -> Dedup | None:
     if not key:
         return None
-    return Dedup(scope=scope, key=key, value=f"{translate.fingerprint(body)}:{transaction_id}")
+    return Dedup(scope=scope, key=key, value=f"{translate.fingerprint(body)}:{transaction_id}", wallet_id=wallet_id)
 
 
 async def _replay_or_conflict(service: Accounts, account: Account, wallet_id: str, dedup: Dedup, seen: str) -> Response:
@@ -164,7 +166,7 @@ async def top_up_wallet(
 ) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     command = translate.top_up(wallet_id, body, actor=caller.tenant_id)
-    dedup = _idempotency(f"topup:{wallet_id}", body.idempotency_key, body, command.transaction_id)
+    dedup = _idempotency("topup", wallet_id, body.idempotency_key, body, command.transaction_id)
     outcome = await service.execute(ref, command, dedup)
     if dedup and outcome.appended and outcome.appended.status == "duplicate":
         return await _replay_or_conflict(service, outcome.account, wallet_id, dedup, outcome.appended.seen)
@@ -185,7 +187,7 @@ async def debit_wallet(
         reason=body.transaction_reason, idempotency_key=body.idempotency_key,
         description=body.description or "", metadata=body.metadata or {},
     )
-    dedup = _idempotency(f"debit:{wallet_id}", body.idempotency_key, body, command.transaction_id)
+    dedup = _idempotency("debit", wallet_id, body.idempotency_key, body, command.transaction_id)
     outcome = await service.execute(ref, command, dedup)
     if dedup and outcome.appended and outcome.appended.status == "duplicate":
         return await _replay_or_conflict(service, outcome.account, wallet_id, dedup, outcome.appended.seen)

@@ -14,6 +14,7 @@ from domain.state import EMPTY_ACCOUNT, Account
 from domain.timefmt import format_rfc3339
 from domain.watch import AlertTransition, transitions
 from store.entries import decode_entry
+from store.keys import notice_key
 from store.letters import DeadLetter, Kind, now_ms
 from store.positions import is_after
 from store.projection import AlertWrite, FeedEntry, QuarantineWrite, Snapshot, SnapshotWrite
@@ -165,7 +166,7 @@ def transaction_writes(ref: AccountRef, before: Account, after: Account, positio
                 credit_balance_after=to_wire(entry.credit_balance_after), position=position,
                 at=format_rfc3339(entry.at),
             )
-            key = f"{ref.tenant_id}:{ref.environment_id}:{wallet.id}:tx:{entry.id}"
+            key = notice_key(ref.tenant_id, ref.environment_id, wallet.id, "tx", entry.id)
             writes.append(AlertWrite(key, _alert_encoder.encode(payload), int(entry.at.timestamp() * 1000)))
     return writes
 
@@ -177,5 +178,5 @@ def alert_write(ref: AccountRef, transition: AlertTransition) -> AlertWrite:
         old_state=transition.old, new_state=transition.new, balance=transition.value,
         threshold=transition.threshold, position=transition.position, at=format_rfc3339(transition.at),
     )
-    key = f"{ref.tenant_id}:{ref.environment_id}:{transition.key}"
+    key = notice_key(ref.tenant_id, ref.environment_id, transition.wallet_id, transition.metric, transition.position)
     return AlertWrite(key, _alert_encoder.encode(payload), int(transition.at.timestamp() * 1000))

@@ -154,7 +154,7 @@ class PartitionWorker:
             FOLDED.labels(str(self.partition)).inc(folded.applied)
             ALERTS.labels("notice").inc(len(folded.alerts))
             BATCH_SECONDS.observe(time.perf_counter() - started)
-            now_ms = int(time.time() * 1000)
+            now_ms = int(self.clock.now().timestamp() * 1000)
             if any(w.due_ms is not None and w.due_ms <= now_ms for w in folded.writes):
                 self.clock_due = 0.0  # something is due already (an auto top-up): run the clock right away
             self.batches += 1

@@ -23,11 +23,13 @@ LOG_PAGE = 2000
 
 
 class Dedup(msgspec.Struct, frozen=True):
-    """Refuse a second append with the same `key` in `scope` for the dedup window; `value` is kept with it."""
+    """Refuse a second append with the same `key` in `scope` (of `wallet_id`, if given) for the dedup window;
+    `value` is kept with it."""
 
     scope: str
     key: str
     value: str = ""
+    wallet_id: str | None = None
 
 
 class Appended(msgspec.Struct, frozen=True):
@@ -78,7 +80,7 @@ class EventStore:
         keys = [self.keys.log(ref), self.keys.feed(partition), self.keys.accounts(partition),
                 self.keys.rate_pointers(partition, ref.tenant_id, ref.environment_id)]
         if dedup is not None:
-            keys.append(self.keys.dedup(ref, dedup.scope, dedup.key))
+            keys.append(self.keys.dedup(ref, dedup.scope, dedup.key, dedup.wallet_id))
         usage = [e.event_name for e in events if isinstance(e, UsageRecorded)]
         if len(set(usage)) > 1:
             raise ValueError("one append carries usage of one event name at most")
