@@ -107,7 +107,7 @@ class EventStore:
 
     async def seen(self, ref: AccountRef, dedup: Dedup) -> str | None:
         """The value kept with a dedup key still in its window (what the first append stored), or None."""
-        value: Any = await self.redis.get(self.keys.dedup(ref, dedup.scope, dedup.key))
+        value: Any = await self.redis.get(self.keys.dedup(ref, dedup.scope, dedup.key, dedup.wallet_id))
         return None if value is None else text(value)
 
     async def read_account(self, ref: AccountRef, cached: bool = False) -> AccountRead:
