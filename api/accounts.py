@@ -8,7 +8,7 @@ import msgspec
 from api.auth import Principal
 from domain.commands import AnyCommand
 from domain.decide import decide
-from domain.errors import InvalidOperation, NotFound, TallyError, ValidationFailed, VersionConflict
+from domain.errors import AccountQuarantined, InvalidOperation, NotFound, TallyError, ValidationFailed, VersionConflict
 from domain.events import AnyEvent
 from domain.fold import fold
 from domain.identity import AccountRef
@@ -59,6 +59,8 @@ class Accounts:
         """
         for _ in range(ATTEMPTS):
             read = await self.store.read_account(ref)
+            if read.quarantined is not None:
+                raise quarantined(ref)
             # Read first, then the marker: it is written with the events, so a marker missed here means the
             # events were not in the read either, and the append below then finds the marker (a duplicate).
             if dedup is not None and (seen := await self.store.seen(ref, dedup)) is not None:
@@ -97,3 +99,10 @@ def checked_events(account: Account, command: AnyCommand, now: datetime) -> Sequ
 
 def _out_of_bounds(exc: Exception) -> ValidationFailed:
     return ValidationFailed("the request leads to a value out of bounds", {"error": type(exc).__name__})
+
+
+def quarantined(ref: AccountRef) -> AccountQuarantined:
+    return AccountQuarantined(
+        "this account is quarantined: an entry of its history cannot be folded; an operator must retry or drop it "
+        "(tally dlq retry / drop)", {"customer_id": ref.customer_id},
+    )

@@ -31,12 +31,22 @@ class AccountWire(msgspec.Struct):
     customer_id: str
 
 
+class ProblemWire(msgspec.Struct):
+    """An account verify could not compare (quarantined, unreadable, unfoldable), and why."""
+
+    tenant_id: str
+    environment_id: str
+    customer_id: str
+    reason: str
+
+
 class VerifyResponse(msgspec.Struct):
     accounts: int
     events: int
     drifts: list[DriftWire]
     behind: list[AccountWire]
     ok: bool
+    problems: list[ProblemWire] = []
 
 
 class VerifyJobResponse(msgspec.Struct):
@@ -83,5 +93,7 @@ def _report(report: VerifyReport) -> VerifyResponse:
     drifts = [DriftWire(d.ref.tenant_id, d.ref.environment_id, d.ref.customer_id, d.field, d.snapshot, d.log)
               for d in report.drifts]
     behind = [AccountWire(r.tenant_id, r.environment_id, r.customer_id) for r in report.behind]
+    problems = [ProblemWire(p.ref.tenant_id, p.ref.environment_id, p.ref.customer_id, p.reason)
+                for p in report.problems]
     return VerifyResponse(accounts=report.accounts, events=report.events, drifts=drifts, behind=behind,
-                          ok=not drifts)
+                          ok=report.ok, problems=problems)

@@ -15,6 +15,7 @@ from starlette.routing import Match
 from api.metrics import EVENTS_REFUSED
 from api.schemas import ErrorResponse
 from domain.errors import (
+    AccountQuarantined,
     AlreadyExists,
     BodyTooLarge,
     Forbidden,
@@ -37,6 +38,7 @@ STATUS_OF: dict[type[TallyError], tuple[int, str]] = {
     InvalidOperation: (400, "invalid_operation"),
     AlreadyExists: (409, "already_exists"),
     VersionConflict: (409, "version_conflict"),
+    AccountQuarantined: (409, "account_quarantined"),
     Unauthenticated: (401, "permission_denied"),
     StoreUnavailable: (503, "service_unavailable"),
     Forbidden: (403, "permission_denied"),

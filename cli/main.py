@@ -13,7 +13,8 @@ from redis.asyncio import Redis
 from api.auth import Principal
 from cli import wiring
 from cli.common import err, load_settings, redis_url
-from cli.ops import dlq, ops
+from cli.dlq import dlq
+from cli.ops import ops
 from cli.serve import serve
 from cli.settings import Settings
 from cli.stores import embedded_store

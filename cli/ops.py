@@ -1,28 +1,24 @@
-"""Operator commands: lag, verify, replay, and the dead-letter entries a partition halted on."""
+"""Operator commands: lag, verify and replay (the dead letters are in cli/dlq.py)."""
 
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-import msgspec
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli import wiring
-from cli.common import connect, err, load_settings, one_customer
+from cli.common import connect, load_settings, one_customer
 from cli.progress import replay_progress
-from cli.settings import Settings
 from projector import operate
 from projector.replay import Replayer, ReplayReport
-from store.deadletters import DeadLetters
 from store.eventstore import EventStore
-from store.generation import live_generation
 from store.projection import Lag, Projection
 from store.verify import VerifyReport
 
 ops = typer.Typer()
+wide = Console(soft_wrap=True, highlight=False)  # lines an operator greps: never wrapped
 
 
 @ops.command()
@@ -53,7 +49,8 @@ def verify(
     environment: Annotated[str | None, typer.Option()] = None,
     sample: Annotated[int | None, typer.Option(min=1, help="verify this many accounts picked at random")] = None,
 ) -> None:
-    """Fold every account (or one, or a sample) from zero and compare with its snapshot; exit 1 on any drift."""
+    """Fold every account (or one, or a sample) from zero and compare with its snapshot; exit 1 on any drift or
+    on an account that cannot be read or folded (quarantined)."""
     settings = load_settings()
     ref = one_customer(customer, tenant, environment)
 
@@ -69,9 +66,12 @@ def verify(
     for drift in report.drifts:
         Console().print(f"DRIFT {drift.ref.tenant_id}/{drift.ref.environment_id}/{drift.ref.customer_id} "
                         f"{drift.field}: snapshot={drift.snapshot} log={drift.log}")
+    for problem in report.problems:
+        who = problem.ref
+        wide.print(f"PROBLEM {who.tenant_id}/{who.environment_id}/{who.customer_id}: {problem.reason}", markup=False)
     Console().print(f"verified accounts={report.accounts} events={report.events} drifts={len(report.drifts)} "
-                    f"behind={len(report.behind)}")
-    if report.drifts:
+                    f"behind={len(report.behind)} problems={len(report.problems)}")
+    if not report.ok:
         raise typer.Exit(1)
 
 
@@ -102,71 +102,14 @@ def replay(
         report = asyncio.run(main(progress))
     for drift in report.drifts:
         Console().print(f"DRIFT {drift.ref.customer_id} {drift.field}: snapshot={drift.snapshot} log={drift.log}")
+    rebuilt = "" if dry_run or ref is not None else " (rebuilt quarantined: see tally dlq)"
+    for letter in report.quarantined:
+        who = letter.ref
+        wide.print(f"CANNOT FOLD {who.tenant_id}/{who.environment_id}/{who.customer_id} at {letter.log_position}: "
+                   f"{letter.reason}{rebuilt}", markup=False)
     action = "compared" if dry_run else ("switched to" if report.switched else "built")
     Console().print(f"replay {action} generation {report.generation}: accounts={report.accounts} "
                     f"events={report.events} seconds={report.seconds:.2f} events/s={report.rate:,.0f} "
-                    f"drifts={len(report.drifts)}")
-    if report.drifts:
+                    f"drifts={len(report.drifts)} cannot_fold={len(report.quarantined)}")
+    if report.drifts or report.quarantined:
         raise typer.Exit(1)
-
-
-dlq = typer.Typer(help="Entries a projector could not decode: its partition halts on them until retried or dropped.")
-
-
-def _dead_letters(settings: Settings, action: Callable[[DeadLetters], Any]) -> Any:
-    async def main() -> Any:
-        redis, keys = connect(settings)
-        try:
-            keys = msgspec.structs.replace(keys, generation=await live_generation(redis, keys))
-            return await action(DeadLetters(redis, keys))
-        finally:
-            await redis.aclose()
-
-    return asyncio.run(main())
-
-
-@dlq.command("list")
-def dlq_list() -> None:
-    """Halted partitions: the entry each stopped on and why."""
-    halts = _dead_letters(load_settings(), lambda d: d.list())
-    for halt in halts:
-        Console().print(f"partition={halt.partition} position={halt.position} reason={halt.reason!r}")
-    Console().print(f"{len(halts)} halted partition(s)")
-
-
-@dlq.command("show")
-def dlq_show(partition: int) -> None:
-    """The raw fields of the entry a partition halted on."""
-    entry = _dead_letters(load_settings(), lambda d: d.show(partition))
-    if entry is None:
-        Console().print(f"partition {partition} is not halted")
-        raise typer.Exit(1)
-    Console().print(f"position={entry.position}")
-    for name, value in entry.fields.items():
-        Console().print(f"  {name} = {value}")
-
-
-@dlq.command("retry")
-def dlq_retry(partition: int) -> None:
-    """Clear the halt so the projector tries the entry again (after deploying a fix)."""
-    if not _dead_letters(load_settings(), lambda d: d.retry(partition)):
-        Console().print(f"partition {partition} is not halted")
-        raise typer.Exit(1)
-    Console().print(f"partition {partition}: retrying")
-
-
-@dlq.command("drop")
-def dlq_drop(
-    partition: int,
-    yes: Annotated[bool, typer.Option("--yes", help="confirm: skip the entry (recorded on the operations stream)")]
-    = False,
-) -> None:
-    """Skip the halted entry; the skip and the entry's raw bytes are recorded as an operations event."""
-    if not yes:
-        err.print("[red]dropping skips an entry for good: pass --yes to confirm[/red]")
-        raise typer.Exit(2)
-    dropped = _dead_letters(load_settings(), lambda d: d.drop(partition, wiring.holder_name()))
-    if dropped is None:
-        Console().print(f"partition {partition} is not halted")
-        raise typer.Exit(1)
-    Console().print(f"partition {partition}: dropped {dropped}; recorded on the operations stream")

@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -16,7 +17,7 @@ from api.auth import Principal, parse_api_keys, parse_operator_keys
 from api.limits import BodyBounds
 from cli.serve import TransportBounds
 from cli.settings import Settings
-from projector.clock import PartitionClock
+from projector.clock import PartitionClock, wall_clock
 from projector.membership import Membership
 from projector.outbound import webhook_client
 from projector.webhooks import SenderSettings, WebhookSender
@@ -68,9 +69,9 @@ def transport_bounds(settings: Settings) -> TransportBounds:
                            keep_alive_seconds=settings.keep_alive_seconds, max_concurrency=settings.max_concurrency)
 
 
-def projector_companion(settings: Settings, holder: str) -> Companion:
+def projector_companion(settings: Settings, holder: str, now: Callable[[], datetime] = wall_clock) -> Companion:
     async def run(redis: Redis, stop: asyncio.Event) -> None:
-        await supervised("projector", lambda: run_projector(redis, settings, stop, holder), stop)
+        await supervised("projector", lambda: run_projector(redis, settings, stop, holder, now), stop)
 
     return run
 
@@ -97,7 +98,10 @@ async def supervised(name: str, work: Callable[[], Coroutine[Any, Any, None]], s
             await asyncio.wait_for(stop.wait(), restart_s)
 
 
-async def run_projector(redis: Redis, settings: Settings, stop: asyncio.Event, holder: str) -> None:
+async def run_projector(
+    redis: Redis, settings: Settings, stop: asyncio.Event, holder: str, now: Callable[[], datetime] = wall_clock
+) -> None:
+    """The projector loop; `now` is its clock's time (period closes, expiries), injected by tests."""
     keys = Keys(settings.partitions)
     await ensure_partitions(redis, keys)
     projector_settings = ProjectorSettings(
@@ -107,7 +111,8 @@ async def run_projector(redis: Redis, settings: Settings, stop: asyncio.Event, h
     )
     membership = Membership(redis, keys, holder, ttl_ms=settings.lease_ttl_ms * 2)
     projection = Projection(redis, keys)
-    clock = PartitionClock(EventStore(redis, keys, settings.dedup_ttl_seconds), projection, projector_settings.grace)
+    store = EventStore(redis, keys, settings.dedup_ttl_seconds)
+    clock = PartitionClock(store, projection, projector_settings.grace, now)
     await Projector(projection, membership, projector_settings, clock).run(stop)
 
 

@@ -14,8 +14,10 @@ from domain.state import EMPTY_ACCOUNT, Account
 from domain.timefmt import format_rfc3339
 from domain.watch import AlertTransition, transitions
 from store.entries import decode_entry
+from store.keys import notice_key
+from store.letters import DeadLetter, Kind, now_ms
 from store.positions import is_after
-from store.projection import AlertWrite, FeedEntry, Snapshot, SnapshotWrite
+from store.projection import AlertWrite, FeedEntry, QuarantineWrite, Snapshot, SnapshotWrite
 
 _alert_encoder = msgspec.json.Encoder()
 
@@ -53,7 +55,7 @@ class AlertPayload(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PoisonEntry(Exception):
-    """A feed entry that cannot be decoded: its partition stops rather than skip it."""
+    """A feed entry naming no readable account: its partition stops rather than skip it."""
 
     def __init__(self, position: str, reason: str) -> None:
         super().__init__(f"feed entry {position} cannot be decoded: {reason}")
@@ -71,38 +73,84 @@ def group_by_account(entries: Sequence[FeedEntry]) -> dict[AccountRef, list[Feed
 class Folded(msgspec.Struct):
     writes: list[SnapshotWrite] = []
     alerts: list[AlertWrite] = []
+    quarantines: list[QuarantineWrite] = []
     applied: int = 0
+
+
+class AccountFold(msgspec.Struct):
+    """One account's part of a batch: how far it folded, the notices it caused, and what stopped it."""
+
+    account: Account
+    alerts: list[AlertWrite]
+    failure: DeadLetter | None = None
 
 
 def fold_batch(
     groups: dict[AccountRef, list[FeedEntry]], snapshots: Sequence[Snapshot], grace: timedelta
 ) -> Folded:
-    """New snapshots for the accounts that changed, the alert transitions they caused, and the events applied.
-
-    An entry at or before its snapshot's position was applied already (a redelivery) and changes nothing.
-    """
+    """New snapshots for the accounts that changed, the alert transitions they caused, the accounts quarantined
+    and the events applied. An entry at or before its snapshot's position was applied already (a redelivery) and
+    changes nothing; a quarantined account's entries are left to the operator (they stay in its stream)."""
     folded = Folded()
     for (ref, entries), snapshot in zip(groups.items(), snapshots, strict=True):
-        account = decode_account(snapshot.state) if snapshot.state else EMPTY_ACCOUNT
-        before = account.applied
-        for entry in entries:
-            if not is_after(entry.log_position, account.position):
-                continue
-            try:
-                event = decode_entry(entry.payload, entry.rates)
-            except Exception as exc:
-                raise PoisonEntry(entry.position, str(exc)) from exc
-            previous, account = account, advance(account, entry.log_position, event)
-            folded.alerts.extend(
-                alert_write(ref, t) for t in transitions(previous, account, entry.log_position, event.at)
-            )
-            folded.alerts.extend(transaction_writes(ref, previous, account, entry.log_position))
-        if account.applied != before:
-            folded.applied += account.applied - before
+        if snapshot.quarantined is None:
+            _fold_one(folded, ref, entries, snapshot, grace)
+    return folded
+
+
+def _fold_one(folded: Folded, ref: AccountRef, entries: list[FeedEntry], snapshot: Snapshot, grace: timedelta) -> None:
+    try:
+        before = decode_account(snapshot.state) if snapshot.state else EMPTY_ACCOUNT
+    except Exception as exc:
+        folded.quarantines.append(QuarantineWrite(dead_letter(ref, entries[0], "fold", f"snapshot: {exc!r}")))
+        return
+    result = fold_entries(ref, before, entries)
+    account, failure = result.account, result.failure
+    due_ms: int | None = None
+    if failure is None:
+        try:
             due = next_due(account, grace)
             due_ms = None if due is None else int(due.timestamp() * 1000)
-            folded.writes.append(SnapshotWrite(ref, account.position, encode_account(account), due_ms))
-    return folded
+        except Exception as exc:  # the folded state is unusable: keep the snapshot as it was
+            failure = dead_letter(ref, entries[-1], "fold", f"clock schedule: {exc!r}")
+            account, result.alerts = before, []
+    folded.alerts.extend(result.alerts)
+    folded.applied += account.applied - before.applied
+    if failure is not None:
+        changed = account.applied != before.applied
+        folded.quarantines.append(QuarantineWrite(failure, account.position if changed else None,
+                                                  encode_account(account) if changed else None))
+    elif account.applied != before.applied:
+        folded.writes.append(SnapshotWrite(ref, account.position, encode_account(account), due_ms))
+
+
+def fold_entries(ref: AccountRef, account: Account, entries: Sequence[FeedEntry]) -> AccountFold:
+    """Fold one account's entries in order, up to the first that cannot be decoded or folded or whose predecessor
+    in the customer stream is missing (a gap): the fold stops there and says why."""
+    result = AccountFold(account, [])
+    for entry in entries:
+        try:
+            if not is_after(entry.log_position, result.account.position):
+                continue
+            if entry.previous is not None and entry.previous != result.account.position:
+                result.failure = dead_letter(ref, entry, "gap", f"the entry before it ({entry.previous}) was never "
+                                             f"folded; the account is at {result.account.position}")
+                return result
+            event = decode_entry(entry.payload, entry.rates)
+            after = advance(result.account, entry.log_position, event)
+            alerts = [alert_write(ref, t) for t in transitions(result.account, after, entry.log_position, event.at)]
+            alerts.extend(transaction_writes(ref, result.account, after, entry.log_position))
+        except Exception as exc:  # one account's bad entry must never stop its partition
+            result.failure = dead_letter(ref, entry, "fold", f"{type(exc).__name__}: {exc}")
+            return result
+        result.account = after
+        result.alerts.extend(alerts)
+    return result
+
+
+def dead_letter(ref: AccountRef, entry: FeedEntry, kind: Kind, reason: str) -> DeadLetter:
+    return DeadLetter(ref=ref, kind=kind, log_position=entry.log_position, feed_position=entry.position,
+                      reason=reason[:2000], raw=entry.payload, rates=entry.rates, at_ms=now_ms())
 
 
 def transaction_writes(ref: AccountRef, before: Account, after: Account, position: str) -> list[AlertWrite]:
@@ -118,7 +166,7 @@ def transaction_writes(ref: AccountRef, before: Account, after: Account, positio
                 credit_balance_after=to_wire(entry.credit_balance_after), position=position,
                 at=format_rfc3339(entry.at),
             )
-            key = f"{ref.tenant_id}:{ref.environment_id}:{wallet.id}:tx:{entry.id}"
+            key = notice_key(ref.tenant_id, ref.environment_id, wallet.id, "tx", entry.id)
             writes.append(AlertWrite(key, _alert_encoder.encode(payload), int(entry.at.timestamp() * 1000)))
     return writes
 
@@ -130,5 +178,5 @@ def alert_write(ref: AccountRef, transition: AlertTransition) -> AlertWrite:
         old_state=transition.old, new_state=transition.new, balance=transition.value,
         threshold=transition.threshold, position=transition.position, at=format_rfc3339(transition.at),
     )
-    key = f"{ref.tenant_id}:{ref.environment_id}:{transition.key}"
+    key = notice_key(ref.tenant_id, ref.environment_id, transition.wallet_id, transition.metric, transition.position)
     return AlertWrite(key, _alert_encoder.encode(payload), int(transition.at.timestamp() * 1000))

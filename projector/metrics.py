@@ -8,6 +8,8 @@ BATCH_SECONDS = Histogram("tally_projector_batch_seconds", "Read-fold-commit tim
 LAG_EVENTS = Gauge("tally_projector_lag_events", "Feed entries not folded yet", ["partition"])
 LAG_SECONDS = Gauge("tally_projector_lag_seconds", "Age of the oldest unfolded feed entry", ["partition"])
 HALTED = Gauge("tally_projector_halted_partitions", "Partitions stopped on an entry they cannot decode")
+QUARANTINED = Gauge("tally_projector_quarantined_accounts",
+                    "Accounts set aside on an entry they cannot fold, per partition held", ["partition"])
 LEASES = Counter("tally_projector_lease_changes_total", "Partition leases taken, lost or released", ["change"])
 ALERTS = Counter("tally_alerts_emitted_total", "Notices offered to the alerts streams", ["kind"])
 CLOCK_EVENTS = Counter("tally_clock_events_total", "Events the clock appended", ["kind"])

@@ -2,7 +2,9 @@
 
 For every partition: note the feed head, fold each account's whole stream from zero into the next
 generation's snapshot, and set that generation's checkpoint to the noted head (entries after it that an
-account has already folded are skipped by position). Trimming stays above the noted head until the switch.
+account has already folded are skipped by position). Trimming stays above the noted head until the switch (the
+floor is renewed while the replay runs and removed at its end). An account whose history cannot be folded is
+reported and rebuilt quarantined (its snapshot at the last entry that folded, with a dead-letter record).
 Then the generation pointer moves: the API and the projectors follow it within a second or two, and the old
 generation's keys are removed once nobody reads them. Real-time reads stay exact throughout (snapshot + tail).
 """
@@ -19,16 +21,18 @@ from redis.exceptions import ResponseError
 
 from domain.clock import next_due
 from domain.codec import decode_account, encode_account
-from domain.fold import fold
 from domain.identity import AccountRef
-from domain.state import EMPTY_ACCOUNT
+from domain.state import EMPTY_ACCOUNT, Account
+from store.entries import LogFold, fold_log
 from store.eventstore import EventStore, encode_ref
+from store.floors import FLOOR_TTL_S, RetentionFloors
 from store.generation import live_generation, switch_generation
 from store.keys import Keys
+from store.letters import DeadLetter, now_ms
 from store.positions import ORIGIN, is_after, text
+from store.quarantine import Quarantines
 from store.verify import Drift, differences
 
-FLOOR_TTL_S = 3600
 SWITCH_SETTLE_S = 3.0
 
 
@@ -39,6 +43,7 @@ class ReplayReport(msgspec.Struct):
     generation: int = 0
     switched: bool = False
     drifts: list[Drift] = []
+    quarantined: list[DeadLetter] = []
 
     @property
     def rate(self) -> float:
@@ -49,11 +54,14 @@ Progress = Callable[[int, int], None]  # (events done, events in all)
 
 
 class Replayer:
-    def __init__(self, redis: Redis, keys: Keys, grace: timedelta, dedup_ttl_seconds: int) -> None:
+    def __init__(
+        self, redis: Redis, keys: Keys, grace: timedelta, dedup_ttl_seconds: int, floor_ttl_s: float = FLOOR_TTL_S
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.grace = grace
         self.store = EventStore(redis, keys, dedup_ttl_seconds)
+        self.floor_ttl_s = floor_ttl_s
 
     async def plan(self) -> tuple[list[list[AccountRef]], int]:
         """Accounts per partition, and how many events their streams hold in all."""
@@ -66,42 +74,53 @@ class Replayer:
         return partitions, sum(int(n) for n in lengths)
 
     async def rebuild_all(self, dry_run: bool, progress: Progress) -> ReplayReport:
-        started = time.perf_counter()
         live = await live_generation(self.redis, self.keys)
         target = msgspec.structs.replace(self.keys, generation=live + 1)
+        async with RetentionFloors(self.redis, self.keys, self.floor_ttl_s).kept() as floors:
+            report = await self._rebuild(target, None if dry_run else floors, progress)
+            if not dry_run:
+                await switch_generation(self.redis, self.keys, target.generation)
+                report.switched = True
+                await asyncio.sleep(SWITCH_SETTLE_S)  # let readers and projectors move to the new generation
+                await self._drop_generation(msgspec.structs.replace(self.keys, generation=live))
+        return report
+
+    async def _rebuild(self, target: Keys, floors: RetentionFloors | None, progress: Progress) -> ReplayReport:
+        """Fold every account into `target` (compare with the live generation when `floors` is None: a dry run)."""
+        started = time.perf_counter()
         report = ReplayReport(generation=target.generation)
         partitions, total = await self.plan()
         for partition, refs in enumerate(partitions):
-            head, added = await self._hold_floor(partition) if not dry_run else (ORIGIN, 0)
+            head, added = await self._hold_floor(floors, partition) if floors else (ORIGIN, 0)
             for ref in refs:
-                account = await self._fold(ref)
+                result = await self._fold(ref)
                 report.accounts += 1
-                report.events += account.applied
-                if dry_run:
-                    report.drifts.extend(await self._compare(ref, account))
+                report.events += result.account.applied
+                letter = await self._dead_letter(ref, result)
+                if letter is not None:
+                    report.quarantined.append(letter)
+                if floors is None:
+                    report.drifts.extend(await self._compare(ref, result.account) if letter is None else [])
                 else:
-                    await self._write(target, ref, account)
+                    await self._write(target, ref, result.account, letter)
                 progress(report.events, total)
-            if not dry_run:
+            if floors is not None:
                 await self._start_at(target, partition, head, added)
         report.seconds = time.perf_counter() - started  # the rebuild itself, without the switch's settling
-        if not dry_run:
-            await switch_generation(self.redis, self.keys, target.generation)
-            report.switched = True
-            await asyncio.sleep(SWITCH_SETTLE_S)  # let readers and projectors move to the new generation
-            await self._drop_generation(msgspec.structs.replace(self.keys, generation=live), partitions)
-            for partition in range(self.keys.partitions):
-                await self.redis.delete(self.keys.retention_floor(partition))
         return report
 
     async def rebuild_one(self, ref: AccountRef, dry_run: bool) -> ReplayReport:
-        """One account: fold from zero and swap its live snapshot atomically (unless the live one moved past it)."""
+        """One account: fold from zero and swap its live snapshot atomically (unless the live one moved past it).
+        An account whose history cannot be folded is reported and left as it is."""
         started = time.perf_counter()
         live = await live_generation(self.redis, self.keys)
         keys = msgspec.structs.replace(self.keys, generation=live)
-        account = await self._fold(ref)
+        result = await self._fold(ref)
+        account, letter = result.account, await self._dead_letter(ref, result)
         report = ReplayReport(accounts=1, events=account.applied, generation=live)
-        if dry_run:
+        if letter is not None:
+            report.quarantined = [letter]
+        elif dry_run:
             report.drifts = await self._compare(ref, account)
         else:
             async with self.redis.pipeline(transaction=True) as pipe:
@@ -115,8 +134,20 @@ class Replayer:
         report.seconds = time.perf_counter() - started
         return report
 
-    async def _fold(self, ref: AccountRef) -> Any:
-        return fold(EMPTY_ACCOUNT, await self.store.read_log(ref))
+    async def _fold(self, ref: AccountRef) -> LogFold:
+        return fold_log(EMPTY_ACCOUNT, await self.store.read_raw_log(ref))
+
+    async def _dead_letter(self, ref: AccountRef, result: LogFold) -> DeadLetter | None:
+        """The record of an account whose history does not fold; the live one's feed position when it has one."""
+        if result.failed is None:
+            return None
+        live = await Quarantines(self.redis, await self._live_keys()).get(ref)
+        feed_position = live.feed_position if live and live.log_position == result.failed.position else ""
+        return DeadLetter(ref=ref, kind="fold", log_position=result.failed.position, feed_position=feed_position,
+                          reason=result.reason, raw=result.failed.payload, rates=result.failed.rates, at_ms=now_ms())
+
+    async def _live_keys(self) -> Keys:
+        return msgspec.structs.replace(self.keys, generation=await live_generation(self.redis, self.keys))
 
     async def _compare(self, ref: AccountRef, account: Any) -> list[Drift]:
         keys = msgspec.structs.replace(self.keys, generation=await live_generation(self.redis, self.keys))
@@ -126,15 +157,18 @@ class Replayer:
             return []  # the live projection is behind or ahead of this fold: not comparable field by field
         return differences(ref, live, account)
 
-    async def _write(self, target: Keys, ref: AccountRef, account: Any) -> None:
-        due = next_due(account, self.grace)
+    async def _write(self, target: Keys, ref: AccountRef, account: Account, letter: DeadLetter | None) -> None:
+        due = None if letter is not None else next_due(account, self.grace)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(target.snapshot(ref), mapping={"p": account.position, "s": encode_account(account), "t": ""})
+            if letter is not None:
+                pipe.hset(target.snapshot(ref), "q", letter.summary)
+                pipe.hset(target.quarantined(target.partition_of(ref)), encode_ref(ref), letter.encode())
             if due is not None:
                 pipe.zadd(target.due(target.partition_of(ref)), {encode_ref(ref): int(due.timestamp() * 1000)})
             await pipe.execute()
 
-    async def _hold_floor(self, partition: int) -> tuple[str, int]:
+    async def _hold_floor(self, floors: RetentionFloors, partition: int) -> tuple[str, int]:
         """The feed head now and the entries added up to it; nothing at or above it is trimmed until the switch."""
         try:
             info: Any = await self.redis.xinfo_stream(self.keys.feed(partition))
@@ -143,7 +177,7 @@ class Replayer:
         head = info.get("last-generated-id") or info.get(b"last-generated-id")
         head = text(head) if head else ORIGIN
         added = int(info.get("entries-added") or info.get(b"entries-added") or 0)
-        await self.redis.set(self.keys.retention_floor(partition), head, ex=FLOOR_TTL_S)
+        await floors.hold(partition, head)
         return head, added
 
     async def _start_at(self, target: Keys, partition: int, head: str, added: int) -> None:
@@ -152,9 +186,9 @@ class Replayer:
             pipe.set(target.folded(partition), added)
             await pipe.execute()
 
-    async def _drop_generation(self, old: Keys, partitions: list[list[AccountRef]]) -> None:
-        for partition, refs in enumerate(partitions):
-            names = [old.snapshot(ref) for ref in refs]
-            names += [old.checkpoint(partition), old.due(partition), old.folded(partition)]
+    async def _drop_generation(self, old: Keys) -> None:
+        for partition in range(self.keys.partitions):
+            names = [old.snapshot(ref) for ref in await self.store.accounts(partition)]
+            names += [old.checkpoint(partition), old.due(partition), old.folded(partition), old.quarantined(partition)]
             for start in range(0, len(names), 500):
                 await self.redis.unlink(*names[start:start + 500])

@@ -12,10 +12,19 @@ from domain.timefmt import format_rfc3339
 from projector.batch import Folded, PoisonEntry, fold_batch, group_by_account
 from projector.clock import PartitionClock
 from projector.membership import Membership
-from projector.metrics import ALERTS, BATCH_SECONDS, ERRORS, FOLDED, HALTED, LAG_EVENTS, LAG_SECONDS, LEASES
+from projector.metrics import (
+    ALERTS,
+    BATCH_SECONDS,
+    ERRORS,
+    FOLDED,
+    HALTED,
+    LAG_EVENTS,
+    LAG_SECONDS,
+    LEASES,
+    QUARANTINED,
+)
 from store.deadletters import DeadLetters
 from store.generation import live_generation
-from store.positions import is_after
 from store.projection import CHECKPOINT_MOVED, COMMITTED, LEASE_LOST, FeedEntry, Projection
 
 log = logging.getLogger("tally.projector")
@@ -67,6 +76,7 @@ class PartitionWorker:
             self.renewed_at = time.monotonic()
             if self.lease is None:
                 self.checkpoint = None
+                self._forget_quarantined()
             if self.lease != held:
                 LEASES.labels("taken" if self.lease else "lost").inc()
                 log.info("lease partition=%d held=%s now=%s", self.partition, held, self.lease)
@@ -78,6 +88,11 @@ class PartitionWorker:
             log.info("lease released partition=%d lease=%s", self.partition, self.lease)
         self.lease = None
         self.checkpoint = None
+        self._forget_quarantined()
+
+    def _forget_quarantined(self) -> None:
+        with contextlib.suppress(KeyError):  # the projector holding the partition reports it
+            QUARANTINED.remove(str(self.partition))
 
     async def step(self) -> int:
         """Read one batch from the checkpoint, fold it and commit it; returns the events applied."""
@@ -100,23 +115,19 @@ class PartitionWorker:
         return folded.applied
 
     async def _fold_until_poison(self, entries: list[FeedEntry]) -> tuple[list[FeedEntry], Folded, PoisonEntry | None]:
-        """Fold the longest prefix of the batch that decodes; the first entry that does not is returned as poison."""
+        """Fold the batch up to the first entry naming no readable account (returned as poison: it halts the
+        partition). An account whose own entry cannot be folded is quarantined by fold_batch; the rest go on."""
         poison: PoisonEntry | None = None
-        while entries:
-            broken = next((i for i, e in enumerate(entries) if e.broken), None)
-            if broken is not None:
-                poison = PoisonEntry(entries[broken].position, entries[broken].broken or "")
-                entries = entries[:broken]
-                continue
-            groups = group_by_account(entries)
-            snapshots = await self.projection.load_snapshots(list(groups))
-            await self.projection.load_rate_cards(self.partition, entries)
-            try:
-                return entries, fold_batch(groups, snapshots, self.settings.grace), poison
-            except PoisonEntry as found:
-                poison = found
-                entries = [e for e in entries if is_after(found.position, e.position)]
-        return [], Folded(), poison
+        broken = next((i for i, e in enumerate(entries) if e.broken), None)
+        if broken is not None:
+            poison = PoisonEntry(entries[broken].position, entries[broken].broken or "")
+            entries = entries[:broken]
+        if not entries:
+            return [], Folded(), poison
+        groups = group_by_account(entries)
+        snapshots = await self.projection.load_snapshots(list(groups))
+        await self.projection.load_rate_cards(self.partition, entries)
+        return entries, fold_batch(groups, snapshots, self.settings.grace), poison
 
     async def _halt(self, poison: PoisonEntry) -> None:
         self.halted = str(poison)
@@ -132,16 +143,18 @@ class PartitionWorker:
         folded_at = format_rfc3339(datetime.now(UTC))
         outcome = await self.projection.commit(
             self.partition, lease, checkpoint, entries[-1].position, folded.writes, folded_at,
-            len(entries), folded.alerts,
+            len(entries), folded.alerts, folded.quarantines,
         )
         if outcome == COMMITTED:
             if self.checkpoint == checkpoint:
                 self.checkpoint = entries[-1].position
             self.applied_total += folded.applied
+            if folded.quarantines:
+                await self._quarantined(folded)
             FOLDED.labels(str(self.partition)).inc(folded.applied)
             ALERTS.labels("notice").inc(len(folded.alerts))
             BATCH_SECONDS.observe(time.perf_counter() - started)
-            now_ms = int(time.time() * 1000)
+            now_ms = int(self.clock.now().timestamp() * 1000)
             if any(w.due_ms is not None and w.due_ms <= now_ms for w in folded.writes):
                 self.clock_due = 0.0  # something is due already (an auto top-up): run the clock right away
             self.batches += 1
@@ -160,6 +173,18 @@ class PartitionWorker:
         self.checkpoint = None
         return False
 
+    async def _quarantined(self, folded: Folded) -> None:
+        for quarantine in folded.quarantines:
+            letter = quarantine.letter
+            log.error("account quarantined partition=%d tenant=%r environment=%r customer=%r kind=%s "
+                      "log_position=%s feed_position=%s reason=%r", self.partition, letter.ref.tenant_id,
+                      letter.ref.environment_id, letter.ref.customer_id, letter.kind, letter.log_position,
+                      letter.feed_position, letter.reason)
+        await self.count_quarantined()
+
+    async def count_quarantined(self) -> None:
+        QUARANTINED.labels(str(self.partition)).set(await self.projection.quarantined_count(self.partition))
+
     async def check_halt(self) -> None:
         """A halted partition resumes once an operator retried or dropped its entry (`tally dlq`)."""
         dead_letters = DeadLetters(self.projection.redis, self.projection.keys)
@@ -175,6 +200,7 @@ class PartitionWorker:
             return
         self.clock_due = time.monotonic() + self.settings.clock_interval_ms / 1000
         await self.clock.run(self.partition)
+        await self.count_quarantined()
         lag = await self.projection.lag(self.partition)
         LAG_EVENTS.labels(str(self.partition)).set(lag.behind)
         age = 0.0 if lag.oldest_unfolded_ms is None else max(0.0, time.time() - lag.oldest_unfolded_ms / 1000)

@@ -1,13 +1,16 @@
 """Stream entries to events: the payload, plus the rate card version a usage entry points to."""
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
 
 from domain.codec import decode_event, decode_prices
 from domain.events import AnyEvent, UsageRecorded
+from domain.fold import advance
 from domain.pricing import PriceVersion
+from domain.state import Account
 
 # Rate card blobs are content-addressed (keyed by their digest), so a decoded one never goes stale.
 _prices_by_digest: dict[bytes, tuple[PriceVersion, ...]] = {}
@@ -20,7 +23,8 @@ def known_prices(digest: bytes) -> bool:
 def remember_blobs(blobs: Mapping[bytes, bytes | None]) -> None:
     for digest, blob in blobs.items():
         if blob is not None and digest not in _prices_by_digest:
-            _prices_by_digest[digest] = decode_prices(blob)
+            with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):  # then missing: see decode_entry
+                _prices_by_digest[digest] = decode_prices(blob)
 
 
 def decode_entry(payload: bytes, digest: bytes | None) -> AnyEvent:
@@ -36,3 +40,29 @@ def decode_entry(payload: bytes, digest: bytes | None) -> AnyEvent:
 
 def pairs(flat: list[Any]) -> dict[bytes, Any]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+class LogEntry(msgspec.Struct, frozen=True):
+    """One customer-stream entry as stored: its position, event bytes and rate card digest."""
+
+    position: str
+    payload: bytes
+    rates: bytes | None = None
+
+
+class LogFold(msgspec.Struct):
+    """How far a fold of stream entries got: `failed` is the entry that could not be decoded or folded."""
+
+    account: Account
+    failed: LogEntry | None = None
+    reason: str = ""
+
+
+def fold_log(account: Account, entries: Sequence[LogEntry]) -> LogFold:
+    """Fold entries in order up to the first that cannot be decoded or folded (it is returned, with why)."""
+    for entry in entries:
+        try:
+            account = advance(account, entry.position, decode_entry(entry.payload, entry.rates))
+        except Exception as exc:  # any failure: the caller reports or quarantines this account
+            return LogFold(account, entry, f"{type(exc).__name__}: {exc}"[:2000])
+    return LogFold(account)

@@ -11,7 +11,7 @@ from domain.events import AnyEvent, UsageRecorded
 from domain.fold import fold
 from domain.identity import AccountRef
 from domain.state import EMPTY_ACCOUNT, Account
-from store.entries import decode_entry, pairs, remember_blobs
+from store.entries import LogEntry, decode_entry, pairs, remember_blobs
 from store.keys import Keys
 from store.positions import ORIGIN, text
 from store.ratecard import load_rate_cards
@@ -23,11 +23,13 @@ LOG_PAGE = 2000
 
 
 class Dedup(msgspec.Struct, frozen=True):
-    """Refuse a second append with the same `key` in `scope` for the dedup window; `value` is kept with it."""
+    """Refuse a second append with the same `key` in `scope` (of `wallet_id`, if given) for the dedup window;
+    `value` is kept with it."""
 
     scope: str
     key: str
     value: str = ""
+    wallet_id: str | None = None
 
 
 class Appended(msgspec.Struct, frozen=True):
@@ -37,12 +39,14 @@ class Appended(msgspec.Struct, frozen=True):
 
 
 class AccountRead(msgspec.Struct, frozen=True):
-    """An account as read: `snapshot_position`/`folded_at` say how fresh the snapshot part was."""
+    """An account as read: `snapshot_position`/`folded_at` say how fresh the snapshot part was. A quarantined
+    account (`quarantined` says why) is read from its snapshot alone: its tail holds an entry that cannot fold."""
 
     account: Account
     snapshot_position: str
     folded_at: str
     tail: int
+    quarantined: str | None = None
 
 
 def encode_ref(ref: AccountRef) -> bytes:
@@ -76,7 +80,7 @@ class EventStore:
         keys = [self.keys.log(ref), self.keys.feed(partition), self.keys.accounts(partition),
                 self.keys.rate_pointers(partition, ref.tenant_id, ref.environment_id)]
         if dedup is not None:
-            keys.append(self.keys.dedup(ref, dedup.scope, dedup.key))
+            keys.append(self.keys.dedup(ref, dedup.scope, dedup.key, dedup.wallet_id))
         usage = [e.event_name for e in events if isinstance(e, UsageRecorded)]
         if len(set(usage)) > 1:
             raise ValueError("one append carries usage of one event name at most")
@@ -103,35 +107,51 @@ class EventStore:
 
     async def seen(self, ref: AccountRef, dedup: Dedup) -> str | None:
         """The value kept with a dedup key still in its window (what the first append stored), or None."""
-        value: Any = await self.redis.get(self.keys.dedup(ref, dedup.scope, dedup.key))
+        value: Any = await self.redis.get(self.keys.dedup(ref, dedup.scope, dedup.key, dedup.wallet_id))
         return None if value is None else text(value)
 
     async def read_account(self, ref: AccountRef, cached: bool = False) -> AccountRead:
-        """The snapshot and (unless cached) the unfolded tail, in one round trip, folded together."""
+        """The snapshot and (unless cached) the unfolded tail, in one round trip, folded together. A tail that
+        cannot be folded (an entry the projector is about to quarantine) leaves the snapshot alone, marked."""
         partition = self.keys.partition_of(ref)
-        position, state, folded_at, tail, blobs = await self.scripts.read(
+        position, state, folded_at, tail, blobs, quarantined = await self.scripts.read(
             keys=[self.keys.snapshot(ref), self.keys.log(ref), self.keys.rate_blobs(partition)],
             args=["cached" if cached else "exact"],
         )
         remember_blobs(pairs(blobs))
-        account = decode_account(state) if state else EMPTY_ACCOUNT
-        entries = decode_entries(tail)
-        return AccountRead(
-            account=fold(account, entries), snapshot_position=text(position),
-            folded_at=text(folded_at) if folded_at else "", tail=len(entries),
-        )
+        snapshot = decode_account(state) if state else EMPTY_ACCOUNT
+        read = AccountRead(account=snapshot, snapshot_position=text(position),
+                           folded_at=text(folded_at) if folded_at else "", tail=0,
+                           quarantined=text(quarantined) if quarantined else None)
+        if not tail:
+            return read
+        try:
+            entries = decode_entries(tail)
+            account = fold(snapshot, entries)
+        except Exception as exc:  # any fold failure: the projector quarantines the account
+            return msgspec.structs.replace(read, quarantined=f"its stream cannot be folded: {type(exc).__name__}")
+        return msgspec.structs.replace(read, account=account, tail=len(entries))
 
     async def read_log(self, ref: AccountRef, after: str = ORIGIN) -> list[tuple[str, AnyEvent]]:
-        """The customer's whole stream after `after`, page by page."""
-        entries: list[tuple[str, AnyEvent]] = []
+        """The customer's whole stream after `after`, decoded (raises on an entry that cannot be decoded)."""
+        return [(e.position, decode_entry(e.payload, e.rates)) for e in await self.read_raw_log(ref, after)]
+
+    async def read_raw_log(self, ref: AccountRef, after: str = ORIGIN) -> list[LogEntry]:
+        """The customer's whole stream after `after`, as stored, page by page (rate cards loaded)."""
+        entries: list[LogEntry] = []
         start = f"({after}"
         while True:
             page: Any = await self.redis.xrange(self.keys.log(ref), min=start, max="+", count=LOG_PAGE)
             await self.load_rate_cards(self.keys.partition_of(ref), [f.get(b"r") for _, f in page])
-            entries.extend((text(entry_id), decode_entry(f[b"e"], f.get(b"r"))) for entry_id, f in page)
+            entries.extend(LogEntry(text(entry_id), f.get(b"e", b""), f.get(b"r")) for entry_id, f in page)
             if len(page) < LOG_PAGE:
                 return entries
             start = f"({text(page[-1][0])}"
+
+    async def last_position(self, ref: AccountRef) -> str:
+        """Where the customer stream ends now (ORIGIN when it is empty)."""
+        last: Any = await self.redis.xrevrange(self.keys.log(ref), count=1)
+        return text(last[0][0]) if last else ORIGIN
 
     def use_generation(self, generation: int) -> None:
         """Read snapshots of another projection generation from now on."""

@@ -1,16 +1,40 @@
 """Every Redis key tally uses is built here and nowhere else.
 
-Keys of one partition share the hash tag `{pNN}`, so one script can touch them atomically and a Redis Cluster
+Keys of one partition share the hash tag `{pNNN}`, so one script can touch them atomically and a Redis Cluster
 keeps them on one shard. Only the wallet index and the store's metadata live outside partitions.
+
+A key is `:`-separated components. Every component a caller controls (tenant, environment, customer, dedup scope and
+key, wallet id, delivery id, ...) goes through `component`: ASCII letters, digits and SAFE stay as they are, every
+other character is written as `%XX` per UTF-8 byte. An encoded component never holds `:`, `{`, `}` or a bare `%`,
+so a key splits back into exactly the components it was built from (two different tuples never share a key, across
+all builders), and a caller's `{`/`}` can never move a key to another hash slot. Ordinary ids keep their old keys.
 """
 
+import re
 import zlib
+from urllib.parse import quote
 
 import msgspec
 
 from domain.identity import AccountRef
 
 PREFIX = "tally"
+SAFE = "-._~@+=/,;!$&()|^#<>`"
+"""Kept as is besides letters and digits. Never `%` (the escape), `:` (the separator), `{`/`}` (hash tags), space,
+quotes, glob characters (`*?[]\\`) or anything outside printable ASCII."""
+_PLAIN = re.compile(r"[A-Za-z0-9" + re.escape(SAFE) + r"]*").fullmatch
+
+
+def component(value: str) -> str:
+    """One caller-controlled key component, encoded so it cannot be confused with a separator or a hash tag."""
+    if _PLAIN(value):
+        return value
+    return quote(value, safe=SAFE, errors="surrogatepass")
+
+
+def notice_key(tenant_id: str, environment_id: str, *parts: str) -> str:
+    """The key an alerts-stream entry is emitted under once (a member of `Keys.alerts_emitted`), encoded likewise."""
+    return ":".join(component(part) for part in (tenant_id, environment_id, *parts))
 
 
 class Keys(msgspec.Struct, frozen=True):
@@ -25,25 +49,32 @@ class Keys(msgspec.Struct, frozen=True):
         return "" if self.generation == 1 else f".g{self.generation}"
 
     def partition_of(self, ref: AccountRef) -> int:
-        return zlib.crc32(f"{ref.tenant_id}\x1f{ref.environment_id}\x1f{ref.customer_id}".encode()) % self.partitions
+        name = f"{ref.tenant_id}\x1f{ref.environment_id}\x1f{ref.customer_id}"
+        return zlib.crc32(name.encode(errors="surrogatepass")) % self.partitions
+
+    def __post_init__(self) -> None:
+        if "{" in self.prefix or "}" in self.prefix:
+            raise ValueError("the key prefix may not hold { or }: it would change every key's hash slot")
 
     def _tag(self, partition: int) -> str:
         return f"{self.prefix}:{{p{partition:03d}}}"
 
     def _account(self, ref: AccountRef) -> str:
-        return f"{self._tag(self.partition_of(ref))}:{ref.tenant_id}:{ref.environment_id}:{ref.customer_id}"
+        tenant = _tenant(ref.tenant_id, ref.environment_id)
+        return f"{self._tag(self.partition_of(ref))}:{tenant}:{component(ref.customer_id)}"
 
     def log(self, ref: AccountRef) -> str:
         """The customer's stream: its whole history, never trimmed."""
         return f"{self._account(ref)}:log"
 
     def snapshot(self, ref: AccountRef) -> str:
-        """Hash: p = customer-stream position folded up to, s = encoded Account, t = when it was folded."""
+        """Hash: p = position folded up to, s = encoded Account, t = when folded, q = why it is quarantined."""
         return f"{self._account(ref)}:snap{self._gen}"
 
-    def dedup(self, ref: AccountRef, scope: str, key: str) -> str:
-        """Seen-marker of an event id or idempotency key, with a TTL (the dedup window)."""
-        return f"{self._account(ref)}:seen:{scope}:{key}"
+    def dedup(self, ref: AccountRef, scope: str, key: str, wallet_id: str | None = None) -> str:
+        """Seen-marker of an event id or idempotency key (of one wallet, if given), with a TTL (the dedup window)."""
+        wallet = "" if wallet_id is None else f"{component(wallet_id)}:"
+        return f"{self._account(ref)}:seen:{component(scope)}:{wallet}{component(key)}"
 
     def feed(self, partition: int) -> str:
         """The partition's feed stream: every event of its customers, in append order."""
@@ -83,7 +114,7 @@ class Keys(msgspec.Struct, frozen=True):
 
     def rate_pointers(self, partition: int, tenant_id: str, environment_id: str) -> str:
         """Hash event_name -> digest of the rate card versions for it (a copy in every partition)."""
-        return f"{self._tag(partition)}:rates:{tenant_id}:{environment_id}"
+        return f"{self._tag(partition)}:rates:{_tenant(tenant_id, environment_id)}"
 
     def rate_blobs(self, partition: int) -> str:
         """Hash digest -> encoded price versions; content-addressed, never rewritten."""
@@ -91,10 +122,10 @@ class Keys(msgspec.Struct, frozen=True):
 
     def rate_card(self, tenant_id: str, environment_id: str) -> str:
         """Hash price id -> encoded PriceVersion: the tenant's rate card as created through the API."""
-        return f"{self.prefix}:ratecard:{tenant_id}:{environment_id}"
+        return f"{self.prefix}:ratecard:{_tenant(tenant_id, environment_id)}"
 
     def rate_card_lock(self, tenant_id: str, environment_id: str) -> str:
-        return f"{self.prefix}:ratecard:{tenant_id}:{environment_id}:lock"
+        return f"{self.prefix}:ratecard:{_tenant(tenant_id, environment_id)}:lock"
 
     def webhook_checkpoint(self, partition: int) -> str:
         """The alerts-stream position up to which the webhook sender has queued deliveries."""
@@ -102,15 +133,15 @@ class Keys(msgspec.Struct, frozen=True):
 
     def webhook_endpoints(self, tenant_id: str, environment_id: str) -> str:
         """Hash endpoint id -> encoded endpoint, per tenant and environment."""
-        return f"{self.prefix}:webhooks:{tenant_id}:{environment_id}:endpoints"
+        return f"{self.prefix}:webhooks:{_tenant(tenant_id, environment_id)}:endpoints"
 
     def webhook_delivery(self, delivery_id: str) -> str:
         """Hash of one delivery: its message, endpoint, status, attempts, last error."""
-        return f"{self.prefix}:webhooks:delivery:{delivery_id}"
+        return f"{self.prefix}:webhooks:delivery:{component(delivery_id)}"
 
     def webhook_deliveries(self, tenant_id: str, environment_id: str) -> str:
         """Sorted set of a tenant's delivery ids by creation time (ms), for the API."""
-        return f"{self.prefix}:webhooks:{tenant_id}:{environment_id}:deliveries"
+        return f"{self.prefix}:webhooks:{_tenant(tenant_id, environment_id)}:deliveries"
 
     def webhook_due(self) -> str:
         """Sorted set of pending delivery ids by next attempt time (ms)."""
@@ -126,7 +157,7 @@ class Keys(msgspec.Struct, frozen=True):
 
     def wallet_index(self, wallet_id: str) -> str:
         """Which account a wallet belongs to (written before the wallet's first event)."""
-        return f"{self.prefix}:wallet:{wallet_id}"
+        return f"{self.prefix}:wallet:{component(wallet_id)}"
 
     def projectors(self) -> str:
         """Sorted set of live projector processes, scored by their last heartbeat (ms)."""
@@ -144,6 +175,10 @@ class Keys(msgspec.Struct, frozen=True):
         """Hash (position, reason, at) of the feed entry a partition's projector stopped on."""
         return f"{self._tag(partition)}:halted"
 
+    def quarantined(self, partition: int) -> str:
+        """Hash encoded account ref -> dead-letter record of the entry that account is quarantined on."""
+        return f"{self._tag(partition)}:quarantined{self._gen}"
+
     def operations(self, partition: int) -> str:
         """Stream recording operator actions on the partition (dropped entries with their raw bytes)."""
         return f"{self._tag(partition)}:operations"
@@ -151,3 +186,7 @@ class Keys(msgspec.Struct, frozen=True):
     def meta(self) -> str:
         """Store-wide settings every process must agree on (the partition count)."""
         return f"{self.prefix}:meta"
+
+
+def _tenant(tenant_id: str, environment_id: str) -> str:
+    return f"{component(tenant_id)}:{component(environment_id)}"

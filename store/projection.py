@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from domain.identity import AccountRef
 from store.eventstore import decode_ref, encode_ref
 from store.keys import Keys
+from store.letters import DeadLetter
 from store.positions import ORIGIN, is_after, text
 from store.ratecard import load_rate_cards
 from store.scripts import Scripts
@@ -17,7 +18,8 @@ COMMITTED, LEASE_LOST, CHECKPOINT_MOVED = 1, -1, -2
 
 
 class FeedEntry(msgspec.Struct, frozen=True):
-    """One feed entry; `broken` says why an entry whose fields cannot even be read is unusable."""
+    """One feed entry; `broken` says why an entry whose fields cannot even be read is unusable. `previous` is the
+    customer-stream entry before it (None in entries written before feeds carried it)."""
 
     position: str
     ref: AccountRef
@@ -25,6 +27,7 @@ class FeedEntry(msgspec.Struct, frozen=True):
     payload: bytes
     rates: bytes | None = None
     broken: str | None = None
+    previous: str | None = None
 
 
 class AlertWrite(msgspec.Struct, frozen=True):
@@ -36,8 +39,11 @@ class AlertWrite(msgspec.Struct, frozen=True):
 
 
 class Snapshot(msgspec.Struct, frozen=True):
+    """`quarantined` says why the account is quarantined (None when it is not)."""
+
     position: str
     state: bytes | None
+    quarantined: str | None = None
 
 
 class SnapshotWrite(msgspec.Struct, frozen=True):
@@ -47,6 +53,14 @@ class SnapshotWrite(msgspec.Struct, frozen=True):
     position: str
     state: bytes
     due_ms: int | None = None
+
+
+class QuarantineWrite(msgspec.Struct, frozen=True):
+    """An account quarantined by a batch: its dead letter, and its last good fold (None: keep the snapshot)."""
+
+    letter: DeadLetter
+    position: str | None = None
+    state: bytes | None = None
 
 
 class Projection:
@@ -83,25 +97,36 @@ class Projection:
     async def load_snapshots(self, refs: Sequence[AccountRef]) -> list[Snapshot]:
         async with self.redis.pipeline(transaction=False) as pipe:
             for ref in refs:
-                pipe.hmget(self.keys.snapshot(ref), ["p", "s"])
+                pipe.hmget(self.keys.snapshot(ref), ["p", "s", "q"])
             replies = await pipe.execute()
-        return [Snapshot(text(p) if p else ORIGIN, s) for p, s in replies]
+        return [Snapshot(text(p) if p else ORIGIN, s, text(q) if q else None) for p, s, q in replies]
 
     async def commit(
         self, partition: int, lease: str, expected: str, checkpoint: str,
         snapshots: Sequence[SnapshotWrite], folded_at: str, entries: int, alerts: Sequence[AlertWrite] = (),
+        quarantines: Sequence[QuarantineWrite] = (),
     ) -> int:
-        """Write the snapshots and move the checkpoint in one step; see COMMITTED / LEASE_LOST / CHECKPOINT_MOVED."""
+        """Write the snapshots and quarantines and move the checkpoint in one step; see COMMITTED / LEASE_LOST /
+        CHECKPOINT_MOVED."""
         keys = [self.keys.lease(partition), self.keys.checkpoint(partition), self.keys.due(partition),
-                self.keys.folded(partition), self.keys.alerts(partition), self.keys.alerts_emitted(partition)]
-        args: list[Any] = [lease, expected, checkpoint, folded_at, entries, len(alerts)]
+                self.keys.folded(partition), self.keys.alerts(partition), self.keys.alerts_emitted(partition),
+                self.keys.quarantined(partition)]
+        args: list[Any] = [lease, expected, checkpoint, folded_at, entries, len(alerts), len(quarantines)]
         for alert in alerts:
             args.extend((alert.key, alert.payload, alert.at_ms))
         for write in snapshots:
             keys.append(self.keys.snapshot(write.ref))
             args.extend((write.position, write.state, encode_ref(write.ref),
                          "" if write.due_ms is None else write.due_ms))
+        for quarantine in quarantines:
+            letter = quarantine.letter
+            keys.append(self.keys.snapshot(letter.ref))
+            args.extend((quarantine.position or "", quarantine.state or b"", encode_ref(letter.ref), letter.encode(),
+                         letter.summary))
         return int(await self.scripts.commit(keys=keys, args=args))
+
+    async def quarantined_count(self, partition: int) -> int:
+        return int(await self.redis.hlen(self.keys.quarantined(partition)))
 
     async def load_rate_cards(self, partition: int, entries: Sequence[FeedEntry]) -> None:
         await load_rate_cards(self.redis, self.keys, partition, [e.rates for e in entries])
@@ -113,6 +138,9 @@ class Projection:
     async def postpone(self, partition: int, ref: AccountRef, due_ms: int) -> None:
         """Look at an account again later (the fold's own schedule overwrites this when it commits)."""
         await self.redis.zadd(self.keys.due(partition), {encode_ref(ref): due_ms}, xx=True)
+
+    async def unschedule(self, partition: int, ref: AccountRef) -> None:
+        await self.redis.zrem(self.keys.due(partition), encode_ref(ref))
 
     async def feed_head(self, partition: int) -> str:
         reply: Any = await self.redis.xrevrange(self.keys.feed(partition), count=1)
@@ -160,7 +188,12 @@ NOBODY = AccountRef("", "", "")
 
 
 def _feed_entry(position: str, fields: dict[bytes, bytes]) -> FeedEntry:
+    """An entry naming no readable account and position is `broken` (it halts the partition); one that names
+    them but carries no payload reaches the fold, which quarantines that account."""
     try:
-        return FeedEntry(position, decode_ref(fields[b"c"]), text(fields[b"l"]), fields[b"e"], fields.get(b"r"))
+        ref, log_position = decode_ref(fields[b"c"]), text(fields[b"l"])
     except (KeyError, ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
         return FeedEntry(position, NOBODY, "0-0", b"", broken=f"unreadable feed entry fields: {exc!r}")
+    previous = fields.get(b"pl")
+    return FeedEntry(position, ref, log_position, fields.get(b"e", b""), fields.get(b"r"),
+                     previous=text(previous) if previous is not None else None)

@@ -20,3 +20,4 @@ class Scripts:
         self.webhook_enqueue: AsyncScript = redis.register_script(_source("webhook_enqueue"))
         self.webhook_record: AsyncScript = redis.register_script(_source("webhook_record"))
         self.webhook_claim: AsyncScript = redis.register_script(_source("webhook_claim"))
+        self.unquarantine: AsyncScript = redis.register_script(_source("unquarantine"))

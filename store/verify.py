@@ -1,16 +1,17 @@
 """Prove the projection equals the log: fold each account from zero and compare with its snapshot, field by field."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import msgspec
+from redis.exceptions import ResponseError
 
 from domain.codec import decode_account
-from domain.fold import fold
 from domain.identity import AccountRef
 from domain.state import EMPTY_ACCOUNT, Account
+from store.entries import LogEntry, fold_log
 from store.eventstore import EventStore
 from store.positions import is_after
-from store.projection import Projection
+from store.projection import Projection, Snapshot
 
 
 class Drift(msgspec.Struct, frozen=True):
@@ -20,11 +21,23 @@ class Drift(msgspec.Struct, frozen=True):
     log: str
 
 
+class Problem(msgspec.Struct, frozen=True):
+    """An account verify could not compare: quarantined, its snapshot unreadable, or its stream unfoldable."""
+
+    ref: AccountRef
+    reason: str
+
+
 class VerifyReport(msgspec.Struct):
     accounts: int = 0
     events: int = 0
     drifts: list[Drift] = []
     behind: list[AccountRef] = []
+    problems: list[Problem] = []
+
+    @property
+    def ok(self) -> bool:
+        return not self.drifts and not self.problems
 
 
 def differences(ref: AccountRef, snapshot: Account, folded: Account) -> list[Drift]:
@@ -53,20 +66,43 @@ async def verify_accounts(store: EventStore, projection: Projection, refs: Itera
     """Compare each account's snapshot with a fold of its whole stream up to the snapshot's position.
 
     An account whose stream goes past its snapshot is listed as behind (not a drift): the projector has not
-    caught up with it yet, and the part it has folded is still compared.
+    caught up with it yet, and the part it has folded is still compared. An account that is quarantined, whose
+    snapshot cannot be read or whose stream cannot be folded is a problem (as a drift is: verify fails).
     """
     report = VerifyReport()
     for ref in refs:
-        entries = await store.read_log(ref)
-        snapshot = (await projection.load_snapshots([ref]))[0]
-        account = decode_account(snapshot.state) if snapshot.state else EMPTY_ACCOUNT
-        folded_part = [(p, e) for p, e in entries if not is_after(p, account.position)]
-        if len(folded_part) < len(entries):
-            report.behind.append(ref)
         report.accounts += 1
+        try:
+            entries = await store.read_raw_log(ref)
+            snapshot = (await projection.load_snapshots([ref]))[0]
+        except ResponseError as exc:  # e.g. WRONGTYPE: one of its keys holds something else
+            report.problems.append(Problem(ref, f"it cannot be read: {exc}"))
+            continue
         report.events += len(entries)
-        report.drifts.extend(differences(ref, account, fold(EMPTY_ACCOUNT, folded_part)))
+        problem = compare(report, ref, snapshot, entries)
+        if problem is not None:
+            report.problems.append(Problem(ref, problem))
     return report
+
+
+def compare(report: VerifyReport, ref: AccountRef, snapshot: Snapshot, entries: Sequence[LogEntry]) -> str | None:
+    """Add the account's drifts (and whether it is behind) to the report; returns what stops a comparison."""
+    if snapshot.quarantined is not None:
+        return f"quarantined: {snapshot.quarantined}"
+    try:
+        account = decode_account(snapshot.state) if snapshot.state else EMPTY_ACCOUNT
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return f"its snapshot cannot be read: {exc}"
+    folded_part = [e for e in entries if not is_after(e.position, account.position)]
+    if len(folded_part) < len(entries):
+        report.behind.append(ref)
+    fold = fold_log(EMPTY_ACCOUNT, folded_part)
+    if fold.failed is None:
+        report.drifts.extend(differences(ref, account, fold.account))
+        fold = fold_log(fold.account, entries[len(folded_part):])
+    if fold.failed is not None:
+        return f"entry {fold.failed.position} cannot be folded: {fold.reason}"
+    return None
 
 
 async def verify_all(store: EventStore, projection: Projection) -> VerifyReport:

@@ -4,17 +4,16 @@
 --       partition, 5 dedup key (optional)
 -- ARGV: 1 encoded account ref, 2 dedup ttl seconds, 3 dedup value, 4 expected last log id ('' = any),
 --       5 event name whose rate card to attach ('' = none), 6.. encoded events
+-- Each feed entry carries `pl`, the customer-stream entry before it, so the fold can see a missing predecessor.
 -- Returns {1, {ids}} appended | {0, seen-value} duplicate | {-1, last id} conflict
 if KEYS[5] then
   local seen = redis.call('GET', KEYS[5])
   if seen then return {0, seen} end
 end
-if ARGV[4] ~= '' then
-  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-  local last_id = '0-0'
-  if #last > 0 then last_id = last[1][1] end
-  if last_id ~= ARGV[4] then return {-1, last_id} end
-end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local previous = '0-0'
+if #last > 0 then previous = last[1][1] end
+if ARGV[4] ~= '' and previous ~= ARGV[4] then return {-1, previous} end
 local digest = false
 if ARGV[5] ~= '' then digest = redis.call('HGET', KEYS[4], ARGV[5]) end
 local ids = {}
@@ -22,11 +21,12 @@ for i = 6, #ARGV do
   local id
   if digest then
     id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[i], 'r', digest)
-    redis.call('XADD', KEYS[2], '*', 'c', ARGV[1], 'l', id, 'e', ARGV[i], 'r', digest)
+    redis.call('XADD', KEYS[2], '*', 'c', ARGV[1], 'l', id, 'e', ARGV[i], 'r', digest, 'pl', previous)
   else
     id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[i])
-    redis.call('XADD', KEYS[2], '*', 'c', ARGV[1], 'l', id, 'e', ARGV[i])
+    redis.call('XADD', KEYS[2], '*', 'c', ARGV[1], 'l', id, 'e', ARGV[i], 'pl', previous)
   end
+  previous = id
   ids[#ids + 1] = id
 end
 redis.call('SADD', KEYS[3], ARGV[1])

@@ -20,7 +20,18 @@ from typing import Any
 
 import pytest
 
-from tests.fault.scenarios import crash, fencing, poison, redelivery, replay, restart, switch, trimming, webhooks
+from tests.fault.scenarios import (
+    crash,
+    fencing,
+    poison,
+    quarantine,
+    redelivery,
+    replay,
+    restart,
+    switch,
+    trimming,
+    webhooks,
+)
 from tests.support.faults import FaultTable, KnownBug, Row
 
 TABLE = FaultTable()
@@ -107,12 +118,16 @@ async def test_trimming_hard_through_a_long_lag(tmp_path: Path) -> None:
     await record(trimming.run(tmp_path, lag_s=2.5, accounts=40, seed=seed()), timeout=400)
 
 
-async def test_an_undecodable_entry_halts_its_partition_until_dropped(tmp_path: Path) -> None:
-    await record(poison.run(tmp_path, "payload", burst=0, seed=seed()), timeout=90)
+async def test_an_undecodable_entry_quarantines_its_account_until_retried(tmp_path: Path) -> None:
+    await record(quarantine.run(tmp_path, "feed-garbage", burst=0, seed=seed()), timeout=120)
 
 
-async def test_dropping_an_undecodable_entry_in_the_middle_of_a_batch(tmp_path: Path) -> None:
-    await record(poison.run(tmp_path, "payload-mid-batch", burst=20, seed=seed()), timeout=90)
+async def test_an_undecodable_entry_in_the_middle_of_a_batch_quarantines_only_its_account(tmp_path: Path) -> None:
+    await record(quarantine.run(tmp_path, "feed-garbage-mid-batch", burst=20, seed=seed()), timeout=120)
+
+
+async def test_a_poison_account_is_quarantined_alone_then_retried_and_dropped(tmp_path: Path) -> None:
+    await record(quarantine.run(tmp_path, "unfoldable", burst=0, seed=seed()), timeout=120)
 
 
 async def test_a_feed_entry_with_garbage_fields_halts_its_partition(tmp_path: Path) -> None:

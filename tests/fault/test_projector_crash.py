@@ -84,7 +84,7 @@ class Writer:
         command = TopUpWallet(event_id=event_id, wallet_id=f"w_{ref.customer_id}", transaction_id=self.next_id("wtx"),
                               reason="PURCHASED_CREDIT_DIRECT", credits=Decimal(self.rng.randint(1, 400)),
                               priority=self.rng.choice([None, 1, 2]), expires_at=expires, idempotency_key=key)
-        await self.execute(ref, command, [event_id], Dedup(f"topup:w_{ref.customer_id}", key, event_id))
+        await self.execute(ref, command, [event_id], Dedup("topup", key, event_id, f"w_{ref.customer_id}"))
 
     async def debit(self, ref: AccountRef) -> None:
         event_id = self.next_id("evt")

@@ -15,7 +15,7 @@ from domain.settings import AutoTopup
 from domain.watch import auto_topup_key
 from store.eventstore import EventStore
 from store.keys import Keys
-from tests.support.harness import PARTITIONS, make_settings, running_app
+from tests.support.harness import PARTITIONS, ManualClock, make_settings, running_app
 
 KEYS = Keys(PARTITIONS)
 BIG = "999999999999999.999999999999"  # 10^15 - 10^-12
@@ -36,14 +36,13 @@ async def poll_transactions(client: httpx.AsyncClient, wallet_id: str, reason: s
         await asyncio.sleep(0.05)
 
 
-def api_clock() -> datetime:
-    """The API runs 100 s behind the projector, so a price it creates is in force for a period already ended."""
-    return datetime.now(UTC) - timedelta(seconds=100)
-
-
 async def test_a_balance_at_the_bound_reads_debits_and_settles_exactly(clean_redis: str) -> None:
     settings = make_settings(period_grace_seconds=0, clock_interval_ms=50)
-    async with running_app(clean_redis, settings=settings, clock=api_clock) as client:
+    now = datetime.now(UTC)
+    # The app and the projector read one clock the test moves: 100 s back first, so the price it creates is in force
+    # for a period that the test then ends by moving the clock on.
+    clock = ManualClock(now - timedelta(seconds=100))
+    async with running_app(clean_redis, settings=settings, clock=clock) as client:
         await ok(await client.post("/v1/prices", json={
             "event_name": "api_call", "currency": "USD", "aggregation": {"type": "SUM", "field": "tokens"},
             "billing_model": "FLAT_FEE", "amount": BIG}))
@@ -55,13 +54,13 @@ async def test_a_balance_at_the_bound_reads_debits_and_settles_exactly(clean_red
         assert read["balance"] == "999999999999999999999999998000.000000000000000000000001"
         debit = await ok(await client.post(f"{url}/debit", json={"credits": "0.000000000001"}))
         assert debit["wallet_transaction"]["credit_balance_after"] == "999999999999999.999999999998"
-        # A one-minute period that ended already for the projector's clock, which settles it at its next tick.
-        now = datetime.now(UTC)
+        # A one-minute period, ended once the clock moves on: the projector settles it at its next tick.
         await ok(await client.put("/v1/customers/cust_big/billing", json={
             "anchor": (now - timedelta(seconds=120)).isoformat(), "period": {"unit": "minute", "count": 1}}))
         await ok(await client.post("/v1/events", json={
             "event_name": "api_call", "external_customer_id": "cust_big", "properties": {"tokens": "0.000000000001"},
             "timestamp": (now - timedelta(seconds=90)).isoformat()}))
+        clock.advance(timedelta(seconds=200))
         items = await poll_transactions(client, wallet["id"], "CREDIT_ADJUSTMENT")
         after = await ok(await client.get(f"{url}/balance/real-time"))
         invoices = await ok(await client.get("/v1/customers/cust_big/invoices"))

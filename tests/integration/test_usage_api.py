@@ -4,7 +4,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.support.harness import make_settings, running_app
+from redis.asyncio import Redis
+
+from domain.identity import AccountRef
+from tests.support.harness import ManualClock, make_settings, running_app, wait_folded
 
 
 async def wallet_with_price(client: Any, customer: str = "cust_u") -> str:
@@ -53,29 +56,35 @@ async def test_a_bulk_with_one_bad_event_is_refused_whole(clean_redis: str) -> N
     assert usage["usage_events"] == 0
 
 
-async def test_the_clock_settles_a_closed_period_against_credits_and_invoices_the_shortfall(clean_redis: str) -> None:
+async def test_the_clock_settles_a_closed_period_against_credits_and_invoices_the_shortfall(
+    clean_redis: str, aredis: Redis
+) -> None:
     settings = make_settings(period_grace_seconds=0, clock_interval_ms=50)
-    async with running_app(clean_redis, settings=settings) as client:
+    clock = ManualClock(datetime.now(UTC))  # the app and the projector's clock read it: time passes when we say so
+    async with running_app(clean_redis, settings=settings, clock=clock) as client:
         wallet_id = await wallet_with_price(client)
-        anchor = datetime.now(UTC) - timedelta(seconds=57)  # the open one-minute period ends in ~3 s
-        billing = await client.put("/v1/customers/cust_u/billing",
-                                   json={"anchor": anchor.isoformat(), "period": {"unit": "minute", "count": 1}})
+        billing = await client.put("/v1/customers/cust_u/billing", json={
+            "anchor": (clock.now - timedelta(seconds=30)).isoformat(), "period": {"unit": "minute", "count": 1}})
         assert billing.status_code == 200, billing.text
         ingest = await client.post("/v1/events", json={
             "event_name": "api_call", "external_customer_id": "cust_u", "properties": {"tokens": 500},
         })
         assert ingest.status_code == 202
+        await wait_folded(aredis, AccountRef("tenant_a", "env_a", "cust_u"))
+        open_period = (await client.get("/v1/customers/cust_u/invoices")).json()["items"]
+        clock.advance(timedelta(seconds=30))  # the one-minute period ends now
         deadline = asyncio.get_running_loop().time() + 20
         invoices: list[Any] = []
         while not invoices:
             assert asyncio.get_running_loop().time() < deadline, "the period was not settled in time"
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.02)
             invoices = (await client.get("/v1/customers/cust_u/invoices")).json()["items"]
         balance = (await client.get(f"/v1/wallets/{wallet_id}/balance/real-time")).json()
         items = (await client.get(f"/v1/wallets/{wallet_id}/transactions")).json()["items"]
         paid = await client.post(f"/v1/customers/cust_u/invoices/{invoices[0]['id']}/payments", json={})
         after = (await client.get(f"/v1/wallets/{wallet_id}/balance/real-time")).json()
     # 500 tokens x 0.5 = 250 USD; the wallet holds 100 credits x 2 = 200 USD; 50 USD stay unpaid.
+    assert open_period == []  # nothing is settled before the period ends, however long the test took
     invoice = invoices[0]
     assert (invoice["amount"], invoice["paid_from_wallet"], invoice["amount_unpaid"]) == ("250", "200", "50")
     assert (balance["credit_balance"], balance["current_period_usage"], balance["unpaid_invoices_amount"]) == (

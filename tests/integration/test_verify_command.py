@@ -41,3 +41,23 @@ async def test_verify_passes_on_a_faithful_projection_and_fails_on_a_tampered_sn
     assert sampled.returncode == 0 and "accounts=1" in sampled.stdout, sampled.stdout + sampled.stderr
     assert drifted.returncode == 1, drifted.stdout + drifted.stderr
     assert f"wallets.{wallet.id}.name" in drifted.stdout and "drifts=1" in drifted.stdout
+
+
+async def test_verify_reports_an_account_it_cannot_read_or_fold_instead_of_passing(
+    clean_redis: str, aredis: Redis
+) -> None:
+    unreadable, wrong_type = AccountRef("tenant_a", "env_a", "cust_u"), AccountRef("tenant_a", "env_a", "cust_w")
+    async with running_app(clean_redis) as client:
+        for ref in (unreadable, wrong_type):
+            created = await client.post("/v1/wallets", json={"customer_id": ref.customer_id, "currency": "USD"})
+            assert created.status_code == 200
+            await wait_folded(aredis, ref)
+    keys = Keys(PARTITIONS)
+    await aredis.hset(keys.snapshot(unreadable), "s", b"\xc1 not an account")
+    await aredis.delete(keys.snapshot(wrong_type))
+    await aredis.set(keys.snapshot(wrong_type), "a string where a hash belongs")
+    result = tally(clean_redis, "verify")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "PROBLEM tenant_a/env_a/cust_u: its snapshot cannot be read" in result.stdout, result.stdout
+    assert "PROBLEM tenant_a/env_a/cust_w: it cannot be read" in result.stdout and "WRONGTYPE" in result.stdout
+    assert "problems=2" in result.stdout and "Traceback" not in result.stderr

@@ -3,6 +3,8 @@
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -31,17 +33,31 @@ def make_settings(**overrides: Any) -> Settings:
     return Settings(**values)
 
 
+@dataclass
+class ManualClock:
+    """A clock the test moves by hand: time passes only when it says so."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, by: timedelta) -> None:
+        self.now += by
+
+
 @asynccontextmanager
 async def running_app(
     redis_url: str, projector: bool = True, clock: Clock = system_clock, settings: Settings | None = None,
     operator_keys: frozenset[str] = frozenset({OPERATOR_KEY}),
     fast_path: bool = True,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client wired to the app through ASGI, lifespan included; headers carry API_KEY."""
+    """An httpx client wired to the app through ASGI, lifespan included; headers carry API_KEY. The app and the
+    projector's clock both read `clock`."""
     settings = settings or make_settings()
     config = ApiConfig(api_keys=PRINCIPALS, keys=Keys(settings.partitions), request_log=False,
                        operator_keys=operator_keys)
-    companions = [projector_companion(settings, "test-projector")] if projector else []
+    companions = [projector_companion(settings, "test-projector", clock)] if projector else []
     app = create_app(config, lambda: Redis.from_url(redis_url), clock=clock, companions=companions)
     if not fast_path:  # the hot routes through FastAPI too, to test both ways of serving them
         app.user_middleware = [m for m in app.user_middleware if m.cls is not FastPath]

@@ -252,7 +252,7 @@ async def create(world: World, op: Create) -> None:
 async def top_up(world: World, op: TopUp) -> None:
     wallet_id, ref = world.wallet(op.pick)
     transaction_id = world.next_id("wtx")
-    dedup = Dedup(f"topup:{wallet_id}", op.key, transaction_id) if op.key else None
+    dedup = Dedup("topup", op.key, transaction_id, wallet_id) if op.key else None
     await execute(world, ref, TopUpWallet(
         event_id=world.next_id("evt"), actor="prop", wallet_id=wallet_id, transaction_id=transaction_id,
         reason=op.reason, credits=None if op.by_amount else op.credits, amount=op.credits if op.by_amount else None,

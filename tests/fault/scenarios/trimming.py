@@ -1,8 +1,10 @@
 """Scenario 5: the feed trimmed hard while a projector lags.
 
-Two real projectors trim after every batch (TALLY_TRIM_EVERY_BATCHES=1) with long leases; one of them is SIGSTOPped,
-so its partitions fall behind while the writer goes on. Meanwhile the test trims every partition at its checkpoint
-(Projection.trim_feed) over and over, with small stream nodes so trimming bites. Before the laggard resumes, every
+Two real projectors trim after every batch (TALLY_TRIM_EVERY_BATCHES=1) with long leases. Once they share the
+partitions evenly and every partition's feed has been trimmed, one of them is SIGSTOPped, so its partitions fall
+behind while the writer goes on; the lag lasts until each of its partitions has entries it has not folded (polled,
+not timed). Meanwhile the test trims every partition at its checkpoint (Projection.trim_feed) over and over, with
+small stream nodes so trimming bites. Before the laggard resumes, every
 stream entry its snapshots have not folded must still be in its partition's feed; after it resumes and catches up,
 nothing is missing from the snapshots and verify is clean.
 """
@@ -11,6 +13,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from tests.support.faults import Row, audit
 from tests.support.faults_processes import TrackedProjectors
 
 PARTITIONS = 4
+LAG_DEADLINE_S = 8  # well inside the laggard's membership (12 s): its partitions stay its own all along
 
 
 async def trim_all(st: Stage) -> int:
@@ -88,16 +92,14 @@ async def run(tmp_path: Path, lag_s: float, accounts: int, seed: int) -> Row:
             names = [procs.start(), procs.start()]
             for name in names:
                 await procs.wait_joined(st.redis, name)
-            await poll_each_holds(st, procs, names)
+            await poll(lambda: split_evenly(st, procs, names), "the projectors did not share the partitions evenly")
+            await poll(lambda: each_trimmed(st, list(range(PARTITIONS))), "the projectors' trims did not bite")
             laggard = rng.choice(names)
             lagging = await procs.leases_of(st.redis, laggard)
             procs.pause(laggard, True)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + lag_s
-            while loop.time() < deadline:  # the lag is the fault; trimming goes on all along it
-                trims += await trim_all(st)
-                await asyncio.sleep(0.02)
-            lagging = await procs.leases_of(st.redis, laggard)  # still its own (one it was handing over is not)
+            trims = await lag_and_trim(st, lag_s, lagging)
+            other = await procs.leases_of(st.redis, next(n for n in names if n != laggard))
+            lagging = [p for p in lagging if p not in other]  # none: its membership (2 lease TTLs) outlives the lag
             missing, unfolded = await needed_but_trimmed(st, lagging)
             trimmed_lagging, left_below = await trimmed_entries(st, lagging), await below_checkpoints(st, lagging)
             procs.pause(laggard, False)
@@ -116,7 +118,7 @@ async def run(tmp_path: Path, lag_s: float, accounts: int, seed: int) -> Row:
             procs.close()
     row = Row("5 feed trimmed while a projector lags", faults=trims, note=(
         f"{trims} trims at each checkpoint + trim after every batch; partitions {lagging} lagged {unfolded} entries "
-        f"behind for {lag_s:.1f} s with {trimmed_lagging} of their feed entries trimmed (left below their "
+        f"behind for {lag_s:.1f} s or more with {trimmed_lagging} of their feed entries trimmed (left below their "
         f"checkpoints: {left_below}); needed entries trimmed: {missing}; feed entries trimmed in all {trimmed}"))
     result.fill(row)
     row.lost += missing
@@ -126,9 +128,42 @@ async def run(tmp_path: Path, lag_s: float, accounts: int, seed: int) -> Row:
     return row
 
 
-async def poll_each_holds(st: Stage, procs: TrackedProjectors, names: list[str], timeout: float = 10) -> None:
+async def lag_and_trim(st: Stage, lag_s: float, lagging: list[int]) -> int:
+    """While the laggard is stopped, trim every partition at its checkpoint over and over, for `lag_s` at least and
+    until each lagging partition has entries appended after its checkpoint (the writer reached it); returns trims.
+    The laggard keeps its partitions meanwhile: nobody takes them before its membership expires (2 lease TTLs)."""
+    loop = asyncio.get_running_loop()
+    at_least, deadline = loop.time() + lag_s, loop.time() + lag_s + LAG_DEADLINE_S
+    trims = 0
+    while loop.time() < at_least or not await each_behind(st, lagging):
+        assert loop.time() < deadline, f"partitions {lagging} got no new entry in {lag_s + LAG_DEADLINE_S} s"
+        trims += await trim_all(st)
+        await asyncio.sleep(0.02)
+    return trims
+
+
+async def poll(condition: Callable[[], Awaitable[bool]], failure: str, timeout: float = 20) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not all([await procs.leases_of(st.redis, name) for name in names]):
-        assert loop.time() < deadline, "the projectors did not share the partitions"
+    while not await condition():
+        assert loop.time() < deadline, failure
         await asyncio.sleep(0.02)
+
+
+async def split_evenly(st: Stage, procs: TrackedProjectors, names: list[str]) -> bool:
+    """Each projector holds its fair share (so no lease is in the middle of a handover when one is stopped)."""
+    held = [await procs.leases_of(st.redis, name) for name in names]
+    return sorted(len(h) for h in held) == [PARTITIONS // len(names)] * len(names)
+
+
+async def each_trimmed(st: Stage, partitions: list[int]) -> bool:
+    return all([await trimmed_entries(st, [partition]) > 0 for partition in partitions])
+
+
+async def each_behind(st: Stage, partitions: list[int]) -> bool:
+    """Every partition's feed ends after its checkpoint: it holds entries nobody has folded."""
+    for partition in partitions:
+        last: Any = await st.redis.xrevrange(st.keys.feed(partition), count=1)
+        if not last or not is_after(text(last[0][0]), await st.projection.checkpoint(partition)):
+            return False
+    return True
