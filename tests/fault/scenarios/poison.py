@@ -123,7 +123,7 @@ async def run(tmp_path: Path, variant: str, burst: int, seed: int) -> Row:
                 records: Any = await st.redis.xrange(st.keys.operations(BAD))
                 facts["operations records"] = [(text(r[b"action"]), text(r[b"position"]) == bad) for _, r in records]
             await writer.stop(writing)
-            behind = await wait_until_caught_up(st.store, st.projection, timeout=5 if facts["halted"] else 1.5)
+            behind = await wait_until_caught_up(st.store, st.projection, timeout=60 if facts["halted"] else 1.5)
             facts["gauge at the end"] = await projector.halted_gauge()
             facts["still halted"] = await dead.halted(BAD) is not None
             facts["process alive"] = projector.process.poll() is None
