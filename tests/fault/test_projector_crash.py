@@ -183,12 +183,21 @@ class Chaos:
             if self.rng.random() < 0.8:  # mostly once it is folding; sometimes while it is still starting up
                 await self.procs.wait_joined(self.redis, victim)
             await asyncio.sleep(self.rng.uniform(0, 0.4))
-            if self.kills in freeze_at:
+            frozen = self.kills in freeze_at
+            if frozen:
                 freeze_at.discard(self.kills)
                 await self.freeze(victim)
+            elif self.kills_holding_leases < (self.kills + 3) // 3:
+                await self.until_holding(victim)  # at least every third kill hits a lease holder (polled, bounded)
             self.kills_holding_leases += await self.procs.holds_a_lease(self.redis, victim)
             self.procs.kill(victim)
             self.kills += 1
+
+    async def until_holding(self, victim: str, timeout: float = 20.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not await self.procs.holds_a_lease(self.redis, victim):
+            assert asyncio.get_running_loop().time() < deadline, f"{victim} never took a lease"
+            await asyncio.sleep(0.01)
 
     async def freeze(self, victim: str) -> None:
         """SIGSTOP the victim (a long GC or VM pause) past its lease and its membership, while a second projector
