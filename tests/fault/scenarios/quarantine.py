@@ -117,7 +117,7 @@ async def run(tmp_path: Path, variant: str, burst: int, seed: int) -> Row:
             await writer.stop(writing)
             facts["neighbours folded meanwhile"] = await poll(lambda: neighbours_caught_up(st, poisoned), timeout=15)
             await operator(st, facts, poisoned, log_position)
-            behind = await wait_until_caught_up(st.store, st.projection, timeout=10)
+            behind = await wait_until_caught_up(st.store, st.projection, timeout=60)
             facts["still quarantined"] = await quarantines.get(poisoned) is not None
             facts["gauge at the end"] = await _gauge_reaches(projector, 0.0)
             facts["process alive"] = projector.process.poll() is None
