@@ -144,7 +144,7 @@ async def test_replay_of_a_bigger_log_under_writes_and_reads(tmp_path: Path) -> 
 
 
 async def test_a_generation_switch_in_the_middle_of_a_batch(tmp_path: Path) -> None:
-    await record(switch.run(tmp_path, seed=seed()), timeout=60)
+    await record(switch.run(tmp_path, seed=seed()), timeout=120)
 
 
 async def test_a_receiver_dribbling_its_reply_does_not_delay_another_tenants_delivery(tmp_path: Path) -> None:

@@ -98,7 +98,7 @@ class Writer:
     async def bulk(self) -> None:
         """A batch of single-event appends in one pipeline, each deduplicated on its event id; then resent."""
         items = []
-        for ref in self.rng.sample(self.refs, 5):
+        for ref in self.rng.sample(self.refs, min(5, len(self.refs))):
             event = CreditsGranted(id=self.next_id("evt"), at=datetime.now(UTC), wallet_id=f"w_{ref.customer_id}",
                                    transaction_id=self.next_id("wtx"), credits=Decimal(self.rng.randint(1, 50)),
                                    reason="FREE_CREDIT_GRANT")
