@@ -1,21 +1,25 @@
-"""Reading accounts and executing commands against them, with optimistic concurrency on the customer stream."""
+"""Reading accounts and executing commands against them: per-account turns in the process, optimistic
+concurrency on the customer stream between processes."""
 
-from collections.abc import Callable, Sequence
+import asyncio
+import time
+from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
 
 import msgspec
 
 from api.auth import Principal
+from api.turns import Turns, Waiting
 from domain.commands import AnyCommand
 from domain.decide import decide
-from domain.errors import AccountQuarantined, InvalidOperation, NotFound, TallyError, ValidationFailed, VersionConflict
+from domain.errors import AccountBusy, AccountQuarantined, InvalidOperation, NotFound, TallyError, ValidationFailed
 from domain.events import AnyEvent
 from domain.fold import fold
 from domain.identity import AccountRef
 from domain.state import Account
 from store.eventstore import Appended, Dedup, EventStore
 
-ATTEMPTS = 8
+DEADLINE_SECONDS = 5.0
 Clock = Callable[[], datetime]
 
 
@@ -30,11 +34,27 @@ class Outcome(msgspec.Struct, frozen=True):
     appended: Appended | None
 
 
+Order = tuple[AnyCommand, Dedup | None]
+Waiter = Waiting[Order, Outcome]
+
+
+class Step(msgspec.Struct, frozen=True):
+    """What one command of a batch comes to: events to append, none, a refusal, or a key already seen."""
+
+    waiting: Waiter
+    events: Sequence[AnyEvent] = ()
+    refusal: TallyError | None = None
+    seen: str | None = None
+
+
 class Accounts:
-    def __init__(self, store: EventStore, clock: Clock = system_clock) -> None:
+    def __init__(self, store: EventStore, clock: Clock = system_clock,
+                 deadline_seconds: float = DEADLINE_SECONDS) -> None:
         self.store = store
         self.clock = clock
+        self.deadline_seconds = deadline_seconds
         self._owners: dict[tuple[str, str, str], AccountRef] = {}
+        self._turns: Turns[AccountRef, Order, Outcome] = Turns(self._serve, _idempotency_token)
 
     async def locate_wallet(self, wallet_id: str, caller: Principal) -> AccountRef:
         """The account holding a wallet; another tenant's wallet is as absent as a missing one.
@@ -51,30 +71,78 @@ class Accounts:
         return ref
 
     async def execute(self, ref: AccountRef, command: AnyCommand, dedup: Dedup | None = None) -> Outcome:
-        """Decide on a fresh read and append only if the stream has not moved since; retry when it has.
+        """Run the command in the account's turn (api/turns.py): in this process, the commands waiting for one
+        account are decided in sequence on one read and appended in that order, each append guarded by the
+        position the one before it ended at. Another process moving the stream sends the rest back to line,
+        to be read again and retried until the deadline (then AccountBusy, a 503: nothing was written).
 
         An idempotency key already used is answered before deciding (the route returns the original transaction
         or a 409), so a retry is never refused by a rule the first request passed. The new events are folded
         before they are appended: a command whose events cannot be folded is a 4xx and writes nothing.
         """
-        for _ in range(ATTEMPTS):
-            read = await self.store.read_account(ref)
-            if read.quarantined is not None:
-                raise quarantined(ref)
-            # Read first, then the marker: it is written with the events, so a marker missed here means the
-            # events were not in the read either, and the append below then finds the marker (a duplicate).
-            if dedup is not None and (seen := await self.store.seen(ref, dedup)) is not None:
-                return await self._duplicate(ref, Appended("duplicate", seen=seen))
-            events = checked_events(read.account, command, self.clock())
-            if not events:
-                return Outcome(read.account, None)
-            appended = await self.store.append(ref, events, dedup, expect=read.account.position)
-            if appended.status == "conflict":
+        waiting: Waiter = Waiting((command, dedup), time.monotonic() + self.deadline_seconds)
+        return await self._turns.wait_turn(ref, waiting)
+
+    async def _serve(self, ref: AccountRef, batch: list[Waiter]) -> list[Waiter]:
+        """One read, a decision for each command in order, the appends in order; returns what lost a race."""
+        batch = [waiting for waiting in batch if not _expired(waiting, ref)]
+        if not batch:
+            return []
+        read = await self.store.read_account(ref)
+        if read.quarantined is not None:
+            for waiting in batch:
+                waiting.fail(quarantined(ref))
+            return []
+        # Read first, then the markers: a marker is written with its events, so a marker missed here means the
+        # events were not in the read either, and the append then finds the marker (a duplicate).
+        seen = await asyncio.gather(*(self._seen(ref, waiting.item[1]) for waiting in batch))
+        steps = self._decide(read.account, batch, seen)
+        lost = await self._append(ref, read.account, steps)
+        for waiting in lost:
+            waiting.losses += 1
+        return lost
+
+    async def _seen(self, ref: AccountRef, dedup: Dedup | None) -> str | None:
+        return None if dedup is None else await self.store.seen(ref, dedup)
+
+    def _decide(self, account: Account, batch: list[Waiter], seen: Sequence[str | None]) -> list[Step]:
+        """Each command decided on the account as the ones before it in the batch leave it (in their order)."""
+        now, steps = self.clock(), []
+        for waiting, value in zip(batch, seen, strict=True):
+            if value is not None:
+                steps.append(Step(waiting, seen=value))
                 continue
-            if appended.status == "duplicate":
-                return await self._duplicate(ref, appended)
-            return Outcome(fold(read.account, zip(appended.positions, events, strict=True)), appended)
-        raise VersionConflict("the account kept changing; try again", {"customer_id": ref.customer_id})
+            try:
+                events, account = decided(account, waiting.item[0], now)
+            except TallyError as exc:
+                steps.append(Step(waiting, refusal=exc))
+                continue
+            steps.append(Step(waiting, events=events))
+        return steps
+
+    async def _append(self, ref: AccountRef, account: Account, steps: list[Step]) -> list[Waiter]:
+        """Answer the steps in order; an append that finds the stream moved (or its key taken) leaves the
+        steps after it undecided: they were decided on a state that is not the account's."""
+        expect = account.position
+        for index, step in enumerate(steps):
+            waiting = step.waiting
+            if step.refusal is not None:
+                waiting.fail(step.refusal)
+            elif step.seen is not None:
+                waiting.answer(await self._duplicate(ref, Appended("duplicate", seen=step.seen)))
+            elif not step.events:
+                waiting.answer(Outcome(account, None))
+            else:
+                appended = await self.store.append(ref, step.events, waiting.item[1], expect=expect)
+                if appended.status == "conflict":
+                    return [s.waiting for s in steps[index:]]
+                if appended.status == "duplicate":
+                    waiting.answer(await self._duplicate(ref, appended))
+                    return [s.waiting for s in steps[index + 1:]]
+                account = fold(account, zip(appended.positions, step.events, strict=True))
+                expect = appended.positions[-1]
+                waiting.answer(Outcome(account, appended))
+        return []
 
     async def _duplicate(self, ref: AccountRef, appended: Appended) -> Outcome:
         """The account as it is now, which holds the original transaction of a retried key."""
@@ -82,19 +150,36 @@ class Accounts:
         return Outcome(read.account, appended)
 
 
-def checked_events(account: Account, command: AnyCommand, now: datetime) -> Sequence[AnyEvent]:
-    """decide, then fold the new events onto the account (positions are placeholders) to prove they fold."""
+def _idempotency_token(order: Order) -> Hashable | None:
+    dedup = order[1]
+    return None if dedup is None else (dedup.scope, dedup.key, dedup.wallet_id)
+
+
+def _expired(waiting: Waiter, ref: AccountRef) -> bool:
+    if time.monotonic() < waiting.deadline:
+        return False
+    waiting.fail(AccountBusy(
+        "the account is taking commands from other API processes faster than this one got a turn; nothing was "
+        "written: retry with the same idempotency key", {"customer_id": ref.customer_id, "lost_races": waiting.losses},
+    ))
+    return True
+
+
+def decided(account: Account, command: AnyCommand, now: datetime) -> tuple[Sequence[AnyEvent], Account]:
+    """decide, then fold the new events onto the account to prove they fold: the events and the account after
+    them (their positions are placeholders; deciding reads none)."""
     try:
         events: list[AnyEvent] = decide(account, command, now)
     except (ArithmeticError, ValueError) as exc:
         raise _out_of_bounds(exc) from exc
+    if not events:
+        return events, account
     try:
-        fold(account, ((account.position, event) for event in events))
+        return events, fold(account, ((account.position, event) for event in events))
     except (ArithmeticError, ValueError) as exc:
         raise _out_of_bounds(exc) from exc
     except TallyError as exc:
         raise InvalidOperation(f"the request cannot be applied: {exc.message}", exc.details) from exc
-    return events
 
 
 def _out_of_bounds(exc: Exception) -> ValidationFailed:

@@ -23,14 +23,15 @@ ERROR_MEANINGS = {
     403: "Forbidden: the key may not do this (permission_denied)",
     404: "Not Found: no such resource for this tenant and environment, or no such route (not_found)",
     408: "Request Timeout: the request's headers or body did not arrive in time (request_timeout)",
-    409: "Conflict: an idempotency key reused with another body, an id that exists, or an account that kept "
-         "changing (already_exists, version_conflict)",
+    409: "Conflict: an idempotency key reused with another body, an id that exists (already_exists), or an "
+         "account set aside by the projector (account_quarantined)",
     413: "Content Too Large: the body is over the route's limit (request_too_large)",
     431: "Request Header Fields Too Large: the request line and headers are over their limit "
          "(request_header_too_large)",
     500: "Internal Server Error (internal_error)",
-    503: "Service Unavailable: the event store did not answer; retry with the same idempotency key or event id "
-         "(service_unavailable)",
+    503: "Service Unavailable: the event store did not answer (service_unavailable), or a command could not get "
+         "its turn on a busy account before its deadline (account_busy, with Retry-After; nothing was written); "
+         "retry with the same idempotency key or event id",
 }
 
 

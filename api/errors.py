@@ -15,6 +15,7 @@ from starlette.routing import Match
 from api.metrics import EVENTS_REFUSED
 from api.schemas import ErrorResponse
 from domain.errors import (
+    AccountBusy,
     AccountQuarantined,
     AlreadyExists,
     BodyTooLarge,
@@ -39,12 +40,14 @@ STATUS_OF: dict[type[TallyError], tuple[int, str]] = {
     AlreadyExists: (409, "already_exists"),
     VersionConflict: (409, "version_conflict"),
     AccountQuarantined: (409, "account_quarantined"),
+    AccountBusy: (503, "account_busy"),
     Unauthenticated: (401, "permission_denied"),
     StoreUnavailable: (503, "service_unavailable"),
     Forbidden: (403, "permission_denied"),
     BodyTooLarge: (413, "request_too_large"),
     RequestTimedOut: (408, "request_timeout"),
 }
+RETRY_AFTER_SECONDS: dict[type[TallyError], int] = {AccountBusy: 1}
 HTTP_CODES = {400: "validation_error", 401: "permission_denied", 403: "permission_denied", 404: "not_found",
               405: "invalid_operation", 409: "already_exists"}
 
@@ -60,7 +63,9 @@ def tally_error_response(path: str, exc: TallyError) -> Response:
     status, code = STATUS_OF.get(type(exc), (400, "invalid_operation"))
     if path.startswith("/v1/events"):
         EVENTS_REFUSED.labels(code).inc()
-    return error_response(status, code, exc.message, exc.details)
+    retry_after = RETRY_AFTER_SECONDS.get(type(exc))
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return error_response(status, code, exc.message, exc.details, headers)
 
 
 def store_down_response(exc: Exception) -> Response:

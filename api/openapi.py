@@ -19,7 +19,7 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> set[int
     """What any keyed operation can answer: 401 (key), 500, 503 (store, or too many requests at once), 408 and 431
     (headers too slow or too large, cli/serve.py); 400 when it takes input; 404 when a path names a resource (or a
     path parameter holding `/` leaves every route); 413 when it reads a body (and 408 while it does);
-    409 when it executes a command on an account (idempotency key reused, id taken, account kept changing);
+    409 when it executes a command on an account (idempotency key reused, id taken, account quarantined);
     403 on operator routes (a tenant key there)."""
     statuses = {401, 408, 431, 500, 503}
     if method != "get" and path.startswith(COMMAND_PATHS):

@@ -32,6 +32,10 @@ class VersionConflict(TallyError):
     """The aggregate moved while a command was being decided; retrying may succeed."""
 
 
+class AccountBusy(TallyError):
+    """Commands on the account raced other API processes until the command's deadline passed; retrying may succeed."""
+
+
 class AccountQuarantined(TallyError):
     """An entry of the account cannot be folded: it is set aside until an operator retries or drops that entry."""
 
