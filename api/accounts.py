@@ -17,6 +17,7 @@ from domain.events import AnyEvent
 from domain.fold import fold
 from domain.identity import AccountRef
 from domain.state import Account
+from store.batches import Group, append_batch
 from store.eventstore import Appended, Dedup, EventStore
 
 DEADLINE_SECONDS = 5.0
@@ -121,28 +122,33 @@ class Accounts:
         return steps
 
     async def _append(self, ref: AccountRef, account: Account, steps: list[Step]) -> list[Waiter]:
-        """Answer the steps in order; an append that finds the stream moved (or its key taken) leaves the
-        steps after it undecided: they were decided on a state that is not the account's."""
-        expect = account.position
-        for index, step in enumerate(steps):
-            waiting = step.waiting
-            if step.refusal is not None:
-                waiting.fail(step.refusal)
-            elif step.seen is not None:
-                waiting.answer(await self._duplicate(ref, Appended("duplicate", seen=step.seen)))
-            elif not step.events:
-                waiting.answer(Outcome(account, None))
-            else:
-                appended = await self.store.append(ref, step.events, waiting.item[1], expect=expect)
-                if appended.status == "conflict":
-                    return [s.waiting for s in steps[index:]]
-                if appended.status == "duplicate":
-                    waiting.answer(await self._duplicate(ref, appended))
-                    return [s.waiting for s in steps[index + 1:]]
-                account = fold(account, zip(appended.positions, step.events, strict=True))
-                expect = appended.positions[-1]
-                waiting.answer(Outcome(account, appended))
+        """Append every step's events in one step guarded by the read's position, then answer the steps in order
+        (each reply shows the account right after its own command). When the stream moved, or a key turns out
+        taken, nothing was appended: the steps go back to line (a taken key answers its own step first)."""
+        groups = [Group(step.events, step.waiting.item[1]) for step in steps if step.events]
+        appended = await append_batch(self.store, ref, groups, account.position) if groups else None
+        if appended is not None and appended.status != "appended":
+            if appended.status == "duplicate":
+                taken = [step for step in steps if step.events][appended.group].waiting
+                taken.answer(await self._duplicate(ref, Appended("duplicate", seen=appended.seen)))
+            return [step.waiting for step in steps if not step.waiting.answered]
+        positions = iter(appended.positions if appended is not None else ())
+        for step in steps:
+            await self._answer(ref, step, account)
+            if step.events:
+                ids = next(positions)
+                account = fold(account, zip(ids, step.events, strict=True))
+                step.waiting.answer(Outcome(account, Appended("appended", ids)))
         return []
+
+    async def _answer(self, ref: AccountRef, step: Step, account: Account) -> None:
+        """A step that appends nothing: its refusal, the original of its key, or the account as it stands."""
+        if step.refusal is not None:
+            step.waiting.fail(step.refusal)
+        elif step.seen is not None:
+            step.waiting.answer(await self._duplicate(ref, Appended("duplicate", seen=step.seen)))
+        elif not step.events:
+            step.waiting.answer(Outcome(account, None))
 
     async def _duplicate(self, ref: AccountRef, appended: Appended) -> Outcome:
         """The account as it is now, which holds the original transaction of a retried key."""

@@ -13,6 +13,7 @@ def _source(name: str) -> str:
 class Scripts:
     def __init__(self, redis: Redis) -> None:
         self.append: AsyncScript = redis.register_script(_source("append"))
+        self.append_batch: AsyncScript = redis.register_script(_source("append_batch"))
         self.read: AsyncScript = redis.register_script(_source("read"))
         self.commit: AsyncScript = redis.register_script(_source("commit"))
         self.lease: AsyncScript = redis.register_script(_source("lease"))
