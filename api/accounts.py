@@ -1,7 +1,6 @@
 """Reading accounts and executing commands against them: per-account turns in the process, optimistic
 concurrency on the customer stream between processes."""
 
-import asyncio
 import time
 from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
@@ -21,6 +20,8 @@ from store.batches import Group, append_batch
 from store.eventstore import Appended, Dedup, EventStore
 
 DEADLINE_SECONDS = 5.0
+KNOWN_SECONDS = 1.0
+KNOWN_LIMIT = 10_000
 Clock = Callable[[], datetime]
 
 
@@ -39,13 +40,19 @@ Order = tuple[AnyCommand, Dedup | None]
 Waiter = Waiting[Order, Outcome]
 
 
+class Known(msgspec.Struct, frozen=True):
+    """An account as this process knows it, and when its quarantine marker was last read."""
+
+    account: Account
+    read_at: float
+
+
 class Step(msgspec.Struct, frozen=True):
-    """What one command of a batch comes to: events to append, none, a refusal, or a key already seen."""
+    """What one command of a batch comes to: events to append, none, or a refusal."""
 
     waiting: Waiter
     events: Sequence[AnyEvent] = ()
     refusal: TallyError | None = None
-    seen: str | None = None
 
 
 class Accounts:
@@ -55,6 +62,7 @@ class Accounts:
         self.clock = clock
         self.deadline_seconds = deadline_seconds
         self._owners: dict[tuple[str, str, str], AccountRef] = {}
+        self._known: dict[AccountRef, Known] = {}
         self._turns: Turns[AccountRef, Order, Outcome] = Turns(self._serve, _idempotency_token)
 
     async def locate_wallet(self, wallet_id: str, caller: Principal) -> AccountRef:
@@ -73,46 +81,56 @@ class Accounts:
 
     async def execute(self, ref: AccountRef, command: AnyCommand, dedup: Dedup | None = None) -> Outcome:
         """Run the command in the account's turn (api/turns.py): in this process, the commands waiting for one
-        account are decided in sequence on one read and appended in that order, each append guarded by the
-        position the one before it ended at. Another process moving the stream sends the rest back to line,
-        to be read again and retried until the deadline (then AccountBusy, a 503: nothing was written).
+        account are decided in sequence, each on the account as the ones before it leave it, and appended
+        together in one step guarded by the position they were decided on. Another process moving the stream
+        sends them back to line, to be read again and retried until the deadline (then AccountBusy, a 503:
+        nothing was written). No 409 for contention.
 
-        An idempotency key already used is answered before deciding (the route returns the original transaction
-        or a 409), so a retry is never refused by a rule the first request passed. The new events are folded
-        before they are appended: a command whose events cannot be folded is a 4xx and writes nothing.
+        An idempotency key already used never runs twice and is never refused: the append checks every key of
+        what it appends (a taken one answers its original: the route returns that transaction, or a 409 for
+        another body), and a command that appends nothing looks its key up before it is answered. The new
+        events are folded before they are appended: a command whose events cannot be folded is a 4xx.
         """
         waiting: Waiter = Waiting((command, dedup), time.monotonic() + self.deadline_seconds)
         return await self._turns.wait_turn(ref, waiting)
 
     async def _serve(self, ref: AccountRef, batch: list[Waiter]) -> list[Waiter]:
-        """One read, a decision for each command in order, the appends in order; returns what lost a race."""
+        """Decide each command in order on the account, append them in one step; returns what lost a race."""
         batch = [waiting for waiting in batch if not _expired(waiting, ref)]
         if not batch:
             return []
-        read = await self.store.read_account(ref)
-        if read.quarantined is not None:
-            for waiting in batch:
-                waiting.fail(quarantined(ref))
+        known = await self._account(ref, batch)
+        if known is None:
             return []
-        # Read first, then the markers: a marker is written with its events, so a marker missed here means the
-        # events were not in the read either, and the append then finds the marker (a duplicate).
-        seen = await asyncio.gather(*(self._seen(ref, waiting.item[1]) for waiting in batch))
-        steps = self._decide(read.account, batch, seen)
-        lost = await self._append(ref, read.account, steps)
+        steps = self._decide(known.account, batch)
+        lost = await self._append(ref, known, steps)
         for waiting in lost:
             waiting.losses += 1
         return lost
 
-    async def _seen(self, ref: AccountRef, dedup: Dedup | None) -> str | None:
-        return None if dedup is None else await self.store.seen(ref, dedup)
+    async def _account(self, ref: AccountRef, batch: list[Waiter]) -> Known | None:
+        """The account as this process last left it (its appends are guarded by that position, so a stale one
+        only costs a lost race), re-read when unknown or older than KNOWN_SECONDS (a quarantine marker is not
+        in the stream). None when it is quarantined: the batch is answered."""
+        known = self._known.pop(ref, None)
+        if known is not None and time.monotonic() - known.read_at < KNOWN_SECONDS:
+            return known
+        read = await self.store.read_account(ref)
+        if read.quarantined is not None:
+            for waiting in batch:
+                waiting.fail(quarantined(ref))
+            return None
+        return Known(read.account, time.monotonic())
 
-    def _decide(self, account: Account, batch: list[Waiter], seen: Sequence[str | None]) -> list[Step]:
+    def _remember(self, ref: AccountRef, known: Known) -> None:
+        if len(self._known) >= KNOWN_LIMIT:
+            self._known.clear()
+        self._known[ref] = known
+
+    def _decide(self, account: Account, batch: list[Waiter]) -> list[Step]:
         """Each command decided on the account as the ones before it in the batch leave it (in their order)."""
         now, steps = self.clock(), []
-        for waiting, value in zip(batch, seen, strict=True):
-            if value is not None:
-                steps.append(Step(waiting, seen=value))
-                continue
+        for waiting in batch:
             try:
                 events, account = decided(account, waiting.item[0], now)
             except TallyError as exc:
@@ -121,33 +139,41 @@ class Accounts:
             steps.append(Step(waiting, events=events))
         return steps
 
-    async def _append(self, ref: AccountRef, account: Account, steps: list[Step]) -> list[Waiter]:
-        """Append every step's events in one step guarded by the read's position, then answer the steps in order
-        (each reply shows the account right after its own command). When the stream moved, or a key turns out
-        taken, nothing was appended: the steps go back to line (a taken key answers its own step first)."""
+    async def _append(self, ref: AccountRef, known: Known, steps: list[Step]) -> list[Waiter]:
+        """Append every step's events in one step guarded by the account's position, then answer the steps in
+        order (each reply shows the account right after its own command). When the stream moved, or a key
+        turns out taken, nothing was appended: the steps go back to line (a taken key answers its own first)."""
         groups = [Group(step.events, step.waiting.item[1]) for step in steps if step.events]
-        appended = await append_batch(self.store, ref, groups, account.position) if groups else None
-        if appended is not None and appended.status != "appended":
-            if appended.status == "duplicate":
-                taken = [step for step in steps if step.events][appended.group].waiting
-                taken.answer(await self._duplicate(ref, Appended("duplicate", seen=appended.seen)))
+        appended = await append_batch(self.store, ref, groups, known.account.position) if groups else None
+        if appended is not None and appended.status == "conflict":
+            return [step.waiting for step in steps]
+        if appended is not None and appended.status == "duplicate":
+            self._remember(ref, known)
+            taken = [step for step in steps if step.events][appended.group].waiting
+            taken.answer(await self._duplicate(ref, Appended("duplicate", seen=appended.seen)))
             return [step.waiting for step in steps if not step.waiting.answered]
-        positions = iter(appended.positions if appended is not None else ())
+        account, positions = known.account, iter(appended.positions if appended is not None else ())
         for step in steps:
-            await self._answer(ref, step, account)
             if step.events:
                 ids = next(positions)
                 account = fold(account, zip(ids, step.events, strict=True))
                 step.waiting.answer(Outcome(account, Appended("appended", ids)))
+        self._remember(ref, Known(account, known.read_at))
+        for step in steps:
+            if not step.events:
+                await self._answer(ref, step, account)
         return []
 
     async def _answer(self, ref: AccountRef, step: Step, account: Account) -> None:
-        """A step that appends nothing: its refusal, the original of its key, or the account as it stands."""
-        if step.refusal is not None:
+        """A step that appends nothing. A key already used answers its original first (the script checks the
+        keys of what it appends), so a retry is never refused by a rule the first request passed."""
+        dedup = step.waiting.item[1]
+        seen = None if dedup is None else await self.store.seen(ref, dedup)
+        if seen is not None:
+            step.waiting.answer(await self._duplicate(ref, Appended("duplicate", seen=seen)))
+        elif step.refusal is not None:
             step.waiting.fail(step.refusal)
-        elif step.seen is not None:
-            step.waiting.answer(await self._duplicate(ref, Appended("duplicate", seen=step.seen)))
-        elif not step.events:
+        else:
             step.waiting.answer(Outcome(account, None))
 
     async def _duplicate(self, ref: AccountRef, appended: Appended) -> Outcome:
