@@ -158,7 +158,8 @@ class Accounts:
                 ids = next(positions)
                 account = fold(account, zip(ids, step.events, strict=True))
                 step.waiting.answer(Outcome(account, Appended("appended", ids)))
-        self._remember(ref, Known(account, known.read_at))
+        if appended is None or not appended.contended:  # contended: read before deciding, like the others
+            self._remember(ref, Known(account, known.read_at))
         for step in steps:
             if not step.events:
                 await self._answer(ref, step, account)

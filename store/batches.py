@@ -12,6 +12,8 @@ from domain.identity import AccountRef
 from store.eventstore import Dedup, EventStore, encode_ref
 from store.positions import text
 
+CONTENDED_MS = 500
+
 
 class Group(msgspec.Struct, frozen=True):
     """The events of one command (at least one; no usage: usage carries rate cards and takes store.append)."""
@@ -22,18 +24,20 @@ class Group(msgspec.Struct, frozen=True):
 
 class BatchAppended(msgspec.Struct, frozen=True):
     """appended: `positions[i]` are group i's; duplicate: group `group`'s key was seen (`seen`), nothing appended;
-    conflict: the stream ended elsewhere (`seen` = its last id), nothing appended."""
+    conflict: the stream ended elsewhere (`seen` = its last id), nothing appended. `contended`: another process
+    lost a race on the account within CONTENDED_MS."""
 
     status: Literal["appended", "duplicate", "conflict"]
     positions: tuple[tuple[str, ...], ...] = ()
     group: int = 0
     seen: str = ""
+    contended: bool = False
 
 
 async def append_batch(store: EventStore, ref: AccountRef, groups: Sequence[Group], expect: str) -> BatchAppended:
-    keys = [store.keys.log(ref), store.keys.feed(store.keys.partition_of(ref)),
-            store.keys.accounts(store.keys.partition_of(ref))]
-    args: list[Any] = [encode_ref(ref), store.dedup_ttl_seconds, expect]
+    partition = store.keys.partition_of(ref)
+    keys = [store.keys.log(ref), store.keys.feed(partition), store.keys.accounts(partition), store.keys.contended(ref)]
+    args: list[Any] = [encode_ref(ref), store.dedup_ttl_seconds, expect, CONTENDED_MS]
     for group in groups:
         if not group.events or any(isinstance(event, UsageRecorded) for event in group.events):
             raise ValueError("a group holds at least one event and no usage")
@@ -49,7 +53,8 @@ async def append_batch(store: EventStore, ref: AccountRef, groups: Sequence[Grou
 def _batch_appended(reply: Sequence[Any]) -> BatchAppended:
     code = int(reply[0])
     if code == 1:
-        return BatchAppended("appended", tuple(tuple(text(p) for p in ids) for ids in reply[1]))
+        return BatchAppended("appended", tuple(tuple(text(p) for p in ids) for ids in reply[1]),
+                             contended=bool(int(reply[2])))
     if code == 0:
         return BatchAppended("duplicate", group=int(reply[1]) - 1, seen=text(reply[2]))
     return BatchAppended("conflict", seen=text(reply[1]))

@@ -76,6 +76,11 @@ class Keys(msgspec.Struct, frozen=True):
         wallet = "" if wallet_id is None else f"{component(wallet_id)}:"
         return f"{self._account(ref)}:seen:{component(scope)}:{wallet}{component(key)}"
 
+    def contended(self, ref: AccountRef) -> str:
+        """Marker, with a short TTL, that an API process lost a race on the customer stream: the winners stop
+        serving the account from memory (store/lua/append_batch.lua sets and reports it)."""
+        return f"{self._account(ref)}:contended"
+
     def feed(self, partition: int) -> str:
         """The partition's feed stream: every event of its customers, in append order."""
         return f"{self._tag(partition)}:feed"

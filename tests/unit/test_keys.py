@@ -25,6 +25,7 @@ Build = Callable[..., str]
 Call = tuple[str, tuple[Any, ...]]
 BUILDERS: dict[str, tuple[Build, st.SearchStrategy[tuple[Any, ...]]]] = {
     "log": (lambda k, r: k.log(r), st.tuples(refs)),
+    "contended": (lambda k, r: k.contended(r), st.tuples(refs)),
     "dedup": (lambda k, r, s, key: k.dedup(r, s, key), st.tuples(refs, ids, ids)),
     "wallet_dedup": (lambda k, r, s, key, w: k.dedup(r, s, key, w), st.tuples(refs, ids, ids, ids)),
     "rate_pointers": (lambda k, p, t, e: k.rate_pointers(p, t, e), st.tuples(partitions, ids, ids)),
