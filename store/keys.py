@@ -72,9 +72,15 @@ class Keys(msgspec.Struct, frozen=True):
         return f"{self._account(ref)}:snap{self._gen}"
 
     def dedup(self, ref: AccountRef, scope: str, key: str, wallet_id: str | None = None) -> str:
-        """Seen-marker of an event id or idempotency key (of one wallet, if given), with a TTL (the dedup window)."""
+        """Seen-marker of an idempotency key (of one wallet, if given) and its value, with a TTL (the dedup window);
+        earlier versions wrote one for every event id too (still read, see store/dedup.py)."""
         wallet = "" if wallet_id is None else f"{component(wallet_id)}:"
         return f"{self._account(ref)}:seen:{component(scope)}:{wallet}{component(key)}"
+
+    def dedup_day(self, ref: AccountRef, day: int) -> str:
+        """Hash of 16-byte digests of the bare ids (usage and clock event ids) the customer sent on a UTC day
+        (days since 1970-01-01), expiring as a whole one dedup window after that day (store/dedup.py)."""
+        return f"{self._account(ref)}:ids:{day}"
 
     def feed(self, partition: int) -> str:
         """The partition's feed stream: every event of its customers, in append order."""

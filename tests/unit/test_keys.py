@@ -27,6 +27,7 @@ BUILDERS: dict[str, tuple[Build, st.SearchStrategy[tuple[Any, ...]]]] = {
     "log": (lambda k, r: k.log(r), st.tuples(refs)),
     "dedup": (lambda k, r, s, key: k.dedup(r, s, key), st.tuples(refs, ids, ids)),
     "wallet_dedup": (lambda k, r, s, key, w: k.dedup(r, s, key, w), st.tuples(refs, ids, ids, ids)),
+    "dedup_day": (lambda k, r, day: k.dedup_day(r, day), st.tuples(refs, st.integers(0, 200_000))),
     "rate_pointers": (lambda k, p, t, e: k.rate_pointers(p, t, e), st.tuples(partitions, ids, ids)),
     "rate_card": (lambda k, t, e: k.rate_card(t, e), st.tuples(ids, ids)),
     "rate_card_lock": (lambda k, t, e: k.rate_card_lock(t, e), st.tuples(ids, ids)),
