@@ -12,7 +12,7 @@ from domain.events import AnyEvent, UsageRecorded
 from domain.fold import fold
 from domain.identity import AccountRef
 from domain.state import EMPTY_ACCOUNT, Account
-from store.dedup import bucket_expiry, bucket_keys, day_of, digest, seen_bare
+from store.dedup import bucket_expiry, bucket_keys, digest, seen_bare, week_of
 from store.entries import LogEntry, decode_entry, pairs, remember_blobs
 from store.keys import Keys
 from store.positions import ORIGIN, text
@@ -26,7 +26,7 @@ LOG_PAGE = 2000
 
 class Dedup(msgspec.Struct, frozen=True):
     """Refuse a second append with the same `key` in `scope` (of `wallet_id`, if given) for the dedup window;
-    `value` is kept with it. A bare id (no value, no wallet) costs a digest in a day bucket (store/dedup.py)."""
+    `value` is kept with it. A bare id (no value, no wallet) costs a digest in a week bucket (store/dedup.py)."""
 
     scope: str
     key: str
@@ -75,7 +75,7 @@ def decode_entries(raw: Sequence[Any]) -> list[tuple[str, AnyEvent]]:
 class EventStore:
     def __init__(self, redis: Redis, keys: Keys, dedup_ttl_seconds: int,
                  clock: Callable[[], float] = time.time) -> None:
-        """`clock` (unix seconds) picks the day buckets of bare ids; tests move it instead of waiting."""
+        """`clock` (unix seconds) picks the week buckets of bare ids; tests move it instead of waiting."""
         self.redis = redis
         self.keys = keys
         self.dedup_ttl_seconds = dedup_ttl_seconds
@@ -99,15 +99,14 @@ class EventStore:
 
     def _dedup_call(self, ref: AccountRef, dedup: Dedup | None) -> tuple[list[str], int, str | bytes]:
         """KEYS 5.. and ARGV 2-3 of append.lua: an idempotency key's marker, its TTL and value; or for a bare id,
-        its marker in the older layout, its day buckets, when today's bucket expires and the id's digest."""
+        its marker in the older layout, its week buckets, when this week's bucket expires and the id's digest."""
         if dedup is None:
             return [], self.dedup_ttl_seconds, ""
         marker = [self.keys.dedup(ref, dedup.scope, dedup.key, dedup.wallet_id)]
         if not dedup.bare:
             return marker, self.dedup_ttl_seconds, dedup.value
-        now, window = self.clock(), self.dedup_ttl_seconds
-        return (marker + bucket_keys(self.keys, ref, now, window), bucket_expiry(day_of(now), window),
-                digest(dedup.scope, dedup.key))
+        now, window, name = self.clock(), self.dedup_ttl_seconds, digest(dedup.scope, dedup.key)
+        return marker + bucket_keys(self.keys, ref, name, now, window), bucket_expiry(week_of(now), window), name
 
     async def append(
         self, ref: AccountRef, events: Sequence[AnyEvent], dedup: Dedup | None = None, expect: str | None = None

@@ -12,6 +12,7 @@ all builders), and a caller's `{`/`}` can never move a key to another hash slot.
 
 import re
 import zlib
+from collections.abc import Sequence
 from urllib.parse import quote
 
 import msgspec
@@ -77,10 +78,12 @@ class Keys(msgspec.Struct, frozen=True):
         wallet = "" if wallet_id is None else f"{component(wallet_id)}:"
         return f"{self._account(ref)}:seen:{component(scope)}:{wallet}{component(key)}"
 
-    def dedup_day(self, ref: AccountRef, day: int) -> str:
-        """Hash of 16-byte digests of the bare ids (usage and clock event ids) the customer sent on a UTC day
-        (days since 1970-01-01), expiring as a whole one dedup window after that day (store/dedup.py)."""
-        return f"{self._account(ref)}:ids:{day}"
+    def dedup_buckets(self, ref: AccountRef, shard: int, weeks: Sequence[int]) -> list[str]:
+        """Hashes of 16-byte digests of the bare ids (usage and clock event ids) the customer sent in each ISO week
+        (weeks since the one of 1970-01-01) whose digest falls in `shard`; each expires as a whole one dedup window
+        after its week ends (store/dedup.py)."""
+        account = self._account(ref)
+        return [f"{account}:ids:{week}:{shard}" for week in weeks]
 
     def feed(self, partition: int) -> str:
         """The partition's feed stream: every event of its customers, in append order."""

@@ -1,12 +1,12 @@
 -- Append events to a customer stream and its partition feed in one step, with dedup, optional optimistic
 -- concurrency, and (for usage) a reference to the rate card as it stands at this instant.
 -- KEYS: 1 customer log, 2 partition feed, 3 partition's account set, 4 rate pointers of the tenant in this
---       partition, 5 dedup key (optional), 6.. the customer's day buckets of bare ids (optional; 6 = today's)
+--       partition, 5 dedup key (optional), 6.. the customer's week buckets of a bare id (optional; 6 = this week's)
 -- ARGV: 1 encoded account ref, 2 dedup ttl seconds, 3 dedup value, 4 expected last log id ('' = any),
 --       5 event name whose rate card to attach ('' = none), 6.. encoded events
--- With day buckets (a bare id, store/dedup.py): ARGV 2 is the unix time today's bucket expires at, ARGV 3 the id's
--- 16-byte digest, looked up in every bucket and written to today's; KEYS 5 is the id's marker in the older one-key
--- layout, read (honoured until it expires) and never written.
+-- With week buckets (a bare id, store/dedup.py): ARGV 2 is the unix time this week's bucket expires at, ARGV 3 the
+-- id's 16-byte digest, looked up in every bucket and written to this week's; KEYS 5 is the id's marker in the older
+-- one-key layout, read (honoured until it expires) and never written.
 -- Each feed entry carries `pl`, the customer-stream entry before it, so the fold can see a missing predecessor.
 -- Returns {1, {ids}} appended | {0, seen-value} duplicate | {-1, last id} conflict
 if KEYS[5] then

@@ -6,7 +6,7 @@ import time
 from redis.asyncio import Redis
 
 from domain.identity import AccountRef
-from store.dedup import DAY, day_of
+from store.dedup import DAY, SHARDS, WEEK, week_of
 from store.eventstore import Dedup, EventStore
 from store.keys import Keys
 from tests.support.dedup_clock import Clock, usage_at
@@ -16,9 +16,9 @@ PER_DAY, DAYS, CEILING = 33, 35, 32
 
 async def bytes_per_id(redis: Redis, customer: str, per_day: int, days: int) -> tuple[float, set[str]]:
     """Ingest `per_day` ids a day for `days` days (the store's clock moved a day at a time); then the memory
-    of the customer's day buckets per id, and their encodings."""
+    of the customer's week buckets per id, and their encodings."""
     keys, ref = Keys(16), AccountRef("tenant", "env", customer)
-    start = (int(time.time()) // DAY + 1) * DAY
+    start = week_of(time.time()) * WEEK + 4 * DAY  # next Monday 00:00 UTC
     clock = Clock(start)
     store = EventStore(redis, keys, DAYS * DAY, clock=clock)
     for day in range(days):
@@ -26,7 +26,8 @@ async def bytes_per_id(redis: Redis, customer: str, per_day: int, days: int) -> 
         ids = [f"evt_{customer}_{day:02d}_{n:04d}" for n in range(per_day)]
         results = await store.append_each([(ref, usage_at(i, clock.now, ref), Dedup("event", i)) for i in ids])
         assert {r.status for r in results} == {"appended"}
-    buckets = [keys.dedup_day(ref, day_of(start) + day) for day in range(days)]
+    weeks = range(week_of(start), week_of(start + (days - 1) * DAY) + 1)
+    buckets = [key for shard in range(SHARDS) for key in keys.dedup_buckets(ref, shard, weeks)]
     sizes = [await redis.memory_usage(bucket, samples=0) or 0 for bucket in buckets]
     encodings = {(await redis.object("encoding", bucket)).decode() for bucket in buckets}
     return sum(sizes) / (per_day * days), encodings
