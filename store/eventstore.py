@@ -1,6 +1,7 @@
 """Append events to customer streams and read accounts back: the snapshot plus the tail it has not folded."""
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import msgspec
@@ -11,6 +12,7 @@ from domain.events import AnyEvent, UsageRecorded
 from domain.fold import fold
 from domain.identity import AccountRef
 from domain.state import EMPTY_ACCOUNT, Account
+from store.dedup import bucket_expiry, bucket_keys, digest, seen_bare, week_of
 from store.entries import LogEntry, decode_entry, pairs, remember_blobs
 from store.keys import Keys
 from store.positions import ORIGIN, text
@@ -24,12 +26,16 @@ LOG_PAGE = 2000
 
 class Dedup(msgspec.Struct, frozen=True):
     """Refuse a second append with the same `key` in `scope` (of `wallet_id`, if given) for the dedup window;
-    `value` is kept with it."""
+    `value` is kept with it. A bare id (no value, no wallet) costs a digest in a week bucket (store/dedup.py)."""
 
     scope: str
     key: str
     value: str = ""
     wallet_id: str | None = None
+
+    @property
+    def bare(self) -> bool:
+        return not self.value and self.wallet_id is None
 
 
 class Appended(msgspec.Struct, frozen=True):
@@ -67,10 +73,13 @@ def decode_entries(raw: Sequence[Any]) -> list[tuple[str, AnyEvent]]:
 
 
 class EventStore:
-    def __init__(self, redis: Redis, keys: Keys, dedup_ttl_seconds: int) -> None:
+    def __init__(self, redis: Redis, keys: Keys, dedup_ttl_seconds: int,
+                 clock: Callable[[], float] = time.time) -> None:
+        """`clock` (unix seconds) picks the week buckets of bare ids; tests move it instead of waiting."""
         self.redis = redis
         self.keys = keys
         self.dedup_ttl_seconds = dedup_ttl_seconds
+        self.clock = clock
         self.scripts = Scripts(redis)
 
     def _append_call(
@@ -79,15 +88,25 @@ class EventStore:
         partition = self.keys.partition_of(ref)
         keys = [self.keys.log(ref), self.keys.feed(partition), self.keys.accounts(partition),
                 self.keys.rate_pointers(partition, ref.tenant_id, ref.environment_id)]
-        if dedup is not None:
-            keys.append(self.keys.dedup(ref, dedup.scope, dedup.key, dedup.wallet_id))
+        dedup_keys, ttl, value = self._dedup_call(ref, dedup)
+        keys.extend(dedup_keys)
         usage = [e.event_name for e in events if isinstance(e, UsageRecorded)]
         if len(set(usage)) > 1:
             raise ValueError("one append carries usage of one event name at most")
-        args: list[Any] = [encode_ref(ref), self.dedup_ttl_seconds, dedup.value if dedup else "", expect or "",
-                           usage[0] if usage else ""]
+        args: list[Any] = [encode_ref(ref), ttl, value, expect or "", usage[0] if usage else ""]
         args.extend(encode_event(event) for event in events)
         return keys, args
+
+    def _dedup_call(self, ref: AccountRef, dedup: Dedup | None) -> tuple[list[str], int, str | bytes]:
+        """KEYS 5.. and ARGV 2-3 of append.lua: an idempotency key's marker, its TTL and value; or for a bare id,
+        its marker in the older layout, its week buckets, when this week's bucket expires and the id's digest."""
+        if dedup is None:
+            return [], self.dedup_ttl_seconds, ""
+        marker = [self.keys.dedup(ref, dedup.scope, dedup.key, dedup.wallet_id)]
+        if not dedup.bare:
+            return marker, self.dedup_ttl_seconds, dedup.value
+        now, window, name = self.clock(), self.dedup_ttl_seconds, digest(dedup.scope, dedup.key)
+        return marker + bucket_keys(self.keys, ref, name, now, window), bucket_expiry(week_of(now), window), name
 
     async def append(
         self, ref: AccountRef, events: Sequence[AnyEvent], dedup: Dedup | None = None, expect: str | None = None
@@ -106,7 +125,11 @@ class EventStore:
         return [_appended(reply) for reply in replies]
 
     async def seen(self, ref: AccountRef, dedup: Dedup) -> str | None:
-        """The value kept with a dedup key still in its window (what the first append stored), or None."""
+        """The value kept with a dedup key still in its window (what the first append stored; '' for a bare id), or
+        None."""
+        if dedup.bare:
+            return await seen_bare(self.redis, self.keys, ref, dedup.scope, dedup.key, self.clock(),
+                                   self.dedup_ttl_seconds)
         value: Any = await self.redis.get(self.keys.dedup(ref, dedup.scope, dedup.key, dedup.wallet_id))
         return None if value is None else text(value)
 

@@ -12,6 +12,7 @@ all builders), and a caller's `{`/`}` can never move a key to another hash slot.
 
 import re
 import zlib
+from collections.abc import Sequence
 from urllib.parse import quote
 
 import msgspec
@@ -72,7 +73,8 @@ class Keys(msgspec.Struct, frozen=True):
         return f"{self._account(ref)}:snap{self._gen}"
 
     def dedup(self, ref: AccountRef, scope: str, key: str, wallet_id: str | None = None) -> str:
-        """Seen-marker of an event id or idempotency key (of one wallet, if given), with a TTL (the dedup window)."""
+        """Seen-marker of an idempotency key (of one wallet, if given) and its value, with a TTL (the dedup window);
+        earlier versions wrote one for every event id too (still read, see store/dedup.py)."""
         wallet = "" if wallet_id is None else f"{component(wallet_id)}:"
         return f"{self._account(ref)}:seen:{component(scope)}:{wallet}{component(key)}"
 
@@ -80,6 +82,13 @@ class Keys(msgspec.Struct, frozen=True):
         """Marker, with a short TTL, that an API process lost a race on the customer stream: the winners stop
         serving the account from memory (store/lua/append_batch.lua sets and reports it)."""
         return f"{self._account(ref)}:contended"
+
+    def dedup_buckets(self, ref: AccountRef, shard: int, weeks: Sequence[int]) -> list[str]:
+        """Hashes of 16-byte digests of the bare ids (usage and clock event ids) the customer sent in each ISO week
+        (weeks since the one of 1970-01-01) whose digest falls in `shard`; each expires as a whole one dedup window
+        after its week ends (store/dedup.py)."""
+        account = self._account(ref)
+        return [f"{account}:ids:{week}:{shard}" for week in weeks]
 
     def feed(self, partition: int) -> str:
         """The partition's feed stream: every event of its customers, in append order."""
