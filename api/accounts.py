@@ -10,9 +10,9 @@ from domain.commands import AnyCommand
 from domain.decide import decide
 from domain.errors import AccountQuarantined, InvalidOperation, NotFound, TallyError, ValidationFailed, VersionConflict
 from domain.events import AnyEvent
-from domain.fold import fold
+from domain.fold import fold, fold_logged
 from domain.identity import AccountRef
-from domain.state import Account
+from domain.state import Account, LedgerWrite
 from store.eventstore import Appended, Dedup, EventStore
 
 ATTEMPTS = 8
@@ -24,10 +24,12 @@ def system_clock() -> datetime:
 
 
 class Outcome(msgspec.Struct, frozen=True):
-    """The account after the command, and what the append said (a duplicate appends nothing)."""
+    """The account after the command, what the append said (a duplicate appends nothing) and the ledger changes
+    the command's events made."""
 
     account: Account
     appended: Appended | None
+    ledger: tuple[LedgerWrite, ...] = ()
 
 
 class Accounts:
@@ -73,7 +75,8 @@ class Accounts:
                 continue
             if appended.status == "duplicate":
                 return await self._duplicate(ref, appended)
-            return Outcome(fold(read.account, zip(appended.positions, events, strict=True)), appended)
+            account, written = fold_logged(read.account, zip(appended.positions, events, strict=True))
+            return Outcome(account, appended, tuple(written))
         raise VersionConflict("the account kept changing; try again", {"customer_id": ref.customer_id})
 
     async def _duplicate(self, ref: AccountRef, appended: Appended) -> Outcome:
