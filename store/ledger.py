@@ -128,3 +128,42 @@ async def find_entry(store: EventStore, ref: AccountRef, wallet_id: str,
     if entry is None:
         entry = await stored_entry(store.redis, keys, ref, wallet_id, transaction_id)
     return read, entry
+
+
+class StoredLedger(msgspec.Struct, frozen=True):
+    """An account's two ledger hashes as stored (field -> value)."""
+
+    entries: dict[str, bytes]
+    ids: dict[str, bytes]
+
+
+async def load_with_snapshot(redis: Redis, keys: Keys, ref: AccountRef) -> tuple[list[Any], StoredLedger]:
+    """The snapshot hash's p, s, q and the stored ledger, read together (one transaction: they match)."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hmget(keys.snapshot(ref), ["p", "s", "q"])
+        pipe.hgetall(keys.ledger(ref))
+        pipe.hgetall(keys.ledger_ids(ref))
+        snapshot, entries, ids = await pipe.execute()
+    return snapshot, StoredLedger({text(k): v for k, v in entries.items()}, {text(k): v for k, v in ids.items()})
+
+
+def ledger_differences(stored: StoredLedger, writes: Iterable[LedgerWrite]) -> list[tuple[str, str, str]]:
+    """(field, stored, folded) wherever the stored ledger and the one `writes` leave disagree, entry field by
+    entry field; an entry missing on one side is one difference."""
+    entries, ids = ledger_mapping(writes)
+    found: list[tuple[str, str, str]] = []
+    for field in sorted(set(stored.entries) | set(entries)):
+        have, want = stored.entries.get(field), entries.get(field)
+        if have is None or want is None:
+            found.append((f"ledger.{field}", repr(have and decode_ledger_entry(have)),
+                          repr(want and decode_ledger_entry(want))))
+        elif have != want:
+            left = msgspec.to_builtins(decode_ledger_entry(have))
+            right = msgspec.to_builtins(decode_ledger_entry(want))
+            found.extend((f"ledger.{field}.{name}", repr(left.get(name)), repr(right.get(name)))
+                         for name in sorted(set(left) | set(right)) if left.get(name) != right.get(name))
+    for field in sorted(set(stored.ids) | set(ids)):
+        have_seq, want_seq = stored.ids.get(field), ids.get(field)
+        if (None if have_seq is None else int(have_seq)) != want_seq:
+            found.append((f"ledger-ids.{field}", repr(have_seq), repr(want_seq)))
+    return found
