@@ -28,7 +28,7 @@ from store.eventstore import EventStore, encode_ref
 from store.floors import FLOOR_TTL_S, RetentionFloors
 from store.generation import live_generation, switch_generation
 from store.keys import Keys
-from store.ledger import queue_ledger
+from store.ledger import ledger_differences, load_with_snapshot, queue_ledger
 from store.letters import DeadLetter, now_ms
 from store.positions import ORIGIN, is_after, text
 from store.quarantine import Quarantines
@@ -101,7 +101,7 @@ class Replayer:
                 if letter is not None:
                     report.quarantined.append(letter)
                 if floors is None:
-                    report.drifts.extend(await self._compare(ref, result.account) if letter is None else [])
+                    report.drifts.extend(await self._compare(ref, result) if letter is None else [])
                 else:
                     await self._write(target, ref, result, letter)
                 progress(report.events, total)
@@ -122,7 +122,7 @@ class Replayer:
         if letter is not None:
             report.quarantined = [letter]
         elif dry_run:
-            report.drifts = await self._compare(ref, account)
+            report.drifts = await self._compare(ref, result)
         else:
             async with self.redis.pipeline(transaction=True) as pipe:
                 await pipe.watch(keys.snapshot(ref))
@@ -151,13 +151,15 @@ class Replayer:
     async def _live_keys(self) -> Keys:
         return msgspec.structs.replace(self.keys, generation=await live_generation(self.redis, self.keys))
 
-    async def _compare(self, ref: AccountRef, account: Any) -> list[Drift]:
+    async def _compare(self, ref: AccountRef, result: LogFold) -> list[Drift]:
+        """The live snapshot and its stored ledger against this fold, field by field."""
         keys = msgspec.structs.replace(self.keys, generation=await live_generation(self.redis, self.keys))
-        raw: Any = await self.redis.hmget(keys.snapshot(ref), ["p", "s"])
+        raw, ledger = await load_with_snapshot(self.redis, keys, ref)
         live = decode_account(raw[1]) if raw[1] else EMPTY_ACCOUNT
-        if live.position != account.position:
+        if live.position != result.account.position:
             return []  # the live projection is behind or ahead of this fold: not comparable field by field
-        return differences(ref, live, account)
+        found = ledger_differences(ledger, result.ledger)
+        return differences(ref, live, result.account) + [Drift(ref, *difference) for difference in found]
 
     async def _write(self, target: Keys, ref: AccountRef, result: LogFold, letter: DeadLetter | None) -> None:
         account = result.account

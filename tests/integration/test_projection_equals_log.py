@@ -17,7 +17,7 @@ from domain.state import EMPTY_ACCOUNT, LedgerEntry
 from store.entries import fold_log
 from store.eventstore import EventStore
 from store.keys import Keys
-from store.ledger import read_page
+from store.ledger import ledger_mapping, load_with_snapshot, read_page
 from store.projection import Projection
 from store.verify import verify_all
 from tests.support.catchup import assert_same_account, wait_caught_up
@@ -64,6 +64,10 @@ async def assert_projection_equals_log(world: World, projection: Projection, now
                             now)
         [raw] = await projection.load_snapshots([ref])
         assert raw.state == encode_account(from_zero), "the stored snapshot is not byte-identical to a rebuild"
+        _, stored = await load_with_snapshot(store.redis, store.keys, ref)
+        entries, ids = ledger_mapping(fold_log(EMPTY_ACCOUNT, await store.read_raw_log(ref)).ledger)
+        assert stored.entries == entries, "the stored ledger is not byte-identical to a rebuild's"
+        assert {k: int(v) for k, v in stored.ids.items()} == ids
     await assert_transactions_equal_fold(world)
     report = await verify_all(store, projection)
     assert report.drifts == [] and report.behind == []
