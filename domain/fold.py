@@ -1,4 +1,5 @@
-"""The fold: apply(account, event) -> account. Pure and total; time comes only from the event."""
+"""The fold: apply(account, event) -> account, yielding beside it the ledger writes it makes. Pure and total; time
+comes only from the event."""
 
 from collections.abc import Iterable
 from typing import assert_never
