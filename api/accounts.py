@@ -13,9 +13,9 @@ from domain.commands import AnyCommand
 from domain.decide import decide
 from domain.errors import AccountBusy, AccountQuarantined, InvalidOperation, NotFound, TallyError, ValidationFailed
 from domain.events import AnyEvent
-from domain.fold import fold
+from domain.fold import fold, fold_logged
 from domain.identity import AccountRef
-from domain.state import Account
+from domain.state import Account, LedgerWrite
 from store.batches import Group, append_batch
 from store.eventstore import Appended, Dedup, EventStore
 
@@ -30,10 +30,12 @@ def system_clock() -> datetime:
 
 
 class Outcome(msgspec.Struct, frozen=True):
-    """The account after the command, and what the append said (a duplicate appends nothing)."""
+    """The account after the command, what the append said (a duplicate appends nothing) and the ledger changes
+    the command's events made."""
 
     account: Account
     appended: Appended | None
+    ledger: tuple[LedgerWrite, ...] = ()
 
 
 Order = tuple[AnyCommand, Dedup | None]
@@ -156,8 +158,8 @@ class Accounts:
         for step in steps:
             if step.events:
                 ids = next(positions)
-                account = fold(account, zip(ids, step.events, strict=True))
-                step.waiting.answer(Outcome(account, Appended("appended", ids)))
+                account, written = fold_logged(account, zip(ids, step.events, strict=True))
+                step.waiting.answer(Outcome(account, Appended("appended", ids), tuple(written)))
         if appended is None or not appended.contended:  # contended: read before deciding, like the others
             self._remember(ref, Known(account, known.read_at))
         for step in steps:

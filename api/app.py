@@ -21,7 +21,7 @@ from api.verifyjobs import VerifyJobs
 from store.eventstore import EventStore
 from store.generation import follow_generation, live_generation
 from store.keys import Keys
-from store.meta import ensure_partitions
+from store.meta import ensure_store
 
 Companion = Callable[[Redis, asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -46,7 +46,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = connect()
-        await ensure_partitions(redis, config.keys)
+        await ensure_store(redis, config.keys)
         app.state.redis = redis
         app.state.api_keys = config.api_keys
         app.state.webhook_allow_private = config.webhook_allow_private

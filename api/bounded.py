@@ -81,6 +81,12 @@ QueryTimestamp = Annotated[str | None, Query(max_length=bounds.TIMESTAMP_MAX_LEN
 PageOffset = Annotated[int, Query(ge=0, le=bounds.PAGE_OFFSET_MAX)]
 TransactionsLimit = Annotated[int, Query(ge=1, le=bounds.TRANSACTIONS_PAGE_MAX)]
 DeliveriesLimit = Annotated[int, Query(ge=1, le=bounds.DELIVERIES_PAGE_MAX)]
+PageCursor = Annotated[str | None, Query(pattern="^[0-9]{1,12}$", description="a previous page's next_cursor")]
+
+
+def cursor_seq(cursor: str | None) -> int | None:
+    """The ledger seq a transactions cursor names (the entry the page starts at)."""
+    return None if cursor is None else int(cursor)
 
 
 def check_id(name: str, value: str) -> str:

@@ -169,10 +169,13 @@ class TopUpResponse(msgspec.Struct):
     wallet_transaction: TransactionResponse
 
 
-class Pagination(msgspec.Struct):
+class Pagination(msgspec.Struct, omit_defaults=True):
+    """`next_cursor` (tally's, for the transactions list): pass it as `cursor` for the next page; absent on the last."""
+
     total: int
     limit: int
     offset: int
+    next_cursor: str | None = None
 
 
 class TransactionList(msgspec.Struct):

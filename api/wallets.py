@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from api import translate
-from api.accounts import Accounts, quarantined
+from api.accounts import Accounts, Outcome, quarantined
 from api.auth import Caller, Principal
 from api.body import json_body, request_doc, response_doc
-from api.bounded import PageOffset, PathId, TransactionsLimit
+from api.bounded import PageCursor, PageOffset, PathId, TransactionsLimit, cursor_seq
 from api.ids import new_id
 from api.present import balance_response, transaction_response, wallet_response
 from api.schemas import (
@@ -32,6 +32,7 @@ from domain.errors import AlreadyExists, NotFound, ValidationFailed
 from domain.identity import AccountRef
 from domain.state import Account
 from store.eventstore import Dedup
+from store.ledger import find_entry, read_page
 
 router = APIRouter(prefix="/v1", tags=["Wallets"])
 _encoder = msgspec.json.Encoder()
@@ -130,11 +131,18 @@ async def unfreeze_wallet(wallet_id: PathId, caller: Caller, service: Service) -
     return _wallet_json(service, outcome.account, wallet_id)
 
 
-async def _ledger_reply(service: Accounts, account: Account, wallet_id: str, transaction_id: str) -> Response:
-    wallet = find_wallet(account, wallet_id)
-    entry = next((e for e in wallet.ledger if e.id == transaction_id), None)
+async def _ledger_reply(service: Accounts, ref: AccountRef, outcome: Outcome, wallet_id: str,
+                        transaction_id: str) -> Response:
+    """The wallet and the transaction: the one the command just wrote, or else found by id (a retried key)."""
+    account = outcome.account
+    entry = next((w.entry for w in reversed(outcome.ledger)
+                  if w.wallet_id == wallet_id and w.entry.id == transaction_id), None)
+    if entry is None:
+        read, entry = await find_entry(service.store, ref, wallet_id, transaction_id)
+        account = read.account
     if entry is None:
         raise NotFound(f"transaction {transaction_id} not found")
+    wallet = find_wallet(account, wallet_id)
     now = service.clock()
     return json(TopUpResponse(wallet=wallet_response(wallet, view_balance(account, wallet, now)),
                               wallet_transaction=transaction_response(wallet, entry, now)))
@@ -148,14 +156,16 @@ def _idempotency(
     return Dedup(scope=scope, key=key, value=f"{translate.fingerprint(body)}:{transaction_id}", wallet_id=wallet_id)
 
 
-async def _replay_or_conflict(service: Accounts, account: Account, wallet_id: str, dedup: Dedup, seen: str) -> Response:
+async def _replay_or_conflict(
+    service: Accounts, ref: AccountRef, outcome: Outcome, wallet_id: str, dedup: Dedup, seen: str
+) -> Response:
     """A retried idempotency key: the same body gets the original transaction, another body a 409."""
     fingerprint, _, rest = seen.partition(":")
     transaction_id = rest.split("|")[0]
     if fingerprint != dedup.value.partition(":")[0]:
         raise AlreadyExists("idempotency key was used with a different request",
                             {"idempotency_key": dedup.key, "transaction_id": transaction_id})
-    return await _ledger_reply(service, account, wallet_id, transaction_id)
+    return await _ledger_reply(service, ref, outcome, wallet_id, transaction_id)
 
 
 @router.post("/wallets/{wallet_id}/top-up", openapi_extra=request_doc(TopUpRequest),
@@ -169,8 +179,8 @@ async def top_up_wallet(
     dedup = _idempotency("topup", wallet_id, body.idempotency_key, body, command.transaction_id)
     outcome = await service.execute(ref, command, dedup)
     if dedup and outcome.appended and outcome.appended.status == "duplicate":
-        return await _replay_or_conflict(service, outcome.account, wallet_id, dedup, outcome.appended.seen)
-    return await _ledger_reply(service, outcome.account, wallet_id, command.transaction_id)
+        return await _replay_or_conflict(service, ref, outcome, wallet_id, dedup, outcome.appended.seen)
+    return await _ledger_reply(service, ref, outcome, wallet_id, command.transaction_id)
 
 
 @router.post("/wallets/{wallet_id}/debit", openapi_extra=request_doc(DebitRequest),
@@ -190,8 +200,8 @@ async def debit_wallet(
     dedup = _idempotency("debit", wallet_id, body.idempotency_key, body, command.transaction_id)
     outcome = await service.execute(ref, command, dedup)
     if dedup and outcome.appended and outcome.appended.status == "duplicate":
-        return await _replay_or_conflict(service, outcome.account, wallet_id, dedup, outcome.appended.seen)
-    return await _ledger_reply(service, outcome.account, wallet_id, command.transaction_id)
+        return await _replay_or_conflict(service, ref, outcome, wallet_id, dedup, outcome.appended.seen)
+    return await _ledger_reply(service, ref, outcome, wallet_id, command.transaction_id)
 
 
 @router.post("/wallets/{wallet_id}/transactions/{transaction_id}/pay", responses=response_doc(200, TopUpResponse))
@@ -201,22 +211,24 @@ async def pay_top_up(wallet_id: PathId, transaction_id: PathId, caller: Caller, 
     command = PayTopUp(event_id=new_id("evt"), actor=caller.tenant_id, wallet_id=wallet_id,
                        transaction_id=transaction_id)
     outcome = await service.execute(ref, command)
-    return await _ledger_reply(service, outcome.account, wallet_id, transaction_id)
+    return await _ledger_reply(service, ref, outcome, wallet_id, transaction_id)
 
 
 @router.get("/wallets/{wallet_id}/transactions", responses=response_doc(200, TransactionList))
 async def list_transactions(
     wallet_id: PathId, caller: Caller, service: Service,
-    limit: TransactionsLimit = 50, offset: PageOffset = 0,
+    limit: TransactionsLimit = 50, offset: PageOffset = 0, cursor: PageCursor = None,
 ) -> Response:
+    """Newest first. `cursor` (a previous page's `pagination.next_cursor`) starts where that page ended; `offset`
+    skips entries after it. Exact and read-your-writes, like a real-time read; a page costs the same whatever the
+    wallet's history."""
     ref = await service.locate_wallet(wallet_id, caller)
-    read = await service.store.read_account(ref)
-    wallet = find_wallet(read.account, wallet_id)
+    page = await read_page(service.store, ref, wallet_id, cursor_seq(cursor), offset, limit)
     now = service.clock()
-    newest_first = wallet.ledger[::-1]
-    items = [transaction_response(wallet, entry, now) for entry in newest_first[offset:offset + limit]]
-    return json(TransactionList(items=items, pagination=Pagination(total=len(wallet.ledger), limit=limit,
-                                                                   offset=offset)))
+    items = [transaction_response(page.wallet, entry, now) for entry in page.entries]
+    next_cursor = None if page.next_seq is None else str(page.next_seq)
+    return json(TransactionList(items=items, pagination=Pagination(total=page.wallet.entries, limit=limit,
+                                                                   offset=offset, next_cursor=next_cursor)))
 
 
 @router.get("/customers/{customer_id}/wallets", responses=response_doc(200, list[WalletResponse]))

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.run                 full run (~5 min), rewrites bench/RESULTS.md
     .venv/bin/python -m bench.run --quick         short run (~75 s), prints only
     .venv/bin/python -m bench.run --only reads    one section (append, fold, reads, freshness, ingest, replay,
-                                                  alerts, hotwallet), prints only
+                                                  alerts, hotwallet, history), prints only
 """
 
 import argparse
@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import alerts, append, fold, freshness, hotwallet, ingest, reads, replay
+from bench import alerts, append, fold, freshness, history, hotwallet, ingest, reads, replay
 from bench.machine import OTHER_LOAD, CpuMeter, describe
 from bench.report import Row, markdown_table, text_table
 
-SECTIONS = ("append", "fold", "reads", "freshness", "ingest", "replay", "alerts", "hotwallet")
+SECTIONS = ("append", "fold", "reads", "freshness", "ingest", "replay", "alerts", "hotwallet", "history")
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
@@ -40,6 +40,7 @@ class Sizes:
         self.replay_events, self.replay_rounds = (20_000, 1) if quick else (100_000, 2)
         self.alert_warmup, self.alert_seconds = (0.5, 2.0) if quick else (1.0, 6.0)
         self.hot_seconds = 3.0 if quick else 6.0
+        self.history = history.HistoryPlan(20_000 if quick else 100_000, quick)
 
 
 def plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], Awaitable[list[Row]]]]]:
@@ -63,6 +64,7 @@ def plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], Awaitable[lis
         ("alerts", lambda: alerts.bench_alerts(fsync, sizes.customers, 5000.0, sizes.alert_warmup,
                                                sizes.alert_seconds)),
         ("hotwallet", lambda: hotwallet.bench_hotwallet(fsync, sizes.hot_seconds)),
+        ("history", lambda: history.bench_history(fsync, sizes.history)),
     ]
     return [(name, step) for name, step in steps if not args.only or name in args.only]
 

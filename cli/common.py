@@ -9,6 +9,7 @@ from cli.settings import Settings
 from domain.errors import TallyError
 from domain.identity import AccountRef
 from store.keys import Keys
+from store.meta import LayoutRefused, ensure_store
 
 err = Console(stderr=True)
 
@@ -30,6 +31,18 @@ def redis_url(settings: Settings) -> str:
 
 def connect(settings: Settings) -> tuple[Redis, Keys]:
     return Redis.from_url(redis_url(settings)), Keys(settings.partitions)
+
+
+async def check_store(redis: Redis, keys: Keys) -> None:
+    """Refuse (exit 2, saying what to do) a store this tally must not read: another layout, other partitions."""
+    try:
+        await ensure_store(redis, keys)
+    except LayoutRefused as exc:
+        err.print(f"[red]store:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except TallyError as exc:
+        err.print(f"[red]store:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
 
 
 def one_customer(customer: str | None, tenant: str | None, environment: str | None) -> AccountRef | None:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from cli import wiring
-from cli.common import connect, err, load_settings, one_customer
+from cli.common import check_store, connect, err, load_settings, one_customer
 from domain.identity import AccountRef
 from projector.quarantine import Operator, Outcome
 from store.deadletters import DeadLetters
@@ -41,6 +41,7 @@ def _run(action: Callable[[Tools], Coroutine[Any, Any, Any]]) -> Any:
     async def main() -> Any:
         redis, keys = connect(settings)
         try:
+            await check_store(redis, keys)
             keys = msgspec.structs.replace(keys, generation=await live_generation(redis, keys))
             store = EventStore(redis, keys, settings.dedup_ttl_seconds)
             operator = Operator(store, Projection(redis, keys), timedelta(seconds=settings.period_grace_seconds))

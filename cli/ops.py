@@ -1,4 +1,4 @@
-"""Operator commands: lag, verify and replay (the dead letters are in cli/dlq.py)."""
+"""Operator commands: lag, verify, replay and migrate (the dead letters are in cli/dlq.py)."""
 
 import asyncio
 from collections.abc import Callable
@@ -9,11 +9,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.common import connect, load_settings, one_customer
+from cli.common import check_store, connect, err, load_settings, one_customer
 from cli.progress import replay_progress
 from projector import operate
+from projector.migrate import migrate as run_migration
 from projector.replay import Replayer, ReplayReport
 from store.eventstore import EventStore
+from store.meta import LAYOUT, LayoutRefused
 from store.projection import Lag, Projection
 from store.verify import VerifyReport
 
@@ -29,6 +31,7 @@ def lag() -> None:
     async def main() -> list[Lag]:
         redis, keys = connect(settings)
         try:
+            await check_store(redis, keys)
             return await operate.lag_table(Projection(redis, keys))
         finally:
             await redis.aclose()
@@ -57,6 +60,7 @@ def verify(
     async def main() -> VerifyReport:
         redis, keys = connect(settings)
         try:
+            await check_store(redis, keys)
             store = EventStore(redis, keys, settings.dedup_ttl_seconds)
             return await operate.verify(store, Projection(redis, keys), ref, sample)
         finally:
@@ -90,6 +94,7 @@ def replay(
     async def main(progress: Callable[[int, int], None]) -> ReplayReport:
         redis, keys = connect(settings)
         try:
+            await check_store(redis, keys)
             replayer = Replayer(redis, keys, timedelta(seconds=settings.period_grace_seconds),
                                 settings.dedup_ttl_seconds)
             if ref is not None:
@@ -113,3 +118,29 @@ def replay(
                     f"drifts={len(report.drifts)} cannot_fold={len(report.quarantined)}")
     if report.drifts or report.quarantined:
         raise typer.Exit(1)
+
+
+@ops.command()
+def migrate() -> None:
+    """Bring a store written by an older tally layout (ledgers inside the snapshots) to this one: rebuild every
+    projection from the streams, then record the layout. Stop every tally process first."""
+    settings = load_settings()
+
+    async def main(progress: Callable[[int, int], None]) -> ReplayReport | None:
+        redis, keys = connect(settings)
+        try:
+            return await run_migration(redis, keys, timedelta(seconds=settings.period_grace_seconds),
+                                       settings.dedup_ttl_seconds, settings.lease_ttl_ms * 2, progress)
+        except LayoutRefused as exc:
+            err.print(f"[red]migrate:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        finally:
+            await redis.aclose()
+
+    with replay_progress() as progress:
+        report = asyncio.run(main(progress))
+    if report is None:
+        Console().print(f"the store is in layout {LAYOUT} already: nothing to migrate")
+        return
+    Console().print(f"migrated to layout {LAYOUT}: generation {report.generation}, accounts={report.accounts} "
+                    f"events={report.events} seconds={report.seconds:.2f} cannot_fold={len(report.quarantined)}")

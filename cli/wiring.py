@@ -24,7 +24,7 @@ from projector.webhooks import SenderSettings, WebhookSender
 from projector.worker import Projector, ProjectorSettings
 from store.eventstore import EventStore
 from store.keys import Keys
-from store.meta import ensure_partitions
+from store.meta import ensure_store
 from store.projection import Projection
 from store.webhooks import Webhooks
 
@@ -103,7 +103,7 @@ async def run_projector(
 ) -> None:
     """The projector loop; `now` is its clock's time (period closes, expiries), injected by tests."""
     keys = Keys(settings.partitions)
-    await ensure_partitions(redis, keys)
+    await ensure_store(redis, keys)
     projector_settings = ProjectorSettings(
         holder=holder, batch_size=settings.batch_size, block_ms=settings.block_ms, lease_ttl_ms=settings.lease_ttl_ms,
         period_grace_seconds=settings.period_grace_seconds, clock_interval_ms=settings.clock_interval_ms,
@@ -118,7 +118,7 @@ async def run_projector(
 
 async def run_webhooks(redis: Redis, settings: Settings, stop: asyncio.Event, holder: str) -> None:
     keys = Keys(settings.partitions)
-    await ensure_partitions(redis, keys)
+    await ensure_store(redis, keys)
     sender_settings = SenderSettings(
         holder=holder, max_attempts=settings.webhook_max_attempts, backoff_base_ms=settings.webhook_backoff_base_ms,
         timeout_ms=settings.webhook_timeout_ms, lease_ttl_ms=settings.lease_ttl_ms,

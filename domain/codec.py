@@ -1,10 +1,10 @@
-"""Encoders and decoders, built once: events and snapshots travel as MessagePack."""
+"""Encoders and decoders, built once: events, snapshots and ledger entries travel as MessagePack."""
 
 import msgspec
 
 from domain.events import AnyEvent
 from domain.pricing import PriceVersion
-from domain.state import Account
+from domain.state import Account, LedgerEntry
 
 _event_encoder = msgspec.msgpack.Encoder(order="deterministic")
 _event_decoder = msgspec.msgpack.Decoder(AnyEvent)
@@ -29,6 +29,18 @@ def encode_account(account: Account) -> bytes:
 
 def decode_account(data: bytes) -> Account:
     return _account_decoder.decode(data)
+
+
+_entry_encoder = msgspec.msgpack.Encoder(order="deterministic")
+_entry_decoder = msgspec.msgpack.Decoder(LedgerEntry)
+
+
+def encode_ledger_entry(entry: LedgerEntry) -> bytes:
+    return _entry_encoder.encode(entry)
+
+
+def decode_ledger_entry(data: bytes) -> LedgerEntry:
+    return _entry_decoder.decode(data)
 
 
 def encode_prices(prices: tuple[PriceVersion, ...]) -> bytes:

@@ -1,4 +1,7 @@
-"""The projection of one customer account: wallets, their credit lots and their ledger."""
+"""The projection of one customer account: its live state (wallets, credit lots, open periods, invoices).
+
+Ledger entries are not part of it: the fold yields them beside the account (`LedgerWrite`) and the store keeps
+them apart, so reading, deciding and folding cost the same whatever a wallet's history."""
 
 from datetime import datetime
 from decimal import Decimal
@@ -57,9 +60,22 @@ class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
     draws: tuple[LotDraw, ...] = ()
     shortfall: Decimal = Decimal(0)
     pending: bool = False
+    seq: int = 0
+
+
+class LedgerWrite(msgspec.Struct, frozen=True):
+    """A ledger change the fold made: a new entry (`new`), or a new version of an entry written before (same
+    `seq`, its place in the wallet's ledger: 0, 1, 2, ...)."""
+
+    wallet_id: str
+    entry: LedgerEntry
+    new: bool = True
 
 
 class Wallet(msgspec.Struct, frozen=True, kw_only=True):
+    """Live state of one wallet. `entries` counts its ledger entries (the next one's seq); `pending_entries` are
+    the entries of top-ups awaiting payment, kept until paid so that paying one rewrites its entry."""
+
     id: str
     tenant_id: str
     environment_id: str
@@ -82,7 +98,8 @@ class Wallet(msgspec.Struct, frozen=True, kw_only=True):
     balance_updated_at: datetime
     lots: tuple[Lot, ...] = ()
     lot_seq: int = 0
-    ledger: tuple[LedgerEntry, ...] = ()
+    entries: int = 0
+    pending_entries: tuple[LedgerEntry, ...] = ()
     ongoing_alert: AlertState = "ok"
     credit_alert: AlertState = "ok"
     auto_topup_trigger: str | None = None

@@ -6,11 +6,11 @@ from decimal import Decimal
 import msgspec
 
 from domain.events import BillingCycleSet, InvoicePaid, PeriodClosed, UsageRecorded
-from domain.ledger import debit
+from domain.ledger import Written, debit
 from domain.money import ZERO, canonical, divide_up, exact
 from domain.periods import BillingCycle, period_of
 from domain.pricing import charge, in_force, quantity_of
-from domain.state import Account, Invoice, PeriodUsage, PriceUsage, Wallet
+from domain.state import Account, Invoice, LedgerWrite, PeriodUsage, PriceUsage, Wallet
 
 replace = msgspec.structs.replace
 
@@ -97,15 +97,17 @@ def invoice_id(start: datetime, currency: str) -> str:
     return f"inv_{start.strftime('%Y%m%dT%H%M%S')}_{currency}"
 
 
-def close_period(account: Account, event: PeriodClosed) -> Account:
+def close_period(account: Account, event: PeriodClosed) -> tuple[Account, Written]:
+    """Settle the period; returns the account and the settlement entries written."""
     closed_until = max(filter(None, (account.closed_until, event.period_end)))
     period = account.periods.get(period_key(event.period_start))
     if period is None:
-        return replace(account, closed_until=closed_until)
+        return replace(account, closed_until=closed_until), ()
     wallets = dict(account.wallets)
     invoices = dict(account.invoices)
+    written: list[LedgerWrite] = []
     for currency, amount in sorted(period_charges(period).items()):
-        paid = _settle(wallets, account, currency, amount, event, period)
+        paid = _settle(wallets, account, currency, amount, event, period, written)
         if amount - paid > 0:
             number = invoice_id(period.start, currency)
             invoices[number] = Invoice(
@@ -114,12 +116,13 @@ def close_period(account: Account, event: PeriodClosed) -> Account:
                 late_events=period.late_events,
             )
     periods = {k: v for k, v in account.periods.items() if k != period_key(event.period_start)}
-    return replace(account, wallets=wallets, invoices=invoices, periods=periods, closed_until=closed_until)
+    closed = replace(account, wallets=wallets, invoices=invoices, periods=periods, closed_until=closed_until)
+    return closed, tuple(written)
 
 
 def _settle(
     wallets: dict[str, Wallet], account: Account, currency: str, amount: Decimal, event: PeriodClosed,
-    period: PeriodUsage,
+    period: PeriodUsage, written: list[LedgerWrite],
 ) -> Decimal:
     """Debit the period's amount in `currency` from its wallet; returns the amount paid from credits."""
     wallet = settlement_wallet(account, currency)
@@ -128,11 +131,12 @@ def _settle(
     credits = divide_up(amount, wallet.conversion_rate)  # never leaves a sub-unit remainder unpaid
     metadata = {"period_start": period.start.isoformat(), "period_end": period.end.isoformat(),
                 "invoice_id": invoice_id(period.start, currency), "late_events": str(period.late_events)}
-    settled, paid_credits = debit(
+    settled, paid_credits, entry = debit(
         wallet, credits, event.at, transaction_id=f"settle_{invoice_id(period.start, currency)}", event_id=event.id,
         reason="CREDIT_ADJUSTMENT", description="usage settlement", metadata=metadata,
     )
     wallets[wallet.id] = settled
+    written.extend(entry)
     return min(amount, canonical(paid_credits * wallet.conversion_rate))
 
 

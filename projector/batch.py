@@ -7,10 +7,10 @@ import msgspec
 
 from domain.clock import next_due
 from domain.codec import decode_account, encode_account
-from domain.fold import advance
+from domain.fold import advance_logged
 from domain.identity import AccountRef
 from domain.money import to_wire
-from domain.state import EMPTY_ACCOUNT, Account
+from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
 from domain.timefmt import format_rfc3339
 from domain.watch import AlertTransition, transitions
 from store.entries import decode_entry
@@ -83,6 +83,7 @@ class AccountFold(msgspec.Struct):
     account: Account
     alerts: list[AlertWrite]
     failure: DeadLetter | None = None
+    ledger: list[LedgerWrite] = []
 
 
 def fold_batch(
@@ -113,15 +114,17 @@ def _fold_one(folded: Folded, ref: AccountRef, entries: list[FeedEntry], snapsho
             due_ms = None if due is None else int(due.timestamp() * 1000)
         except Exception as exc:  # the folded state is unusable: keep the snapshot as it was
             failure = dead_letter(ref, entries[-1], "fold", f"clock schedule: {exc!r}")
-            account, result.alerts = before, []
+            account, result.alerts, result.ledger = before, [], []
     folded.alerts.extend(result.alerts)
     folded.applied += account.applied - before.applied
     if failure is not None:
         changed = account.applied != before.applied
         folded.quarantines.append(QuarantineWrite(failure, account.position if changed else None,
-                                                  encode_account(account) if changed else None))
+                                                  encode_account(account) if changed else None,
+                                                  tuple(result.ledger)))
     elif account.applied != before.applied:
-        folded.writes.append(SnapshotWrite(ref, account.position, encode_account(account), due_ms))
+        folded.writes.append(SnapshotWrite(ref, account.position, encode_account(account), due_ms,
+                                           tuple(result.ledger)))
 
 
 def fold_entries(ref: AccountRef, account: Account, entries: Sequence[FeedEntry]) -> AccountFold:
@@ -137,14 +140,15 @@ def fold_entries(ref: AccountRef, account: Account, entries: Sequence[FeedEntry]
                                              f"folded; the account is at {result.account.position}")
                 return result
             event = decode_entry(entry.payload, entry.rates)
-            after = advance(result.account, entry.log_position, event)
+            after, written = advance_logged(result.account, entry.log_position, event)
             alerts = [alert_write(ref, t) for t in transitions(result.account, after, entry.log_position, event.at)]
-            alerts.extend(transaction_writes(ref, result.account, after, entry.log_position))
+            alerts.extend(transaction_writes(ref, written, entry.log_position))
         except Exception as exc:  # one account's bad entry must never stop its partition
             result.failure = dead_letter(ref, entry, "fold", f"{type(exc).__name__}: {exc}")
             return result
         result.account = after
         result.alerts.extend(alerts)
+        result.ledger.extend(written)
     return result
 
 
@@ -153,21 +157,22 @@ def dead_letter(ref: AccountRef, entry: FeedEntry, kind: Kind, reason: str) -> D
                       reason=reason[:2000], raw=entry.payload, rates=entry.rates, at_ms=now_ms())
 
 
-def transaction_writes(ref: AccountRef, before: Account, after: Account, position: str) -> list[AlertWrite]:
+def transaction_writes(ref: AccountRef, written: Sequence[LedgerWrite], position: str) -> list[AlertWrite]:
     """`wallet.transaction.created` for each ledger entry the event added."""
     writes = []
-    for wallet in after.wallets.values():
-        old = before.wallets.get(wallet.id)
-        for entry in wallet.ledger[len(old.ledger) if old else 0:]:
-            payload = TransactionPayload(
-                event_type="wallet.transaction.created", tenant_id=ref.tenant_id, environment_id=ref.environment_id,
-                customer_id=ref.customer_id, wallet_id=wallet.id, transaction_id=entry.id, type=entry.type,
-                reason=entry.reason, credits=to_wire(entry.credits),
-                credit_balance_after=to_wire(entry.credit_balance_after), position=position,
-                at=format_rfc3339(entry.at),
-            )
-            key = notice_key(ref.tenant_id, ref.environment_id, wallet.id, "tx", entry.id)
-            writes.append(AlertWrite(key, _alert_encoder.encode(payload), int(entry.at.timestamp() * 1000)))
+    for write in written:
+        if not write.new:
+            continue
+        entry, wallet_id = write.entry, write.wallet_id
+        payload = TransactionPayload(
+            event_type="wallet.transaction.created", tenant_id=ref.tenant_id, environment_id=ref.environment_id,
+            customer_id=ref.customer_id, wallet_id=wallet_id, transaction_id=entry.id, type=entry.type,
+            reason=entry.reason, credits=to_wire(entry.credits),
+            credit_balance_after=to_wire(entry.credit_balance_after), position=position,
+            at=format_rfc3339(entry.at),
+        )
+        key = notice_key(ref.tenant_id, ref.environment_id, wallet_id, "tx", entry.id)
+        writes.append(AlertWrite(key, _alert_encoder.encode(payload), int(entry.at.timestamp() * 1000)))
     return writes
 
 

@@ -80,6 +80,7 @@ class Operator:
         return await self.quarantines.release(
             ref, last, snapshot_at, result.account.position, encode_account(result.account),
             format_rfc3339(datetime.now(UTC)), None if due is None else int(due.timestamp() * 1000), result.alerts,
+            result.ledger,
         )
 
     async def _still_failing(self, ref: AccountRef, failure: DeadLetter) -> DeadLetter:

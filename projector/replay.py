@@ -22,12 +22,13 @@ from redis.exceptions import ResponseError
 from domain.clock import next_due
 from domain.codec import decode_account, encode_account
 from domain.identity import AccountRef
-from domain.state import EMPTY_ACCOUNT, Account
+from domain.state import EMPTY_ACCOUNT
 from store.entries import LogFold, fold_log
 from store.eventstore import EventStore, encode_ref
 from store.floors import FLOOR_TTL_S, RetentionFloors
 from store.generation import live_generation, switch_generation
 from store.keys import Keys
+from store.ledger import ledger_differences, load_with_snapshot, queue_ledger
 from store.letters import DeadLetter, now_ms
 from store.positions import ORIGIN, is_after, text
 from store.quarantine import Quarantines
@@ -100,9 +101,9 @@ class Replayer:
                 if letter is not None:
                     report.quarantined.append(letter)
                 if floors is None:
-                    report.drifts.extend(await self._compare(ref, result.account) if letter is None else [])
+                    report.drifts.extend(await self._compare(ref, result) if letter is None else [])
                 else:
-                    await self._write(target, ref, result.account, letter)
+                    await self._write(target, ref, result, letter)
                 progress(report.events, total)
             if floors is not None:
                 await self._start_at(target, partition, head, added)
@@ -121,7 +122,7 @@ class Replayer:
         if letter is not None:
             report.quarantined = [letter]
         elif dry_run:
-            report.drifts = await self._compare(ref, account)
+            report.drifts = await self._compare(ref, result)
         else:
             async with self.redis.pipeline(transaction=True) as pipe:
                 await pipe.watch(keys.snapshot(ref))
@@ -129,6 +130,7 @@ class Replayer:
                 if current is None or not is_after(text(current), account.position):
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.hset(keys.snapshot(ref), mapping={"p": account.position, "s": encode_account(account)})
+                    queue_ledger(pipe, keys, ref, result.ledger)
                     await pipe.execute()
                     report.switched = True
         report.seconds = time.perf_counter() - started
@@ -149,18 +151,22 @@ class Replayer:
     async def _live_keys(self) -> Keys:
         return msgspec.structs.replace(self.keys, generation=await live_generation(self.redis, self.keys))
 
-    async def _compare(self, ref: AccountRef, account: Any) -> list[Drift]:
+    async def _compare(self, ref: AccountRef, result: LogFold) -> list[Drift]:
+        """The live snapshot and its stored ledger against this fold, field by field."""
         keys = msgspec.structs.replace(self.keys, generation=await live_generation(self.redis, self.keys))
-        raw: Any = await self.redis.hmget(keys.snapshot(ref), ["p", "s"])
+        raw, ledger = await load_with_snapshot(self.redis, keys, ref)
         live = decode_account(raw[1]) if raw[1] else EMPTY_ACCOUNT
-        if live.position != account.position:
+        if live.position != result.account.position:
             return []  # the live projection is behind or ahead of this fold: not comparable field by field
-        return differences(ref, live, account)
+        found = ledger_differences(ledger, result.ledger)
+        return differences(ref, live, result.account) + [Drift(ref, *difference) for difference in found]
 
-    async def _write(self, target: Keys, ref: AccountRef, account: Account, letter: DeadLetter | None) -> None:
+    async def _write(self, target: Keys, ref: AccountRef, result: LogFold, letter: DeadLetter | None) -> None:
+        account = result.account
         due = None if letter is not None else next_due(account, self.grace)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(target.snapshot(ref), mapping={"p": account.position, "s": encode_account(account), "t": ""})
+            queue_ledger(pipe, target, ref, result.ledger)
             if letter is not None:
                 pipe.hset(target.snapshot(ref), "q", letter.summary)
                 pipe.hset(target.quarantined(target.partition_of(ref)), encode_ref(ref), letter.encode())
@@ -188,7 +194,8 @@ class Replayer:
 
     async def _drop_generation(self, old: Keys) -> None:
         for partition in range(self.keys.partitions):
-            names = [old.snapshot(ref) for ref in await self.store.accounts(partition)]
+            names = [key for ref in await self.store.accounts(partition)
+                     for key in (old.snapshot(ref), old.ledger(ref), old.ledger_ids(ref))]
             names += [old.checkpoint(partition), old.due(partition), old.folded(partition), old.quarantined(partition)]
             for start in range(0, len(names), 500):
                 await self.redis.unlink(*names[start:start + 500])

@@ -8,9 +8,9 @@ import msgspec
 
 from domain.codec import decode_event, decode_prices
 from domain.events import AnyEvent, UsageRecorded
-from domain.fold import advance
+from domain.fold import advance_logged
 from domain.pricing import PriceVersion
-from domain.state import Account
+from domain.state import Account, LedgerWrite
 
 # Rate card blobs are content-addressed (keyed by their digest), so a decoded one never goes stale.
 _prices_by_digest: dict[bytes, tuple[PriceVersion, ...]] = {}
@@ -51,18 +51,22 @@ class LogEntry(msgspec.Struct, frozen=True):
 
 
 class LogFold(msgspec.Struct):
-    """How far a fold of stream entries got: `failed` is the entry that could not be decoded or folded."""
+    """How far a fold of stream entries got: `failed` is the entry that could not be decoded or folded;
+    `ledger` the ledger changes the fold made up to there, in order."""
 
     account: Account
     failed: LogEntry | None = None
     reason: str = ""
+    ledger: list[LedgerWrite] = []
 
 
 def fold_log(account: Account, entries: Sequence[LogEntry]) -> LogFold:
     """Fold entries in order up to the first that cannot be decoded or folded (it is returned, with why)."""
+    ledger: list[LedgerWrite] = []
     for entry in entries:
         try:
-            account = advance(account, entry.position, decode_entry(entry.payload, entry.rates))
+            account, written = advance_logged(account, entry.position, decode_entry(entry.payload, entry.rates))
         except Exception as exc:  # any failure: the caller reports or quarantines this account
-            return LogFold(account, entry, f"{type(exc).__name__}: {exc}"[:2000])
-    return LogFold(account)
+            return LogFold(account, entry, f"{type(exc).__name__}: {exc}"[:2000], ledger)
+        ledger.extend(written)
+    return LogFold(account, ledger=ledger)

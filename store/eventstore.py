@@ -9,9 +9,9 @@ from redis.asyncio import Redis
 
 from domain.codec import decode_account, encode_event
 from domain.events import AnyEvent, UsageRecorded
-from domain.fold import fold
+from domain.fold import fold_logged
 from domain.identity import AccountRef
-from domain.state import EMPTY_ACCOUNT, Account
+from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
 from store.dedup import bucket_expiry, bucket_keys, digest, seen_bare, week_of
 from store.entries import LogEntry, decode_entry, pairs, remember_blobs
 from store.keys import Keys
@@ -46,13 +46,15 @@ class Appended(msgspec.Struct, frozen=True):
 
 class AccountRead(msgspec.Struct, frozen=True):
     """An account as read: `snapshot_position`/`folded_at` say how fresh the snapshot part was. A quarantined
-    account (`quarantined` says why) is read from its snapshot alone: its tail holds an entry that cannot fold."""
+    account (`quarantined` says why) is read from its snapshot alone: its tail holds an entry that cannot fold.
+    `ledger` holds the ledger changes folding the tail made (the stored ledger holds those of the snapshot)."""
 
     account: Account
     snapshot_position: str
     folded_at: str
     tail: int
     quarantined: str | None = None
+    ledger: tuple[LedgerWrite, ...] = ()
 
 
 def encode_ref(ref: AccountRef) -> bytes:
@@ -150,10 +152,10 @@ class EventStore:
             return read
         try:
             entries = decode_entries(tail)
-            account = fold(snapshot, entries)
+            account, written = fold_logged(snapshot, entries)
         except Exception as exc:  # any fold failure: the projector quarantines the account
             return msgspec.structs.replace(read, quarantined=f"its stream cannot be folded: {type(exc).__name__}")
-        return msgspec.structs.replace(read, account=account, tail=len(entries))
+        return msgspec.structs.replace(read, account=account, tail=len(entries), ledger=tuple(written))
 
     async def read_log(self, ref: AccountRef, after: str = ORIGIN) -> list[tuple[str, AnyEvent]]:
         """The customer's whole stream after `after`, decoded (raises on an entry that cannot be decoded)."""

@@ -72,6 +72,14 @@ class Keys(msgspec.Struct, frozen=True):
         """Hash: p = position folded up to, s = encoded Account, t = when folded, q = why it is quarantined."""
         return f"{self._account(ref)}:snap{self._gen}"
 
+    def ledger(self, ref: AccountRef) -> str:
+        """Hash `wallet:seq` -> encoded ledger entry: the account's ledger entries folded into the snapshot."""
+        return f"{self._account(ref)}:ledger{self._gen}"
+
+    def ledger_ids(self, ref: AccountRef) -> str:
+        """Hash `wallet:transaction id` -> seq of its entry in `ledger` (finding an entry by id)."""
+        return f"{self._account(ref)}:ledger-ids{self._gen}"
+
     def dedup(self, ref: AccountRef, scope: str, key: str, wallet_id: str | None = None) -> str:
         """Seen-marker of an idempotency key (of one wallet, if given) and its value, with a TTL (the dedup window);
         earlier versions wrote one for every event id too (still read, see store/dedup.py)."""

@@ -1,10 +1,59 @@
-"""Store-wide settings checked at start-up: every process must agree on the partition count."""
+"""Store-wide settings checked at start-up: every process must agree on the partition count and on the layout."""
 
+
+from typing import Any
 
 from redis.asyncio import Redis
 
 from domain.errors import ValidationFailed
 from store.keys import Keys
+
+LAYOUT = 2
+"""The store layout this code reads and writes. 1: every snapshot held its wallets' whole ledgers (never recorded);
+2: snapshots hold live state only, ledger entries are kept apart (`Keys.ledger`)."""
+
+
+class LayoutRefused(Exception):
+    """The store was written by a layout this code must not read; the message says what to do."""
+
+
+async def ensure_store(redis: Redis, keys: Keys) -> None:
+    """What every process and operator command checks before touching the store: its layout, its partitions."""
+    await ensure_layout(redis, keys)
+    await ensure_partitions(redis, keys)
+
+
+async def ensure_layout(redis: Redis, keys: Keys) -> None:
+    """Record the layout in a fresh store; refuse a store another layout wrote. A store whose metadata predates
+    layout versions (it records its partitions but no layout) holds snapshots with ledgers inside: layout 1."""
+    layout = await stored_layout(redis, keys)
+    if layout is None:
+        await redis.hsetnx(keys.meta(), "layout", LAYOUT)
+        layout = await stored_layout(redis, keys)
+    if layout == LAYOUT:
+        return
+    if layout is not None and layout < LAYOUT:
+        raise LayoutRefused(
+            f"this store was written with layout {layout} (ledgers inside the snapshots); this tally reads layout "
+            f"{LAYOUT}. Stop every tally process, run `tally migrate` (it rebuilds the projections from the streams "
+            "into the new layout), then start them again"
+        )
+    raise LayoutRefused(f"this store was written with layout {layout}, newer than this tally's {LAYOUT}: "
+                        "run a tally version that knows it")
+
+
+async def stored_layout(redis: Redis, keys: Keys) -> int | None:
+    """The store's layout: None on a fresh store (no metadata yet), 1 when its metadata predates layouts."""
+    raw: Any = await redis.hmget(keys.meta(), ["layout", "partitions"])
+    layout, partitions = raw
+    if layout is not None:
+        return int(layout)
+    return 1 if partitions is not None else None
+
+
+async def record_layout(redis: Redis, keys: Keys) -> None:
+    """Mark the store as written in this code's layout (a migration's last step)."""
+    await redis.hset(keys.meta(), "layout", LAYOUT)
 
 
 async def ensure_partitions(redis: Redis, keys: Keys) -> None:

@@ -7,8 +7,10 @@ import msgspec
 from redis.asyncio import Redis
 
 from domain.identity import AccountRef
+from domain.state import LedgerWrite
 from store.eventstore import decode_ref, encode_ref
 from store.keys import Keys
+from store.ledger import ledger_args
 from store.letters import DeadLetter
 from store.positions import ORIGIN, is_after, text
 from store.ratecard import load_rate_cards
@@ -47,12 +49,14 @@ class Snapshot(msgspec.Struct, frozen=True):
 
 
 class SnapshotWrite(msgspec.Struct, frozen=True):
-    """A folded account, and when the clock next has work for it (epoch ms, or None)."""
+    """A folded account, when the clock next has work for it (epoch ms, or None) and the ledger changes its fold
+    made (written with it)."""
 
     ref: AccountRef
     position: str
     state: bytes
     due_ms: int | None = None
+    ledger: tuple[LedgerWrite, ...] = ()
 
 
 class QuarantineWrite(msgspec.Struct, frozen=True):
@@ -61,6 +65,7 @@ class QuarantineWrite(msgspec.Struct, frozen=True):
     letter: DeadLetter
     position: str | None = None
     state: bytes | None = None
+    ledger: tuple[LedgerWrite, ...] = ()
 
 
 class Projection:
@@ -115,15 +120,20 @@ class Projection:
         for alert in alerts:
             args.extend((alert.key, alert.payload, alert.at_ms))
         for write in snapshots:
-            keys.append(self.keys.snapshot(write.ref))
+            keys.extend(self._account_keys(write.ref))
             args.extend((write.position, write.state, encode_ref(write.ref),
                          "" if write.due_ms is None else write.due_ms))
+            args.extend(ledger_args(write.ledger))
         for quarantine in quarantines:
             letter = quarantine.letter
-            keys.append(self.keys.snapshot(letter.ref))
+            keys.extend(self._account_keys(letter.ref))
             args.extend((quarantine.position or "", quarantine.state or b"", encode_ref(letter.ref), letter.encode(),
                          letter.summary))
+            args.extend(ledger_args(quarantine.ledger))
         return int(await self.scripts.commit(keys=keys, args=args))
+
+    def _account_keys(self, ref: AccountRef) -> tuple[str, str, str]:
+        return self.keys.snapshot(ref), self.keys.ledger(ref), self.keys.ledger_ids(ref)
 
     async def quarantined_count(self, partition: int) -> int:
         return int(await self.redis.hlen(self.keys.quarantined(partition)))

@@ -14,8 +14,10 @@ from typing import Any
 from redis.asyncio import Redis
 
 from domain.identity import AccountRef
+from domain.state import LedgerWrite
 from store.eventstore import encode_ref
 from store.keys import Keys
+from store.ledger import ledger_args
 from store.letters import DeadLetter, decode_dead_letter, now_ms
 from store.positions import ORIGIN
 from store.projection import AlertWrite
@@ -54,18 +56,20 @@ class Quarantines:
 
     async def release(
         self, ref: AccountRef, last_log: str, snapshot_at: str, position: str, state: bytes, folded_at: str,
-        due_ms: int | None, alerts: Sequence[AlertWrite],
+        due_ms: int | None, alerts: Sequence[AlertWrite], ledger: Sequence[LedgerWrite] = (),
     ) -> int:
         """Write the refolded snapshot and clear the quarantine in one step, only if neither the customer stream
         (still ending at `last_log`) nor the snapshot (still at `snapshot_at`) moved: RELEASED, NOT_QUARANTINED
         or MOVED (read again and retry)."""
         partition = self.keys.partition_of(ref)
         keys = [self.keys.log(ref), self.keys.snapshot(ref), self.keys.quarantined(partition),
-                self.keys.due(partition), self.keys.alerts(partition), self.keys.alerts_emitted(partition)]
+                self.keys.due(partition), self.keys.alerts(partition), self.keys.alerts_emitted(partition),
+                self.keys.ledger(ref), self.keys.ledger_ids(ref)]
         args: list[Any] = [last_log or ORIGIN, snapshot_at, position, state, folded_at, encode_ref(ref),
                            "" if due_ms is None else due_ms, len(alerts)]
         for alert in alerts:
             args.extend((alert.key, alert.payload, alert.at_ms))
+        args.extend(ledger_args(ledger))
         return int(await self.scripts.unquarantine(keys=keys, args=args))
 
     async def drop_entry(self, letter: DeadLetter, operator: str) -> bool:

@@ -1,4 +1,5 @@
-"""Prove the projection equals the log: fold each account from zero and compare with its snapshot, field by field."""
+"""Prove the projection equals the log: fold each account from zero and compare with its snapshot and its stored
+ledger, field by field."""
 
 from collections.abc import Iterable, Sequence
 
@@ -10,7 +11,8 @@ from domain.identity import AccountRef
 from domain.state import EMPTY_ACCOUNT, Account
 from store.entries import LogEntry, fold_log
 from store.eventstore import EventStore
-from store.positions import is_after
+from store.ledger import StoredLedger, ledger_differences, load_with_snapshot
+from store.positions import ORIGIN, is_after, text
 from store.projection import Projection, Snapshot
 
 
@@ -74,19 +76,25 @@ async def verify_accounts(store: EventStore, projection: Projection, refs: Itera
         report.accounts += 1
         try:
             entries = await store.read_raw_log(ref)
-            snapshot = (await projection.load_snapshots([ref]))[0]
+            raw, ledger = await load_with_snapshot(projection.redis, projection.keys, ref)
         except ResponseError as exc:  # e.g. WRONGTYPE: one of its keys holds something else
             report.problems.append(Problem(ref, f"it cannot be read: {exc}"))
             continue
         report.events += len(entries)
-        problem = compare(report, ref, snapshot, entries)
+        p, s, q = raw
+        snapshot = Snapshot(text(p) if p else ORIGIN, s, text(q) if q else None)
+        problem = compare(report, ref, snapshot, entries, ledger)
         if problem is not None:
             report.problems.append(Problem(ref, problem))
     return report
 
 
-def compare(report: VerifyReport, ref: AccountRef, snapshot: Snapshot, entries: Sequence[LogEntry]) -> str | None:
-    """Add the account's drifts (and whether it is behind) to the report; returns what stops a comparison."""
+def compare(
+    report: VerifyReport, ref: AccountRef, snapshot: Snapshot, entries: Sequence[LogEntry],
+    ledger: StoredLedger | None = None,
+) -> str | None:
+    """Add the account's drifts (and whether it is behind) to the report; returns what stops a comparison. The
+    stored ledger, when given, is compared entry by entry with the one the fold from zero wrote."""
     if snapshot.quarantined is not None:
         return f"quarantined: {snapshot.quarantined}"
     try:
@@ -99,6 +107,8 @@ def compare(report: VerifyReport, ref: AccountRef, snapshot: Snapshot, entries: 
     fold = fold_log(EMPTY_ACCOUNT, folded_part)
     if fold.failed is None:
         report.drifts.extend(differences(ref, account, fold.account))
+        if ledger is not None:
+            report.drifts.extend(Drift(ref, *found) for found in ledger_differences(ledger, fold.ledger))
         fold = fold_log(fold.account, entries[len(folded_part):])
     if fold.failed is not None:
         return f"entry {fold.failed.position} cannot be folded: {fold.reason}"

@@ -1,10 +1,12 @@
 -- Release a quarantined account: write its refolded snapshot, its clock schedule and the alert transitions the
--- refold caused, and clear the quarantine, only if neither its customer stream nor its snapshot moved meanwhile.
+-- refold caused, with the ledger entries it wrote, and clear the quarantine, only if neither its customer stream nor
+-- its snapshot moved meanwhile.
 -- KEYS: 1 customer log, 2 snapshot hash, 3 partition's quarantine hash, 4 due schedule, 5 alerts stream,
---       6 alert keys already emitted (sorted set)
+--       6 alert keys already emitted (sorted set), 7 ledger hash, 8 ledger ids hash
 -- ARGV: 1 expected last log id, 2 expected snapshot position, 3 new position, 4 state, 5 folded-at,
 --       6 encoded account ref, 7 next due ms ('' = nothing due), 8 number of alert transitions,
---       then per transition: key, payload, ms
+--       then per transition: key, payload, ms; then the number of ledger writes, then per write:
+--       entry field, encoded entry, id field, seq
 -- Returns 1 released | 0 not quarantined | -1 the stream or the snapshot moved (read again and retry)
 local snap = redis.call('HMGET', KEYS[2], 'p', 'q')
 if not snap[2] then return 0 end
@@ -17,6 +19,12 @@ for t = 0, tonumber(ARGV[8]) - 1 do
   if redis.call('ZADD', KEYS[6], 'NX', ARGV[j + 2], ARGV[j]) == 1 then
     redis.call('XADD', KEYS[5], '*', 'k', ARGV[j], 'a', ARGV[j + 1])
   end
+end
+local j = 9 + tonumber(ARGV[8]) * 3
+for e = 0, tonumber(ARGV[j]) - 1 do
+  local a = j + 1 + e * 4
+  redis.call('HSET', KEYS[7], ARGV[a], ARGV[a + 1])
+  redis.call('HSET', KEYS[8], ARGV[a + 2], ARGV[a + 3])
 end
 redis.call('HSET', KEYS[2], 'p', ARGV[3], 's', ARGV[4], 't', ARGV[5])
 redis.call('HDEL', KEYS[2], 'q')

@@ -136,7 +136,7 @@ async def expected_by_account(store: EventStore) -> dict[AccountRef, tuple[list[
         folded = await fold_with_transitions(store, ref)
         found: list[Summary] = [(t.name, t.wallet_id, t.metric, t.position, t.old, t.new, t.value, t.threshold,
                                  event.at) for t, event in folded.transitions]
-        ledger = sorted(e.id for w in folded.account.wallets.values() for e in w.ledger)
+        ledger = sorted(w.entry.id for w in folded.ledger if w.new)
         expected[ref] = (found, ledger)
     return expected
 

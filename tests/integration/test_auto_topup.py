@@ -29,9 +29,10 @@ from domain.balance import view_balance
 from domain.codec import encode_account
 from domain.commands import TopUpWallet
 from domain.events import AnyEvent, CreditsGranted, UsageRecorded
-from domain.fold import advance
+from domain.fold import advance_logged
 from domain.identity import AccountRef
-from domain.state import EMPTY_ACCOUNT, Account
+from domain.ledger import ledgers
+from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
 from domain.watch import auto_topup_key, is_auto_topup
 from projector.clock import PartitionClock
 from store.eventstore import AccountRead, EventStore, encode_ref
@@ -171,6 +172,7 @@ class Audit:
     held_in_flight: int = 0  # events at or below the threshold that did not arm: a top-up was in flight
     held_by_cooldown: int = 0  # … that did not arm: the cooldown since the last top-up had not passed
     account: Account = EMPTY_ACCOUNT
+    ledger: list[LedgerWrite] = field(default_factory=list)  # the ledger changes of the fold, in order
 
 
 def audit(log: list[tuple[str, AnyEvent]], wallet_id: str, plan: Plan) -> Audit:
@@ -180,7 +182,8 @@ def audit(log: list[tuple[str, AnyEvent]], wallet_id: str, plan: Plan) -> Audit:
     positions = {position for position, _ in log}
     for position, event in log:
         before = found.account
-        found.account = advance(before, position, event)
+        found.account, written = advance_logged(before, position, event)
+        found.ledger.extend(written)
         was = before.wallets.get(wallet_id)
         now = found.account.wallets.get(wallet_id)
         found.usage += isinstance(event, UsageRecorded)
@@ -240,7 +243,7 @@ async def assert_top_ups_justified(store: EventStore, projection: Projection,
         assert found.usage == EVENTS // 2
         wallet = found.account.wallets[wallets[customer]]
         assert wallet.auto_topup_trigger is None
-        ledger = [e for e in wallet.ledger if is_auto_topup(e.idempotency_key)]
+        ledger = [e for e in ledgers(found.ledger).get(wallet.id, []) if is_auto_topup(e.idempotency_key)]
         assert len(ledger) == len(found.granted)
         [snapshot] = await projection.load_snapshots([ref_of(customer)])
         assert snapshot.state == encode_account(found.account), f"{customer}: snapshot != fold from zero"

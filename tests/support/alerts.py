@@ -7,9 +7,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 from domain.events import AnyEvent
-from domain.fold import advance
+from domain.fold import advance_logged
 from domain.identity import AccountRef
-from domain.state import EMPTY_ACCOUNT, Account
+from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
 from domain.watch import AlertTransition, transitions
 from store.eventstore import EventStore
 from store.keys import Keys
@@ -52,14 +52,17 @@ class Folded:
     account: Account
     transitions: list[tuple[AlertTransition, AnyEvent]]
     events: list[tuple[str, AnyEvent]]
+    ledger: list[LedgerWrite]
 
 
 async def fold_with_transitions(store: EventStore, ref: AccountRef) -> Folded:
     """Fold the whole customer stream (EventStore.read_log) with `advance`, comparing consecutive states."""
     account = EMPTY_ACCOUNT
     found: list[tuple[AlertTransition, AnyEvent]] = []
+    ledger: list[LedgerWrite] = []
     log = await store.read_log(ref)
     for position, event in log:
-        before, account = account, advance(account, position, event)
+        before, (account, written) = account, advance_logged(account, position, event)
         found.extend((t, event) for t in transitions(before, account, position, event.at))
-    return Folded(account, found, log)
+        ledger.extend(written)
+    return Folded(account, found, log, ledger)

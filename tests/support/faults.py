@@ -14,10 +14,14 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
+from domain.codec import decode_ledger_entry
 from domain.identity import AccountRef
+from domain.state import LedgerEntry
 from store.eventstore import EventStore
 from store.generation import live_generation
+from store.ledger import load_with_snapshot
 from store.projection import Projection
 from store.verify import verify_all
 from tests.support.catchup import every_account, lag
@@ -125,8 +129,8 @@ async def audit(store: EventStore, projection: Projection, acked: Mapping[str, A
         twice = len(ids) - len(set(ids))
         snapshot = (await store.read_account(ref, cached=True)).account
         unapplied, overapplied = max(0, len(ids) - snapshot.applied), max(0, snapshot.applied - len(ids))
-        ledger = sum(n - 1 for wallet in snapshot.wallets.values()
-                     for n in Counter(entry.id for entry in wallet.ledger).values())
+        ledger = sum(n - 1 for entries in (await stored_ledgers(store, ref)).values()
+                     for n in Counter(entry.id for entry in entries).values())
         result.lost += unapplied
         result.duplicated += twice + overapplied + ledger
         if twice or overapplied or ledger or unapplied:
@@ -145,6 +149,16 @@ async def audit(store: EventStore, projection: Projection, acked: Mapping[str, A
         result.details.append(f"{len(verified.drifts)} drifts, e.g. {first.ref.customer_id} {first.field}: "
                               f"snapshot={first.snapshot[:60]} log={first.log[:60]}")
     return result
+
+
+async def stored_ledgers(store: EventStore, ref: AccountRef) -> dict[str, list[LedgerEntry]]:
+    """The account's stored ledger entries per wallet id, in seq order."""
+    _, stored = await load_with_snapshot(store.redis, store.keys, ref)
+    by_wallet: dict[str, list[tuple[int, LedgerEntry]]] = {}
+    for name, blob in stored.entries.items():
+        wallet, _, seq = name.rpartition(":")
+        by_wallet.setdefault(unquote(wallet), []).append((int(seq), decode_ledger_entry(blob)))
+    return {wallet: [entry for _, entry in sorted(entries)] for wallet, entries in by_wallet.items()}
 
 
 async def wait_until_caught_up(store: EventStore, projection: Projection, timeout: float) -> list[str]:

@@ -19,9 +19,10 @@ from domain.events import (
     WalletType,
     WalletUnfrozen,
 )
-from domain.fold import fold
+from domain.fold import fold_logged
+from domain.ledger import ledgers
 from domain.settings import AlertSettings
-from domain.state import EMPTY_ACCOUNT, Account, LedgerEntry, Wallet
+from domain.state import EMPTY_ACCOUNT, Account, LedgerEntry, LedgerWrite, Wallet
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 WALLET = "w1"
@@ -79,10 +80,31 @@ def unfrozen(*, at: datetime = T0, wallet_id: str = WALLET) -> WalletUnfrozen:
     return WalletUnfrozen(id=f"ev-unfreeze-{at.isoformat()}", at=at, wallet_id=wallet_id, updated_by="ops")
 
 
+_written: dict[int, tuple[Account, tuple[LedgerWrite, ...]]] = {}
+"""The ledger changes behind each account `given` returned (the snapshot holds no ledger), by the account's id."""
+
+
 def given(*events: AnyEvent, account: Account = EMPTY_ACCOUNT) -> Account:
     """Fold `events` after `account`, at the stream positions that follow its own ("1-0", "2-0", …)."""
     first = int(account.position.split("-")[0]) + 1
-    return fold(account, ((f"{n}-0", event) for n, event in enumerate(events, start=first)))
+    folded, writes = fold_logged(account, ((f"{n}-0", event) for n, event in enumerate(events, start=first)))
+    _written[id(folded)] = (folded, written_until(account) + tuple(writes))
+    return folded
+
+
+def written_until(account: Account) -> tuple[LedgerWrite, ...]:
+    """Every ledger change made up to `account` (which `given` folded, or the empty account)."""
+    if account is EMPTY_ACCOUNT:
+        return ()
+    kept = _written.get(id(account))
+    if kept is None or kept[0] is not account:
+        raise LookupError("this account was not folded by given(): its ledger is unknown")
+    return kept[1]
+
+
+def ledger_of(account: Account, wallet_id: str = WALLET) -> tuple[LedgerEntry, ...]:
+    """The wallet's ledger, oldest first, as a fold from zero up to `account` wrote it."""
+    return tuple(ledgers(written_until(account)).get(wallet_id, []))
 
 
 def when(account: Account, command: AnyCommand, now: datetime) -> tuple[list[AnyEvent], Account]:
@@ -96,7 +118,7 @@ def wallet_of(account: Account, wallet_id: str = WALLET) -> Wallet:
 
 
 def last_entry(account: Account, wallet_id: str = WALLET) -> LedgerEntry:
-    return account.wallets[wallet_id].ledger[-1]
+    return ledger_of(account, wallet_id)[-1]
 
 
 def balance_at(account: Account, now: datetime, wallet_id: str = WALLET) -> BalanceView:

@@ -17,6 +17,7 @@ from tests.unit.given import (
     given,
     granted,
     last_entry,
+    ledger_of,
     terminated,
     unfrozen,
     wallet_of,
@@ -98,7 +99,7 @@ def test_termination_debits_every_available_credit_and_closes_the_wallet() -> No
 def test_terminating_an_empty_wallet_closes_it_without_a_ledger_entry() -> None:
     account = given(created(), terminated(at=after(hours=1)))
     assert wallet_of(account).status == "closed"
-    assert wallet_of(account).ledger == ()
+    assert ledger_of(account) == ()
     assert balance_at(account, after(hours=2)).balance == 0
 
 
@@ -111,7 +112,7 @@ def test_freezing_and_unfreezing_change_the_status_and_never_the_balance() -> No
     assert wallet_of(account).status == "active"
     assert wallet_of(account).updated_at == after(hours=3)
     assert balance_at(account, after(hours=4)).credit_balance == D(10)
-    assert len(wallet_of(account).ledger) == 1
+    assert len(ledger_of(account)) == 1
 
 
 def test_every_ledger_entry_carries_the_credit_balance_before_and_after_it() -> None:
@@ -125,7 +126,7 @@ def test_every_ledger_entry_carries_the_credit_balance_before_and_after_it() -> 
     )
     rows = [
         (e.id, e.type, e.credits, e.credit_balance_before, e.credit_balance_after, e.shortfall)
-        for e in wallet_of(account).ledger
+        for e in ledger_of(account)
     ]
     assert rows == [
         ("g1", "credit", D(10), D(0), D(10), D(0)),

@@ -6,7 +6,7 @@ from decimal import Decimal
 from domain.clock import due_events, next_due
 from domain.events import CreditsExpired, PeriodClosed
 from domain.state import EMPTY_ACCOUNT, Account
-from tests.unit.given import after, balance_at, created, debited, expired, given, granted
+from tests.unit.given import after, balance_at, created, debited, expired, given, granted, ledger_of
 from tests.unit.usage_given import FEB, JAN, MAR, closed, price, usage
 
 D = Decimal
@@ -105,6 +105,6 @@ def test_applying_the_due_events_leaves_nothing_due() -> None:
     # Both lots expired before the close ran, so neither paid: the 2 of usage is left unpaid.
     view = balance_at(account, now)
     assert (view.credit_balance, view.current_period_usage, view.unpaid_invoices_amount) == (D(0), D(0), D(2))
-    assert [(e.id, e.credits, e.shortfall) for e in account.wallets["w1"].ledger[2:]] == [
+    assert [(e.id, e.credits, e.shortfall) for e in ledger_of(account)[2:]] == [
         ("settle_inv_20250101T000000_USD", D(0), D(2)), ("exp_a", D(10), D(0)), ("exp_b", D(5), D(0)),
     ]

@@ -26,7 +26,7 @@ from domain.events import (
 )
 from domain.pricing import PriceVersion, Tier
 from domain.settings import AlertSettings, AlertThreshold, AutoTopup
-from tests.unit.given import after, created, debited, expired, frozen, given, granted, terminated
+from tests.unit.given import after, created, debited, expired, frozen, given, granted, ledger_of, terminated
 
 D = Decimal
 AT = datetime(2025, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
@@ -143,7 +143,7 @@ def history() -> list[AnyEvent]:
 
 def test_an_account_round_trips_exactly() -> None:
     account = given(*history())
-    over = next(e for e in account.wallets["w1"].ledger if e.id == "over")
+    over = next(e for e in ledger_of(account) if e.id == "over")
     assert over.draws  # the snapshot really holds draws and shortfalls
     assert over.shortfall == D("90.4")
     assert account.periods  # … and a priced usage period

@@ -28,6 +28,7 @@ from tests.unit.given import (
     frozen,
     given,
     granted,
+    ledger_of,
     terminated,
     wallet_of,
     when,
@@ -77,7 +78,7 @@ def test_initial_credits_become_a_free_credit_grant_lot_of_the_same_event() -> N
     lot = wallet_of(account).lots[0]
     assert (lot.id, lot.granted, lot.reason, lot.expires_at) == ("t-init", D("25.5"), "FREE_CREDIT_GRANT",
                                                                  after(days=30))
-    entry = wallet_of(account).ledger[0]
+    entry = ledger_of(account)[0]
     assert (entry.event_id, entry.credit_balance_before, entry.credit_balance_after) == ("e-create", 0, D("25.5"))
     view = balance_at(account, NOW)
     assert (view.credit_balance, view.free_credits, view.purchased_credits) == (D("25.5"), D("25.5"), D(0))
@@ -245,7 +246,7 @@ def test_terminating_debits_what_is_left_through_the_fold() -> None:
     command = TerminateWallet(event_id="e-t", wallet_id="w1", transaction_id="t-t", actor="ops")
     _, account = when(given(created(), granted("a", "4")), command, NOW)
     assert wallet_of(account).status == "closed"
-    assert wallet_of(account).ledger[-1].credits == D(4)
+    assert ledger_of(account)[-1].credits == D(4)
 
 
 def test_updating_settings_validates_them() -> None:

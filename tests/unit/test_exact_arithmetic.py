@@ -14,7 +14,7 @@ from domain.bounds import MAX_WALLET_CREDITS
 from domain.commands import TopUpWallet
 from domain.errors import ValidationFailed
 from domain.pricing import charge
-from tests.unit.given import T0, after, balance_at, created, debited, given, granted, wallet_of, when
+from tests.unit.given import T0, after, balance_at, created, debited, given, granted, ledger_of, when
 from tests.unit.usage_given import FEB, JAN, closed, package, price, usage
 
 D = Decimal
@@ -32,7 +32,7 @@ def test_a_balance_just_under_the_bound_reads_debits_and_settles_exactly() -> No
     assert balance_at(account, after(seconds=2)).credit_balance == D("999999999999999.999999999998")
     account = given(usage("u1", after(days=1), TOKENS, properties={"t": "0.000000000001"}),
                     closed(JAN, FEB, at=after(days=40)), account=account)
-    settled = wallet_of(account).ledger[-1]
+    settled = ledger_of(account)[-1]
     assert (settled.reason, settled.credits) == ("CREDIT_ADJUSTMENT", D("0.000000000001"))  # 1e-12 * BIG / BIG
 
 

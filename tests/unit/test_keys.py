@@ -38,7 +38,7 @@ BUILDERS: dict[str, tuple[Build, st.SearchStrategy[tuple[Any, ...]]]] = {
     "webhook_delivery": (lambda k, d: k.webhook_delivery(d), st.tuples(ids)),
     "wallet_index": (lambda k, w: k.wallet_index(w), st.tuples(ids)),
     **{name: (lambda k, g, r, name=name: getattr(Keys(PARTITIONS, generation=g), name)(r),
-              st.tuples(generations, refs)) for name in ["snapshot"]},
+              st.tuples(generations, refs)) for name in ["snapshot", "ledger", "ledger_ids"]},
     **{name: (lambda k, p, name=name: getattr(k, name)(p), st.tuples(partitions))
        for name in ["feed", "accounts", "alerts", "alerts_emitted", "lease", "fence", "rate_blobs",
                     "webhook_checkpoint", "retention_floor", "halted", "operations"]},

@@ -22,6 +22,7 @@ from tests.unit.given import (
     given,
     granted,
     last_entry,
+    ledger_of,
     wallet_of,
 )
 
@@ -83,7 +84,7 @@ def test_partial_draws_leave_the_rest_of_a_lot_for_the_next_debit() -> None:
     )
     lots = {lot.id: lot.remaining for lot in wallet_of(account).lots}
     assert lots == {"b": D("3.25")}  # the spent lot "a" is dropped from the snapshot
-    first, second = wallet_of(account).ledger[-2:]
+    first, second = ledger_of(account)[-2:]
     assert draws_of(first) == [("a", D("3.25"))]
     assert draws_of(second) == [("a", D("7.25")), ("b", D("0.75"))]
     assert balance_at(account, after(minutes=3)).credit_balance == D("3.25")

@@ -9,7 +9,17 @@ from domain.events import AnyEvent, WalletCreated
 from domain.settings import PriceType
 from domain.state import Invoice
 from domain.usage import pending_charges
-from tests.unit.given import after, balance_at, debited, draws_of, expired, given, granted, terminated, wallet_of
+from tests.unit.given import (
+    after,
+    balance_at,
+    debited,
+    draws_of,
+    expired,
+    given,
+    granted,
+    ledger_of,
+    terminated,
+)
 from tests.unit.usage_given import (
     FEB,
     JAN,
@@ -171,7 +181,7 @@ def test_usage_no_wallet_may_pay_is_invoiced_in_full_and_leaves_the_wallets_alon
         payer, granted("a", "100"),
         usage("u1", after(days=1), CALL, eur_call), closed(JAN, FEB, at=FEB + HOUR),
     )
-    assert [e.id for e in wallet_of(account).ledger] == ["a"]
+    assert [e.id for e in ledger_of(account)] == ["a"]
     assert {k: (i.amount, i.paid_from_wallet, i.unpaid) for k, i in account.invoices.items()} == {
         "inv_20250101T000000_EUR": (D("0.4"), D(0), D("0.4")), JAN_INVOICE: (D("0.5"), D(0), D("0.5"))}
 
@@ -232,7 +242,7 @@ def test_granted_less_debited_less_expired_is_the_credit_balance_after_every_eve
         totals, now = ledger_totals(account), history[n - 1].at
         credit_balance = balance_at(account, now).credit_balance
         assert totals["granted"] - sum(v for k, v in totals.items() if k != "granted") == credit_balance
-        assert wallet_of(account).ledger[-1].credit_balance_after == credit_balance
+        assert ledger_of(account)[-1].credit_balance_after == credit_balance
     assert totals == {"granted": D(180), "MANUAL_BALANCE_DEBIT": D(20), "CREDIT_EXPIRED": D(80),
                       "CREDIT_ADJUSTMENT": D(40), "WALLET_TERMINATION": D(40)}
     assert draws_of(settlement_entry(account)) == [("g3", D(30)), ("g2", D(10))]

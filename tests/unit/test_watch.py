@@ -14,7 +14,6 @@ from domain.clock import due_events, next_due
 from domain.commands import CreateWallet
 from domain.decide import decide
 from domain.events import AnyEvent, CreditsGranted, CreditsPaid, WalletCreated, WalletType, WalletUpdated
-from domain.fold import advance
 from domain.settings import AlertCondition, AlertSettings, AlertState, AlertThreshold, AutoTopup
 from domain.state import EMPTY_ACCOUNT, Account
 from domain.watch import AlertTransition, auto_topup_key, transitions
@@ -26,7 +25,9 @@ from tests.unit.given import (
     debited,
     expired,
     frozen,
+    given,
     granted,
+    ledger_of,
     terminated,
     unfrozen,
     wallet_of,
@@ -70,7 +71,7 @@ def next_position(account: Account) -> str:
 def when(account: Account, event: AnyEvent) -> tuple[Account, list[AlertTransition]]:
     """Fold one event at the next position; return the account and the transitions it caused."""
     position = next_position(account)
-    folded = advance(account, position, event)
+    folded = given(event, account=account)  # `advance` at `position`, its ledger changes kept
     return folded, transitions(account, folded, position, event.at)
 
 
@@ -465,11 +466,11 @@ def test_an_invoiced_top_up_is_pending_until_paid() -> None:
     assert wallet.auto_topup_trigger is None and wallet.last_auto_topup_at == after(minutes=2)
     assert balance_at(account, after(minutes=2)).credit_balance == D(5)  # the pending lot is not available
     assert [(lot.id, lot.pending) for lot in wallet.lots][-1] == ("wtx_auto_w1_3-0", True)
-    assert wallet.ledger[-1].pending
+    assert ledger_of(account)[-1].pending
     account, _ = when(account, CreditsPaid(id="ev-paid", at=after(minutes=3), wallet_id="w1",
                                            transaction_id="wtx_auto_w1_3-0"))
     assert balance_at(account, after(minutes=3)).credit_balance == D(55)
-    assert not wallet_of(account).ledger[-1].pending
+    assert not ledger_of(account)[-1].pending
 
 
 def test_an_unpaid_invoiced_top_up_is_still_in_flight_and_its_payment_ends_the_flight() -> None:

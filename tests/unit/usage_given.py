@@ -10,7 +10,7 @@ from domain.events import InvoicePaid, PeriodClosed, UsageRecorded, WalletCreate
 from domain.pricing import Aggregation, PriceVersion, Tier, TierMode
 from domain.settings import PriceType
 from domain.state import Account, LedgerEntry
-from tests.unit.given import T0, created
+from tests.unit.given import T0, created, ledger_of
 
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 JAN = T0
@@ -90,11 +90,11 @@ def wallet(
 def ledger_totals(account: Account, wallet_id: str = "w1") -> dict[str, Decimal]:
     """Credits per entry reason (grants summed under 'granted')."""
     totals: dict[str, Decimal] = {}
-    for entry in account.wallets[wallet_id].ledger:
+    for entry in ledger_of(account, wallet_id):
         key = "granted" if entry.type == "credit" else entry.reason
         totals[key] = totals.get(key, Decimal(0)) + entry.credits
     return totals
 
 
 def settlement_entry(account: Account, wallet_id: str = "w1") -> LedgerEntry:
-    return next(e for e in reversed(account.wallets[wallet_id].ledger) if e.reason == "CREDIT_ADJUSTMENT")
+    return next(e for e in reversed(ledger_of(account, wallet_id)) if e.reason == "CREDIT_ADJUSTMENT")

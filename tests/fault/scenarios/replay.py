@@ -21,7 +21,7 @@ from domain.identity import AccountRef
 from store.generation import live_generation
 from store.positions import parse
 from tests.fault.scenarios.common import stage
-from tests.support.faults import Row, at_live_generation, audit, wait_until_caught_up
+from tests.support.faults import Row, at_live_generation, audit, stored_ledgers, wait_until_caught_up
 from tests.support.faults_processes import TrackedProjectors, run_tally, tally_env
 from tests.support.harness import API_KEY, PRINCIPALS, make_settings, running_app
 
@@ -96,7 +96,7 @@ async def ledger_misses(store: Any, traffic: Traffic) -> int:
     misses = 0
     for transaction_id, wallet in traffic.top_ups.items():
         ref = AccountRef(TENANT.tenant_id, TENANT.environment_id, traffic.wallets[wallet])
-        ledger = (await store.read_account(ref, cached=True)).account.wallets[wallet].ledger
+        ledger = (await stored_ledgers(store, ref)).get(wallet, [])
         misses += sum(1 for entry in ledger if entry.id == transaction_id) != 1
     return misses
 

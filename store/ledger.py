@@ -1,0 +1,169 @@
+"""Ledger entries kept apart from the snapshot: two hashes per account and projection generation.
+
+`Keys.ledger(ref)` maps `wallet:seq` to the encoded entry (seq = its place in the wallet's ledger, 0, 1, 2, ...),
+`Keys.ledger_ids(ref)` maps `wallet:transaction id` to that seq. Both are written in the step that writes the
+snapshot (commit.lua, unquarantine.lua, a rebuild), so the stored ledger always matches the snapshot beside it:
+every entry of seq below the snapshot wallet's `entries`. A page of the list, or one entry by id, costs the same
+whatever the wallet's history.
+"""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from domain.codec import decode_ledger_entry, encode_ledger_entry
+from domain.decide import find_wallet
+from domain.identity import AccountRef
+from domain.state import LedgerEntry, LedgerWrite, Wallet
+from store.eventstore import AccountRead, EventStore
+from store.keys import Keys, component
+from store.positions import text
+
+
+def entry_field(wallet_id: str, seq: int) -> str:
+    return f"{component(wallet_id)}:{seq}"
+
+
+def id_field(wallet_id: str, transaction_id: str) -> str:
+    return f"{component(wallet_id)}:{component(transaction_id)}"
+
+
+def ledger_args(writes: Sequence[LedgerWrite]) -> list[Any]:
+    """What the commit scripts take for one account: the count, then per write entry field, entry, id field, seq."""
+    args: list[Any] = [len(writes)]
+    for write in writes:
+        entry = write.entry
+        args.extend((entry_field(write.wallet_id, entry.seq), encode_ledger_entry(entry),
+                     id_field(write.wallet_id, entry.id), entry.seq))
+    return args
+
+
+def ledger_mapping(writes: Iterable[LedgerWrite]) -> tuple[dict[str, bytes], dict[str, int]]:
+    """The two hashes' fields for a rebuild (a later write of a seq replaces an earlier one)."""
+    entries: dict[str, bytes] = {}
+    ids: dict[str, int] = {}
+    for write in writes:
+        entries[entry_field(write.wallet_id, write.entry.seq)] = encode_ledger_entry(write.entry)
+        ids[id_field(write.wallet_id, write.entry.id)] = write.entry.seq
+    return entries, ids
+
+
+async def stored_entries(
+    redis: Redis, keys: Keys, ref: AccountRef, wallet_id: str, seqs: Sequence[int]
+) -> list[LedgerEntry | None]:
+    """The stored entries of these seqs (None where nothing is stored), in the order asked."""
+    if not seqs:
+        return []
+    raw: Any = await redis.hmget(keys.ledger(ref), [entry_field(wallet_id, seq) for seq in seqs])
+    return [decode_ledger_entry(blob) if blob else None for blob in raw]
+
+
+async def stored_entry(
+    redis: Redis, keys: Keys, ref: AccountRef, wallet_id: str, transaction_id: str
+) -> LedgerEntry | None:
+    """The stored entry of a transaction id (None when it is not stored)."""
+    seq: Any = await redis.hget(keys.ledger_ids(ref), id_field(wallet_id, transaction_id))
+    if seq is None:
+        return None
+    found = await stored_entries(redis, keys, ref, wallet_id, [int(text(seq))])
+    return found[0]
+
+
+def queue_ledger(pipe: Pipeline, keys: Keys, ref: AccountRef, writes: Iterable[LedgerWrite], chunk: int = 1000) -> None:
+    """Queue on `pipe` the replacement of the account's stored ledger by the one `writes` leave (a rebuild)."""
+    entries, ids = ledger_mapping(writes)
+    pipe.delete(keys.ledger(ref), keys.ledger_ids(ref))
+    hashes: list[tuple[str, list[tuple[str, bytes | int]]]] = [
+        (keys.ledger(ref), list(entries.items())), (keys.ledger_ids(ref), list(ids.items()))]
+    for key, fields in hashes:
+        for start in range(0, len(fields), chunk):
+            pipe.hset(key, mapping=dict(fields[start:start + chunk]))
+
+
+class LedgerPage(msgspec.Struct, frozen=True):
+    """Entries of one wallet, newest first, as of one read; `next_seq` is where the next page starts (None: the
+    oldest entry is on this page)."""
+
+    read: AccountRead
+    wallet: Wallet
+    entries: list[LedgerEntry]
+    next_seq: int | None
+
+
+async def read_page(store: EventStore, ref: AccountRef, wallet_id: str, start: int | None, skip: int,
+                    limit: int) -> LedgerPage:
+    """Up to `limit` entries, newest first, from seq `start` (None: the newest) after skipping `skip`: the stored
+    entries up to the snapshot, plus those folding the unfolded tail wrote (read-your-writes). A pending entry is
+    shown as the account has it now. Costs one read and one HMGET of at most `limit` fields."""
+    keys = store.keys
+    read = await store.read_account(ref)
+    wallet = find_wallet(read.account, wallet_id)
+    top = min(wallet.entries - 1 if start is None else start, wallet.entries - 1) - skip
+    seqs = list(range(top, max(top - limit, -1), -1))
+    known = {w.entry.seq: w.entry for w in read.ledger if w.wallet_id == wallet_id}
+    known.update((e.seq, e) for e in wallet.pending_entries)
+    missing = [seq for seq in seqs if seq not in known]
+    for seq, entry in zip(missing, await stored_entries(store.redis, keys, ref, wallet_id, missing), strict=True):
+        if entry is None:
+            raise LookupError(f"ledger entry {seq} of wallet {wallet_id} is missing from the store")
+        known[seq] = entry
+    next_seq = seqs[-1] - 1 if seqs and seqs[-1] > 0 else None
+    return LedgerPage(read, wallet, [known[seq] for seq in seqs], next_seq)
+
+
+async def find_entry(store: EventStore, ref: AccountRef, wallet_id: str,
+                     transaction_id: str) -> tuple[AccountRead, LedgerEntry | None]:
+    """The account as read now and the entry of `transaction_id` in it (None when it has none), by id: the
+    account's pending entries, then what folding the tail wrote, then the stored ledger."""
+    keys = store.keys
+    read = await store.read_account(ref)
+    wallet = find_wallet(read.account, wallet_id)
+    entry = next((e for e in wallet.pending_entries if e.id == transaction_id), None)
+    if entry is None:
+        entry = next((w.entry for w in reversed(read.ledger)
+                      if w.wallet_id == wallet_id and w.entry.id == transaction_id), None)
+    if entry is None:
+        entry = await stored_entry(store.redis, keys, ref, wallet_id, transaction_id)
+    return read, entry
+
+
+class StoredLedger(msgspec.Struct, frozen=True):
+    """An account's two ledger hashes as stored (field -> value)."""
+
+    entries: dict[str, bytes]
+    ids: dict[str, bytes]
+
+
+async def load_with_snapshot(redis: Redis, keys: Keys, ref: AccountRef) -> tuple[list[Any], StoredLedger]:
+    """The snapshot hash's p, s, q and the stored ledger, read together (one transaction: they match)."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hmget(keys.snapshot(ref), ["p", "s", "q"])
+        pipe.hgetall(keys.ledger(ref))
+        pipe.hgetall(keys.ledger_ids(ref))
+        snapshot, entries, ids = await pipe.execute()
+    return snapshot, StoredLedger({text(k): v for k, v in entries.items()}, {text(k): v for k, v in ids.items()})
+
+
+def ledger_differences(stored: StoredLedger, writes: Iterable[LedgerWrite]) -> list[tuple[str, str, str]]:
+    """(field, stored, folded) wherever the stored ledger and the one `writes` leave disagree, entry field by
+    entry field; an entry missing on one side is one difference."""
+    entries, ids = ledger_mapping(writes)
+    found: list[tuple[str, str, str]] = []
+    for field in sorted(set(stored.entries) | set(entries)):
+        have, want = stored.entries.get(field), entries.get(field)
+        if have is None or want is None:
+            found.append((f"ledger.{field}", repr(have and decode_ledger_entry(have)),
+                          repr(want and decode_ledger_entry(want))))
+        elif have != want:
+            left = msgspec.to_builtins(decode_ledger_entry(have))
+            right = msgspec.to_builtins(decode_ledger_entry(want))
+            found.extend((f"ledger.{field}.{name}", repr(left.get(name)), repr(right.get(name)))
+                         for name in sorted(set(left) | set(right)) if left.get(name) != right.get(name))
+    for field in sorted(set(stored.ids) | set(ids)):
+        have_seq, want_seq = stored.ids.get(field), ids.get(field)
+        if (None if have_seq is None else int(have_seq)) != want_seq:
+            found.append((f"ledger-ids.{field}", repr(have_seq), repr(want_seq)))
+    return found
