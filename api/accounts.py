@@ -47,6 +47,7 @@ class Known(msgspec.Struct, frozen=True):
 
     account: Account
     read_at: float
+    fresh: bool = True
 
 
 class Step(msgspec.Struct, frozen=True):
@@ -105,6 +106,14 @@ class Accounts:
         if known is None:
             return []
         steps = self._decide(known.account, batch)
+        if not known.fresh and any(not step.events for step in steps):
+            # A refusal or a no-op is answered on a fresh read only: the account as this process left it may miss
+            # another writer's events (another API process, the projector's clock), which an append's guard
+            # would catch but an answer that appends nothing would not.
+            known = await self._read(ref, batch)
+            if known is None:
+                return []
+            steps = self._decide(known.account, batch)
         lost = await self._append(ref, known, steps)
         for waiting in lost:
             waiting.losses += 1
@@ -116,7 +125,11 @@ class Accounts:
         in the stream). None when it is quarantined: the batch is answered."""
         known = self._known.pop(ref, None)
         if known is not None and time.monotonic() - known.read_at < KNOWN_SECONDS:
-            return known
+            return msgspec.structs.replace(known, fresh=False)
+        return await self._read(ref, batch)
+
+    async def _read(self, ref: AccountRef, batch: list[Waiter]) -> Known | None:
+        """The account read now; None when it is quarantined (the batch is answered)."""
         read = await self.store.read_account(ref)
         if read.quarantined is not None:
             for waiting in batch:

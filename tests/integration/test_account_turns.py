@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from api import accounts as accounts_module
 from api.accounts import Accounts, Outcome
 from api.errors import tally_error_response
-from domain.commands import CreateWallet, DebitWallet
+from domain.commands import CreateWallet, DebitWallet, TopUpWallet
 from domain.errors import AccountBusy, InvalidOperation
 from domain.identity import AccountRef
 from store.batches import BatchAppended, append_batch
@@ -114,3 +114,19 @@ async def test_the_http_debit_route_answers_a_refusal_with_the_error_shape_under
                                          for _ in range(6)))
     assert sorted(r.status_code for r in replies) == [200, 200, 200, 400, 400, 400]
     assert all(r.json()["code"] == "invalid_operation" for r in replies if r.status_code == 400)
+
+
+async def test_a_refusal_is_decided_on_a_fresh_read_not_on_what_this_process_remembers(aredis: Redis) -> None:
+    """Another writer's events (another API process, the projector's clock) are not in this process's memory of the
+    account: a debit that memory says cannot be paid must be decided again on a fresh read before it is refused."""
+    here, elsewhere = Accounts(_store(aredis)), Accounts(_store(aredis))
+    await _wallet(here, "1")
+    await here.execute(REF, _debit(1))  # this process now remembers an empty wallet
+    await elsewhere.execute(REF, TopUpWallet(
+        event_id="evt_top", actor="t", wallet_id="w_hot", transaction_id="wtx_top", credits=Decimal(5),
+        reason="FREE_CREDIT_GRANT"))
+    outcome = await here.execute(REF, _debit(2))  # refused on memory alone, accepted on a fresh read
+    assert _balance(outcome) == Decimal(4)
+    with pytest.raises(InvalidOperation):  # a refusal still comes when the fresh read agrees
+        await here.execute(REF, DebitWallet(event_id="evt_9", actor="t", wallet_id="w_hot", transaction_id="wtx_9",
+                                            credits=Decimal(50), reason="MANUAL_BALANCE_DEBIT"))
