@@ -63,14 +63,14 @@ def moment(at: str | None, position: str | None, now: datetime) -> Moment:
 
 
 async def account_as_of(store: EventStore, ref: AccountRef, last: tuple[int, int]) -> Account:
-    """The account folded from zero up to `last`. When nothing in the log follows `last`, that is the account a
-    real-time read folds (snapshot + tail, one round trip); otherwise the log is read and folded from zero."""
-    current = await store.read_account(ref)
-    if current.quarantined is None and parse(current.account.position) <= last:
-        return current.account
+    """The account folded from zero up to `last`. The projector's snapshot is that fold up to its own position, so
+    a moment at or after it starts there and folds only the entries since; an earlier moment folds from zero."""
+    snapshot = await store.read_account(ref, cached=True)
+    usable = snapshot.quarantined is None and parse(snapshot.account.position) <= last
+    start = snapshot.account if usable else EMPTY_ACCOUNT
     try:
-        log = await store.read_log(ref)
-        return fold(EMPTY_ACCOUNT, takewhile(lambda entry: parse(entry[0]) <= last, log))
+        log = await store.read_log(ref, after=start.position)
+        return fold(start, takewhile(lambda entry: parse(entry[0]) <= last, log))
     except RedisError:
         raise
     except Exception as exc:  # an entry that cannot be decoded or folded: the projector quarantines the account

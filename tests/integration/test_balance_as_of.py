@@ -1,6 +1,7 @@
-"""GET /v1/wallets/{id}/balance/as-of on a real Redis: at every prefix of random histories it answers what a
-real-time read answered when the log ended there; an instant between two appends reads the earlier one; a lot
-counts until its expiry instant; bad requests are 400s (or 404, 409) with the ErrorResponse shape."""
+"""GET /v1/wallets/{id}/balance/as-of on a real Redis: at every prefix of random histories (snapshots folded at
+the half) it answers what a real-time read answered when the log ended there; an instant between two appends reads
+the earlier one; a lot counts until its expiry instant; bad requests are 400s (or 404, 409) with the ErrorResponse
+shape."""
 
 import asyncio
 import json
@@ -14,11 +15,14 @@ from redis.asyncio import Redis
 
 from api.accounts import Accounts
 from api.wallets import BREAKDOWN, read_balance
+from cli.wiring import run_projector
 from domain.identity import AccountRef
 from store.eventstore import Appended, Dedup, EventStore
 from store.keys import Keys
 from store.positions import parse
-from tests.support.harness import OTHER_KEY, PARTITIONS, PRINCIPALS, ManualClock, running_app
+from store.projection import Projection
+from tests.support.catchup import wait_caught_up
+from tests.support.harness import OTHER_KEY, PARTITIONS, PRINCIPALS, ManualClock, make_settings, running_app
 from tests.support.histories import World, histories, play
 from tests.support.poison import append_event, grant, unfoldable_grant
 
@@ -89,13 +93,27 @@ def assert_same_read(answer: httpx.Response, recorded: dict[str, Any] | None, wh
     assert got == expected, f"{where}: as-of differs from the real-time read then"
 
 
+async def fold_everything(redis: Redis, store: EventStore) -> None:
+    """Run the projector until every snapshot has reached the head of its stream, then stop it."""
+    stop = asyncio.Event()
+    projector = asyncio.create_task(run_projector(redis, make_settings(), stop, "as-of-test"))
+    try:
+        await wait_caught_up(store, Projection(redis, store.keys), timeout=30)
+    finally:
+        stop.set()
+        await asyncio.wait_for(projector, timeout=10)
+
+
 async def check_prefixes(url: str, ops: list[object]) -> None:
     redis = Redis.from_url(url)
     try:
         await redis.flushdb()
         store = RecordingStore(redis, Keys(PARTITIONS))
         world = World(store)
-        await play(world, ops)
+        half = len(ops) // 2  # snapshots at the half: later moments start from them, earlier ones from zero
+        await play(world, ops[:half])
+        await fold_everything(redis, store)
+        await play(world, ops[half:])
         assert store.recorded, "the history appended nothing: the generator is broken"
         wallets: dict[AccountRef, set[str]] = {}
         for wallet_id, ref in world.wallets:
