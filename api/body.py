@@ -23,8 +23,8 @@ ERROR_MEANINGS = {
     403: "Forbidden: the key may not do this (permission_denied)",
     404: "Not Found: no such resource for this tenant and environment, or no such route (not_found)",
     408: "Request Timeout: the request's headers or body did not arrive in time (request_timeout)",
-    409: "Conflict: an idempotency key reused with another body, an id that exists, an account that kept "
-         "changing, or one quarantined (already_exists, version_conflict, account_quarantined)",
+    409: "Conflict: an idempotency key reused with another body, an id that exists, or an account that kept "
+         "changing (already_exists, version_conflict)",
     413: "Content Too Large: the body is over the route's limit (request_too_large)",
     431: "Request Header Fields Too Large: the request line and headers are over their limit "
          "(request_header_too_large)",

@@ -149,7 +149,7 @@ async def check_account(client: httpx.AsyncClient, store: RecordingStore, ref: A
                     assert_same_read(answer, read, f"at={stamp(moment)} (last entry {position})")
 
 
-@settings(max_examples=8, deadline=None,
+@settings(max_examples=6, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(history=histories)
 def test_as_of_every_prefix_equals_the_real_time_read_taken_then(clean_redis: str, history: list[object]) -> None:
