@@ -77,6 +77,11 @@ PathId = Annotated[str, Path(min_length=1, max_length=bounds.ID_MAX_LENGTH, patt
 QueryId = Annotated[str | None, Query(max_length=bounds.ID_MAX_LENGTH, pattern=_PLAIN_PATH,
                                       description=f"at most {bounds.ID_MAX_LENGTH} characters, {_NO_CONTROL}")]
 QueryTimestamp = Annotated[str | None, Query(max_length=bounds.TIMESTAMP_MAX_LENGTH, description=_TIMESTAMP_DOC)]
+_PART = f"[0-9]{{1,{bounds.POSITION_PART_DIGITS}}}"
+QueryPosition = Annotated[str | None, Query(
+    max_length=2 * bounds.POSITION_PART_DIGITS + 1, pattern=f"^({_PART}-{_PART})?$",
+    description=f"a customer-log position `ms-seq` (as `read_position` shows it), each part 1 to "
+                f"{bounds.POSITION_PART_DIGITS} digits; empty means not given")]
 # Pages of a list: where a page starts, and how long it may be.
 PageOffset = Annotated[int, Query(ge=0, le=bounds.PAGE_OFFSET_MAX)]
 TransactionsLimit = Annotated[int, Query(ge=1, le=bounds.TRANSACTIONS_PAGE_MAX)]

@@ -26,6 +26,9 @@ CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
 CURRENCY_LETTERS = 3
 # RFC 3339 timestamps (the longest valid one, with nanoseconds and an offset, is 35 characters).
 TIMESTAMP_MAX_LENGTH = 64
+# Log positions (customer-stream ids `ms-seq`, as `read_position` shows them): each part at most this many digits
+# (a Redis stream id's parts are unsigned 64-bit integers, 20 digits at most).
+POSITION_PART_DIGITS = 20
 
 # Metadata (wallets, transactions): string to string.
 METADATA_MAX_ENTRIES = 50

@@ -1,13 +1,19 @@
-"""Invariant 1 on a real Redis: for random histories, snapshot == real-time read == fold of the stream from zero, and
-the transactions list (stored entries plus the unfolded tail's) == the ledger that fold wrote."""
+"""Invariant 1 on a real Redis: for random histories, snapshot == real-time read == fold of the stream from zero
+== the balance as of the last position, and the transactions list (stored entries plus the unfolded tail's) == the
+ledger that fold wrote."""
 
 import asyncio
-from datetime import datetime, timedelta
+import json
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
+from api.accounts import Accounts
+from api.asof import read_balance_as_of
+from api.auth import Principal
+from api.wallets import BREAKDOWN, read_balance
 from cli.wiring import run_projector
 from domain.codec import encode_account
 from domain.fold import fold
@@ -18,11 +24,14 @@ from store.entries import fold_log
 from store.eventstore import EventStore
 from store.keys import Keys
 from store.ledger import ledger_mapping, load_with_snapshot, read_page
+from store.positions import parse
 from store.projection import Projection
 from store.verify import verify_all
 from tests.support.catchup import assert_same_account, wait_caught_up
 from tests.support.harness import test_settings as projector_settings
 from tests.support.histories import World, histories, play
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 async def check_history(url: str, ops: list[object], live: bool, read_after: int) -> None:
@@ -68,6 +77,7 @@ async def assert_projection_equals_log(world: World, projection: Projection, now
         entries, ids = ledger_mapping(fold_log(EMPTY_ACCOUNT, await store.read_raw_log(ref)).ledger)
         assert stored.entries == entries, "the stored ledger is not byte-identical to a rebuild's"
         assert {k: int(v) for k, v in stored.ids.items()} == ids
+        await assert_as_of_last_equals_real_time(store, ref, list(exact.account.wallets), from_zero.position)
     await assert_transactions_equal_fold(world)
     report = await verify_all(store, projection)
     assert report.drifts == [] and report.behind == []
@@ -98,6 +108,23 @@ async def list_by_cursor(store: EventStore, ref: AccountRef, wallet_id: str, siz
         if page.next_seq is None:
             return entries
         start = page.next_seq
+
+
+async def assert_as_of_last_equals_real_time(
+    store: EventStore, ref: AccountRef, wallet_ids: list[str], last: str
+) -> None:
+    """The balance as of the log's last position is the real-time read taken at that position's instant, field by
+    field (but `folded_at`: when the projector folded the snapshot the real-time read started from)."""
+    service = Accounts(store, clock=lambda: EPOCH + timedelta(milliseconds=parse(last)[0]))
+    caller = Principal(ref.tenant_id, ref.environment_id)
+    for wallet_id in wallet_ids:
+        await store.index_wallet(wallet_id, ref)
+        real_time = json.loads(bytes((await read_balance(wallet_id, caller, service, BREAKDOWN, False)).body))
+        as_of = json.loads(bytes((await read_balance_as_of(wallet_id, caller, service, BREAKDOWN, None,
+                                                           last)).body))
+        assert as_of["read_position"] == as_of["folded_position"] == last and "folded_at" not in as_of
+        real_time.pop("folded_at", None)
+        assert as_of == real_time, f"as-of {last} differs from the real-time read of {wallet_id}"
 
 
 @settings(max_examples=25, deadline=None,

@@ -2,6 +2,7 @@
 
 import copy
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -9,7 +10,7 @@ import pytest
 from fastapi.routing import APIRoute
 from redis.asyncio import Redis
 
-from api import wallets
+from api import asof, wallets
 from api.app import ApiConfig, create_app
 from domain.identity import AccountRef
 from store.keys import Keys
@@ -155,10 +156,19 @@ async def configured(client: httpx.AsyncClient, _: Redis) -> tuple[dict[str, Any
     }
 
 
+async def as_of_now(client: httpx.AsyncClient, _: Redis) -> tuple[dict[str, Any], dict[str, Any]]:
+    wallet_id = await funded(client, "cust_as_of", conversion_rate="2")
+    exact = await balance(client, wallet_id, expand=BREAKDOWN)
+    at = datetime.now(UTC).isoformat()  # both top-ups were appended by then
+    body = await ok(client.get(f"/v1/wallets/{wallet_id}/balance/as-of", params={"at": at, "expand": BREAKDOWN}))
+    return body, {"is_cached_fallback": False, "credit_balance": "14", "balance": "28",
+                  "read_position": exact["read_position"], BREAKDOWN: {"free": "4", "purchased": "10"}}
+
+
 SCENARIOS: dict[str, Scenario] = {
     "fresh": fresh, "topped_up": topped_up, "expanded": expanded, "cached": cached, "post_paid": post_paid,
     "terminated": terminated, "frozen": frozen, "alert_settings": alerting, "auto_topup": auto_topping,
-    "configured": configured,
+    "configured": configured, "as_of": as_of_now,
 }
 
 
@@ -190,6 +200,11 @@ ERROR_CASES: dict[str, tuple[ErrorCase, int, str]] = {
                401, "permission_denied"),
     "wrong_key": (lambda c, w: c.get(f"/v1/wallets/{w}/balance/real-time", headers={"x-api-key": "nope"}),
                   401, "permission_denied"),
+    "as_of_neither": (lambda c, w: c.get(f"/v1/wallets/{w}/balance/as-of"), 400, "validation_error"),
+    "as_of_future": (lambda c, w: c.get(f"/v1/wallets/{w}/balance/as-of", params={"at": "2199-01-01T00:00:00Z"}),
+                     400, "validation_error"),
+    "as_of_before_the_wallet": (lambda c, w: c.get(f"/v1/wallets/{w}/balance/as-of",
+                                                   params={"at": "2000-01-01T00:00:00Z"}), 404, "not_found"),
 }
 
 
@@ -322,8 +337,8 @@ def json_types(document: dict[str, Any], node: dict[str, Any]) -> set[str]:
 
 
 def v1_operations() -> list[tuple[str, str]]:
-    return sorted((route.path, method.lower()) for route in wallets.router.routes if isinstance(route, APIRoute)
-                  for method in route.methods or ())
+    return sorted((route.path, method.lower()) for router in (wallets.router, asof.router)
+                  for route in router.routes if isinstance(route, APIRoute) for method in route.methods or ())
 
 
 async def test_openapi_json_answers_on_the_first_request() -> None:
@@ -349,6 +364,8 @@ async def test_openapi_json_describes_every_v1_route_and_the_spec_balance() -> N
         resolve(document, {"$ref": ref})
 
     route = document["paths"]["/v1/wallets/{wallet_id}/balance/real-time"]["get"]
+    as_of = document["paths"]["/v1/wallets/{wallet_id}/balance/as-of"]["get"]
+    assert as_of["responses"]["200"] == route["responses"]["200"], "as-of answers the same balance schema"
     served = resolve(document, route["responses"]["200"]["content"]["application/json"]["schema"])
     promised = contract.component(BALANCE)["properties"]
     assert not set(promised) - set(served["properties"]), "balance schema lacks spec fields"
