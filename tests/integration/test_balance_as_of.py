@@ -5,6 +5,7 @@ shape."""
 
 import asyncio
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,10 +14,12 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from redis.asyncio import Redis
 
+from api import accounts as accounts_module
 from api.accounts import Accounts
 from api.wallets import BREAKDOWN, read_balance
 from cli.wiring import run_projector
 from domain.identity import AccountRef
+from store.batches import BatchAppended, Group, append_batch
 from store.eventstore import Appended, Dedup, EventStore
 from store.keys import Keys
 from store.positions import parse
@@ -76,6 +79,20 @@ class RecordingStore(EventStore):
             recorded.reads[wallet_id] = json.loads(bytes(reply.body))
         self.recorded.append(recorded)
 
+    async def append_batch(self, ref: AccountRef, groups: Sequence[Group], expect: str) -> BatchAppended:
+        """Commands append through api/accounts.py's group commit: recorded the same way."""
+        appended = await append_batch(self, ref, groups, expect)
+        if appended.status == "appended":
+            await self.record(ref, appended.positions[-1][-1])
+        return appended
+
+
+async def recording_batches(store: EventStore, ref: AccountRef, groups: Sequence[Group],
+                            expect: str) -> BatchAppended:
+    if isinstance(store, RecordingStore):
+        return await store.append_batch(ref, groups, expect)
+    return await append_batch(store, ref, groups, expect)
+
 
 async def as_of(client: httpx.AsyncClient, wallet_id: str, **params: str) -> httpx.Response:
     return await client.get(f"/v1/wallets/{wallet_id}/balance/as-of", params={"expand": BREAKDOWN, **params})
@@ -109,6 +126,7 @@ async def check_prefixes(url: str, ops: list[object]) -> None:
     try:
         await redis.flushdb()
         store = RecordingStore(redis, Keys(PARTITIONS))
+        accounts_module.append_batch = recording_batches  # type: ignore[assignment]
         world = World(store)
         half = len(ops) // 2  # snapshots at the half: later moments start from them, earlier ones from zero
         await play(world, ops[:half])
@@ -123,6 +141,7 @@ async def check_prefixes(url: str, ops: list[object]) -> None:
             for ref in wallets:
                 await check_account(client, store, ref, wallets[ref])
     finally:
+        accounts_module.append_batch = append_batch
         await redis.aclose()
 
 
