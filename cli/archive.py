@@ -17,8 +17,10 @@ STOP_AT = "TALLY_TEST_ARCHIVE_STOP_AT"  # fault injection, for the tests only
 
 
 def archive_settings(settings: Settings, holder: str, stop_at: str = "") -> ArchiveSettings:
+    """With a fault-injection point, trims go one account at a time, so that `trimming` stops mid-trim."""
     return ArchiveSettings(holder=holder, after_ms=settings.archive_after_ms,
-                           lease_ttl_ms=max(settings.lease_ttl_ms * 6, 1000), stop_at=stop_at)
+                           lease_ttl_ms=max(settings.lease_ttl_ms * 6, 1000), stop_at=stop_at,
+                           trim_chunk=1 if stop_at else 200)
 
 
 @commands.command()

@@ -36,7 +36,8 @@ async def make_history(client: Any, customers: list[str], usage: int = 6, month:
         if events:
             assert (await client.post("/v1/events/bulk", json={"events": events})).status_code == 202
         top_up = await client.post(f"/v1/wallets/{wallet_id}/top-up", json={
-            "credits_to_add": "5", "transaction_reason": "PURCHASED_CREDIT_DIRECT", "idempotency_key": f"t-{n}-{prices}"})
+            "credits_to_add": "5", "transaction_reason": "PURCHASED_CREDIT_DIRECT",
+            "idempotency_key": f"t-{n}-{prices}"})
         assert top_up.status_code == 200, top_up.text
         debit = await client.post(f"/v1/wallets/{wallet_id}/debit", json={
             "credits": "2", "transaction_reason": "MANUAL_BALANCE_DEBIT", "idempotency_key": f"d-{n}-{prices}"})
