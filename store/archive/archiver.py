@@ -77,6 +77,7 @@ class Archiver:
     async def _round(self, partition: int, lease: str, dry_run: bool, report: RoundReport) -> None:
         if not dry_run:
             report.finished = await self._finish_pending(partition, lease, report)
+            await self._remove_orphans(partition)
         while True:
             batch = await eligible_batch(self.redis, self.keys, self.manifest, partition, self.settings.after_ms,
                                          self.settings.max_rows)
@@ -98,7 +99,7 @@ class Archiver:
         data = await asyncio.to_thread(encode_segment, rows)
         number = max((s.number for s in await self.manifest.segments(partition)), default=0) + 1
         token = lease.rpartition("#")[2]
-        name = f"partition={partition:03d}/segment-{number:09d}-{token}.parquet"
+        name = f"{folder(partition)}/segment-{number:09d}-{token}.parquet"
         self._stop_at("written")
         url = await self.files.put(name, data)
         self._stop_at("durable")
@@ -135,6 +136,14 @@ class Archiver:
                 self._stop_at("trimming")
         return pending
 
+    async def _remove_orphans(self, partition: int) -> None:
+        """Delete the files of rounds that never committed (killed, or fenced off): nobody reads them, but a query
+        over the folder would count their rows twice."""
+        committed = {_name(s.url) for s in await self.manifest.segments(partition)}  # by name: URLs may be spelt
+        for url in await self.files.listed(folder(partition)):  # differently from one configuration to another
+            if _name(url) not in committed:
+                await self.files.delete(url)
+
     async def _renew(self, partition: int, lease: str) -> None:
         held = await self.manifest.take_lease(partition, self.settings.holder, self.settings.lease_ttl_ms, lease)
         if held != lease:
@@ -148,6 +157,14 @@ class Archiver:
             os.kill(os.getpid(), signal.SIGKILL)
         if self.settings.stop_at == f"pause:{point}":
             os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def folder(partition: int) -> str:
+    return f"partition={partition:03d}"
+
+
+def _name(url: str) -> str:
+    return url.rstrip("/").rpartition("/")[2]
 
 
 def _span(old: Span | None, entries: list[LogEntry]) -> Span:

@@ -18,6 +18,12 @@ class SegmentFiles(Protocol):
         """Store `data` under `name`, durably when it returns; returns the file's full URL."""
         ...
 
+    async def listed(self, folder: str) -> list[str]:
+        """Full URLs of the files under `folder`."""
+        ...
+
+    async def delete(self, url: str) -> None: ...
+
 
 class MissingSegment(Exception):
     """A segment file the manifest names cannot be found."""
@@ -47,6 +53,13 @@ class LocalFiles:
             os.close(directory)
         return path.as_uri()
 
+    async def listed(self, folder: str) -> list[str]:
+        directory = self.root / folder
+        return [p.as_uri() for p in directory.iterdir() if p.is_file()] if directory.is_dir() else []
+
+    async def delete(self, url: str) -> None:
+        Path(unquote(urlparse(url).path)).unlink(missing_ok=True)
+
 
 class BucketFiles:
     def __init__(self, url: str) -> None:
@@ -59,6 +72,13 @@ class BucketFiles:
         key = f"{self.prefix}/{name}" if self.prefix else name
         await obstore.put_async(self.store, key, data)
         return f"s3://{self.bucket}/{key}"
+
+    async def listed(self, folder: str) -> list[str]:
+        prefix = f"{self.prefix}/{folder}" if self.prefix else folder
+        return [f"s3://{self.bucket}/{meta['path']}" for batch in obstore.list(self.store, prefix) for meta in batch]
+
+    async def delete(self, url: str) -> None:
+        await obstore.delete_async(self.store, urlparse(url).path.lstrip("/"))
 
 
 def _bucket(bucket: str) -> S3Store:

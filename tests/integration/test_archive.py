@@ -1,6 +1,7 @@
 """The archive on a real Redis: `tally archive` moves folded history into Parquet segments and trims the streams,
 and the log read whole (read_log, verify, replay, a real-time read, appends after it) is what it was before."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from store.keys import Keys
 from store.projection import Projection
 from store.verify import verify_all
 from tests.support.archive import archive_env, make_history, stream_lengths, tally, whole_logs
-from tests.support.harness import PARTITIONS, ManualClock, running_app, wait_folded
+from tests.support.harness import PARTITIONS, ManualClock, make_settings, running_app, wait_folded
 
 CUSTOMERS = ["cust_a1", "cust_a2", "cust_a3"]
 
@@ -71,4 +72,23 @@ async def test_archived_history_reads_as_before_and_appends_go_on(clean_redis: s
     assert report.ok and not report.problems, report
     switched = tally(clean_redis, "replay")
     assert switched.returncode == 0, switched.stdout + switched.stderr
+    assert tally(clean_redis, "verify").returncode == 0
+
+
+async def test_the_projector_archives_the_partitions_it_holds_in_the_background(
+    clean_redis: str, aredis: Redis, tmp_path: Path
+) -> None:
+    settings = make_settings(archive_interval_seconds=1, archive_after="0s", archive_url=str(tmp_path))
+    store = EventStore(aredis, Keys(PARTITIONS), 3600)
+    async with running_app(clean_redis, settings=settings) as client:
+        await make_history(client, CUSTOMERS, usage=2, month="2026-11", price_month="2027-01")
+        for ref in refs():
+            await wait_folded(aredis, ref)
+        before = await whole_logs(store)
+        deadline = asyncio.get_running_loop().time() + 60
+        while await stream_lengths(store) > 0:  # polled: the rounds run every second
+            assert asyncio.get_running_loop().time() < deadline, "the background archiver never emptied the streams"
+            await asyncio.sleep(0.1)
+    assert await whole_logs(store) == {ref: log for ref, log in before.items()}
+    assert list(tmp_path.glob("partition=*/segment-*.parquet"))
     assert tally(clean_redis, "verify").returncode == 0

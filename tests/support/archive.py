@@ -14,13 +14,13 @@ from tests.support.catchup import every_account
 
 
 async def make_history(client: Any, customers: list[str], usage: int = 6, month: str = "2026-03",
-                       prices: bool = True) -> None:
+                       prices: bool = True, price_month: str | None = None) -> None:
     """Per customer: a wallet with credits (and, first, a price from `month` on), usage events in `month`
     (priced per token), a top-up and a debit; a second call (prices=False) adds to the same wallets."""
     if prices:
         price = await client.post("/v1/prices", json={
             "event_name": "api_call", "currency": "USD", "aggregation": {"type": "SUM", "field": "tokens"},
-            "billing_model": "FLAT_FEE", "amount": "0.5", "effective_from": f"{month}-01T00:00:00Z"})
+            "billing_model": "FLAT_FEE", "amount": "0.5", "effective_from": f"{price_month or month}-01T00:00:00Z"})
         assert price.status_code == 201, price.text
     for n, customer in enumerate(customers):
         if prices:
