@@ -146,26 +146,29 @@ class EventStore:
         """The customer's whole log after `after` as stored: what only the archive still holds, then the stream
         (rate cards loaded). Read again if the archiver trimmed the stream while it was read."""
         for _ in range(READ_ATTEMPTS):
-            live = await self._read_stream(ref, after)
-            first: Any = await self.redis.xrange(self.keys.log(ref), count=1)
-            first_live = text(first[0][0]) if first else None
+            live, first_live, span = await self._read_stream(ref, after)
             if live and (first_live is None or is_after(first_live, live[0].position)):
                 continue  # trimmed under the read: an entry it read may have taken others with it
-            archived = await self.archive.before(ref, after, first_live)
+            archived = await self.archive.before(ref, after, first_live, span)
             await self.load_rate_cards(self.keys.partition_of(ref), [e.rates for e in archived])
             return archived + live
         raise StoreUnavailable("the customer stream kept being trimmed while it was read; try again")
 
-    async def _read_stream(self, ref: AccountRef, after: str) -> list[LogEntry]:
-        """The customer stream after `after`, page by page (rate cards loaded)."""
+    async def _read_stream(self, ref: AccountRef, after: str) -> tuple[list[LogEntry], str | None, Any]:
+        """The customer stream after `after`, page by page (rate cards loaded); with each page, in the same round
+        trip and after it, the stream's first entry now and the account's archived span (store.archive)."""
         entries: list[LogEntry] = []
         start = f"({after}"
         while True:
-            page: Any = await self.redis.xrange(self.keys.log(ref), min=start, max="+", count=LOG_PAGE)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xrange(self.keys.log(ref), min=start, max="+", count=LOG_PAGE)
+                pipe.xrange(self.keys.log(ref), count=1)
+                pipe.hget(self.keys.archive_through(self.keys.partition_of(ref)), encode_ref(ref))
+                page, first, span = await pipe.execute()
             await self.load_rate_cards(self.keys.partition_of(ref), [f.get(b"r") for _, f in page])
             entries.extend(LogEntry(text(entry_id), f.get(b"e", b""), f.get(b"r")) for entry_id, f in page)
             if len(page) < LOG_PAGE:
-                return entries
+                return entries, text(first[0][0]) if first else None, span
             start = f"({text(page[-1][0])}"
 
     async def last_position(self, ref: AccountRef) -> str:

@@ -9,13 +9,14 @@ every account of a partition) instead of once per account.
 import hashlib
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 import pyarrow as pa
 from redis.asyncio import Redis
 
 from domain.identity import AccountRef
-from store.archive.manifest import Manifest, SegmentRecord, Span
+from store.archive.manifest import Manifest, SegmentRecord, Span, decode_span
 from store.archive.objects import MissingSegment, read_file
 from store.archive.segments import ArchivedEntry, decode_segment
 from store.entries import LogEntry
@@ -53,10 +54,11 @@ class ArchiveReader:
         self.keys = keys
         self.preloaded: dict[int, Preload] = {}
 
-    async def before(self, ref: AccountRef, after: str, first_live: str | None) -> list[LogEntry]:
+    async def before(self, ref: AccountRef, after: str, first_live: str | None, raw_span: Any) -> list[LogEntry]:
         """The account's archived entries after `after` that the stream (starting at `first_live`) no longer has.
-        Read the stream first: the manifest read here then covers everything trimmed before."""
-        span = await self.manifest.span(ref)
+        `raw_span` is the manifest's span of the account as read after the stream, so that it covers everything
+        trimmed before."""
+        span = decode_span(raw_span)
         if span is None or not is_after(span.through, after):
             return []
         if first_live is not None and not is_after(first_live, span.first):
