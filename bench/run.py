@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.run                 full run (~5 min), rewrites bench/RESULTS.md
     .venv/bin/python -m bench.run --quick         short run (~75 s), prints only
     .venv/bin/python -m bench.run --only reads    one section (append, fold, reads, freshness, ingest, replay,
-                                                  alerts, hotwallet, history), prints only
+                                                  archive, alerts, hotwallet, history), prints only
 """
 
 import argparse
@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import alerts, append, fold, freshness, history, hotwallet, ingest, reads, replay
+from bench import alerts, append, archive_replay, fold, freshness, history, hotwallet, ingest, reads, replay
 from bench.machine import OTHER_LOAD, CpuMeter, describe
 from bench.report import Row, markdown_table, text_table
 
-SECTIONS = ("append", "fold", "reads", "freshness", "ingest", "replay", "alerts", "hotwallet", "history")
+SECTIONS = ("append", "fold", "reads", "freshness", "ingest", "replay", "archive", "alerts", "hotwallet", "history")
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
@@ -61,6 +61,8 @@ def plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], Awaitable[lis
             fsync, sizes.customers, 5000.0, sizes.fresh_warmup, sizes.fresh_seconds)),
         ("ingest", lambda: ingest.bench_ingest(fsync, sizes.ingest)),
         ("replay", lambda: replay.bench_replay(fsync, sizes.replay_events, sizes.customers, sizes.replay_rounds)),
+        ("archive", lambda: archive_replay.bench_archive_replay(fsync, sizes.replay_events, sizes.customers,
+                                                                sizes.replay_rounds)),
         ("alerts", lambda: alerts.bench_alerts(fsync, sizes.customers, 5000.0, sizes.alert_warmup,
                                                sizes.alert_seconds)),
         ("hotwallet", lambda: hotwallet.bench_hotwallet(fsync, sizes.hot_seconds)),

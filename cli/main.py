@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from api.auth import Principal
 from cli import wiring
+from cli.archive import commands as archive_commands
 from cli.common import err, load_settings, redis_url
 from cli.dlq import dlq
 from cli.ops import ops
@@ -111,6 +112,7 @@ def webhooks(
 
 
 app.registered_commands.extend(ops.registered_commands)
+app.registered_commands.extend(archive_commands.registered_commands)
 app.add_typer(dlq, name="dlq")
 
 

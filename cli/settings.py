@@ -42,6 +42,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     header_timeout_seconds: float = 10.0
     keep_alive_seconds: int = 5
     max_concurrency: int = 1000
+    # The archive of folded history (README: Archive)
+    archive_url: str = ""  # a directory or s3://bucket/prefix; empty: <data_dir>/archive
+    archive_after: str = "1d"  # entries older than this (and folded everywhere) leave Redis
+    archive_interval_seconds: int = 600  # how often a projector archives the partitions it holds (0: never)
+
+    @property
+    def archive_location(self) -> str:
+        return self.archive_url or os.path.join(self.data_dir, "archive")
+
+    @property
+    def archive_after_ms(self) -> int:
+        return duration_ms(self.archive_after)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -66,7 +78,26 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                settings.webhook_concurrency_per_endpoint) < 1:
             raise ValidationFailed("TALLY_WEBHOOK_TIMEOUT_MS and TALLY_WEBHOOK_CONCURRENCY* must be at least 1")
         _check_http_bounds(settings)
+        try:
+            duration_ms(settings.archive_after)
+        except ValueError as exc:
+            raise ValidationFailed(f"TALLY_ARCHIVE_AFTER: {exc}") from exc
         return settings
+
+
+UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def duration_ms(value: str) -> int:
+    """`90s`, `10m`, `12h`, `1d`, `250ms` or a number of seconds, as milliseconds."""
+    number, unit = value.strip(), "s"
+    for suffix in sorted(UNITS_MS, key=len, reverse=True):
+        if number.endswith(suffix):
+            number, unit = number[:-len(suffix)], suffix
+            break
+    if not number.isdigit() or len(number) > 9:
+        raise ValueError(f"{value!r} is not a duration such as 90s, 10m, 12h or 1d")
+    return int(number) * UNITS_MS[unit]
 
 
 def _check_http_bounds(settings: Settings) -> None:

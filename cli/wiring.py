@@ -15,13 +15,17 @@ from redis.asyncio import Redis
 from api.app import ApiConfig, Companion, create_app
 from api.auth import Principal, parse_api_keys, parse_operator_keys
 from api.limits import BodyBounds
+from cli.archive import archive_settings
 from cli.serve import TransportBounds
 from cli.settings import Settings
+from projector.archiving import archive_held_partitions
 from projector.clock import PartitionClock, wall_clock
 from projector.membership import Membership
 from projector.outbound import webhook_client
 from projector.webhooks import SenderSettings, WebhookSender
 from projector.worker import Projector, ProjectorSettings
+from store.archive.archiver import Archiver
+from store.archive.objects import open_files
 from store.eventstore import EventStore
 from store.keys import Keys
 from store.meta import ensure_store
@@ -35,10 +39,15 @@ def configure_logging(settings: Settings) -> None:
 
 
 def dev_settings(settings: Settings, environ: Mapping[str, str]) -> Settings:
-    """`tally dev` delivers webhooks to local receivers unless TALLY_WEBHOOK_ALLOW_PRIVATE says otherwise."""
-    if "TALLY_WEBHOOK_ALLOW_PRIVATE" in environ:
-        return settings
-    return msgspec.structs.replace(settings, webhook_allow_private=True)
+    """`tally dev` delivers webhooks to local receivers unless TALLY_WEBHOOK_ALLOW_PRIVATE says otherwise, and
+    archives after 10 minutes, every minute (into <data dir>/archive), unless TALLY_ARCHIVE_* say otherwise."""
+    if "TALLY_WEBHOOK_ALLOW_PRIVATE" not in environ:
+        settings = msgspec.structs.replace(settings, webhook_allow_private=True)
+    if "TALLY_ARCHIVE_AFTER" not in environ:
+        settings = msgspec.structs.replace(settings, archive_after="10m")
+    if "TALLY_ARCHIVE_INTERVAL_SECONDS" not in environ:
+        settings = msgspec.structs.replace(settings, archive_interval_seconds=60)
+    return settings
 
 
 def holder_name() -> str:
@@ -113,7 +122,26 @@ async def run_projector(
     projection = Projection(redis, keys)
     store = EventStore(redis, keys, settings.dedup_ttl_seconds)
     clock = PartitionClock(store, projection, projector_settings.grace, now)
-    await Projector(projection, membership, projector_settings, clock).run(stop)
+    projector = Projector(projection, membership, projector_settings, clock)
+    archiving = _background_archiver(redis, settings, keys, holder, projector, stop)
+    try:
+        await projector.run(stop)
+    finally:
+        if archiving is not None:
+            await asyncio.gather(archiving, return_exceptions=True)
+
+
+def _background_archiver(redis: Redis, settings: Settings, keys: Keys, holder: str, projector: Projector,
+                         stop: asyncio.Event) -> "asyncio.Task[None] | None":
+    """Archive the partitions this projector holds every TALLY_ARCHIVE_INTERVAL_SECONDS (0: never)."""
+    if settings.archive_interval_seconds <= 0:
+        return None
+    archiver = Archiver(redis, keys, open_files(settings.archive_location), archive_settings(settings, holder))
+
+    def held() -> list[int]:
+        return [worker.partition for worker in projector.workers if worker.lease is not None]
+
+    return asyncio.create_task(archive_held_partitions(archiver, held, settings.archive_interval_seconds, stop))
 
 
 async def run_webhooks(redis: Redis, settings: Settings, stop: asyncio.Event, holder: str) -> None:

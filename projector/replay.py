@@ -93,6 +93,7 @@ class Replayer:
         partitions, total = await self.plan()
         for partition, refs in enumerate(partitions):
             head, added = await self._hold_floor(floors, partition) if floors else (ORIGIN, 0)
+            await self.store.archive.preload(partition)  # each segment read once, not once per account
             for ref in refs:
                 result = await self._fold(ref)
                 report.accounts += 1
@@ -105,6 +106,7 @@ class Replayer:
                 else:
                     await self._write(target, ref, result, letter)
                 progress(report.events, total)
+            self.store.archive.forget(partition)
             if floors is not None:
                 await self._start_at(target, partition, head, added)
         report.seconds = time.perf_counter() - started  # the rebuild itself, without the switch's settling

@@ -6,8 +6,10 @@ from typing import Any, Literal
 
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from domain.codec import decode_account, encode_event
+from domain.errors import StoreUnavailable
 from domain.events import AnyEvent, UsageRecorded
 from domain.fold import fold_logged
 from domain.identity import AccountRef
@@ -15,13 +17,14 @@ from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
 from store.dedup import bucket_expiry, bucket_keys, digest, seen_bare, week_of
 from store.entries import LogEntry, decode_entry, pairs, remember_blobs
 from store.keys import Keys
-from store.positions import ORIGIN, text
+from store.positions import ORIGIN, is_after, text
 from store.ratecard import load_rate_cards
 from store.scripts import Scripts
 
 _ref_encoder = msgspec.msgpack.Encoder()
 _ref_decoder = msgspec.msgpack.Decoder(AccountRef)
 LOG_PAGE = 2000
+READ_ATTEMPTS = 20
 
 
 class Dedup(msgspec.Struct, frozen=True):
@@ -83,6 +86,9 @@ class EventStore:
         self.dedup_ttl_seconds = dedup_ttl_seconds
         self.clock = clock
         self.scripts = Scripts(redis)
+        from store.archive.reader import ArchiveReader  # the archive reader imports this module
+
+        self.archive = ArchiveReader(redis, keys)
 
     def _append_call(
         self, ref: AccountRef, events: Sequence[AnyEvent], dedup: Dedup | None, expect: str | None
@@ -162,21 +168,45 @@ class EventStore:
         return [(e.position, decode_entry(e.payload, e.rates)) for e in await self.read_raw_log(ref, after)]
 
     async def read_raw_log(self, ref: AccountRef, after: str = ORIGIN) -> list[LogEntry]:
-        """The customer's whole stream after `after`, as stored, page by page (rate cards loaded)."""
+        """The customer's whole log after `after` as stored: what only the archive still holds, then the stream
+        (rate cards loaded). Read again if the archiver trimmed the stream while it was read."""
+        for _ in range(READ_ATTEMPTS):
+            live, first_live, span = await self._read_stream(ref, after)
+            if live and (first_live is None or is_after(first_live, live[0].position)):
+                continue  # trimmed under the read: an entry it read may have taken others with it
+            archived = await self.archive.before(ref, after, first_live, span)
+            await self.load_rate_cards(self.keys.partition_of(ref), [e.rates for e in archived])
+            return archived + live
+        raise StoreUnavailable("the customer stream kept being trimmed while it was read; try again")
+
+    async def _read_stream(self, ref: AccountRef, after: str) -> tuple[list[LogEntry], str | None, Any]:
+        """The customer stream after `after`, page by page (rate cards loaded); with each page, in the same round
+        trip and after it, the stream's first entry now and the account's archived span (store.archive)."""
         entries: list[LogEntry] = []
         start = f"({after}"
         while True:
-            page: Any = await self.redis.xrange(self.keys.log(ref), min=start, max="+", count=LOG_PAGE)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xrange(self.keys.log(ref), min=start, max="+", count=LOG_PAGE)
+                pipe.xrange(self.keys.log(ref), count=1)
+                pipe.hget(self.keys.archive_through(self.keys.partition_of(ref)), encode_ref(ref))
+                page, first, span = await pipe.execute()
             await self.load_rate_cards(self.keys.partition_of(ref), [f.get(b"r") for _, f in page])
             entries.extend(LogEntry(text(entry_id), f.get(b"e", b""), f.get(b"r")) for entry_id, f in page)
             if len(page) < LOG_PAGE:
-                return entries
+                return entries, text(first[0][0]) if first else None, span
             start = f"({text(page[-1][0])}"
 
     async def last_position(self, ref: AccountRef) -> str:
-        """Where the customer stream ends now (ORIGIN when it is empty)."""
+        """Where the customer stream ends now (ORIGIN when nothing was ever appended): a stream the archive
+        emptied still knows its last id."""
         last: Any = await self.redis.xrevrange(self.keys.log(ref), count=1)
-        return text(last[0][0]) if last else ORIGIN
+        if last:
+            return text(last[0][0])
+        try:
+            info: Any = await self.redis.xinfo_stream(self.keys.log(ref))
+        except ResponseError:  # no such stream
+            return ORIGIN
+        return text(info.get("last-generated-id") or info.get(b"last-generated-id") or ORIGIN)
 
     def use_generation(self, generation: int) -> None:
         """Read snapshots of another projection generation from now on."""

@@ -65,7 +65,7 @@ class Keys(msgspec.Struct, frozen=True):
         return f"{self._tag(self.partition_of(ref))}:{tenant}:{component(ref.customer_id)}"
 
     def log(self, ref: AccountRef) -> str:
-        """The customer's stream: its whole history, never trimmed."""
+        """The customer's stream: its history after what the archive holds (store/archive trims it)."""
         return f"{self._account(ref)}:log"
 
     def snapshot(self, ref: AccountRef) -> str:
@@ -204,6 +204,26 @@ class Keys(msgspec.Struct, frozen=True):
     def operations(self, partition: int) -> str:
         """Stream recording operator actions on the partition (dropped entries with their raw bytes)."""
         return f"{self._tag(partition)}:operations"
+
+    def archive_lease(self, partition: int) -> str:
+        """`holder#token` of the archiver that owns the partition's archive, with a TTL."""
+        return f"{self._tag(partition)}:archive:lease"
+
+    def archive_fence(self, partition: int) -> str:
+        """Counter handing out fencing tokens for the partition's archive lease."""
+        return f"{self._tag(partition)}:archive:fence"
+
+    def archive_segments(self, partition: int) -> str:
+        """Hash segment number -> encoded record (url, rows, digest, ranges) of each committed Parquet segment."""
+        return f"{self._tag(partition)}:archive:segments"
+
+    def archive_through(self, partition: int) -> str:
+        """Hash encoded account ref -> `first|through`: the account's first and last archived stream positions."""
+        return f"{self._tag(partition)}:archive:through"
+
+    def archive_pending(self, partition: int) -> str:
+        """Set of committed segment numbers whose accounts' streams are not trimmed yet."""
+        return f"{self._tag(partition)}:archive:pending"
 
     def meta(self) -> str:
         """Store-wide settings every process must agree on (the partition count)."""

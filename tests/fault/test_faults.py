@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.fault.scenarios import (
+    archive,
     crash,
     fencing,
     poison,
@@ -154,3 +155,21 @@ async def test_a_receiver_dribbling_its_reply_does_not_delay_another_tenants_del
 @pytest.mark.slow
 async def test_many_dribbling_receivers_do_not_delay_another_tenants_deliveries(tmp_path: Path) -> None:
     await record(webhooks.run(tmp_path, a_endpoints=20, a_notices=50, b_notices=20, seed=seed()), timeout=400)
+
+
+async def test_an_archiver_killed_at_each_step_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    await record(archive.run_kills(tmp_path, rounds=1, accounts=8, seed=seed()), timeout=180)
+
+
+@pytest.mark.slow
+async def test_an_archiver_killed_at_each_step_many_times(tmp_path: Path) -> None:
+    await record(archive.run_kills(tmp_path, rounds=5, accounts=24, seed=seed()), timeout=600)
+
+
+async def test_a_zombie_archiver_is_fenced_at_its_commit(tmp_path: Path) -> None:
+    await record(archive.run_zombie(tmp_path, accounts=8, seed=seed()), timeout=120)
+
+
+@pytest.mark.parametrize("damage", ["deleted", "corrupted"])
+async def test_a_lost_or_corrupted_segment_is_named_and_nothing_is_trimmed(tmp_path: Path, damage: str) -> None:
+    await record(archive.run_broken(tmp_path, damage, accounts=8, seed=seed()), timeout=120)

@@ -41,7 +41,8 @@ BUILDERS: dict[str, tuple[Build, st.SearchStrategy[tuple[Any, ...]]]] = {
               st.tuples(generations, refs)) for name in ["snapshot", "ledger", "ledger_ids"]},
     **{name: (lambda k, p, name=name: getattr(k, name)(p), st.tuples(partitions))
        for name in ["feed", "accounts", "alerts", "alerts_emitted", "lease", "fence", "rate_blobs",
-                    "webhook_checkpoint", "retention_floor", "halted", "operations"]},
+                    "webhook_checkpoint", "retention_floor", "halted", "operations",
+                    "archive_lease", "archive_fence", "archive_segments", "archive_through", "archive_pending"]},
     **{name: (lambda k, g, p, name=name: getattr(Keys(PARTITIONS, generation=g), name)(p),
               st.tuples(generations, partitions)) for name in ["checkpoint", "folded", "due", "quarantined"]},
     **{name: (lambda k, name=name: getattr(k, name)(), st.just(()))
