@@ -8,8 +8,8 @@ runs the suite and prints it). Each scenario runs against a redis-server of its 
 started. Outcomes: "ok"; "KNOWN BUG", a reported bug's signature was met (the test is xfail(strict=True,
 raises=KnownBug): any other failure still fails it, and a fix makes it XPASS, which fails it too); "ok (bug seen)",
 a known bug that strikes on some runs only struck, its deterministic reproduction being another test.
-The webhook row reads its columns as deliveries made, dribbled attempts, another tenant's deliveries late or
-missing, and messages received twice (scenarios/webhooks.py).
+The webhook row reads its columns as deliveries made, dribbled attempts, another tenant's deliveries that
+waited for one of its hanging attempts to end or never came, and messages received twice (scenarios/webhooks.py).
 """
 
 import asyncio
@@ -49,7 +49,8 @@ def fault_table(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultTable
 
 
 async def record(scenario: Coroutine[Any, Any, Row], timeout: float) -> None:
-    """Run a scenario under an overall deadline (its `finally` blocks reap what it started), then add its row."""
+    """Run a scenario under an overall deadline (its `finally` blocks reap what it started), then add its row. The
+    deadline only marks a stall: a loaded machine makes a scenario slower, never wrong."""
     try:
         row = await asyncio.wait_for(scenario, timeout)
     except BaseException as failure:
@@ -72,16 +73,16 @@ def seed() -> int:
 
 
 async def test_projector_killed_after_read_after_commit_and_at_random(tmp_path: Path) -> None:
-    await record(crash.run(tmp_path, kills=6, accounts=16, seconds=25, seed=seed()), timeout=90)
+    await record(crash.run(tmp_path, kills=6, accounts=16, seconds=150, seed=seed()), timeout=300)
 
 
 @pytest.mark.slow
 async def test_projector_killed_many_times_at_every_point(tmp_path: Path) -> None:
-    await record(crash.run(tmp_path, kills=60, accounts=40, seconds=150, seed=seed()), timeout=400)
+    await record(crash.run(tmp_path, kills=60, accounts=40, seconds=500, seed=seed()), timeout=600)
 
 
 async def test_a_projector_paused_past_its_lease_is_fenced_off(tmp_path: Path) -> None:
-    await record(fencing.run(tmp_path, zombies=2, pauses=2, seed=seed()), timeout=90)
+    await record(fencing.run(tmp_path, zombies=2, pauses=2, seed=seed()), timeout=300)
 
 
 @pytest.mark.slow
@@ -90,7 +91,7 @@ async def test_many_paused_projectors_are_fenced_off(tmp_path: Path) -> None:
 
 
 async def test_entries_delivered_again_after_a_checkpoint_rollback_are_no_ops(tmp_path: Path) -> None:
-    await record(redelivery.run(tmp_path, rollbacks=6, accounts=16, seed=seed()), timeout=90)
+    await record(redelivery.run(tmp_path, rollbacks=6, accounts=16, seed=seed()), timeout=300)
 
 
 @pytest.mark.slow
@@ -101,7 +102,7 @@ async def test_many_checkpoint_rollbacks_under_load(tmp_path: Path) -> None:
 @pytest.mark.parametrize("fsync", ["always", "everysec"])
 async def test_redis_killed_under_load_keeps_what_it_acknowledged(tmp_path: Path, fsync: str) -> None:
     await record(restart.run(tmp_path, fsync, kills=2 if fsync == "always" else 1, load_s=0.6, seed=seed()),
-                 timeout=90)
+                 timeout=300)
 
 
 @pytest.mark.slow
@@ -111,7 +112,7 @@ async def test_redis_killed_many_times_under_load(tmp_path: Path, fsync: str) ->
 
 
 async def test_trimming_the_feed_never_drops_what_a_lagging_projector_needs(tmp_path: Path) -> None:
-    await record(trimming.run(tmp_path, lag_s=1.0, accounts=16, seed=seed()), timeout=90)
+    await record(trimming.run(tmp_path, lag_s=1.0, accounts=16, seed=seed()), timeout=300)
 
 
 @pytest.mark.slow
@@ -120,23 +121,23 @@ async def test_trimming_hard_through_a_long_lag(tmp_path: Path) -> None:
 
 
 async def test_an_undecodable_entry_quarantines_its_account_until_retried(tmp_path: Path) -> None:
-    await record(quarantine.run(tmp_path, "feed-garbage", burst=0, seed=seed()), timeout=120)
+    await record(quarantine.run(tmp_path, "feed-garbage", burst=0, seed=seed()), timeout=300)
 
 
 async def test_an_undecodable_entry_in_the_middle_of_a_batch_quarantines_only_its_account(tmp_path: Path) -> None:
-    await record(quarantine.run(tmp_path, "feed-garbage-mid-batch", burst=20, seed=seed()), timeout=120)
+    await record(quarantine.run(tmp_path, "feed-garbage-mid-batch", burst=20, seed=seed()), timeout=300)
 
 
 async def test_a_poison_account_is_quarantined_alone_then_retried_and_dropped(tmp_path: Path) -> None:
-    await record(quarantine.run(tmp_path, "unfoldable", burst=0, seed=seed()), timeout=120)
+    await record(quarantine.run(tmp_path, "unfoldable", burst=0, seed=seed()), timeout=300)
 
 
 async def test_a_feed_entry_with_garbage_fields_halts_its_partition(tmp_path: Path) -> None:
-    await record(poison.run(tmp_path, "fields", burst=0, seed=seed()), timeout=90)
+    await record(poison.run(tmp_path, "fields", burst=0, seed=seed()), timeout=300)
 
 
 async def test_replay_switches_generation_under_writes_and_reads(tmp_path: Path) -> None:
-    await record(replay.run(tmp_path, customers=12, before_s=0.5, after_s=1.2, seed=seed()), timeout=90)
+    await record(replay.run(tmp_path, customers=12, before_s=0.5, after_s=1.2, seed=seed()), timeout=300)
 
 
 @pytest.mark.slow
@@ -145,11 +146,11 @@ async def test_replay_of_a_bigger_log_under_writes_and_reads(tmp_path: Path) -> 
 
 
 async def test_a_generation_switch_in_the_middle_of_a_batch(tmp_path: Path) -> None:
-    await record(switch.run(tmp_path, seed=seed()), timeout=120)
+    await record(switch.run(tmp_path, seed=seed()), timeout=300)
 
 
 async def test_a_receiver_dribbling_its_reply_does_not_delay_another_tenants_delivery(tmp_path: Path) -> None:
-    await record(webhooks.run(tmp_path, a_endpoints=5, a_notices=10, b_notices=5, seed=seed()), timeout=90)
+    await record(webhooks.run(tmp_path, a_endpoints=5, a_notices=10, b_notices=5, seed=seed()), timeout=300)
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ BEARER = {"authorization": f"Bearer {OPERATOR_KEY}"}
 BIG = AccountRef("tenant_a", "env_a", "cust_big")
 
 
-async def poll_job(client: httpx.AsyncClient, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
+async def poll_job(client: httpx.AsyncClient, job_id: str, timeout: float = 120.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         job: dict[str, Any] = (await client.get(f"/v1/admin/verify/{job_id}", headers=BEARER)).json()

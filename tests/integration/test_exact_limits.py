@@ -27,7 +27,7 @@ async def ok(reply: httpx.Response) -> Any:
 
 
 async def poll_transactions(client: httpx.AsyncClient, wallet_id: str, reason: str) -> list[Any]:
-    deadline = asyncio.get_running_loop().time() + 20
+    deadline = asyncio.get_running_loop().time() + 120  # polled: marks a stall
     while True:
         items: list[Any] = (await ok(await client.get(f"/v1/wallets/{wallet_id}/transactions")))["items"]
         if any(item["transaction_reason"] == reason for item in items):

@@ -57,7 +57,7 @@ class World:
         return (await self.redis.xlen(KEYS.log(VICTIM)), await self.redis.xlen(KEYS.feed(KEYS.partition_of(VICTIM))),
                 len(prices))
 
-    async def neighbour_keeps_folding(self, timeout: float = 10.0) -> None:
+    async def neighbour_keeps_folding(self, timeout: float = 120.0) -> None:
         """Top the neighbour up and poll its cached balance until the projector has folded it."""
         reply = await self.client.post(f"/v1/wallets/{self.neighbour_wallet}/top-up",
                                        json={"credits_to_add": "1", "transaction_reason": "FREE_CREDIT_GRANT"})

@@ -40,7 +40,7 @@ async def lag(store: EventStore, projection: Projection) -> list[str]:
     return behind
 
 
-async def wait_caught_up(store: EventStore, projection: Projection, timeout: float = 20.0) -> None:
+async def wait_caught_up(store: EventStore, projection: Projection, timeout: float = 120.0) -> None:
     """Poll until every partition checkpoint and every snapshot has reached the head of its stream."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -67,7 +67,7 @@ async def running_app(
             yield c
 
 
-async def wait_folded(redis: Redis, ref: AccountRef, partitions: int = PARTITIONS, timeout: float = 10.0) -> None:
+async def wait_folded(redis: Redis, ref: AccountRef, partitions: int = PARTITIONS, timeout: float = 120.0) -> None:
     """Poll until the account's snapshot has folded its whole stream (no sleeping for a fixed time)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

@@ -59,7 +59,7 @@ async def append_raw(store: EventStore, ref: AccountRef, payload: bytes = GARBAG
     return text(reply[1][0])
 
 
-async def until(probe: Callable[[], Awaitable[bool]], what: str, timeout: float = 15.0) -> None:
+async def until(probe: Callable[[], Awaitable[bool]], what: str, timeout: float = 120.0) -> None:
     """Poll `probe` until it holds (no fixed sleep), or fail after `timeout` seconds saying `what` never held."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

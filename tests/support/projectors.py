@@ -157,7 +157,7 @@ class ProjectorProcesses:
     def log_tail(self, name: str, chars: int = 2000) -> str:
         return (self.log_dir / f"{name}.log").read_text(errors="replace")[-chars:]
 
-    async def wait_joined(self, redis: Redis, name: str, timeout: float = 20) -> None:
+    async def wait_joined(self, redis: Redis, name: str, timeout: float = 120) -> None:
         """Poll until the process has sent its first membership heartbeat (it is running its workers)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -58,11 +58,30 @@ class Route:
 
 
 @dataclass
+class Dribble:
+    """One dribbled reply: when the request arrived and when the sender hung up (None: still connected). The hang-up
+    is noticed by a failed write; `ended` is the write before the last that went through, never after it."""
+
+    path: str
+    started: float
+    ended: float | None = None
+
+    def in_flight_at(self, moment: float) -> bool:
+        return self.started <= moment and (self.ended is None or self.ended > moment)
+
+
+@dataclass
 class Receiver:
     routes: dict[str, Route]
     received: list[Received] = field(default_factory=list)
+    dribbles: list[Dribble] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
+
+    def dribbling(self, path: str, moment: float) -> list[Dribble]:
+        """The replies to `path` being dribbled at `moment` (time.monotonic())."""
+        with self.lock:
+            return [d for d in self.dribbles if d.path == path and d.in_flight_at(moment)]
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -96,6 +115,7 @@ class Receiver:
 def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
+            arrived = time.monotonic()
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             headers = {name.lower(): value for name, value in self.headers.items()}
             status = receiver.handle(self.path, headers, body)
@@ -104,17 +124,28 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("content-length", str(dribble))
             self.end_headers()
-            self.dribble(dribble)
+            if dribble:
+                record = Dribble(self.path, arrived)
+                with receiver.lock:
+                    receiver.dribbles.append(record)
+                ended = self.dribble(dribble)
+                with receiver.lock:
+                    record.ended = ended
 
-        def dribble(self, count: int) -> None:
-            """Write `count` bytes one at a time, DRIBBLE_INTERVAL_S apart, until done or the sender hangs up."""
+        def dribble(self, count: int) -> float:
+            """Write `count` bytes one at a time, DRIBBLE_INTERVAL_S apart, until done or the sender hangs up; when
+            it ended: the time of the write before the last one that went through (a write into a connection the
+            peer closed can still succeed once, so that one may be after the hang-up; the one before is not)."""
+            written = [time.monotonic()] * 2
             try:
                 for _ in range(count):
                     self.wfile.write(b".")
                     self.wfile.flush()
+                    written = [written[1], time.monotonic()]
                     time.sleep(DRIBBLE_INTERVAL_S)
             except OSError:
-                return
+                return written[0]
+            return time.monotonic()
 
         def log_message(self, format: str, *args: object) -> None:
             return

@@ -28,6 +28,7 @@ from tests.support.faults_processes import run_tally, tally_env
 from tests.support.projectors import ENTRY
 
 PARTITIONS = 4
+STALL_S = 60.0  # polled waits return once their state holds; the bound only marks a stall
 BAD = 1  # the partition the bad entry goes to
 GARBAGE = b"\xc1 not msgpack"
 
@@ -112,9 +113,9 @@ async def run(tmp_path: Path, variant: str, burst: int, seed: int) -> Row:
             facts["before the bad entry, unread"] = len(unread)
             writing = asyncio.create_task(writer.run_lanes(seconds=60))
             dead = DeadLetters(st.redis, st.keys)
-            facts["halted"] = await poll(lambda: _halted(dead), timeout=2)  # a halt takes a batch: well under 1 s
+            facts["halted"] = await poll(lambda: _halted(dead), timeout=STALL_S)  # a halt takes a batch: well under 1 s
             facts["gauge while halted"] = await projector.halted_gauge()
-            facts["others went on"] = await poll(lambda: others_past(st, bad), timeout=10)
+            facts["others went on"] = await poll(lambda: others_past(st, bad), timeout=STALL_S)
             facts["after the bad entry"] = await entries_after(st, bad)
             if facts["halted"]:
                 code, out = await run_tally(tally_env(st.url, PARTITIONS), "dlq", "drop", str(BAD), "--yes")

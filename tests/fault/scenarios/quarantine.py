@@ -30,7 +30,7 @@ from store.eventstore import Dedup, encode_ref
 from store.positions import is_after, text
 from store.quarantine import Quarantines
 from tests.fault.scenarios.common import Stage, StoppableWriter, refs_in, stage
-from tests.fault.scenarios.poison import BAD, GARBAGE, PARTITIONS, MetricsProjector, poll
+from tests.fault.scenarios.poison import BAD, GARBAGE, PARTITIONS, STALL_S, MetricsProjector, poll
 from tests.support.catchup import lag
 from tests.support.faults import Row, audit, wait_until_caught_up
 from tests.support.faults_processes import run_tally, tally_env
@@ -110,12 +110,13 @@ async def run(tmp_path: Path, variant: str, burst: int, seed: int) -> Row:
             projector.signal(signal.SIGCONT)
             writing = asyncio.create_task(writer.run_lanes(seconds=60))
             quarantines = Quarantines(st.redis, st.keys)
-            facts["quarantined"] = await poll(lambda: _quarantined(quarantines, poisoned), timeout=5)
+            facts["quarantined"] = await poll(lambda: _quarantined(quarantines, poisoned), timeout=STALL_S)
             facts["partition halted"] = await poll(lambda: _halted(st), timeout=0.3)
             facts["gauge while quarantined"] = await _gauge_reaches(projector, 1.0)
-            facts["partition went past it"] = await poll(lambda: _past(st, feed_position), timeout=10)
+            facts["partition went past it"] = await poll(lambda: _past(st, feed_position), timeout=STALL_S)
             await writer.stop(writing)
-            facts["neighbours folded meanwhile"] = await poll(lambda: neighbours_caught_up(st, poisoned), timeout=15)
+            facts["neighbours folded meanwhile"] = await poll(lambda: neighbours_caught_up(st, poisoned),
+                                                              timeout=STALL_S)
             await operator(st, facts, poisoned, log_position)
             behind = await wait_until_caught_up(st.store, st.projection, timeout=60)
             facts["still quarantined"] = await quarantines.get(poisoned) is not None
@@ -145,8 +146,8 @@ async def _past(st: Stage, feed_position: str) -> bool:
 
 
 async def _gauge_reaches(projector: MetricsProjector, value: float) -> float | None:
-    """The gauge once it reads `value` (it is refreshed every clock interval), or what it reads after 5 s."""
-    await poll(lambda: _gauge_is(projector, value), timeout=5)
+    """The gauge once it reads `value` (it is refreshed every clock interval), or what it reads after STALL_S."""
+    await poll(lambda: _gauge_is(projector, value), timeout=STALL_S)
     return await gauge(projector)
 
 

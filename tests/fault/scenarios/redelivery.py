@@ -82,7 +82,7 @@ async def run(tmp_path: Path, rollbacks: int, accounts: int, seed: int) -> Row:
                 was, again = await roll_back(st, partition, back)
                 rolled += again
                 to_origin += back == 0
-                await folded_past(st, partition, was, timeout=20)
+                await folded_past(st, partition, was, timeout=120)
             await writer.stop(writing)
             await wait_settled(st.store, st.projection, writer, timeout=30)
             assert procs.exited_on_their_own() == {}

@@ -133,7 +133,7 @@ async def run(tmp_path: Path, customers: int, before_s: float, after_s: float, s
                 for name in procs.running:
                     procs.kill(name)
                 await procs.wait_joined(st.redis, procs.start())
-            behind_after_restart = await wait_until_caught_up(st.store, st.projection, timeout=20)
+            behind_after_restart = await wait_until_caught_up(st.store, st.projection, timeout=120)
             await at_live_generation(st.store, st.projection)
             acked = {event_id: AccountRef(TENANT.tenant_id, TENANT.environment_id, customer)
                      for event_id, customer in traffic.usage.items()}

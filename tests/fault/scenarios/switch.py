@@ -57,10 +57,10 @@ async def run(tmp_path: Path, seed: int) -> Row:
         running = asyncio.create_task(projector.run(stop))
         try:
             await writer.create_wallets()
-            await asyncio.wait_for(projection.arrived.wait(), 10)  # the worker has read its first batch
+            await asyncio.wait_for(projection.arrived.wait(), STALL_S)  # the worker has read its first batch
             await switch_generation(st.redis, st.keys, 2)  # what `tally replay` does last
             loop = asyncio.get_running_loop()
-            deadline = loop.time() + 5
+            deadline = loop.time() + STALL_S
             while projection.keys.generation != 2:  # the projector notices on its next heartbeat
                 assert loop.time() < deadline, "the projector never followed the generation pointer"
                 await asyncio.sleep(0.01)

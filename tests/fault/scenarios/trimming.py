@@ -142,7 +142,7 @@ async def lag_and_trim(st: Stage, lag_s: float, lagging: list[int]) -> int:
     return trims
 
 
-async def poll(condition: Callable[[], Awaitable[bool]], failure: str, timeout: float = 20) -> None:
+async def poll(condition: Callable[[], Awaitable[bool]], failure: str, timeout: float = 120) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not await condition():
