@@ -22,6 +22,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     period_grace_seconds: int = 3600
     clock_interval_ms: int = 1000
     trim_every_batches: int = 50
+    # retention of what grows with time (README: Retention)
+    retention_interval_ms: int = 10_000
+    retention_batch: int = 1000
+    alerts_retention_seconds: int = 24 * 3600
+    operations_retention_seconds: int = 365 * 24 * 3600
+    webhook_delivery_retention_seconds: int = 7 * 24 * 3600
     max_future_skew_seconds: int = 300
     webhook_max_attempts: int = 8
     webhook_backoff_base_ms: int = 1000
@@ -66,6 +72,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                settings.webhook_concurrency_per_endpoint) < 1:
             raise ValidationFailed("TALLY_WEBHOOK_TIMEOUT_MS and TALLY_WEBHOOK_CONCURRENCY* must be at least 1")
         _check_http_bounds(settings)
+        _check_retention(settings)
         return settings
 
 
@@ -74,3 +81,12 @@ def _check_http_bounds(settings: Settings) -> None:
                  "header_timeout_seconds", "keep_alive_seconds", "max_concurrency"):
         if getattr(settings, name) <= 0:
             raise ValidationFailed(f"{PREFIX}{name.upper()} must be greater than 0")
+
+
+def _check_retention(settings: Settings) -> None:
+    for name in ("retention_interval_ms", "retention_batch"):
+        if getattr(settings, name) <= 0:
+            raise ValidationFailed(f"{PREFIX}{name.upper()} must be greater than 0")
+    for name in ("alerts_retention_seconds", "operations_retention_seconds", "webhook_delivery_retention_seconds"):
+        if getattr(settings, name) < 0:
+            raise ValidationFailed(f"{PREFIX}{name.upper()} must be 0 or more")

@@ -44,13 +44,13 @@ async def test_a_zombie_sender_that_lost_its_lease_can_write_nothing(aredis: Red
     checkpoint = await zombie.webhooks.checkpoint(0)
 
     changed = msgspec.structs.replace(delivery, status="delivered")
-    assert not await zombie.webhooks.record(zombie_lease, changed, None)
+    assert not await zombie.webhooks.record(zombie_lease, changed, None, 0)
     assert not await zombie.webhooks.claim(zombie_lease, {delivery.id: 1})
     assert await zombie.queue_new() == 0 and zombie.lease is None
     assert await zombie.webhooks.checkpoint(0) == checkpoint
     assert [(d.id, d.status) for d in await deliveries(aredis, TENANT)] == [(delivery.id, "pending")]
     assert not await zombie.keep_lease()  # and it cannot take the lease back while the successor holds it
-    assert await successor.webhooks.record(successor.lease, changed, None)  # the holder's writes go through
+    assert await successor.webhooks.record(successor.lease, changed, None, 0)  # the holder's writes go through
 
 
 async def test_stopping_the_sender_gives_its_lease_back_at_once(aredis: Redis) -> None:
