@@ -15,6 +15,7 @@ from cli import wiring
 from cli.common import err, load_settings, redis_url
 from cli.dlq import dlq
 from cli.ops import ops
+from cli.retention import retention_app
 from cli.serve import serve
 from cli.settings import Settings
 from cli.stores import embedded_store
@@ -111,6 +112,7 @@ def webhooks(
 
 
 app.registered_commands.extend(ops.registered_commands)
+app.registered_commands.extend(retention_app.registered_commands)
 app.add_typer(dlq, name="dlq")
 
 

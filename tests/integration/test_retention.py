@@ -2,6 +2,9 @@
 still needs (notices not yet queued by the webhook sender or pending in a consumer group, notices whose events are
 still in the feed, feed entries above the checkpoint or a replay's floor, unfinished webhook deliveries)."""
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 from redis.asyncio import Redis
@@ -155,3 +158,24 @@ async def test_a_delivery_queued_again_is_only_taken_out_of_the_index(aredis: Re
     assert await Retention(aredis, KEYS).prune_deliveries(NOW, keep_ms=1000, limit=100) == 0
     assert await webhooks.get("msg_1") is not None
     assert await aredis.zcard(KEYS.webhook_finished()) == 0
+
+
+async def test_the_retention_command_shows_what_holds_each_structure_and_applies_a_round(
+    clean_redis: str, aredis: Redis
+) -> None:
+    await notices(aredis, 1000, 2000)
+    await feed(aredis, 1500, 9000)
+    await aredis.set(KEYS.checkpoint(0), "9000-0")
+    await aredis.set(KEYS.webhook_checkpoint(0), "2000-0")
+    env = {**os.environ, "TALLY_REDIS_URL": clean_redis, "TALLY_PARTITIONS": str(PARTITIONS),
+           "TALLY_ALERTS_RETENTION_SECONDS": "0"}
+    command = [sys.executable, "-c", "from cli.main import run; run()", "retention"]
+    shown = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "partition 0: feed=2 below 9000-0 (projector checkpoint); alerts=2 emitted_keys=2 below 1500-0 (feed)" \
+        in shown.stdout, shown.stdout
+    assert await aredis.xlen(KEYS.alerts(0)) == 2  # only shown
+    applied = subprocess.run([*command, "--apply"], env=env, capture_output=True, text=True, timeout=60)
+    assert applied.returncode == 0, applied.stderr
+    assert await left(aredis) == ([], [])  # the feed went on past 1500 (trimmed to the checkpoint) first
+    assert await aredis.xlen(KEYS.feed(0)) == 1

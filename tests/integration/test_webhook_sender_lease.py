@@ -113,3 +113,24 @@ async def test_a_companion_that_fails_is_logged_and_started_again_until_stopped(
     await wait_until(lambda: len(runs) == 3, 5, "the companion was started three times")
     stop.set()
     await asyncio.wait_for(task, 5)
+
+
+async def test_the_sender_prunes_finished_deliveries_past_their_retention_only_while_it_holds_the_lease(
+    aredis: Redis
+) -> None:
+    await add_endpoint(aredis, TENANT, "whe_1", "http://127.0.0.1:1/")
+    await add_notice(aredis, TENANT, "n1")
+    await add_notice(aredis, TENANT, "n2")
+    holder = sender(aredis, holder="holder", delivery_keep_ms=1000, retention_interval_ms=1)
+    assert await holder.keep_lease() and await holder.queue_new() == 2
+    assert holder.lease is not None
+    first, second = await deliveries(aredis, TENANT)
+    assert await holder.webhooks.record(holder.lease, msgspec.structs.replace(first, status="delivered"), None, 5000)
+    lease, holder.lease = holder.lease, None
+    assert await holder.prune(10_000) == 0  # not the lease holder: nothing
+    holder.lease = lease
+    assert await holder.prune(5500) == 0  # finished half a second ago: kept
+    await asyncio.sleep(0.01)  # past the (1 ms) interval between rounds
+    assert await holder.prune(10_000) == 1
+    assert [d.id for d in await deliveries(aredis, TENANT)] == [second.id]  # the pending one stays
+    await holder.client.aclose()
