@@ -8,8 +8,8 @@ only what its feed still holds; the feed is trimmed below the live checkpoint an
 so the events a replay's next generation will fold again are all still in the feed. A notice is emitted (its id
 is the server's time then) after its event was appended (the event's feed id, same clock), so a notice older than
 the feed's first entry belongs to an event that left the feed: nothing can fold it again with notices. A refold by
-`tally dlq retry` emits only for entries after the quarantined snapshot, which were never emitted; `tally replay`
-emits nothing.
+`tally dlq retry` emits only for entries after the quarantined snapshot's position (even from zero), which were
+never emitted; `tally replay` emits nothing.
 """
 
 from typing import Any
