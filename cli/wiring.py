@@ -120,7 +120,8 @@ async def run_projector(
 
 
 def retention_settings(settings: Settings) -> RetentionSettings:
-    return RetentionSettings(interval_ms=settings.retention_interval_ms, batch=settings.retention_batch,
+    return RetentionSettings(interval_ms=settings.retention_interval_ms, trim_feed=settings.trim_every_batches > 0,
+                             batch=settings.retention_batch,
                              alerts_keep_ms=settings.alerts_retention_seconds * 1000,
                              operations_keep_ms=settings.operations_retention_seconds * 1000)
 

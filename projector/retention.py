@@ -18,6 +18,7 @@ DAY_MS = 86_400_000
 
 class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True):
     interval_ms: int = 10_000
+    trim_feed: bool = True  # False with TALLY_TRIM_EVERY_BATCHES=0: the feed is kept whole
     batch: int = 1000  # most alerts-stream entries removed per partition and round
     alerts_keep_ms: int = DAY_MS
     operations_keep_ms: int = 365 * DAY_MS
@@ -57,7 +58,7 @@ class PartitionRetention:
     async def run(self, partition: int) -> Retained:
         now_ms = int(self.now().timestamp() * 1000)
         done = Retained(
-            feed=await self.retention.trim_feed(partition),
+            feed=await self.retention.trim_feed(partition) if self.settings.trim_feed else 0,
             alerts=await self.retention.trim_alerts(partition, now_ms, self.settings.alerts_keep_ms,
                                                     self.settings.batch),
             operations=await self.retention.trim_operations(partition, now_ms, self.settings.operations_keep_ms),

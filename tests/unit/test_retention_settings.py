@@ -23,3 +23,8 @@ def test_retention_defaults_and_overrides_reach_the_retention_task() -> None:
 def test_a_retention_setting_out_of_range_stops_start_up(name: str, value: str) -> None:
     with pytest.raises(ValidationFailed):
         Settings.from_env({name: value})
+
+
+def test_a_feed_kept_whole_is_not_trimmed_by_retention_either() -> None:
+    assert retention_settings(Settings.from_env({})).trim_feed
+    assert not retention_settings(Settings.from_env({"TALLY_TRIM_EVERY_BATCHES": "0"})).trim_feed
