@@ -1,13 +1,26 @@
-"""Redis memory per usage event and per customer, measured on a fresh redis-server, and a sizing table.
+"""Redis bytes per customer in steady state (1,000 usage events a month), per structure, and a 1M-customer sizing.
 
-Run: .venv/bin/python -m bench.memory [--customers 2000] [--events 100000]
+Run: .venv/bin/python -m bench.memory [--customers 2000]
+
+On a fresh redis-server: N customers each get a PRE_PAID wallet (with a critical alert setting) and one day of usage
+(1,000 / 30 events, each with its dedup marker, priced by a rate card); the real projector folds them with its
+retention running; the webhook sender is modelled as keeping up (its checkpoints set to each alerts head) and one
+retention round runs on every partition. Steady state is then modelled from that day, and said so:
+- customer streams hold one day of events: the archive (another branch) moves older folded entries to Parquet with a
+  1-day retention, so each stream is trimmed to its last day's entries here (the wallet's creation entry goes);
+- dedup: measured on its own over a whole 35-day window (the store's clock moved a day at a time, 33 ids a day),
+  as bytes freed per id when the window's buckets are deleted; then times the ids a customer has in the window;
+- alerts streams hold one day of notices (TALLY_ALERTS_RETENTION_SECONDS); a customer of this workload writes about
+  `NOTICES_A_MONTH` notices a month (its period settlement and its balance alerts), so 1/30 of that is held.
+Each structure is measured by the `used_memory` Redis frees when it is deleted, one structure at a time.
 """
 
 import argparse
 import asyncio
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +28,30 @@ from redis.asyncio import Redis
 
 from cli.settings import Settings
 from cli.stores import free_port, start_redis_server
-from cli.wiring import run_projector
+from cli.wiring import retention_settings, run_projector
 from domain.events import UsageRecorded, WalletCreated
 from domain.identity import AccountRef
+from domain.pricing import PriceVersion
+from domain.settings import AlertSettings, AlertThreshold
+from projector.retention import PartitionRetention
 from store.dedup import DAY, SHARDS, WEEK, week_of
 from store.eventstore import Dedup, EventStore
 from store.keys import Keys
 from store.projection import Projection
+from store.ratecard import add_price
+from store.retention import Retention
 
 PARTITIONS = 16
+EVENTS_A_MONTH = 1000
+DAY_EVENTS = round(EVENTS_A_MONTH / 30)
 DEDUP_DAYS = 35
-IDS_A_DAY = 33  # 1,000 usage events a month
+NOTICES_A_MONTH = 2
+TENANT, ENVIRONMENT = "tenant_mem", "env_mem"
+NOW = datetime.now(UTC).replace(microsecond=0)
+PRICE = PriceVersion(id="price_mem", lookup_key="api_call", event_name="api_call", currency="usd",
+                     aggregation="COUNT", billing_model="FLAT_FEE", amount=Decimal("0.01"),
+                     effective_from=NOW - timedelta(days=1), created_at=NOW - timedelta(days=1))
+ALERTS = AlertSettings(alert_enabled=True, critical=AlertThreshold(threshold=Decimal(1), condition="below"))
 
 
 async def used(redis: Redis) -> int:
@@ -33,83 +59,105 @@ async def used(redis: Redis) -> int:
     return int(info["used_memory"])
 
 
-async def caught_up(projection: Projection) -> bool:
-    for partition in range(PARTITIONS):
-        lag = await projection.lag(partition)
-        if lag.behind:
-            return False
-    return True
+async def settled(redis: Redis) -> int:
+    """`used_memory` once Redis's cron has shrunk its key tables after deletions (it stops moving)."""
+    last = await used(redis)
+    for _ in range(20):
+        await asyncio.sleep(0.5)
+        now = await used(redis)
+        if now == last:
+            return now
+        last = now
+    return last
 
 
-async def measure(url: str, customers: int, events: int) -> dict[str, float]:
-    redis = Redis.from_url(url)
-    keys = Keys(PARTITIONS)
-    store = EventStore(redis, keys, DEDUP_DAYS * 86400)
-    now = datetime.now(UTC)
-    refs = [AccountRef("tenant", "env", f"customer_{i:07d}") for i in range(customers)]
-    base = await used(redis)
+async def freed(redis: Redis, names: list[str]) -> int:
+    """The bytes Redis frees when `names` are deleted (key-table shrinking included)."""
+    before = await settled(redis)
+    for start in range(0, len(names), 1000):
+        if names[start:start + 1000]:
+            await redis.delete(*names[start:start + 1000])
+    return before - await settled(redis)
+
+
+def ref(i: int) -> AccountRef:
+    return AccountRef(TENANT, ENVIRONMENT, f"customer_{i:07d}")
+
+
+def wallet(i: int) -> WalletCreated:
+    return WalletCreated(id=f"wc_{i}", at=NOW, wallet_id=f"wallet_{i:07d}", tenant_id=TENANT,
+                         environment_id=ENVIRONMENT, customer_id=ref(i).customer_id, currency="usd",
+                         wallet_type="PRE_PAID", conversion_rate=Decimal(1), topup_conversion_rate=Decimal(1),
+                         initial_credits=Decimal(100), initial_transaction_id=f"wtx_init_{i}", alert_settings=ALERTS)
+
+
+def usage(i: int, n: int) -> UsageRecorded:
+    at = NOW + timedelta(microseconds=n)
+    return UsageRecorded(id=f"event_{i:07d}_{n:04d}", at=at, event_name="api_call",
+                         external_customer_id=ref(i).customer_id, timestamp=at,
+                         properties={"tokens": 100 + n % 900, "model": "large"}, source="api")
+
+
+async def fill(store: EventStore, customers: int) -> None:
+    await add_price(store.redis, store.keys, TENANT, ENVIRONMENT, PRICE)
     for start in range(0, customers, 500):
-        await store.append_each([
-            (ref, WalletCreated(id=f"w{i}", at=now, wallet_id=f"wallet_{i}", tenant_id="tenant", environment_id="env",
-                                customer_id=ref.customer_id, currency="usd", wallet_type="PRE_PAID",
-                                conversion_rate=1, topup_conversion_rate=1, initial_credits=100,  # type: ignore[arg-type]
-                                initial_transaction_id=f"t{i}"), None)
-            for i, ref in enumerate(refs[start:start + 500], start)
-        ])
-    after_wallets = await used(redis)
-    for start in range(0, events, 1000):
-        batch = []
-        for n in range(start, min(events, start + 1000)):
-            ref = refs[n % customers]
-            event = UsageRecorded(id=f"event_{n:012d}", at=now, event_name="api_call",
-                                  external_customer_id=ref.customer_id, timestamp=now,
-                                  properties={"tokens": n % 1000, "model": "large"})
-            batch.append((ref, event, Dedup(scope="event", key=event.id)))
-        await store.append_each(batch)
-    after_events = await used(redis)
+        chunk = range(start, min(customers, start + 500))
+        for i in chunk:
+            await store.index_wallet(wallet(i).wallet_id, ref(i))
+        await store.append_each([(ref(i), wallet(i), Dedup(scope="event", key=wallet(i).id)) for i in chunk])
+        await store.append_each([(ref(i), usage(i, n), Dedup(scope="event", key=usage(i, n).id))
+                                 for i in chunk for n in range(DAY_EVENTS)])
+
+
+async def fold_and_retain(redis: Redis, keys: Keys) -> None:
+    """The real projector (retention included) until caught up; then the sender keeping up, and one round."""
+    settings = Settings(partitions=PARTITIONS, request_log=False, retention_interval_ms=200)
     stop = asyncio.Event()
-    settings = Settings(partitions=PARTITIONS, trim_every_batches=1, request_log=False)
     task = asyncio.create_task(run_projector(redis, settings, stop, "memory-bench"))
     projection = Projection(redis, keys)
-    while not await caught_up(projection):
+    while any([(await projection.lag(p)).behind for p in range(PARTITIONS)]):
         await asyncio.sleep(0.2)
     stop.set()
     await task
+    rounds = PartitionRetention(Retention(redis, keys), retention_settings(settings))
     for partition in range(PARTITIONS):
-        await redis.xtrim(keys.feed(partition), minid=await projection.checkpoint(partition))
-    after_fold = await used(redis)
-    in_run = sum(await _sizes(redis, _buckets(keys, ref, [week_of(time.time())]))) / events
-    snapshot_bytes = await _average(redis, [keys.snapshot(ref) for ref in refs[:200]])
-    dedup_bytes, dedup_freed = await _dedup_bytes(redis, keys)
-    await redis.aclose()
-    retained = (after_fold - after_wallets - customers * snapshot_bytes) / events
-    return {
-        "per_customer_wallet_events": (after_wallets - base) / customers,
-        "per_customer_snapshot": snapshot_bytes,
-        "per_event_with_feed_untrimmed": (after_events - after_wallets) / events,
-        "per_event_retained": retained,
-        "per_event_dedup": dedup_bytes,
-        "per_event_dedup_freed_on_delete": dedup_freed,
-        "per_event_stream_entry": retained - in_run,
+        head: Any = await redis.xrevrange(keys.alerts(partition), count=1)
+        if head:
+            await redis.set(keys.webhook_checkpoint(partition), head[0][0])
+        await rounds.run(partition)
+
+
+async def keep_one_day(redis: Redis, keys: Keys, customers: int) -> None:
+    """Model the archive at its 1-day default: each customer stream keeps its last day's entries only."""
+    for i in range(customers):
+        await redis.xtrim(keys.log(ref(i)), maxlen=DAY_EVENTS, approximate=False)
+
+
+async def breakdown(redis: Redis, keys: Keys, customers: int) -> dict[str, float]:
+    """Bytes per customer of each structure (dedup: per marker), measured by deleting it."""
+    notices = sum([int(await redis.xlen(keys.alerts(p))) for p in range(PARTITIONS)])
+    per_partition = range(PARTITIONS)
+    figures = {
+        "customer stream, one day of events": await freed(redis, [keys.log(ref(i)) for i in range(customers)]),
+        "snapshot": await freed(redis, [keys.snapshot(ref(i)) for i in range(customers)]),
+        "alerts notice + emitted key (bytes per notice)":
+            await freed(redis, [n for p in per_partition for n in (keys.alerts(p), keys.alerts_emitted(p))])
+            / max(1, notices),
+        "feed (trimmed below the checkpoint)": await freed(redis, [keys.feed(p) for p in per_partition]),
+        "indexes: accounts set, wallet index, due schedule": await freed(
+            redis, [n for p in per_partition for n in (keys.accounts(p), keys.due(p))]
+            + [keys.wallet_index(wallet(i).wallet_id) for i in range(customers)]),
     }
+    rest = await settled(redis)
+    await redis.flushall()
+    figures["everything else (checkpoints, rate cards, leases ...)"] = rest - await settled(redis)
+    figures["dedup, whole window (bytes per id)"] = await window_dedup(redis, keys)
+    return {name: value if "bytes per" in name else value / customers for name, value in figures.items()}
 
 
-async def _sizes(redis: Redis, names: list[str]) -> list[int]:
-    return [await redis.memory_usage(name, samples=0) or 0 for name in names]
-
-
-async def _average(redis: Redis, names: list[str]) -> float:
-    sizes = await _sizes(redis, names)
-    return sum(sizes) / max(1, len(sizes))
-
-
-def _buckets(keys: Keys, ref: AccountRef, weeks: range | list[int]) -> list[str]:
-    return [name for shard in range(SHARDS) for name in keys.dedup_buckets(ref, shard, weeks)]
-
-
-async def _dedup_bytes(redis: Redis, keys: Keys, customers: int = 100) -> tuple[float, float]:
-    """Customers sending IDS_A_DAY ids a day for DEDUP_DAYS days (the store's clock moved a day at a time): their
-    buckets' MEMORY USAGE per id, and how much used_memory drops per id when they are deleted (expiry entries too)."""
+async def window_dedup(redis: Redis, keys: Keys, customers: int = 100) -> float:
+    """Customers sending DAY_EVENTS ids a day for DEDUP_DAYS days (the store's clock moved a day at a time): how much
+    used_memory drops per id when their buckets (expiry entries included) are deleted."""
     refs = [AccountRef("tenant", "env", f"dedup_customer_{i:04d}") for i in range(customers)]
     start = week_of(time.time()) * WEEK + 4 * DAY  # next Monday 00:00 UTC
     now = [float(start)]
@@ -117,51 +165,66 @@ async def _dedup_bytes(redis: Redis, keys: Keys, customers: int = 100) -> tuple[
     for day in range(DEDUP_DAYS):
         now[0] = start + day * DAY + 3600
         at = datetime.fromtimestamp(now[0], UTC)
-        ids = [(ref, f"evt_{ref.customer_id}_{day:02d}_{n:04d}") for ref in refs for n in range(IDS_A_DAY)]
+        ids = [(ref, f"evt_{ref.customer_id}_{day:02d}_{n:04d}") for ref in refs for n in range(DAY_EVENTS)]
         await store.append_each([(ref, UsageRecorded(id=i, at=at, event_name="api_call", timestamp=at,
                                                      external_customer_id=ref.customer_id), Dedup("event", i))
                                  for ref, i in ids])
     weeks = range(week_of(start), week_of(now[0]) + 1)
-    buckets, count = [b for ref in refs for b in _buckets(keys, ref, weeks)], IDS_A_DAY * DEDUP_DAYS * customers
-    size = sum(await _sizes(redis, buckets)) / count
-    before = await used(redis)
-    for first in range(0, len(buckets), 500):
-        await redis.delete(*buckets[first:first + 500])
-    return size, (before - await used(redis)) / count
+    buckets = [name for ref in refs for shard in range(SHARDS) for name in keys.dedup_buckets(ref, shard, weeks)]
+    return await freed(redis, buckets) / (DAY_EVENTS * DEDUP_DAYS * customers)
 
 
-def sizing(figures: dict[str, float]) -> str:
-    customers, per_month = 1_000_000, 1_000
-    events_month = customers * per_month
-    rows = [
-        ("customers: wallet history + snapshot", customers * (figures["per_customer_wallet_events"]
-                                                             + figures["per_customer_snapshot"])),
-        ("one month of usage history (customer streams)", events_month * figures["per_event_stream_entry"]),
-        (f"dedup window ({DEDUP_DAYS} days of event ids, 3.5 more on average: buckets expire by the week)",
-         events_month * (DEDUP_DAYS + 3.5) / 30 * figures["per_event_dedup"]),
-    ]
-    lines = ["| what | bytes | GiB |", "|---|---|---|"]
-    lines += [f"| {name} | {size:,.0f} | {size / 2**30:,.1f} |" for name, size in rows]
+def steady(figures: dict[str, float], dedup_bytes: float) -> dict[str, float]:
+    """Bytes per customer in steady state, per structure."""
+    return {
+        "customer stream (1 day kept; archive)": figures["customer stream, one day of events"],
+        f"dedup ({DEDUP_DAYS} days x {DAY_EVENTS} ids x {dedup_bytes:.0f} B)": DEDUP_DAYS * DAY_EVENTS * dedup_bytes,
+        "snapshot": figures["snapshot"],
+        "alerts (1 day of notices)": NOTICES_A_MONTH / 30 * figures["alerts notice + emitted key (bytes per notice)"],
+        "feed": figures["feed (trimmed below the checkpoint)"],
+        "indexes": figures["indexes: accounts set, wallet index, due schedule"],
+        "everything else": figures["everything else (checkpoints, rate cards, leases ...)"],
+    }
+
+
+async def measure(url: str, customers: int) -> dict[str, float]:
+    redis = Redis.from_url(url)
+    keys = Keys(PARTITIONS)
+    try:
+        await fill(EventStore(redis, keys, DEDUP_DAYS * 86400), customers)
+        await fold_and_retain(redis, keys)
+        await keep_one_day(redis, keys, customers)
+        return await breakdown(redis, keys, customers)
+    finally:
+        await redis.aclose()
+
+
+def table(rows: dict[str, float]) -> str:
+    lines = ["| structure | bytes per customer | 1M customers (GiB) |", "|---|---|---|"]
+    lines += [f"| {name} | {size:,.0f} | {size * 1e6 / 2**30:,.2f} |" for name, size in rows.items()]
+    total = sum(rows.values())
+    lines.append(f"| **total** | **{total:,.0f}** | **{total * 1e6 / 2**30:,.1f}** |")
     return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=2000)
-    parser.add_argument("--events", type=int, default=100_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data:
         port = free_port()
         server = start_redis_server(Path(data), port, fsync="no")
         try:
-            figures = asyncio.run(measure(f"redis://127.0.0.1:{port}/0", args.customers, args.events))
+            figures = asyncio.run(measure(f"redis://127.0.0.1:{port}/0", args.customers))
         finally:
             server.terminate()
             server.wait(timeout=10)
-    print(f"customers={args.customers} events={args.events}")
+    print(f"customers={args.customers} events a month={EVENTS_A_MONTH} (one day = {DAY_EVENTS} per customer held), "
+          f"{PARTITIONS} partitions; measured (bytes freed when each structure is deleted):")
     for name, value in figures.items():
-        print(f"{name}: {value:,.0f} bytes")
-    print(sizing(figures))
+        print(f"  {name}: {value:,.0f}")
+    print("\nsteady state:")
+    print(table(steady(figures, figures["dedup, whole window (bytes per id)"])))
 
 
 if __name__ == "__main__":

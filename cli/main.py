@@ -16,6 +16,7 @@ from cli.archive import commands as archive_commands
 from cli.common import err, load_settings, redis_url
 from cli.dlq import dlq
 from cli.ops import ops
+from cli.retention import retention_app
 from cli.serve import serve
 from cli.settings import Settings
 from cli.stores import embedded_store
@@ -113,6 +114,7 @@ def webhooks(
 
 app.registered_commands.extend(ops.registered_commands)
 app.registered_commands.extend(archive_commands.registered_commands)
+app.registered_commands.extend(retention_app.registered_commands)
 app.add_typer(dlq, name="dlq")
 
 

@@ -22,6 +22,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     period_grace_seconds: int = 3600
     clock_interval_ms: int = 1000
     trim_every_batches: int = 50
+    # retention of what grows with time (README: Retention)
+    retention_interval_ms: int = 10_000
+    retention_batch: int = 1000
+    alerts_retention_seconds: int = 24 * 3600
+    operations_retention_seconds: int = 365 * 24 * 3600
+    webhook_delivery_retention_seconds: int = 7 * 24 * 3600
     max_future_skew_seconds: int = 300
     webhook_max_attempts: int = 8
     webhook_backoff_base_ms: int = 1000
@@ -82,6 +88,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             duration_ms(settings.archive_after)
         except ValueError as exc:
             raise ValidationFailed(f"TALLY_ARCHIVE_AFTER: {exc}") from exc
+        _check_retention(settings)
         return settings
 
 
@@ -105,3 +112,12 @@ def _check_http_bounds(settings: Settings) -> None:
                  "header_timeout_seconds", "keep_alive_seconds", "max_concurrency"):
         if getattr(settings, name) <= 0:
             raise ValidationFailed(f"{PREFIX}{name.upper()} must be greater than 0")
+
+
+def _check_retention(settings: Settings) -> None:
+    for name in ("retention_interval_ms", "retention_batch"):
+        if getattr(settings, name) <= 0:
+            raise ValidationFailed(f"{PREFIX}{name.upper()} must be greater than 0")
+    for name in ("alerts_retention_seconds", "operations_retention_seconds", "webhook_delivery_retention_seconds"):
+        if getattr(settings, name) < 0:
+            raise ValidationFailed(f"{PREFIX}{name.upper()} must be 0 or more")

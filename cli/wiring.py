@@ -22,6 +22,7 @@ from projector.archiving import archive_held_partitions
 from projector.clock import PartitionClock, wall_clock
 from projector.membership import Membership
 from projector.outbound import webhook_client
+from projector.retention import PartitionRetention, RetentionSettings
 from projector.webhooks import SenderSettings, WebhookSender
 from projector.worker import Projector, ProjectorSettings
 from store.archive.archiver import Archiver
@@ -30,6 +31,7 @@ from store.eventstore import EventStore
 from store.keys import Keys
 from store.meta import ensure_store
 from store.projection import Projection
+from store.retention import Retention
 from store.webhooks import Webhooks
 
 log = logging.getLogger("tally.wiring")
@@ -122,7 +124,8 @@ async def run_projector(
     projection = Projection(redis, keys)
     store = EventStore(redis, keys, settings.dedup_ttl_seconds)
     clock = PartitionClock(store, projection, projector_settings.grace, now)
-    projector = Projector(projection, membership, projector_settings, clock)
+    retention = PartitionRetention(Retention(redis, keys), retention_settings(settings), now)
+    projector = Projector(projection, membership, projector_settings, clock, retention)
     archiving = _background_archiver(redis, settings, keys, holder, projector, stop)
     try:
         await projector.run(stop)
@@ -144,6 +147,13 @@ def _background_archiver(redis: Redis, settings: Settings, keys: Keys, holder: s
     return asyncio.create_task(archive_held_partitions(archiver, held, settings.archive_interval_seconds, stop))
 
 
+def retention_settings(settings: Settings) -> RetentionSettings:
+    return RetentionSettings(interval_ms=settings.retention_interval_ms, trim_feed=settings.trim_every_batches > 0,
+                             batch=settings.retention_batch,
+                             alerts_keep_ms=settings.alerts_retention_seconds * 1000,
+                             operations_keep_ms=settings.operations_retention_seconds * 1000)
+
+
 async def run_webhooks(redis: Redis, settings: Settings, stop: asyncio.Event, holder: str) -> None:
     keys = Keys(settings.partitions)
     await ensure_store(redis, keys)
@@ -152,6 +162,8 @@ async def run_webhooks(redis: Redis, settings: Settings, stop: asyncio.Event, ho
         timeout_ms=settings.webhook_timeout_ms, lease_ttl_ms=settings.lease_ttl_ms,
         concurrency=settings.webhook_concurrency, concurrency_per_tenant=settings.webhook_concurrency_per_tenant,
         concurrency_per_endpoint=settings.webhook_concurrency_per_endpoint,
+        retention_interval_ms=settings.retention_interval_ms, retention_batch=settings.retention_batch,
+        delivery_keep_ms=settings.webhook_delivery_retention_seconds * 1000,
     )
     async with webhook_client(settings.webhook_allow_private, settings.webhook_concurrency) as client:
         await WebhookSender(Webhooks(redis, keys), sender_settings, client).run(stop)

@@ -19,3 +19,6 @@ WEBHOOK_ERRORS = Counter("tally_webhook_sender_errors_total", "Errors the webhoo
                          ["stage"])
 WEBHOOK_LEASES = Counter("tally_webhook_lease_changes_total", "Sender lease taken, lost or released", ["change"])
 WEBHOOK_IN_FLIGHT = Gauge("tally_webhook_attempts_in_flight", "Webhook attempts in progress")
+RETAINED = Counter("tally_retention_removed_total", "Entries retention removed, per structure", ["structure"])
+RETENTION_ERRORS = Counter("tally_retention_errors_total", "Retention rounds that failed (tried again next round)",
+                           ["structure"])

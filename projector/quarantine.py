@@ -21,7 +21,7 @@ from domain.timefmt import format_rfc3339
 from projector.batch import AccountFold, fold_entries
 from store.eventstore import EventStore
 from store.letters import DeadLetter
-from store.positions import ORIGIN
+from store.positions import ORIGIN, is_after
 from store.projection import FeedEntry, Projection, Snapshot
 from store.quarantine import MOVED, NOT_QUARANTINED, Quarantines
 
@@ -53,7 +53,7 @@ class Operator:
             start, account = _start(snapshot)
             entries = await self.store.read_raw_log(ref, after=start)
             feed_like = [FeedEntry("", ref, e.position, e.payload, e.rates) for e in entries]
-            result = fold_entries(ref, account, feed_like)
+            result = _refold(ref, account, feed_like, snapshot.position)
             if result.failure is not None:
                 return Outcome("still failing", await self._still_failing(ref, result.failure))
             code = await self._release(ref, last, snapshot.position, result)
@@ -91,6 +91,17 @@ class Operator:
             letter = msgspec.structs.replace(known, reason=failure.reason, at_ms=failure.at_ms)
         await self.quarantines.record(letter)
         return letter
+
+
+def _refold(ref: AccountRef, account: Account, entries: list[FeedEntry], snapshot_at: str) -> AccountFold:
+    """Fold `entries`, with notices only for those after `snapshot_at`: the fold that wrote the snapshot emitted
+    the earlier ones, and their emitted keys may be gone with retention (README: Retention). Only a refold from
+    zero (an unreadable snapshot) has such entries."""
+    done = [e for e in entries if not is_after(e.log_position, snapshot_at)]
+    before = fold_entries(ref, account, done)
+    if before.failure is not None:
+        return before
+    return fold_entries(ref, before.account, entries[len(done):])
 
 
 def _start(snapshot: Snapshot) -> tuple[str, Account]:

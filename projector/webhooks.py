@@ -17,9 +17,17 @@ from typing import Any
 import httpx
 import msgspec
 
-from projector.metrics import WEBHOOK_ERRORS, WEBHOOK_IN_FLIGHT, WEBHOOK_LEASES, WEBHOOKS
+from projector.metrics import (
+    RETAINED,
+    RETENTION_ERRORS,
+    WEBHOOK_ERRORS,
+    WEBHOOK_IN_FLIGHT,
+    WEBHOOK_LEASES,
+    WEBHOOKS,
+)
 from projector.slots import Slots
 from projector.webhook_post import Outcome, post
+from store.retention import Retention
 from store.webhooks import Delivery, Endpoint, Webhooks, delivery_id
 
 log = logging.getLogger("tally.webhooks")
@@ -40,6 +48,9 @@ class SenderSettings(msgspec.Struct, frozen=True, kw_only=True):
     concurrency_per_tenant: int = 8
     concurrency_per_endpoint: int = 2
     error_backoff_max_ms: int = 5000
+    retention_interval_ms: int = 10_000
+    retention_batch: int = 1000
+    delivery_keep_ms: int = 7 * 86_400_000  # finished (delivered or dead) deliveries are kept this long
 
 
 def backoff_ms(attempts: int, base_ms: int, max_ms: int, jitter: float) -> int:
@@ -62,6 +73,7 @@ class WebhookSender:
         self.running: dict[str, asyncio.Task[None]] = {}
         self.wake = asyncio.Event()
         self.failures = 0
+        self.next_prune = 0.0
 
     async def keep_lease(self) -> bool:
         held = self.lease
@@ -182,7 +194,7 @@ class WebhookSender:
                         delivery.id, delivery.endpoint_id, delivery.tenant_id, delivery.environment_id,
                         delivery.attempts, outcome.error, outcome.detail)
         self.settle(delivery, outcome)
-        if not await self.webhooks.record(lease, delivery, self.next_attempt_ms(delivery)):
+        if not await self.webhooks.record(lease, delivery, self.next_attempt_ms(delivery), _now_ms()):
             WEBHOOK_ERRORS.labels("fenced").inc()
             log.warning("webhook attempt id=%s not recorded: lease %s is not held any more", delivery.id, lease)
         return took
@@ -209,9 +221,27 @@ class WebhookSender:
             return False
         queued = await self.queue_new()
         started = await self.dispatch()
+        await self.prune(_now_ms())
         if queued or started:
             log.info("webhooks queued=%d started=%d in_flight=%d", queued, started, len(self.running))
         return bool(queued or started)
+
+    async def prune(self, now_ms: int) -> int:
+        """Remove finished deliveries older than their retention: one bounded batch per interval, by the lease
+        holder only; a failure is logged, counted and tried again next interval."""
+        if self.lease is None or time.monotonic() < self.next_prune:
+            return 0
+        self.next_prune = time.monotonic() + self.settings.retention_interval_ms / 1000
+        retention = Retention(self.webhooks.redis, self.webhooks.keys)
+        try:
+            removed = await retention.prune_deliveries(now_ms, self.settings.delivery_keep_ms,
+                                                       self.settings.retention_batch)
+        except Exception as exc:
+            RETENTION_ERRORS.labels("deliveries").inc()
+            log.warning("webhook delivery retention failed: %s: %s", type(exc).__name__, exc)
+            return 0
+        RETAINED.labels("deliveries").inc(removed)
+        return removed
 
     async def run(self, stop: asyncio.Event) -> None:
         try:

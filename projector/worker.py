@@ -23,6 +23,7 @@ from projector.metrics import (
     LEASES,
     QUARANTINED,
 )
+from projector.retention import PartitionRetention
 from store.deadletters import DeadLetters
 from store.generation import live_generation
 from store.projection import CHECKPOINT_MOVED, COMMITTED, LEASE_LOST, FeedEntry, Projection
@@ -208,11 +209,14 @@ class PartitionWorker:
 
 
 class Projector:
-    """Runs a worker per partition; takes no more partitions than its fair share of the live projectors."""
+    """Runs a worker per partition; takes no more partitions than its fair share of the live projectors, and runs
+    retention for the partitions it holds."""
 
     def __init__(
-        self, projection: Projection, membership: Membership, settings: ProjectorSettings, clock: PartitionClock
+        self, projection: Projection, membership: Membership, settings: ProjectorSettings, clock: PartitionClock,
+        retention: PartitionRetention | None = None,
     ) -> None:
+        self.retention = retention
         self.projection = projection
         self.membership = membership
         self.settings = settings
@@ -274,6 +278,8 @@ class Projector:
             return
         await worker.step()
         await worker.tick()
+        if self.retention is not None:
+            await self.retention.maybe_run(worker.partition)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -115,11 +115,13 @@ class Keys(msgspec.Struct, frozen=True):
         return f"{self._tag(partition)}:folded{self._gen}"
 
     def alerts(self, partition: int) -> str:
-        """Stream of alert transitions (each written once), for webhooks and other consumers."""
+        """Stream of alert transitions (each written once), for webhooks and other consumers; store/retention.py
+        trims it."""
         return f"{self._tag(partition)}:alerts"
 
     def alerts_emitted(self, partition: int) -> str:
-        """Sorted set of the alert transition keys already written, scored by when (ms)."""
+        """Sorted set of the alert transition keys already written, scored by when (ms); a key leaves with its
+        alerts-stream entry (store/retention.py)."""
         return f"{self._tag(partition)}:alerts:emitted"
 
     def lease(self, partition: int) -> str:
@@ -168,6 +170,10 @@ class Keys(msgspec.Struct, frozen=True):
     def webhook_due(self) -> str:
         """Sorted set of pending delivery ids by next attempt time (ms)."""
         return f"{self.prefix}:webhooks:due"
+
+    def webhook_finished(self) -> str:
+        """Sorted set of delivered or dead delivery ids by when they finished (ms): what retention removes."""
+        return f"{self.prefix}:webhooks:finished"
 
     def webhook_lease(self) -> str:
         """`holder#token` of the webhook sender that owns delivery, with a TTL."""

@@ -22,3 +22,4 @@ class Scripts:
         self.webhook_record: AsyncScript = redis.register_script(_source("webhook_record"))
         self.webhook_claim: AsyncScript = redis.register_script(_source("webhook_claim"))
         self.unquarantine: AsyncScript = redis.register_script(_source("unquarantine"))
+        self.trim_alerts: AsyncScript = redis.register_script(_source("trim_alerts"))

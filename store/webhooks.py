@@ -122,11 +122,13 @@ class Webhooks:
         return bool(await self.scripts.webhook_claim(keys=[self.keys.webhook_lease(), self.keys.webhook_due()],
                                                      args=args))
 
-    async def record(self, lease: str, delivery: Delivery, next_attempt_ms: int | None) -> bool:
-        """Save the delivery's state; reschedule it, or take it off the queue when delivered or dead; fenced."""
-        keys = [self.keys.webhook_lease(), self.keys.webhook_due(), self.keys.webhook_delivery(delivery.id)]
+    async def record(self, lease: str, delivery: Delivery, next_attempt_ms: int | None, now_ms: int) -> bool:
+        """Save the delivery's state; reschedule it, or take it off the queue when delivered or dead (indexed as
+        finished at `now_ms`, for retention); fenced."""
+        keys = [self.keys.webhook_lease(), self.keys.webhook_due(), self.keys.webhook_delivery(delivery.id),
+                self.keys.webhook_finished()]
         args = [lease, delivery.id, _delivery_encoder.encode(delivery),
-                "" if next_attempt_ms is None else next_attempt_ms]
+                "" if next_attempt_ms is None else next_attempt_ms, now_ms]
         return bool(await self.scripts.webhook_record(keys=keys, args=args))
 
     async def deliveries(self, tenant_id: str, environment_id: str, limit: int, offset: int) -> list[Delivery]:

@@ -14,6 +14,7 @@ from domain.bounds import COOLDOWN_MAX_SECONDS, PRIORITY_MAX
 from domain.identity import AccountRef
 from store.keys import Keys
 from tests.support.harness import PARTITIONS, running_app, wait_folded
+from tests.support.hostile import feed_appends
 
 KEYS = Keys(PARTITIONS)
 VICTIM = AccountRef("tenant_a", "env_a", "cust_victim")
@@ -54,7 +55,7 @@ class World:
 
     async def lengths(self) -> tuple[int, int, int]:
         prices = (await self.client.get("/v1/prices")).json()["items"]
-        return (await self.redis.xlen(KEYS.log(VICTIM)), await self.redis.xlen(KEYS.feed(KEYS.partition_of(VICTIM))),
+        return (await self.redis.xlen(KEYS.log(VICTIM)), await feed_appends(self.redis, KEYS.partition_of(VICTIM)),
                 len(prices))
 
     async def neighbour_keeps_folding(self, timeout: float = 120.0) -> None:

@@ -44,13 +44,13 @@ async def test_a_zombie_sender_that_lost_its_lease_can_write_nothing(aredis: Red
     checkpoint = await zombie.webhooks.checkpoint(0)
 
     changed = msgspec.structs.replace(delivery, status="delivered")
-    assert not await zombie.webhooks.record(zombie_lease, changed, None)
+    assert not await zombie.webhooks.record(zombie_lease, changed, None, 0)
     assert not await zombie.webhooks.claim(zombie_lease, {delivery.id: 1})
     assert await zombie.queue_new() == 0 and zombie.lease is None
     assert await zombie.webhooks.checkpoint(0) == checkpoint
     assert [(d.id, d.status) for d in await deliveries(aredis, TENANT)] == [(delivery.id, "pending")]
     assert not await zombie.keep_lease()  # and it cannot take the lease back while the successor holds it
-    assert await successor.webhooks.record(successor.lease, changed, None)  # the holder's writes go through
+    assert await successor.webhooks.record(successor.lease, changed, None, 0)  # the holder's writes go through
 
 
 async def test_stopping_the_sender_gives_its_lease_back_at_once(aredis: Redis) -> None:
@@ -113,3 +113,24 @@ async def test_a_companion_that_fails_is_logged_and_started_again_until_stopped(
     await wait_until(lambda: len(runs) == 3, 5, "the companion was started three times")
     stop.set()
     await asyncio.wait_for(task, 5)
+
+
+async def test_the_sender_prunes_finished_deliveries_past_their_retention_only_while_it_holds_the_lease(
+    aredis: Redis
+) -> None:
+    await add_endpoint(aredis, TENANT, "whe_1", "http://127.0.0.1:1/")
+    await add_notice(aredis, TENANT, "n1")
+    await add_notice(aredis, TENANT, "n2")
+    holder = sender(aredis, holder="holder", delivery_keep_ms=1000, retention_interval_ms=1)
+    assert await holder.keep_lease() and await holder.queue_new() == 2
+    assert holder.lease is not None
+    first, second = await deliveries(aredis, TENANT)
+    assert await holder.webhooks.record(holder.lease, msgspec.structs.replace(first, status="delivered"), None, 5000)
+    lease, holder.lease = holder.lease, None
+    assert await holder.prune(10_000) == 0  # not the lease holder: nothing
+    holder.lease = lease
+    assert await holder.prune(5500) == 0  # finished half a second ago: kept
+    await asyncio.sleep(0.01)  # past the (1 ms) interval between rounds
+    assert await holder.prune(10_000) == 1
+    assert [d.id for d in await deliveries(aredis, TENANT)] == [second.id]  # the pending one stays
+    await holder.client.aclose()

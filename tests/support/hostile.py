@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from domain.identity import AccountRef
 from store.keys import Keys
@@ -56,8 +57,18 @@ class StoreMark(msgspec.Struct, frozen=True):
     keys: frozenset[bytes]
 
 
+async def feed_appends(redis: Redis, partition: int) -> int:
+    """Entries ever appended to the partition's feed (XINFO's entries-added): retention trims the feed, so its
+    length can shrink meanwhile; this count never does."""
+    try:
+        info: Any = await redis.xinfo_stream(KEYS.feed(partition))
+    except ResponseError:  # no feed yet
+        return 0
+    return int(info["entries-added"])
+
+
 async def mark(redis: Redis) -> StoreMark:
-    feeds = tuple([int(await redis.xlen(KEYS.feed(p))) for p in range(PARTITIONS)])
+    feeds = tuple([await feed_appends(redis, p) for p in range(PARTITIONS)])
     logs = tuple([int(await redis.xlen(KEYS.log(ref_of(c)))) for c in (HOSTILE, neighbour_of(HOSTILE))])
     keys = frozenset([k async for k in redis.scan_iter(count=1000)]) - HOUSEKEEPING
     return StoreMark(feeds=feeds, logs=logs, keys=keys)

@@ -46,7 +46,8 @@ BUILDERS: dict[str, tuple[Build, st.SearchStrategy[tuple[Any, ...]]]] = {
     **{name: (lambda k, g, p, name=name: getattr(Keys(PARTITIONS, generation=g), name)(p),
               st.tuples(generations, partitions)) for name in ["checkpoint", "folded", "due", "quarantined"]},
     **{name: (lambda k, name=name: getattr(k, name)(), st.just(()))
-       for name in ["webhook_due", "webhook_lease", "webhook_fence", "projectors", "generation_pointer", "meta"]},
+       for name in ["webhook_due", "webhook_finished", "webhook_lease", "webhook_fence", "projectors",
+                    "generation_pointer", "meta"]},
 }
 calls: st.SearchStrategy[Call] = st.sampled_from(sorted(BUILDERS)).flatmap(
     lambda name: BUILDERS[name][1].map(lambda args: (name, args)))
