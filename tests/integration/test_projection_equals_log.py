@@ -1,9 +1,10 @@
-"""Invariant 1 on a real Redis: for random histories, snapshot == real-time read == fold of the stream from zero
-== the balance as of the last position, and the transactions list (stored entries plus the unfolded tail's) == the
-ledger that fold wrote."""
+"""Invariant 1 on a real Redis: for random histories with archive runs at random points, snapshot == real-time read
+== fold from zero of archive + live == the balance as of the last position, and the transactions list (stored
+entries plus the unfolded tail's) == the ledger that fold wrote."""
 
 import asyncio
 import json
+import tempfile
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +21,8 @@ from domain.fold import fold
 from domain.identity import AccountRef
 from domain.ledger import ledgers
 from domain.state import EMPTY_ACCOUNT, LedgerEntry
+from store.archive.archiver import Archiver, ArchiveSettings
+from store.archive.objects import open_files
 from store.entries import fold_log
 from store.eventstore import EventStore
 from store.keys import Keys
@@ -34,30 +37,56 @@ from tests.support.histories import World, histories, play
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-async def check_history(url: str, ops: list[object], live: bool, read_after: int) -> None:
-    """Write the history (with the projector running alongside, or started after), catch up, compare."""
+async def check_history(url: str, ops: list[object], live: bool, read_after: int, archive_last: bool) -> None:
+    """Write the history (with the projector running alongside, or started after; the archiver running where the
+    history says, and perhaps once more at the end), catch up, compare."""
     redis = Redis.from_url(url)
     config = projector_settings()
     keys = Keys(config.partitions)
     store, projection = EventStore(redis, keys, 3600), Projection(redis, keys)
     stop = asyncio.Event()
     projector: asyncio.Task[None] | None = None
-    try:
-        await redis.flushdb()
-        world = World(store)
-        if live:
-            projector = asyncio.create_task(run_projector(redis, config, stop, "prop-live"))
-        await play(world, ops)
-        if projector is None:
-            await assert_transactions_equal_fold(world)  # nothing folded yet: every entry comes from the tail
-            projector = asyncio.create_task(run_projector(redis, config, stop, "prop-after"))
-        await wait_caught_up(store, projection, timeout=10)
-        await assert_projection_equals_log(world, projection, world.now + timedelta(seconds=read_after))
-    finally:
-        stop.set()
-        if projector is not None:
-            await asyncio.wait_for(projector, timeout=10)
-        await redis.aclose()
+    with tempfile.TemporaryDirectory() as segments:
+        archiver = Archiver(redis, keys, open_files(segments), ArchiveSettings(holder="prop", after_ms=0))
+        try:
+            await redis.flushdb()
+            world = World(store, archive=lambda: archive_folded(archiver, store, projection, keys.partitions,
+                                                                folding=projector is not None))
+            if live:
+                projector = asyncio.create_task(run_projector(redis, config, stop, "prop-live"))
+            await play(world, ops)
+            if projector is None:
+                await assert_transactions_equal_fold(world)  # nothing folded yet: every entry comes from the tail
+                projector = asyncio.create_task(run_projector(redis, config, stop, "prop-after"))
+            await wait_caught_up(store, projection, timeout=120)
+            if archive_last:
+                archived = await archive_folded(archiver, store, projection, keys.partitions, folding=True)
+                assert archived > 0 or await archived_before(redis, keys), "the archiver archived nothing"
+            await assert_projection_equals_log(world, projection, world.now + timedelta(seconds=read_after))
+        finally:
+            stop.set()
+            if projector is not None:
+                await asyncio.wait_for(projector, timeout=10)
+            await redis.aclose()
+
+
+async def archive_folded(archiver: Archiver, store: EventStore, projection: Projection, partitions: int,
+                         folding: bool) -> int:
+    """Let the projector, when it runs, fold what was written (when it does not, nothing is folded and nothing
+    archives), then archive every partition: the rows archived."""
+    if folding:
+        await wait_caught_up(store, projection, timeout=120)
+    rows = 0
+    for partition in range(partitions):
+        report = await archiver.run(partition)
+        assert not report.problem, report.problem
+        rows += report.rows
+    return rows
+
+
+async def archived_before(redis: Redis, keys: Keys) -> bool:
+    """Whether an earlier archive round of the history already moved entries out (so the last had nothing left)."""
+    return any([await redis.exists(keys.archive_segments(p)) for p in range(keys.partitions)])
 
 
 async def assert_projection_equals_log(world: World, projection: Projection, now: datetime) -> None:
@@ -129,8 +158,8 @@ async def assert_as_of_last_equals_real_time(
 
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(history=histories, live=st.booleans(), read_after=st.integers(0, 7200))
+@given(history=histories, live=st.booleans(), read_after=st.integers(0, 7200), archive_last=st.booleans())
 def test_snapshot_real_time_read_and_fold_from_zero_are_equal(
-    clean_redis: str, history: list[object], live: bool, read_after: int
+    clean_redis: str, history: list[object], live: bool, read_after: int, archive_last: bool
 ) -> None:
-    asyncio.run(check_history(clean_redis, history, live, read_after))
+    asyncio.run(check_history(clean_redis, history, live, read_after, archive_last))

@@ -5,6 +5,7 @@ that no committed command decides yet (usage, clock closes and expiries, invoice
 appended through EventStore.append at the stream's head, the way their producers append them.
 """
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -136,6 +137,11 @@ class Price:
 
 
 @dataclass(frozen=True)
+class Archive:
+    """The archiver runs (where the world has one): folded history leaves Redis for Parquet segments."""
+
+
+@dataclass(frozen=True)
 class Tick:
     """Time passes; with `clock`, the projector's clock then appends what became due."""
 
@@ -171,7 +177,7 @@ usages = st.builds(Usage, customer=st.sampled_from(CUSTOMERS), event_name=st.sam
                    n=st.integers(0, 40), age=st.integers(0, 7200))
 ticks = st.builds(Tick, seconds=seconds | st.integers(86400, 40 * 86400), clock=st.booleans())
 operations = st.one_of(
-    creates, top_ups, top_ups, debits, debits, usages, usages, ticks, ticks,
+    creates, top_ups, top_ups, debits, debits, usages, usages, ticks, ticks, st.just(Archive()),
     st.builds(Update, pick=picks, name=st.none() | st.text("abcxyz ", max_size=8), alerts=alert_settings(),
               auto_topup=st.none() | st.builds(AutoTopup, enabled=st.just(False), threshold=credits, amount=credits),
               metadata=st.none() | st.dictionaries(st.sampled_from("ab"), st.text("xy"))),
@@ -197,6 +203,7 @@ class World:
     appended: dict[AccountRef, int] = field(default_factory=dict)
     rejected: int = 0
     serial: int = 0
+    archive: Callable[[], Awaitable[None]] | None = None
 
     def next_id(self, kind: str) -> str:
         self.serial += 1
@@ -334,6 +341,9 @@ async def play(world: World, ops: list[object]) -> None:
                     id=world.next_id("evt"), at=world.now, anchor=START, unit=op.unit, count=op.count)])
             case Price():
                 await add_version(world, op)
+            case Archive():
+                if world.archive is not None:
+                    await world.archive()
             case Tick():
                 world.now += timedelta(seconds=op.seconds)
                 if op.clock:
