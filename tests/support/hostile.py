@@ -17,7 +17,7 @@ from tests.support.harness import API_KEY, PARTITIONS, PRINCIPALS, running_app, 
 ERROR_FIELDS = {"code", "message", "http_status_code", "details"}
 TENANT = PRINCIPALS[API_KEY]
 HOSTILE = "cust_hostile"
-CATCH_UP_SECONDS = 60.0  # only marks a stall: a neighbour stuck behind a hostile input never catches up
+CATCH_UP_SECONDS = 1.0  # the issue's bound: a neighbour's cached balance catches up within a second (polled)
 KEYS = Keys(PARTITIONS)
 HOUSEKEEPING = frozenset(
     [KEYS.lease(p).encode() for p in range(PARTITIONS)] + [KEYS.fence(p).encode() for p in range(PARTITIONS)]
@@ -102,7 +102,7 @@ class Stage(msgspec.Struct):
         assert after.keys == self.before.keys, f"a refused request wrote keys: {after.keys ^ self.before.keys}"
 
     async def assert_neighbour_folds(self) -> None:
-        """A top-up of the neighbour shows in its cached balance (polled; CATCH_UP_SECONDS only marks a stall)."""
+        """A top-up of the neighbour shows in its cached balance within CATCH_UP_SECONDS (polled)."""
         url = f"/v1/wallets/{self.neighbour_wallet_id}"
         before = (await self.client.get(f"{url}/balance/real-time")).json()["credit_balance"]
         top_up = await self.client.post(f"{url}/top-up", json={"credits_to_add": "1",
