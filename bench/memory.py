@@ -9,7 +9,13 @@ retention round runs on every partition. Steady state is then modelled from that
 - customer streams hold one day of events: the archive (another branch) moves older folded entries to Parquet with a
   1-day retention, so each stream is trimmed to its last day's entries here (the wallet's creation entry goes);
 - dedup: measured on its own over a whole 35-day window (the store's clock moved a day at a time, 33 ids a day),
-  as bytes freed per id when the window's buckets are deleted; then times the ids a customer has in the window;
+  as bytes freed per id when the window's buckets are deleted; then times the ids a customer holds: a week's bucket
+  lives until one window after its week ends, so at any moment the window's ids plus those of the part of the
+  oldest week before it (3.5 days on average: DEDUP_HELD_DAYS); the fill's own buckets (one day) are deleted
+  uncounted;
+- ledger keys (the two hashes of store/ledger.py) hold the wallet's initial grant after the fold; a customer of this
+  workload adds one settlement entry a month, so LEDGER_MONTHS more entries are added as copies of the real one (its
+  encoded bytes, under new seqs and ids), the bytes they add measured per entry, and a year's worth counted;
 - alerts streams hold one day of notices (TALLY_ALERTS_RETENTION_SECONDS); a customer of this workload writes about
   `NOTICES_A_MONTH` notices a month (its period settlement and its balance alerts), so 1/30 of that is held.
 Each structure is measured by the `used_memory` Redis frees when it is deleted, one structure at a time.
@@ -45,7 +51,9 @@ PARTITIONS = 16
 EVENTS_A_MONTH = 1000
 DAY_EVENTS = round(EVENTS_A_MONTH / 30)
 DEDUP_DAYS = 35
+DEDUP_HELD_DAYS = DEDUP_DAYS + 3.5
 NOTICES_A_MONTH = 2
+LEDGER_MONTHS = 12
 TENANT, ENVIRONMENT = "tenant_mem", "env_mem"
 NOW = datetime.now(UTC).replace(microsecond=0)
 PRICE = PriceVersion(id="price_mem", lookup_key="api_call", event_name="api_call", currency="usd",
@@ -133,10 +141,39 @@ async def keep_one_day(redis: Redis, keys: Keys, customers: int) -> None:
         await redis.xtrim(keys.log(ref(i)), maxlen=DAY_EVENTS, approximate=False)
 
 
+async def fill_buckets(redis: Redis, keys: Keys, customer: AccountRef) -> list[str]:
+    """The dedup buckets the fill wrote for a customer (its own day; dedup is measured over a window apart)."""
+    weeks = range(week_of(NOW.timestamp()) - 1, week_of(NOW.timestamp()) + 2)
+    return [name for shard in range(SHARDS) for name in keys.dedup_buckets(customer, shard, weeks)]
+
+
+async def ledger_figures(redis: Redis, keys: Keys, customers: int) -> tuple[float, float]:
+    """Bytes per customer of the ledger keys with their one entry (half the customers, deleted), then what each of
+    LEDGER_MONTHS further entries adds (the other half: copies of their entry under the next seqs and new ids)."""
+    half = customers // 2
+    one = await freed(redis, [n for i in range(half) for n in (keys.ledger(ref(i)), keys.ledger_ids(ref(i)))]) / half
+    before = await settled(redis)
+    for i in range(half, customers):
+        entries: Any = await redis.hgetall(keys.ledger(ref(i)))
+        ids: Any = await redis.hgetall(keys.ledger_ids(ref(i)))
+        (field, entry), (id_name, seq) = next(iter(entries.items())), next(iter(ids.items()))
+        wallet_part, first = field.rsplit(b":", 1)
+        async with redis.pipeline(transaction=False) as pipe:
+            for month in range(1, LEDGER_MONTHS + 1):
+                pipe.hset(keys.ledger(ref(i)), wallet_part + b":%d" % (int(first) + month), entry)
+                pipe.hset(keys.ledger_ids(ref(i)), id_name + b"_%02d" % month, int(seq) + month)
+            await pipe.execute()
+    per_entry = (await settled(redis) - before) / ((customers - half) * LEDGER_MONTHS)
+    await redis.delete(*[n for i in range(half, customers) for n in (keys.ledger(ref(i)), keys.ledger_ids(ref(i)))])
+    return one, per_entry
+
+
 async def breakdown(redis: Redis, keys: Keys, customers: int) -> dict[str, float]:
-    """Bytes per customer of each structure (dedup: per marker), measured by deleting it."""
+    """Bytes per customer of each structure (dedup, ledger entries and notices: per one), measured by deleting it."""
     notices = sum([int(await redis.xlen(keys.alerts(p))) for p in range(PARTITIONS)])
     per_partition = range(PARTITIONS)
+    one_entry, per_entry = await ledger_figures(redis, keys, customers)
+    await redis.delete(*[n for i in range(customers) for n in await fill_buckets(redis, keys, ref(i))])
     figures = {
         "customer stream, one day of events": await freed(redis, [keys.log(ref(i)) for i in range(customers)]),
         "snapshot": await freed(redis, [keys.snapshot(ref(i)) for i in range(customers)]),
@@ -152,7 +189,10 @@ async def breakdown(redis: Redis, keys: Keys, customers: int) -> dict[str, float
     await redis.flushall()
     figures["everything else (checkpoints, rate cards, leases ...)"] = rest - await settled(redis)
     figures["dedup, whole window (bytes per id)"] = await window_dedup(redis, keys)
-    return {name: value if "bytes per" in name else value / customers for name, value in figures.items()}
+    figures = {name: value if "bytes per" in name else value / customers for name, value in figures.items()}
+    figures["ledger keys with one entry (the initial grant)"] = one_entry
+    figures[f"ledger, each further entry (bytes per entry, {LEDGER_MONTHS} added)"] = per_entry
+    return figures
 
 
 async def window_dedup(redis: Redis, keys: Keys, customers: int = 100) -> float:
@@ -178,8 +218,12 @@ def steady(figures: dict[str, float], dedup_bytes: float) -> dict[str, float]:
     """Bytes per customer in steady state, per structure."""
     return {
         "customer stream (1 day kept; archive)": figures["customer stream, one day of events"],
-        f"dedup ({DEDUP_DAYS} days x {DAY_EVENTS} ids x {dedup_bytes:.0f} B)": DEDUP_DAYS * DAY_EVENTS * dedup_bytes,
+        f"dedup ({DEDUP_HELD_DAYS:g} days held x {DAY_EVENTS} ids x {dedup_bytes:.1f} B)":
+            DEDUP_HELD_DAYS * DAY_EVENTS * dedup_bytes,
         "snapshot": figures["snapshot"],
+        f"ledger keys (grant + {LEDGER_MONTHS} monthly settlements)": figures[
+            "ledger keys with one entry (the initial grant)"]
+        + LEDGER_MONTHS * figures[f"ledger, each further entry (bytes per entry, {LEDGER_MONTHS} added)"],
         "alerts (1 day of notices)": NOTICES_A_MONTH / 30 * figures["alerts notice + emitted key (bytes per notice)"],
         "feed": figures["feed (trimmed below the checkpoint)"],
         "indexes": figures["indexes: accounts set, wallet index, due schedule"],
@@ -224,7 +268,11 @@ def main() -> None:
     for name, value in figures.items():
         print(f"  {name}: {value:,.0f}")
     print("\nsteady state:")
-    print(table(steady(figures, figures["dedup, whole window (bytes per id)"])))
+    rows = steady(figures, figures["dedup, whole window (bytes per id)"])
+    print(table(rows))
+    per_entry = figures[f"ledger, each further entry (bytes per entry, {LEDGER_MONTHS} added)"]
+    print(f"\nthe ledger grows {per_entry:,.0f} B a month (a settlement entry); total in the first month (grant + 1 "
+          f"settlement): {sum(rows.values()) - (LEDGER_MONTHS - 1) * per_entry:,.0f} B")
 
 
 if __name__ == "__main__":

@@ -1,20 +1,26 @@
-"""Compact dedup markers: a bare id (usage event id, clock event id) costs a 16-byte digest in a per-customer hash of
+"""Compact dedup markers: a bare id (usage event id, clock event id) costs a 12-byte digest in a per-customer hash of
 the ISO week (UTC, from Monday 00:00) it arrived in, one of SHARDS by the digest's first byte; the hash expires as a
 whole one window after its week ends.
 
 A retry is looked up in its shard of every week still inside the window (and next week's, for a writer whose clock
 runs up to a day ahead): it is found whatever day it arrives and whatever timestamp it carries. An id first accepted
 at time t is refused until at least t + window and at most the end of t's week + window (35 to 42 days by default).
-Weeks and shards keep a lookup to at most 7 buckets for 35 days (day buckets would need 37), and a customer sending
-up to ~146 ids a day keeps each bucket within hash-max-listpack-entries (128), about 26 bytes an id.
+Weeks and shards keep a lookup to at most 7 buckets for 35 days (day buckets would need 37). A bucket stays a
+listpack (about 20 bytes an id, measured) while it holds at most `hash-max-listpack-entries` ids (128 upstream):
+with 4 shards a customer sending up to ~70 ids a day on average (4 x 128 / 7 = 73, less the spread between shards)
+stays there; above, a bucket turns into a hashtable (~90 bytes an id), still exact.
 
-The digest is blake2b-128 of the scoped id; two different ids of one customer share it with probability about
-n²/2^129 (n ids in the window), below 10^-28 for a million ids: never in practice, and unlike a probabilistic
-filter's designed false positives, not a rate anybody can observe.
+The digest is the first 12 bytes of blake2b-128 of the scoped id; two different ids of one customer share it with
+probability at most n²/2^97 (n ids in the window): about 10^-23 for a customer's 1,155 ids of a month at 33 a day,
+about 10^-17 summed over a million such customers, 10^-17 for one customer with a million ids in the window. Never
+in practice, and unlike a probabilistic filter's designed false positives, not a rate anybody can observe.
+
+Upgrading from 16-byte digests in 8 shards (`Keys.dedup_buckets_v1`, written by the previous version): those
+buckets are looked up too (the 16-byte digest in its shard of the same weeks), never written, and expire by
+themselves, so a store upgraded mid-window never counts a retry twice.
 
 Idempotency keys keep a value (the original transaction) and stay one key each with a TTL (`Keys.dedup`); a bare
-id's key in that layout (written by earlier versions) is still read, so a store upgraded mid-window never counts a
-retry twice; it is never written again and expires by itself.
+id's key in that layout (written by earlier versions still) is read as well.
 """
 
 import hashlib
@@ -31,14 +37,21 @@ DAY = 86_400
 WEEK = 7 * DAY
 MONDAY = 3 * DAY
 """1970-01-01 was a Thursday: weeks start on the Monday three days before it."""
-SHARDS = 8
-DIGEST_BYTES = 16
+SHARDS = 4
+DIGEST_BYTES = 12
+V1_SHARDS = 8
+V1_DIGEST_BYTES = 16
+
+
+def digest_v1(scope: str, key: str) -> bytes:
+    """The 16-byte name of a scoped id in the previous version's buckets (blake2b-128)."""
+    scoped = f"{component(scope)}:{component(key)}".encode()
+    return hashlib.blake2b(scoped, digest_size=V1_DIGEST_BYTES).digest()
 
 
 def digest(scope: str, key: str) -> bytes:
-    """The 16-byte name of a scoped id inside its customer's buckets."""
-    scoped = f"{component(scope)}:{component(key)}".encode()
-    return hashlib.blake2b(scoped, digest_size=DIGEST_BYTES).digest()
+    """The 12-byte name of a scoped id inside its customer's buckets: the first bytes of its 16-byte name."""
+    return digest_v1(scope, key)[:DIGEST_BYTES]
 
 
 def week_of(now: float) -> int:
@@ -59,18 +72,27 @@ def bucket_expiry(week: int, window: int) -> int:
 
 
 def bucket_keys(keys: Keys, ref: AccountRef, name: bytes, now: float, window: int) -> list[str]:
-    """The buckets to look `name` (a digest) up in, the one to write it to first."""
-    return keys.dedup_buckets(ref, name[0] % SHARDS, bucket_weeks(now, window))
+    """The buckets to look the id up in, `name` being its 16-byte `digest_v1`: this layout's (the one to write its
+    12-byte digest to first), then as many of the previous layout's, the same weeks in the same order."""
+    weeks = bucket_weeks(now, window)
+    return keys.dedup_buckets(ref, name[0] % SHARDS, weeks) + keys.dedup_buckets_v1(ref, name[0] % V1_SHARDS, weeks)
+
+
+def digest_args(name: bytes) -> bytes:
+    """ARGV 3 of append.lua for a bare id: its 12-byte digest, then its 16-byte one (`name`)."""
+    return name[:DIGEST_BYTES] + name
 
 
 async def seen_bare(redis: Redis, keys: Keys, ref: AccountRef, scope: str, key: str, now: float,
                     window: int) -> str | None:
     """'' when the bare id is in a bucket of the window, the old marker's value when only that holds it, else None."""
-    name = digest(scope, key)
+    name = digest_v1(scope, key)
+    buckets = bucket_keys(keys, ref, name, now, window)
+    half = len(buckets) // 2
     async with redis.pipeline(transaction=False) as pipe:
         pipe.get(keys.dedup(ref, scope, key))
-        for bucket in bucket_keys(keys, ref, name, now, window):
-            pipe.hexists(bucket, name)
+        for n, bucket in enumerate(buckets):
+            pipe.hexists(bucket, name[:DIGEST_BYTES] if n < half else name)
         replies: Sequence[Any] = await pipe.execute()
     if any(replies[1:]):
         return ""

@@ -14,7 +14,7 @@ from domain.events import AnyEvent, UsageRecorded
 from domain.fold import fold_logged
 from domain.identity import AccountRef
 from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
-from store.dedup import bucket_expiry, bucket_keys, digest, seen_bare, week_of
+from store.dedup import bucket_expiry, bucket_keys, digest_args, digest_v1, seen_bare, week_of
 from store.entries import LogEntry, decode_entry, pairs, remember_blobs
 from store.keys import Keys
 from store.positions import ORIGIN, is_after, text
@@ -107,14 +107,16 @@ class EventStore:
 
     def _dedup_call(self, ref: AccountRef, dedup: Dedup | None) -> tuple[list[str], int, str | bytes]:
         """KEYS 5.. and ARGV 2-3 of append.lua: an idempotency key's marker, its TTL and value; or for a bare id,
-        its marker in the older layout, its week buckets, when this week's bucket expires and the id's digest."""
+        its marker in the older layout, its week buckets (this layout's, then the previous one's), when this week's
+        bucket expires and the id's digests."""
         if dedup is None:
             return [], self.dedup_ttl_seconds, ""
         marker = [self.keys.dedup(ref, dedup.scope, dedup.key, dedup.wallet_id)]
         if not dedup.bare:
             return marker, self.dedup_ttl_seconds, dedup.value
-        now, window, name = self.clock(), self.dedup_ttl_seconds, digest(dedup.scope, dedup.key)
-        return marker + bucket_keys(self.keys, ref, name, now, window), bucket_expiry(week_of(now), window), name
+        now, window, name = self.clock(), self.dedup_ttl_seconds, digest_v1(dedup.scope, dedup.key)
+        buckets = bucket_keys(self.keys, ref, name, now, window)
+        return marker + buckets, bucket_expiry(week_of(now), window), digest_args(name)
 
     async def append(
         self, ref: AccountRef, events: Sequence[AnyEvent], dedup: Dedup | None = None, expect: str | None = None

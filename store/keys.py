@@ -92,9 +92,15 @@ class Keys(msgspec.Struct, frozen=True):
         return f"{self._account(ref)}:contended"
 
     def dedup_buckets(self, ref: AccountRef, shard: int, weeks: Sequence[int]) -> list[str]:
-        """Hashes of 16-byte digests of the bare ids (usage and clock event ids) the customer sent in each ISO week
+        """Hashes of 12-byte digests of the bare ids (usage and clock event ids) the customer sent in each ISO week
         (weeks since the one of 1970-01-01) whose digest falls in `shard`; each expires as a whole one dedup window
         after its week ends (store/dedup.py)."""
+        account = self._account(ref)
+        return [f"{account}:ids2:{week}:{shard}" for week in weeks]
+
+    def dedup_buckets_v1(self, ref: AccountRef, shard: int, weeks: Sequence[int]) -> list[str]:
+        """The same with 16-byte digests in 8 shards, as earlier versions wrote them: still read, never written, gone
+        one dedup window (plus a week at most) after an upgrade (store/dedup.py)."""
         account = self._account(ref)
         return [f"{account}:ids:{week}:{shard}" for week in weeks]
 

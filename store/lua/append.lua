@@ -1,20 +1,24 @@
 -- Append events to a customer stream and its partition feed in one step, with dedup, optional optimistic
 -- concurrency, and (for usage) a reference to the rate card as it stands at this instant.
 -- KEYS: 1 customer log, 2 partition feed, 3 partition's account set, 4 rate pointers of the tenant in this
---       partition, 5 dedup key (optional), 6.. the customer's week buckets of a bare id (optional; 6 = this week's)
+--       partition, 5 dedup key (optional), 6.. the customer's week buckets of a bare id (optional; 6 = this week's;
+--       the first half in this layout, the second half the same weeks in the previous one, store/dedup.py)
 -- ARGV: 1 encoded account ref, 2 dedup ttl seconds, 3 dedup value, 4 expected last log id ('' = any),
 --       5 event name whose rate card to attach ('' = none), 6.. encoded events
 -- With week buckets (a bare id, store/dedup.py): ARGV 2 is the unix time this week's bucket expires at, ARGV 3 the
--- id's 16-byte digest, looked up in every bucket and written to this week's; KEYS 5 is the id's marker in the older
--- one-key layout, read (honoured until it expires) and never written.
+-- id's 12-byte digest followed by its 16-byte one: the 12 bytes are looked up in the first half of the buckets and
+-- written to this week's, the 16 bytes looked up in the second half (the previous layout, never written); KEYS 5 is
+-- the id's marker in the older one-key layout, read (honoured until it expires) and never written.
 -- Each feed entry carries `pl`, the customer-stream entry before it, so the fold can see a missing predecessor.
 -- Returns {1, {ids}} appended | {0, seen-value} duplicate | {-1, last id} conflict
 if KEYS[5] then
   local seen = redis.call('GET', KEYS[5])
   if seen then return {0, seen} end
 end
+local half = 5 + (#KEYS - 5) / 2
 for i = 6, #KEYS do
-  if redis.call('HEXISTS', KEYS[i], ARGV[3]) == 1 then return {0, ''} end
+  local name = i <= half and string.sub(ARGV[3], 1, 12) or string.sub(ARGV[3], 13)
+  if redis.call('HEXISTS', KEYS[i], name) == 1 then return {0, ''} end
 end
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local previous = '0-0'
@@ -41,7 +45,7 @@ for i = 6, #ARGV do
 end
 redis.call('SADD', KEYS[3], ARGV[1])
 if KEYS[6] then
-  redis.call('HSET', KEYS[6], ARGV[3], '')
+  redis.call('HSET', KEYS[6], string.sub(ARGV[3], 1, 12), '')
   -- GT alone never sets an expiry on a bucket just created (no TTL counts as infinite): NX does that
   if redis.call('EXPIREAT', KEYS[6], ARGV[2], 'GT') == 0 then redis.call('EXPIREAT', KEYS[6], ARGV[2], 'NX') end
 elseif KEYS[5] then

@@ -1,6 +1,7 @@
 """Compact dedup (store/dedup.py) on a real Redis: a retried usage event id is refused whichever day it arrives
 within the window and whatever timestamp it carries; markers of the older one-key layout still count; idempotency
-keys keep their value. The store's clock is moved instead of waiting (buckets expire relative to real time)."""
+keys keep their value; buckets of the previous layout (16-byte digests, 8 shards) still count. The store's clock is
+moved instead of waiting (buckets expire relative to real time)."""
 
 import time
 
@@ -9,7 +10,7 @@ from redis.asyncio import Redis
 
 from domain.events import UsageRecorded
 from domain.identity import AccountRef
-from store.dedup import DAY, SHARDS, WEEK, bucket_expiry, digest, week_of
+from store.dedup import DAY, SHARDS, V1_SHARDS, WEEK, bucket_expiry, digest, digest_v1, week_of
 from store.eventstore import Dedup, EventStore
 from store.keys import Keys
 from tests.support.dedup_clock import Clock, usage_at
@@ -136,3 +137,26 @@ async def test_an_idempotency_key_keeps_its_value_for_the_window(aredis: Redis) 
     assert retry.status == "duplicate" and retry.seen == f"fingerprint:wtx_1|{first.positions[0]}"
     assert await store.seen(REF, dedup) == retry.seen
     assert WINDOW - 60 <= await aredis.ttl(keys.dedup(REF, "topup", "order-7", "wallet_1")) <= WINDOW
+
+
+async def test_buckets_of_the_previous_layout_still_deduplicate_until_they_expire(aredis: Redis) -> None:
+    keys = Keys(16)
+    store, clock = store_at(aredis, MONDAY + WEEK + 100)
+    for old, week in (("v1-a", week_of(MONDAY)), ("v1-b", week_of(MONDAY + WEEK))):  # as the previous version wrote
+        name = digest_v1("event", old)
+        bucket = keys.dedup_buckets_v1(REF, name[0] % V1_SHARDS, [week])[0]
+        await aredis.hset(bucket, name, "")
+        await aredis.expireat(bucket, bucket_expiry(week, WINDOW))
+    single = await store.append(REF, [usage("v1-a")], Dedup("event", "v1-a"))
+    bulk = await store.append_each([(REF, usage(i), Dedup("event", i)) for i in ("v1-b", "v2-c", "v2-c")])
+    assert single.status == "duplicate"
+    assert [r.status for r in bulk] == ["duplicate", "appended", "duplicate"]
+    assert await store.seen(REF, Dedup("event", "v1-b")) == ""
+    assert await store.seen(REF, Dedup("event", "v1-x")) is None
+    new = digest("event", "v2-c")
+    assert len(new) == 12 and await aredis.hexists(bucket_of("v2-c", week_of(clock.now)), new)
+    v1_new = keys.dedup_buckets_v1(REF, digest_v1("event", "v2-c")[0] % V1_SHARDS, [week_of(clock.now)])[0]
+    assert await aredis.exists(v1_new) == 0  # the previous layout is never written
+    assert [event.id for _, event in await store.read_log(REF)] == ["v2-c"]
+    clock.now = MONDAY + WEEK + WINDOW  # the first week has left the window: its old bucket is no longer read
+    assert await send(store, "v1-a") == "appended"

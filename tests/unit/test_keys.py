@@ -30,6 +30,8 @@ BUILDERS: dict[str, tuple[Build, st.SearchStrategy[tuple[Any, ...]]]] = {
     "wallet_dedup": (lambda k, r, s, key, w: k.dedup(r, s, key, w), st.tuples(refs, ids, ids, ids)),
     "dedup_buckets": (lambda k, r, s, w: k.dedup_buckets(r, s, [w])[0],
                       st.tuples(refs, st.integers(0, 7), st.integers(0, 30_000))),
+    "dedup_buckets_v1": (lambda k, r, s, w: k.dedup_buckets_v1(r, s, [w])[0],
+                         st.tuples(refs, st.integers(0, 7), st.integers(0, 30_000))),
     "rate_pointers": (lambda k, p, t, e: k.rate_pointers(p, t, e), st.tuples(partitions, ids, ids)),
     "rate_card": (lambda k, t, e: k.rate_card(t, e), st.tuples(ids, ids)),
     "rate_card_lock": (lambda k, t, e: k.rate_card_lock(t, e), st.tuples(ids, ids)),
