@@ -35,6 +35,7 @@ class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
     webhook_allow_private: bool = False
     body: BodyBounds = BodyBounds()
     operator_keys: frozenset[str] = frozenset()
+    ledger_keep: int = 1000  # the projectors' TALLY_LEDGER_KEEP (verify jobs compare the ledger Redis keeps)
 
 
 def create_app(
@@ -56,7 +57,7 @@ def create_app(
         generation = await live_generation(redis, config.keys)
         store.use_generation(generation)
         app.state.accounts = Accounts(store, clock)
-        app.state.verify_jobs = jobs = VerifyJobs(connect, config.keys, config.dedup_ttl_seconds)
+        app.state.verify_jobs = jobs = VerifyJobs(connect, config.keys, config.dedup_ttl_seconds, config.ledger_keep)
         stop = asyncio.Event()
         tasks = [asyncio.create_task(companion(redis, stop)) for companion in companions]
         tasks.append(asyncio.create_task(

@@ -55,8 +55,9 @@ class VerifyJob:
 
 
 class VerifyJobs:
-    def __init__(self, connect: Callable[[], Redis], keys: Keys, dedup_ttl_seconds: int) -> None:
+    def __init__(self, connect: Callable[[], Redis], keys: Keys, dedup_ttl_seconds: int, ledger_keep: int) -> None:
         self._connect, self._keys, self._dedup_ttl = connect, keys, dedup_ttl_seconds
+        self._ledger_keep = ledger_keep
         self._jobs: OrderedDict[str, VerifyJob] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
 
@@ -99,7 +100,7 @@ class VerifyJobs:
         try:
             generation = await live_generation(redis, self._keys)
             keys = msgspec.structs.replace(self._keys, generation=generation)
-            store, projection = EventStore(redis, keys, self._dedup_ttl), Projection(redis, keys)
+            store, projection = EventStore(redis, keys, self._dedup_ttl), Projection(redis, keys, self._ledger_keep)
             refs = await _select(store, job.scope)
             job.accounts_total = len(refs)
             report = VerifyReport()

@@ -220,8 +220,8 @@ async def list_transactions(
     limit: TransactionsLimit = 50, offset: PageOffset = 0, cursor: PageCursor = None,
 ) -> Response:
     """Newest first. `cursor` (a previous page's `pagination.next_cursor`) starts where that page ended; `offset`
-    skips entries after it. Exact and read-your-writes, like a real-time read; a page costs the same whatever the
-    wallet's history."""
+    skips entries after it. Exact and read-your-writes, like a real-time read; a page within the newest
+    TALLY_LEDGER_KEEP entries costs the same whatever the wallet's history, one past them folds the log."""
     ref = await service.locate_wallet(wallet_id, caller)
     page = await read_page(service.store, ref, wallet_id, cursor_seq(cursor), offset, limit)
     now = service.clock()

@@ -44,7 +44,8 @@ def _run(action: Callable[[Tools], Coroutine[Any, Any, Any]]) -> Any:
             await check_store(redis, keys)
             keys = msgspec.structs.replace(keys, generation=await live_generation(redis, keys))
             store = EventStore(redis, keys, settings.dedup_ttl_seconds)
-            operator = Operator(store, Projection(redis, keys), timedelta(seconds=settings.period_grace_seconds))
+            operator = Operator(store, Projection(redis, keys, settings.ledger_keep),
+                                timedelta(seconds=settings.period_grace_seconds))
             return await action(Tools(DeadLetters(redis, keys), Quarantines(redis, keys), operator))
         finally:
             await redis.aclose()

@@ -62,7 +62,7 @@ def verify(
         try:
             await check_store(redis, keys)
             store = EventStore(redis, keys, settings.dedup_ttl_seconds)
-            return await operate.verify(store, Projection(redis, keys), ref, sample)
+            return await operate.verify(store, Projection(redis, keys, settings.ledger_keep), ref, sample)
         finally:
             await redis.aclose()
 
@@ -96,7 +96,7 @@ def replay(
         try:
             await check_store(redis, keys)
             replayer = Replayer(redis, keys, timedelta(seconds=settings.period_grace_seconds),
-                                settings.dedup_ttl_seconds)
+                                settings.dedup_ttl_seconds, ledger_keep=settings.ledger_keep)
             if ref is not None:
                 return await replayer.rebuild_one(ref, dry_run)
             return await replayer.rebuild_all(dry_run, progress)
@@ -130,7 +130,8 @@ def migrate() -> None:
         redis, keys = connect(settings)
         try:
             return await run_migration(redis, keys, timedelta(seconds=settings.period_grace_seconds),
-                                       settings.dedup_ttl_seconds, settings.lease_ttl_ms * 2, progress)
+                                       settings.dedup_ttl_seconds, settings.lease_ttl_ms * 2, progress,
+                                       settings.ledger_keep)
         except LayoutRefused as exc:
             err.print(f"[red]migrate:[/red] {exc}")
             raise typer.Exit(2) from exc

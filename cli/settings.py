@@ -52,6 +52,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     archive_url: str = ""  # a directory or s3://bucket/prefix; empty: <data_dir>/archive
     archive_after: str = "1d"  # entries older than this (and folded everywhere) leave Redis
     archive_interval_seconds: int = 600  # how often a projector archives the partitions it holds (0: never)
+    ledger_keep: int = 1000  # ledger entries Redis keeps per wallet; older ones are folded from the log (archive)
 
     @property
     def archive_location(self) -> str:
@@ -115,7 +116,7 @@ def _check_http_bounds(settings: Settings) -> None:
 
 
 def _check_retention(settings: Settings) -> None:
-    for name in ("retention_interval_ms", "retention_batch"):
+    for name in ("retention_interval_ms", "retention_batch", "ledger_keep"):
         if getattr(settings, name) <= 0:
             raise ValidationFailed(f"{PREFIX}{name.upper()} must be greater than 0")
     for name in ("alerts_retention_seconds", "operations_retention_seconds", "webhook_delivery_retention_seconds"):

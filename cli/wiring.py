@@ -70,7 +70,8 @@ def build_app(settings: Settings, connect: Callable[[], Redis], keys: dict[str, 
     config = ApiConfig(api_keys=keys, keys=Keys(settings.partitions), dedup_ttl_seconds=settings.dedup_ttl_seconds,
                        max_future_skew_seconds=settings.max_future_skew_seconds, request_log=settings.request_log,
                        webhook_allow_private=settings.webhook_allow_private,
-                       body=body, operator_keys=parse_operator_keys(settings.operator_keys))
+                       body=body, operator_keys=parse_operator_keys(settings.operator_keys),
+                       ledger_keep=settings.ledger_keep)
     return create_app(config, connect, companions=companions or [])
 
 
@@ -121,7 +122,7 @@ async def run_projector(
         trim_every_batches=settings.trim_every_batches,
     )
     membership = Membership(redis, keys, holder, ttl_ms=settings.lease_ttl_ms * 2)
-    projection = Projection(redis, keys)
+    projection = Projection(redis, keys, settings.ledger_keep)
     store = EventStore(redis, keys, settings.dedup_ttl_seconds)
     clock = PartitionClock(store, projection, projector_settings.grace, now)
     retention = PartitionRetention(Retention(redis, keys), retention_settings(settings), now)

@@ -15,6 +15,7 @@ from domain.timefmt import format_rfc3339
 from domain.watch import AlertTransition, transitions
 from store.entries import decode_entry
 from store.keys import notice_key
+from store.ledger import DEFAULT_KEEP, bound_ledger
 from store.letters import DeadLetter, Kind, now_ms
 from store.positions import is_after
 from store.projection import AlertWrite, FeedEntry, QuarantineWrite, Snapshot, SnapshotWrite
@@ -87,19 +88,22 @@ class AccountFold(msgspec.Struct):
 
 
 def fold_batch(
-    groups: dict[AccountRef, list[FeedEntry]], snapshots: Sequence[Snapshot], grace: timedelta
+    groups: dict[AccountRef, list[FeedEntry]], snapshots: Sequence[Snapshot], grace: timedelta,
+    ledger_keep: int = DEFAULT_KEEP,
 ) -> Folded:
-    """New snapshots for the accounts that changed, the alert transitions they caused, the accounts quarantined
-    and the events applied. An entry at or before its snapshot's position was applied already (a redelivery) and
-    changes nothing; a quarantined account's entries are left to the operator (they stay in its stream)."""
+    """New snapshots for the accounts that changed (with the ledger entries Redis keeps of `ledger_keep` per
+    wallet), the alert transitions they caused, the accounts quarantined and the events applied. An entry at or
+    before its snapshot's position was applied already (a redelivery) and changes nothing; a quarantined
+    account's entries are left to the operator (they stay in its stream)."""
     folded = Folded()
     for (ref, entries), snapshot in zip(groups.items(), snapshots, strict=True):
         if snapshot.quarantined is None:
-            _fold_one(folded, ref, entries, snapshot, grace)
+            _fold_one(folded, ref, entries, snapshot, grace, ledger_keep)
     return folded
 
 
-def _fold_one(folded: Folded, ref: AccountRef, entries: list[FeedEntry], snapshot: Snapshot, grace: timedelta) -> None:
+def _fold_one(folded: Folded, ref: AccountRef, entries: list[FeedEntry], snapshot: Snapshot, grace: timedelta,
+              keep: int) -> None:
     try:
         before = decode_account(snapshot.state) if snapshot.state else EMPTY_ACCOUNT
     except Exception as exc:
@@ -117,14 +121,13 @@ def _fold_one(folded: Folded, ref: AccountRef, entries: list[FeedEntry], snapsho
             account, result.alerts, result.ledger = before, [], []
     folded.alerts.extend(result.alerts)
     folded.applied += account.applied - before.applied
+    ledger, trims = bound_ledger(before, account, result.ledger, keep)
     if failure is not None:
         changed = account.applied != before.applied
         folded.quarantines.append(QuarantineWrite(failure, account.position if changed else None,
-                                                  encode_account(account) if changed else None,
-                                                  tuple(result.ledger)))
+                                                  encode_account(account) if changed else None, ledger, trims))
     elif account.applied != before.applied:
-        folded.writes.append(SnapshotWrite(ref, account.position, encode_account(account), due_ms,
-                                           tuple(result.ledger)))
+        folded.writes.append(SnapshotWrite(ref, account.position, encode_account(account), due_ms, ledger, trims))
 
 
 def fold_entries(ref: AccountRef, account: Account, entries: Sequence[FeedEntry]) -> AccountFold:

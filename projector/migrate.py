@@ -14,11 +14,13 @@ from redis.asyncio import Redis
 
 from projector.replay import Progress, Replayer, ReplayReport
 from store.keys import Keys
+from store.ledger import DEFAULT_KEEP
 from store.meta import LAYOUT, LayoutRefused, ensure_partitions, record_layout, stored_layout
 
 
 async def migrate(
-    redis: Redis, keys: Keys, grace: timedelta, dedup_ttl_seconds: int, alive_ms: int, progress: Progress
+    redis: Redis, keys: Keys, grace: timedelta, dedup_ttl_seconds: int, alive_ms: int, progress: Progress,
+    ledger_keep: int = DEFAULT_KEEP,
 ) -> ReplayReport | None:
     """Rebuild the projections in this layout and record it; None when the store needs nothing (a fresh store
     is marked with this layout). Refused while a projector process is alive (seen within `alive_ms`)."""
@@ -34,6 +36,6 @@ async def migrate(
     if alive:
         names = ", ".join(sorted(a.decode() if isinstance(a, bytes) else str(a) for a in alive))
         raise LayoutRefused(f"projector processes are running ({names}): stop every tally process, then migrate")
-    report = await Replayer(redis, keys, grace, dedup_ttl_seconds).rebuild_all(False, progress)
+    report = await Replayer(redis, keys, grace, dedup_ttl_seconds, ledger_keep=ledger_keep).rebuild_all(False, progress)
     await record_layout(redis, keys)
     return report

@@ -20,6 +20,7 @@ from domain.state import EMPTY_ACCOUNT, Account
 from domain.timefmt import format_rfc3339
 from projector.batch import AccountFold, fold_entries
 from store.eventstore import EventStore
+from store.ledger import bound_ledger, removals
 from store.letters import DeadLetter
 from store.positions import ORIGIN, is_after
 from store.projection import FeedEntry, Projection, Snapshot
@@ -56,7 +57,7 @@ class Operator:
             result = _refold(ref, account, feed_like, snapshot.position)
             if result.failure is not None:
                 return Outcome("still failing", await self._still_failing(ref, result.failure))
-            code = await self._release(ref, last, snapshot.position, result)
+            code = await self._release(ref, last, snapshot.position, account, result)
             if code == NOT_QUARANTINED:
                 return Outcome("not quarantined")
             if code != MOVED:
@@ -75,12 +76,16 @@ class Operator:
         outcome = await self.retry(ref)
         return msgspec.structs.replace(outcome, letter=outcome.letter or letter)
 
-    async def _release(self, ref: AccountRef, last: str, snapshot_at: str, result: AccountFold) -> int:
+    async def _release(self, ref: AccountRef, last: str, snapshot_at: str, before: Account,
+                       result: AccountFold) -> int:
         due = next_due(result.account, self.grace)
+        keep = self.projection.ledger_keep
+        ledger, trims = bound_ledger(before, result.account, result.ledger, keep)
+        removed = (await removals(self.store.redis, self.projection.keys, [(ref, trims)]))[0]
         return await self.quarantines.release(
             ref, last, snapshot_at, result.account.position, encode_account(result.account),
             format_rfc3339(datetime.now(UTC)), None if due is None else int(due.timestamp() * 1000), result.alerts,
-            result.ledger,
+            ledger, removed,
         )
 
     async def _still_failing(self, ref: AccountRef, failure: DeadLetter) -> DeadLetter:

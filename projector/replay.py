@@ -28,7 +28,7 @@ from store.eventstore import EventStore, encode_ref
 from store.floors import FLOOR_TTL_S, RetentionFloors
 from store.generation import live_generation, switch_generation
 from store.keys import Keys
-from store.ledger import ledger_differences, load_with_snapshot, queue_ledger
+from store.ledger import DEFAULT_KEEP, ledger_differences, load_with_snapshot, queue_ledger
 from store.letters import DeadLetter, now_ms
 from store.positions import ORIGIN, is_after, text
 from store.quarantine import Quarantines
@@ -56,9 +56,12 @@ Progress = Callable[[int, int], None]  # (events done, events in all)
 
 class Replayer:
     def __init__(
-        self, redis: Redis, keys: Keys, grace: timedelta, dedup_ttl_seconds: int, floor_ttl_s: float = FLOOR_TTL_S
+        self, redis: Redis, keys: Keys, grace: timedelta, dedup_ttl_seconds: int, floor_ttl_s: float = FLOOR_TTL_S,
+        ledger_keep: int = DEFAULT_KEEP,
     ) -> None:
+        """`ledger_keep`: the ledger entries Redis keeps per wallet (the projectors' TALLY_LEDGER_KEEP)."""
         self.redis = redis
+        self.ledger_keep = ledger_keep
         self.keys = keys
         self.grace = grace
         self.store = EventStore(redis, keys, dedup_ttl_seconds)
@@ -132,7 +135,7 @@ class Replayer:
                 if current is None or not is_after(text(current), account.position):
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.hset(keys.snapshot(ref), mapping={"p": account.position, "s": encode_account(account)})
-                    queue_ledger(pipe, keys, ref, result.ledger)
+                    queue_ledger(pipe, keys, ref, result.ledger, account, self.ledger_keep)
                     await pipe.execute()
                     report.switched = True
         report.seconds = time.perf_counter() - started
@@ -160,7 +163,7 @@ class Replayer:
         live = decode_account(raw[1]) if raw[1] else EMPTY_ACCOUNT
         if live.position != result.account.position:
             return []  # the live projection is behind or ahead of this fold: not comparable field by field
-        found = ledger_differences(ledger, result.ledger)
+        found = ledger_differences(ledger, result.ledger, result.account, self.ledger_keep)
         return differences(ref, live, result.account) + [Drift(ref, *difference) for difference in found]
 
     async def _write(self, target: Keys, ref: AccountRef, result: LogFold, letter: DeadLetter | None) -> None:
@@ -168,7 +171,7 @@ class Replayer:
         due = None if letter is not None else next_due(account, self.grace)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(target.snapshot(ref), mapping={"p": account.position, "s": encode_account(account), "t": ""})
-            queue_ledger(pipe, target, ref, result.ledger)
+            queue_ledger(pipe, target, ref, result.ledger, account, self.ledger_keep)
             if letter is not None:
                 pipe.hset(target.snapshot(ref), "q", letter.summary)
                 pipe.hset(target.quarantined(target.partition_of(ref)), encode_ref(ref), letter.encode())

@@ -128,7 +128,7 @@ class PartitionWorker:
         groups = group_by_account(entries)
         snapshots = await self.projection.load_snapshots(list(groups))
         await self.projection.load_rate_cards(self.partition, entries)
-        return entries, fold_batch(groups, snapshots, self.settings.grace), poison
+        return entries, fold_batch(groups, snapshots, self.settings.grace, self.projection.ledger_keep), poison
 
     async def _halt(self, poison: PoisonEntry) -> None:
         self.halted = str(poison)

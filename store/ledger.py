@@ -2,9 +2,16 @@
 
 `Keys.ledger(ref)` maps `wallet:seq` to the encoded entry (seq = its place in the wallet's ledger, 0, 1, 2, ...),
 `Keys.ledger_ids(ref)` maps `wallet:transaction id` to that seq. Both are written in the step that writes the
-snapshot (commit.lua, unquarantine.lua, a rebuild), so the stored ledger always matches the snapshot beside it:
-every entry of seq below the snapshot wallet's `entries`. A page of the list, or one entry by id, costs the same
-whatever the wallet's history.
+snapshot (commit.lua, unquarantine.lua, a rebuild), so the stored ledger always matches the snapshot beside it.
+
+Redis keeps each wallet's newest `keep` entries only (TALLY_LEDGER_KEEP): the seqs from `entries - keep` up. The
+step that moves a wallet's window takes the entries it leaves behind out of both hashes (bounded by what the step
+added), so the stored ledger is a function of the snapshot and `keep`, and a rebuild writes the same bytes. An
+entry that left Redis is still in the log: the events that wrote it stay in the customer stream until the archiver
+has made them durable in a segment (store/archive), and reading archive + stream folds them again. A pending entry
+also stays in the snapshot (`Wallet.pending_entries`) until it is paid, whatever its age. A page inside the window,
+or an entry by id, costs the same whatever the wallet's history; a page past it, or a retried id that left, folds
+the customer's whole log from zero (its cost grows with the history: deep pages only).
 """
 
 from collections.abc import Iterable, Sequence
@@ -17,10 +24,15 @@ from redis.asyncio.client import Pipeline
 from domain.codec import decode_ledger_entry, encode_ledger_entry
 from domain.decide import find_wallet
 from domain.identity import AccountRef
-from domain.state import LedgerEntry, LedgerWrite, Wallet
+from domain.ledger import ledgers
+from domain.state import EMPTY_ACCOUNT, Account, LedgerEntry, LedgerWrite, Wallet
+from store.entries import fold_log
 from store.eventstore import AccountRead, EventStore
 from store.keys import Keys, component
-from store.positions import text
+from store.positions import is_after, text
+
+DEFAULT_KEEP = 1000
+"""Ledger entries Redis keeps per wallet unless TALLY_LEDGER_KEEP says otherwise."""
 
 
 def entry_field(wallet_id: str, seq: int) -> str:
@@ -31,13 +43,76 @@ def id_field(wallet_id: str, transaction_id: str) -> str:
     return f"{component(wallet_id)}:{component(transaction_id)}"
 
 
-def ledger_args(writes: Sequence[LedgerWrite]) -> list[Any]:
-    """What the commit scripts take for one account: the count, then per write entry field, entry, id field, seq."""
+def kept_from(entries: int, keep: int) -> int:
+    """The lowest seq Redis keeps of a wallet that has `entries` entries."""
+    return max(0, entries - keep)
+
+
+class LedgerTrim(msgspec.Struct, frozen=True):
+    """The seqs `start` up to (not including) `stop` of a wallet leave Redis."""
+
+    wallet_id: str
+    start: int
+    stop: int
+
+
+Removal = tuple[str, str, int]
+"""A stored entry leaving Redis: its entry field, its id field, its seq."""
+
+
+def in_window(writes: Iterable[LedgerWrite], account: Account, keep: int) -> list[LedgerWrite]:
+    """The writes Redis keeps once the account is `account`: those inside their wallet's window."""
+    floors = {wallet_id: kept_from(wallet.entries, keep) for wallet_id, wallet in account.wallets.items()}
+    return [write for write in writes if write.entry.seq >= floors.get(write.wallet_id, 0)]
+
+
+def bound_ledger(before: Account, after: Account, writes: Iterable[LedgerWrite],
+                 keep: int) -> tuple[tuple[LedgerWrite, ...], tuple[LedgerTrim, ...]]:
+    """What a step from `before` to `after` stores (the writes inside the window) and which seqs its windows
+    moved past (the stored ones among them are removed with it). A pending entry rewritten below the window is
+    not stored again: the snapshot holds it while pending, the log afterwards."""
+    trims = []
+    for wallet_id, wallet in after.wallets.items():
+        old = before.wallets.get(wallet_id)
+        start, stop = kept_from(old.entries if old else 0, keep), kept_from(wallet.entries, keep)
+        if stop > start:
+            trims.append(LedgerTrim(wallet_id, start, stop))
+    return tuple(in_window(writes, after, keep)), tuple(trims)
+
+
+async def removals(redis: Redis, keys: Keys,
+                   trims: Sequence[tuple[AccountRef, Sequence[LedgerTrim]]]) -> list[list[Removal]]:
+    """Per account, the stored entries its trims take out (read in one round trip: a removal names the entry's
+    id field, which only the stored entry knows). Seqs never stored (written and left in the same step) are
+    skipped."""
+    wanted = [[(trim.wallet_id, seq) for trim in account_trims for seq in range(trim.start, trim.stop)]
+              for _, account_trims in trims]
+    if not any(wanted):
+        return [[] for _ in trims]
+    async with redis.pipeline(transaction=False) as pipe:
+        for (ref, _), fields in zip(trims, wanted, strict=True):
+            if fields:
+                pipe.hmget(keys.ledger(ref), [entry_field(wallet_id, seq) for wallet_id, seq in fields])
+        replies: list[Any] = list(await pipe.execute())
+    found: list[list[Removal]] = []
+    for fields in wanted:
+        blobs = replies.pop(0) if fields else []
+        found.append([(entry_field(wallet_id, seq), id_field(wallet_id, decode_ledger_entry(blob).id), seq)
+                      for (wallet_id, seq), blob in zip(fields, blobs, strict=True) if blob])
+    return found
+
+
+def ledger_args(writes: Sequence[LedgerWrite], removed: Sequence[Removal] = ()) -> list[Any]:
+    """What the commit scripts take for one account: the count, then per write entry field, entry, id field, seq;
+    then the count of removals, then per removal entry field, id field, seq."""
     args: list[Any] = [len(writes)]
     for write in writes:
         entry = write.entry
         args.extend((entry_field(write.wallet_id, entry.seq), encode_ledger_entry(entry),
                      id_field(write.wallet_id, entry.id), entry.seq))
+    args.append(len(removed))
+    for removal in removed:
+        args.extend(removal)
     return args
 
 
@@ -72,9 +147,11 @@ async def stored_entry(
     return found[0]
 
 
-def queue_ledger(pipe: Pipeline, keys: Keys, ref: AccountRef, writes: Iterable[LedgerWrite], chunk: int = 1000) -> None:
-    """Queue on `pipe` the replacement of the account's stored ledger by the one `writes` leave (a rebuild)."""
-    entries, ids = ledger_mapping(writes)
+def queue_ledger(pipe: Pipeline, keys: Keys, ref: AccountRef, writes: Iterable[LedgerWrite], account: Account,
+                 keep: int, chunk: int = 1000) -> None:
+    """Queue on `pipe` the replacement of the account's stored ledger by the part Redis keeps of the one `writes`
+    leave, `account` being the fold they came from (a rebuild)."""
+    entries, ids = ledger_mapping(in_window(writes, account, keep))
     pipe.delete(keys.ledger(ref), keys.ledger_ids(ref))
     hashes: list[tuple[str, list[tuple[str, bytes | int]]]] = [
         (keys.ledger(ref), list(entries.items())), (keys.ledger_ids(ref), list(ids.items()))]
@@ -97,8 +174,8 @@ async def read_page(store: EventStore, ref: AccountRef, wallet_id: str, start: i
                     limit: int) -> LedgerPage:
     """Up to `limit` entries, newest first, from seq `start` (None: the newest) after skipping `skip`: the stored
     entries up to the snapshot, plus those folding the unfolded tail wrote (read-your-writes). A pending entry is
-    shown as the account has it now. Costs one read and one HMGET of at most `limit` fields."""
-    keys = store.keys
+    shown as the account has it now. Inside the window Redis keeps, costs one read and one HMGET of at most
+    `limit` fields; a page reaching past it folds the log (`from_log`)."""
     read = await store.read_account(ref)
     wallet = find_wallet(read.account, wallet_id)
     top = min(wallet.entries - 1 if start is None else start, wallet.entries - 1) - skip
@@ -106,18 +183,35 @@ async def read_page(store: EventStore, ref: AccountRef, wallet_id: str, start: i
     known = {w.entry.seq: w.entry for w in read.ledger if w.wallet_id == wallet_id}
     known.update((e.seq, e) for e in wallet.pending_entries)
     missing = [seq for seq in seqs if seq not in known]
-    for seq, entry in zip(missing, await stored_entries(store.redis, keys, ref, wallet_id, missing), strict=True):
+    stored = await stored_entries(store.redis, store.keys, ref, wallet_id, missing)
+    if any(entry is None for entry in stored):
+        folded = await from_log(store, ref, read, wallet_id)
+        stored = [folded[seq] if seq < len(folded) else None for seq in missing]
+    for seq, entry in zip(missing, stored, strict=True):
         if entry is None:
-            raise LookupError(f"ledger entry {seq} of wallet {wallet_id} is missing from the store")
+            raise LookupError(f"ledger entry {seq} of wallet {wallet_id} is missing from the store and the log")
         known[seq] = entry
     next_seq = seqs[-1] - 1 if seqs and seqs[-1] > 0 else None
     return LedgerPage(read, wallet, [known[seq] for seq in seqs], next_seq)
 
 
+async def from_log(store: EventStore, ref: AccountRef, read: AccountRead, wallet_id: str) -> list[LedgerEntry]:
+    """The wallet's whole ledger (oldest first) as of `read`: the customer's log (archive, then stream) folded from
+    zero up to the position `read` reflects. Its cost grows with the account's history."""
+    position = read.account.position
+    log = [entry for entry in await store.read_raw_log(ref) if not is_after(entry.position, position)]
+    folded = fold_log(EMPTY_ACCOUNT, log)
+    if folded.failed is not None:
+        raise LookupError(f"the log of wallet {wallet_id} cannot be folded at {folded.failed.position}: "
+                          f"{folded.reason}")
+    return ledgers(folded.ledger).get(wallet_id, [])
+
+
 async def find_entry(store: EventStore, ref: AccountRef, wallet_id: str,
                      transaction_id: str) -> tuple[AccountRead, LedgerEntry | None]:
     """The account as read now and the entry of `transaction_id` in it (None when it has none), by id: the
-    account's pending entries, then what folding the tail wrote, then the stored ledger."""
+    account's pending entries, then what folding the tail wrote, then the stored ledger, then (an entry that left
+    Redis: a retry of an old idempotency key) the log folded from zero."""
     keys = store.keys
     read = await store.read_account(ref)
     wallet = find_wallet(read.account, wallet_id)
@@ -127,6 +221,8 @@ async def find_entry(store: EventStore, ref: AccountRef, wallet_id: str,
                       if w.wallet_id == wallet_id and w.entry.id == transaction_id), None)
     if entry is None:
         entry = await stored_entry(store.redis, keys, ref, wallet_id, transaction_id)
+    if entry is None and wallet.entries > 0:
+        entry = next((e for e in reversed(await from_log(store, ref, read, wallet_id)) if e.id == transaction_id), None)
     return read, entry
 
 
@@ -147,10 +243,12 @@ async def load_with_snapshot(redis: Redis, keys: Keys, ref: AccountRef) -> tuple
     return snapshot, StoredLedger({text(k): v for k, v in entries.items()}, {text(k): v for k, v in ids.items()})
 
 
-def ledger_differences(stored: StoredLedger, writes: Iterable[LedgerWrite]) -> list[tuple[str, str, str]]:
-    """(field, stored, folded) wherever the stored ledger and the one `writes` leave disagree, entry field by
-    entry field; an entry missing on one side is one difference."""
-    entries, ids = ledger_mapping(writes)
+def ledger_differences(stored: StoredLedger, writes: Iterable[LedgerWrite], account: Account,
+                       keep: int) -> list[tuple[str, str, str]]:
+    """(field, stored, folded) wherever the stored ledger and the part Redis keeps of the one `writes` leave
+    (`account` being their fold) disagree, entry field by entry field; an entry missing on one side is one
+    difference. Entries that left Redis are not differences: the log holds them."""
+    entries, ids = ledger_mapping(in_window(writes, account, keep))
     found: list[tuple[str, str, str]] = []
     for field in sorted(set(stored.entries) | set(entries)):
         have, want = stored.entries.get(field), entries.get(field)

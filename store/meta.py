@@ -8,9 +8,12 @@ from redis.asyncio import Redis
 from domain.errors import ValidationFailed
 from store.keys import Keys
 
-LAYOUT = 2
+LAYOUT = 3
 """The store layout this code reads and writes. 1: every snapshot held its wallets' whole ledgers (never recorded);
-2: snapshots hold live state only, ledger entries are kept apart (`Keys.ledger`)."""
+2: snapshots hold live state only, ledger entries are kept apart (`Keys.ledger`), every one of them;
+3: as 2, but Redis keeps each wallet's newest `TALLY_LEDGER_KEEP` entries (older ones are read from the log)."""
+
+WHAT_CHANGED = {1: "ledgers inside the snapshots", 2: "every ledger entry kept in Redis"}
 
 
 class LayoutRefused(Exception):
@@ -34,9 +37,9 @@ async def ensure_layout(redis: Redis, keys: Keys) -> None:
         return
     if layout is not None and layout < LAYOUT:
         raise LayoutRefused(
-            f"this store was written with layout {layout} (ledgers inside the snapshots); this tally reads layout "
-            f"{LAYOUT}. Stop every tally process, run `tally migrate` (it rebuilds the projections from the streams "
-            "into the new layout), then start them again"
+            f"this store was written with layout {layout} ({WHAT_CHANGED.get(layout, 'older')}); this tally reads "
+            f"layout {LAYOUT}. Stop every tally process, run `tally migrate` (it rebuilds the projections from the "
+            "streams into the new layout), then start them again"
         )
     raise LayoutRefused(f"this store was written with layout {layout}, newer than this tally's {LAYOUT}: "
                         "run a tally version that knows it")

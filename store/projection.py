@@ -10,7 +10,7 @@ from domain.identity import AccountRef
 from domain.state import LedgerWrite
 from store.eventstore import decode_ref, encode_ref
 from store.keys import Keys
-from store.ledger import ledger_args
+from store.ledger import DEFAULT_KEEP, LedgerTrim, Removal, ledger_args, removals
 from store.letters import DeadLetter
 from store.positions import ORIGIN, is_after, text
 from store.ratecard import load_rate_cards
@@ -49,14 +49,15 @@ class Snapshot(msgspec.Struct, frozen=True):
 
 
 class SnapshotWrite(msgspec.Struct, frozen=True):
-    """A folded account, when the clock next has work for it (epoch ms, or None) and the ledger changes its fold
-    made (written with it)."""
+    """A folded account, when the clock next has work for it (epoch ms, or None), the ledger changes its fold
+    made that Redis keeps (written with it) and the seqs its wallets' windows moved past (store/ledger.py)."""
 
     ref: AccountRef
     position: str
     state: bytes
     due_ms: int | None = None
     ledger: tuple[LedgerWrite, ...] = ()
+    trims: tuple[LedgerTrim, ...] = ()
 
 
 class QuarantineWrite(msgspec.Struct, frozen=True):
@@ -66,13 +67,16 @@ class QuarantineWrite(msgspec.Struct, frozen=True):
     position: str | None = None
     state: bytes | None = None
     ledger: tuple[LedgerWrite, ...] = ()
+    trims: tuple[LedgerTrim, ...] = ()
 
 
 class Projection:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, ledger_keep: int = DEFAULT_KEEP) -> None:
+        """`ledger_keep`: the ledger entries Redis keeps per wallet (TALLY_LEDGER_KEEP, store/ledger.py)."""
         self.redis = redis
         self.keys = keys
         self.scripts = Scripts(redis)
+        self.ledger_keep = ledger_keep
 
     async def take_lease(self, partition: int, holder: str, ttl_ms: int, held: str | None) -> str | None:
         """Take or renew the partition's lease; None when another holder has it."""
@@ -119,18 +123,25 @@ class Projection:
         args: list[Any] = [lease, expected, checkpoint, folded_at, entries, len(alerts), len(quarantines)]
         for alert in alerts:
             args.extend((alert.key, alert.payload, alert.at_ms))
+        removed = await self._removals(snapshots, quarantines)
         for write in snapshots:
             keys.extend(self._account_keys(write.ref))
             args.extend((write.position, write.state, encode_ref(write.ref),
                          "" if write.due_ms is None else write.due_ms))
-            args.extend(ledger_args(write.ledger))
+            args.extend(ledger_args(write.ledger, removed.pop(0)))
         for quarantine in quarantines:
             letter = quarantine.letter
             keys.extend(self._account_keys(letter.ref))
             args.extend((quarantine.position or "", quarantine.state or b"", encode_ref(letter.ref), letter.encode(),
                          letter.summary))
-            args.extend(ledger_args(quarantine.ledger))
+            args.extend(ledger_args(quarantine.ledger, removed.pop(0)))
         return int(await self.scripts.commit(keys=keys, args=args))
+
+    async def _removals(self, snapshots: Sequence[SnapshotWrite],
+                        quarantines: Sequence[QuarantineWrite]) -> list[list[Removal]]:
+        """The stored entries each written account's trims take out of Redis, in the order written."""
+        trims = [(w.ref, w.trims) for w in snapshots] + [(q.letter.ref, q.trims) for q in quarantines]
+        return await removals(self.redis, self.keys, trims)
 
     def _account_keys(self, ref: AccountRef) -> tuple[str, str, str]:
         return self.keys.snapshot(ref), self.keys.ledger(ref), self.keys.ledger_ids(ref)

@@ -17,7 +17,7 @@ from domain.identity import AccountRef
 from domain.state import LedgerWrite
 from store.eventstore import encode_ref
 from store.keys import Keys
-from store.ledger import ledger_args
+from store.ledger import Removal, ledger_args
 from store.letters import DeadLetter, decode_dead_letter, now_ms
 from store.positions import ORIGIN
 from store.projection import AlertWrite
@@ -57,6 +57,7 @@ class Quarantines:
     async def release(
         self, ref: AccountRef, last_log: str, snapshot_at: str, position: str, state: bytes, folded_at: str,
         due_ms: int | None, alerts: Sequence[AlertWrite], ledger: Sequence[LedgerWrite] = (),
+        removed: Sequence[Removal] = (),
     ) -> int:
         """Write the refolded snapshot and clear the quarantine in one step, only if neither the customer stream
         (still ending at `last_log`) nor the snapshot (still at `snapshot_at`) moved: RELEASED, NOT_QUARANTINED
@@ -69,7 +70,7 @@ class Quarantines:
                            "" if due_ms is None else due_ms, len(alerts)]
         for alert in alerts:
             args.extend((alert.key, alert.payload, alert.at_ms))
-        args.extend(ledger_args(ledger))
+        args.extend(ledger_args(ledger, removed))
         return int(await self.scripts.unquarantine(keys=keys, args=args))
 
     async def drop_entry(self, letter: DeadLetter, operator: str) -> bool:

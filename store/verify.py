@@ -11,7 +11,7 @@ from domain.identity import AccountRef
 from domain.state import EMPTY_ACCOUNT, Account
 from store.entries import LogEntry, fold_log
 from store.eventstore import EventStore
-from store.ledger import StoredLedger, ledger_differences, load_with_snapshot
+from store.ledger import DEFAULT_KEEP, StoredLedger, ledger_differences, load_with_snapshot
 from store.positions import ORIGIN, is_after, text
 from store.projection import Projection, Snapshot
 
@@ -83,7 +83,7 @@ async def verify_accounts(store: EventStore, projection: Projection, refs: Itera
         report.events += len(entries)
         p, s, q = raw
         snapshot = Snapshot(text(p) if p else ORIGIN, s, text(q) if q else None)
-        problem = compare(report, ref, snapshot, entries, ledger)
+        problem = compare(report, ref, snapshot, entries, ledger, projection.ledger_keep)
         if problem is not None:
             report.problems.append(Problem(ref, problem))
     return report
@@ -91,10 +91,11 @@ async def verify_accounts(store: EventStore, projection: Projection, refs: Itera
 
 def compare(
     report: VerifyReport, ref: AccountRef, snapshot: Snapshot, entries: Sequence[LogEntry],
-    ledger: StoredLedger | None = None,
+    ledger: StoredLedger | None = None, keep: int = DEFAULT_KEEP,
 ) -> str | None:
     """Add the account's drifts (and whether it is behind) to the report; returns what stops a comparison. The
-    stored ledger, when given, is compared entry by entry with the one the fold from zero wrote."""
+    stored ledger, when given, is compared entry by entry with the part Redis keeps (`keep` per wallet) of the
+    one the fold from zero wrote: an entry that left Redis is not a drift."""
     if snapshot.quarantined is not None:
         return f"quarantined: {snapshot.quarantined}"
     try:
@@ -108,7 +109,8 @@ def compare(
     if fold.failed is None:
         report.drifts.extend(differences(ref, account, fold.account))
         if ledger is not None:
-            report.drifts.extend(Drift(ref, *found) for found in ledger_differences(ledger, fold.ledger))
+            found = ledger_differences(ledger, fold.ledger, fold.account, keep)
+            report.drifts.extend(Drift(ref, *difference) for difference in found)
         fold = fold_log(fold.account, entries[len(folded_part):])
     if fold.failed is not None:
         return f"entry {fold.failed.position} cannot be folded: {fold.reason}"

@@ -9,7 +9,8 @@
 --       6 number of alert transitions, 7 number of accounts quarantined, then per transition: key, payload, ms;
 --       then per folded account: position, state, encoded account ref, next due ms ('' = nothing due), ledger;
 --       then per quarantined account: position ('' = keep the snapshot), state, encoded ref, record, reason, ledger;
---       where ledger = n, then n times: entry field, encoded entry, id field, seq
+--       where ledger = n, then n times: entry field, encoded entry, id field, seq; then m, then m times the
+--       entry field, id field and seq of a stored entry leaving Redis (its id field goes only if it still names it)
 -- Returns 1 committed | -1 lease lost | -2 checkpoint moved
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 local current = redis.call('GET', KEYS[2]) or '0-0'
@@ -34,7 +35,18 @@ local function ledger(k, j, write)
       redis.call('HSET', KEYS[k + 2], ARGV[a + 2], ARGV[a + 3])
     end
   end
-  return j + 1 + n * 4
+  j = j + 1 + n * 4
+  local m = tonumber(ARGV[j])
+  if write then
+    for e = 0, m - 1 do
+      local a = j + 1 + e * 3
+      redis.call('HDEL', KEYS[k + 1], ARGV[a])
+      if redis.call('HGET', KEYS[k + 2], ARGV[a + 1]) == ARGV[a + 2] then
+        redis.call('HDEL', KEYS[k + 2], ARGV[a + 1])
+      end
+    end
+  end
+  return j + 1 + m * 3
 end
 local transitions, quarantined = tonumber(ARGV[6]), tonumber(ARGV[7])
 for t = 0, transitions - 1 do

@@ -6,7 +6,8 @@
 -- ARGV: 1 expected last log id, 2 expected snapshot position, 3 new position, 4 state, 5 folded-at,
 --       6 encoded account ref, 7 next due ms ('' = nothing due), 8 number of alert transitions,
 --       then per transition: key, payload, ms; then the number of ledger writes, then per write:
---       entry field, encoded entry, id field, seq
+--       entry field, encoded entry, id field, seq; then the number of stored entries leaving Redis, then per
+--       entry: entry field, id field, seq (its id field goes only if it still names that seq)
 -- Returns 1 released | 0 not quarantined | -1 the stream or the snapshot moved (read again and retry)
 local snap = redis.call('HMGET', KEYS[2], 'p', 'q')
 if not snap[2] then return 0 end
@@ -29,6 +30,12 @@ for e = 0, tonumber(ARGV[j]) - 1 do
   local a = j + 1 + e * 4
   redis.call('HSET', KEYS[7], ARGV[a], ARGV[a + 1])
   redis.call('HSET', KEYS[8], ARGV[a + 2], ARGV[a + 3])
+end
+j = j + 1 + tonumber(ARGV[j]) * 4
+for e = 0, tonumber(ARGV[j]) - 1 do
+  local a = j + 1 + e * 3
+  redis.call('HDEL', KEYS[7], ARGV[a])
+  if redis.call('HGET', KEYS[8], ARGV[a + 1]) == ARGV[a + 2] then redis.call('HDEL', KEYS[8], ARGV[a + 1]) end
 end
 redis.call('HSET', KEYS[2], 'p', ARGV[3], 's', ARGV[4], 't', ARGV[5])
 redis.call('HDEL', KEYS[2], 'q')

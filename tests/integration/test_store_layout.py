@@ -21,6 +21,7 @@ from domain.identity import AccountRef
 from domain.ledger import ledgers
 from domain.state import EMPTY_ACCOUNT
 from store.eventstore import EventStore
+from store.generation import live_generation
 from store.keys import Keys
 from store.meta import LAYOUT, LayoutRefused
 from tests.support.harness import PARTITIONS, make_settings, running_app
@@ -30,8 +31,8 @@ WALLET = "wal_old"
 AT = datetime(2026, 1, 5, tzinfo=UTC)
 
 
-def tally(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TALLY_REDIS_URL": redis_url, "TALLY_PARTITIONS": str(PARTITIONS)}
+def tally(redis_url: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TALLY_REDIS_URL": redis_url, "TALLY_PARTITIONS": str(PARTITIONS), **(env or {})}
     return subprocess.run([sys.executable, "-c", "from cli.main import run; run()", *args], env=env,
                           capture_output=True, text=True, timeout=120)
 
@@ -118,3 +119,28 @@ async def test_verify_names_a_tampered_stored_ledger_entry(clean_redis: str, are
     result = tally(clean_redis, "verify")
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"ledger.{field}.description" in result.stdout and "drifts=1" in result.stdout, result.stdout
+
+
+async def test_a_store_that_kept_every_ledger_entry_is_refused_then_migrated_to_the_kept_window(
+    clean_redis: str, aredis: Redis,
+) -> None:
+    """Layout 2 kept every ledger entry in Redis; this layout keeps each wallet's newest TALLY_LEDGER_KEEP."""
+    keys = Keys(PARTITIONS)
+    store = EventStore(aredis, keys, 3600)
+    await store.index_wallet(WALLET, REF)
+    await store.append(REF, history())
+    async with running_app(clean_redis, settings=make_settings(ledger_keep=100)):  # folds every entry into Redis
+        deadline = time.monotonic() + 120
+        while await aredis.hlen(keys.ledger(REF)) < 6:
+            assert time.monotonic() < deadline, "the projector never stored the ledger"
+            await asyncio.sleep(0.02)
+    await aredis.hset(keys.meta(), "layout", 2)
+    with pytest.raises(LayoutRefused, match=r"every ledger entry kept in Redis.*tally migrate"):
+        async with running_app(clean_redis, projector=False):
+            pass
+    migrated = tally(clean_redis, "migrate", env={"TALLY_LEDGER_KEEP": "3"})
+    assert migrated.returncode == 0 and f"migrated to layout {LAYOUT}" in migrated.stdout, migrated.stderr
+    verified = tally(clean_redis, "verify", env={"TALLY_LEDGER_KEEP": "3"})
+    assert verified.returncode == 0 and "drifts=0" in verified.stdout, verified.stdout + verified.stderr
+    live = Keys(PARTITIONS, generation=await live_generation(aredis, keys))
+    assert await aredis.hlen(live.ledger(REF)) == 3

@@ -56,7 +56,7 @@ async def running_app(
     projector's clock both read `clock`."""
     settings = settings or make_settings()
     config = ApiConfig(api_keys=PRINCIPALS, keys=Keys(settings.partitions), request_log=False,
-                       operator_keys=operator_keys)
+                       operator_keys=operator_keys, ledger_keep=settings.ledger_keep)
     companions = [projector_companion(settings, "test-projector", clock)] if projector else []
     app = create_app(config, lambda: Redis.from_url(redis_url), clock=clock, companions=companions)
     if not fast_path:  # the hot routes through FastAPI too, to test both ways of serving them
