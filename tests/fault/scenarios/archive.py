@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +71,12 @@ async def caught_up(st: Stage) -> None:
 
 
 async def settled_audit(st: Stage, writer: StoppableWriter, attempts: int = 5) -> Audit:
-    """Audit once the projector caught up. The projector's clock may append (an expiry of the writer's short-lived
-    lots) between the catch-up and the audit's reads, which the audit would count as unapplied: then catch up and
-    audit again, a bounded number of times. An entry really skipped stays unapplied with the snapshot at the head,
-    so it fails every attempt; a missing acknowledged append is counted every time too."""
+    """Audit once the writer's short-lived lots have expired and the projector caught up. The projector's clock
+    may still append (an expiry it had not run yet) between the catch-up and the audit's reads, which the audit
+    would count as unapplied: then catch up and audit again, a bounded number of times. An entry really skipped
+    stays unapplied with the snapshot at the head, so it fails every attempt; so does a missing acknowledged append."""
+    while datetime.now(UTC) <= writer.last_expiry:  # every lot the writer made short-lived has expired (<= 3 s)
+        await asyncio.sleep(0.05)
     for _ in range(attempts - 1):
         await caught_up(st)
         result = await audit(st.store, st.projection, writer.acked_refs())
