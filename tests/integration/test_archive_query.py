@@ -3,7 +3,6 @@ server, started here on loopback)."""
 
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,9 +14,9 @@ from redis.asyncio import Redis
 
 from store.eventstore import EventStore
 from store.keys import Keys
-from tests.integration.test_archive import CUSTOMERS, refs
-from tests.support.archive import archive_env, make_history, stream_lengths, tally, whole_logs
-from tests.support.harness import PARTITIONS, ManualClock, running_app, wait_folded
+from tests.integration.test_archive import CUSTOMERS, history
+from tests.support.archive import archive_env, stream_lengths, tally, whole_logs
+from tests.support.harness import PARTITIONS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -29,20 +28,10 @@ def readme_query() -> str:
     return text[start:text.index("```", start)]
 
 
-async def march_history(redis_url: str, aredis: Redis) -> None:
-    clock = ManualClock(datetime(2026, 2, 27, tzinfo=UTC))
-    async with running_app(redis_url, clock=clock) as client:
-        await make_history(client, CUSTOMERS, usage=0)
-        clock.advance(timedelta(days=33))
-        await make_history(client, CUSTOMERS, usage=6, prices=False)
-        for ref in refs():
-            await wait_folded(aredis, ref)
-
-
 async def test_the_readme_duckdb_query_answers_what_a_customer_used_in_march(
     clean_redis: str, aredis: Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await march_history(clean_redis, aredis)
+    await history(clean_redis, aredis)
     done = tally(clean_redis, "archive", env=archive_env(tmp_path / ".tally" / "archive"))
     assert done.returncode == 0, done.stdout + done.stderr
     monkeypatch.chdir(tmp_path)
@@ -72,7 +61,7 @@ async def test_the_archive_on_an_s3_bucket_reads_as_before(
     for name, value in aws.items():
         monkeypatch.setenv(name, value)
     boto3.client("s3", endpoint_url=moto_url).create_bucket(Bucket="tally-archive")
-    await march_history(clean_redis, aredis)
+    await history(clean_redis, aredis)
     store = EventStore(aredis, Keys(PARTITIONS), 3600)
     before = await whole_logs(store)
     done = tally(clean_redis, "archive", env={**aws, **archive_env("s3://tally-archive/prod")})
