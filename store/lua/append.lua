@@ -20,13 +20,7 @@ for i = 6, #KEYS do
   local name = i <= half and string.sub(ARGV[3], 1, 12) or string.sub(ARGV[3], 13)
   if redis.call('HEXISTS', KEYS[i], name) == 1 then return {0, ''} end
 end
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local previous = '0-0'
-if #last > 0 then previous = last[1][1] end
-if #last == 0 and redis.call('EXISTS', KEYS[1]) == 1 then  -- emptied by the archive: where it ended is kept
-  local info = redis.call('XINFO', 'STREAM', KEYS[1])
-  for i = 1, #info, 2 do if info[i] == 'last-generated-id' then previous = info[i + 1] end end
-end
+local previous = stream_end(KEYS[1])
 if ARGV[4] ~= '' and previous ~= ARGV[4] then return {-1, previous} end
 local digest = false
 if ARGV[5] ~= '' then digest = redis.call('HGET', KEYS[4], ARGV[5]) end

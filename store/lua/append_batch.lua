@@ -10,13 +10,7 @@
 -- Feed entries carry `pl` (the customer-stream entry before them) exactly as append.lua writes them.
 -- Returns {1, {{ids of command 1}, {ids of command 2}, ...}, contended 0|1} appended
 --       | {0, command number, seen-value} duplicate | {-1, last id} conflict
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local previous = '0-0'
-if #last > 0 then previous = last[1][1] end
-if #last == 0 and redis.call('EXISTS', KEYS[1]) == 1 then  -- emptied by the archive: where it ended is kept
-  local info = redis.call('XINFO', 'STREAM', KEYS[1])
-  for i = 1, #info, 2 do if info[i] == 'last-generated-id' then previous = info[i + 1] end end
-end
+local previous = stream_end(KEYS[1])
 if previous ~= ARGV[3] then
   redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
   return {-1, previous}

@@ -11,13 +11,7 @@
 -- Returns 1 released | 0 not quarantined | -1 the stream or the snapshot moved (read again and retry)
 local snap = redis.call('HMGET', KEYS[2], 'p', 'q')
 if not snap[2] then return 0 end
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local last_id = '0-0'
-if #last > 0 then last_id = last[1][1] end
-if #last == 0 and redis.call('EXISTS', KEYS[1]) == 1 then  -- emptied (archive, drop): where it ended is kept
-  local info = redis.call('XINFO', 'STREAM', KEYS[1])
-  for i = 1, #info, 2 do if info[i] == 'last-generated-id' then last_id = info[i + 1] end end
-end
+local last_id = stream_end(KEYS[1])
 if last_id ~= ARGV[1] or (snap[1] or '0-0') ~= ARGV[2] then return -1 end
 for t = 0, tonumber(ARGV[8]) - 1 do
   local j = 9 + t * 3
