@@ -13,9 +13,11 @@ retention round runs on every partition. Steady state is then modelled from that
   lives until one window after its week ends, so at any moment the window's ids plus those of the part of the
   oldest week before it (3.5 days on average: DEDUP_HELD_DAYS); the fill's own buckets (one day) are deleted
   uncounted;
-- ledger keys (the two hashes of store/ledger.py) hold the wallet's initial grant after the fold; a customer of this
-  workload adds one settlement entry a month, so LEDGER_MONTHS more entries are added as copies of the real one (its
-  encoded bytes, under new seqs and ids), the bytes they add measured per entry, and a year's worth counted;
+- ledger keys (the two hashes of store/ledger.py) hold the wallet's initial grant and a real settlement: each
+  customer's open period is closed (a PeriodClosed appended and folded by the projector, which debits the period's
+  usage from the wallet: the "usage settlement" entry); a customer of this workload adds one settlement a month, so
+  LEDGER_MONTHS - 1 more entries are added as copies of that settlement entry (its encoded bytes, under new seqs and
+  ids), the bytes they add measured per entry, and a year's worth counted;
 - alerts streams hold one day of notices (TALLY_ALERTS_RETENTION_SECONDS); a customer of this workload writes about
   `NOTICES_A_MONTH` notices a month (its period settlement and its balance alerts), so 1/30 of that is held.
 Each structure is measured by the `used_memory` Redis frees when it is deleted, one structure at a time.
@@ -35,7 +37,8 @@ from redis.asyncio import Redis
 from cli.settings import Settings
 from cli.stores import free_port, start_redis_server
 from cli.wiring import retention_settings, run_projector
-from domain.events import UsageRecorded, WalletCreated
+from domain.codec import decode_account, decode_ledger_entry
+from domain.events import PeriodClosed, UsageRecorded, WalletCreated
 from domain.identity import AccountRef
 from domain.pricing import PriceVersion
 from domain.settings import AlertSettings, AlertThreshold
@@ -54,6 +57,8 @@ DEDUP_DAYS = 35
 DEDUP_HELD_DAYS = DEDUP_DAYS + 3.5
 NOTICES_A_MONTH = 2
 LEDGER_MONTHS = 12
+SETTLEMENT = "usage settlement"
+FURTHER_SETTLEMENT = f"ledger, each further settlement (bytes per entry, {LEDGER_MONTHS - 1} added)"
 TENANT, ENVIRONMENT = "tenant_mem", "env_mem"
 NOW = datetime.now(UTC).replace(microsecond=0)
 PRICE = PriceVersion(id="price_mem", lookup_key="api_call", event_name="api_call", currency="usd",
@@ -77,6 +82,14 @@ async def settled(redis: Redis) -> int:
             return now
         last = now
     return last
+
+
+async def key_bytes(redis: Redis, names: list[str]) -> int:
+    """What `MEMORY USAGE … SAMPLES 0` (every element counted) says `names` hold: not moved by allocator timing."""
+    total = 0
+    for name in names:
+        total += int(await redis.memory_usage(name, samples=0) or 0)
+    return total
 
 
 async def freed(redis: Redis, names: list[str]) -> int:
@@ -135,6 +148,18 @@ async def fold_and_retain(redis: Redis, keys: Keys) -> None:
         await rounds.run(partition)
 
 
+async def settle_periods(store: EventStore, redis: Redis, keys: Keys, customers: int) -> None:
+    """Close each customer's open period (as the projector's clock does at its end): its settlement is folded next."""
+    snapshots = await Projection(redis, keys).load_snapshots([ref(i) for i in range(customers)])
+    closes = []
+    for i, snapshot in enumerate(snapshots):
+        assert snapshot.state is not None, f"{ref(i)} was never folded"
+        (period,) = decode_account(snapshot.state).periods.values()
+        closes.append((ref(i), PeriodClosed(id=f"close_{i}", at=NOW + timedelta(hours=1), period_start=period.start,
+                                            period_end=period.end), None))
+    await store.append_each(closes)
+
+
 async def keep_one_day(redis: Redis, keys: Keys, customers: int) -> None:
     """Model the archive at its 1-day default: each customer stream keeps its last day's entries only."""
     for i in range(customers):
@@ -148,24 +173,27 @@ async def fill_buckets(redis: Redis, keys: Keys, customer: AccountRef) -> list[s
 
 
 async def ledger_figures(redis: Redis, keys: Keys, customers: int) -> tuple[float, float]:
-    """Bytes per customer of the ledger keys with their one entry (half the customers, deleted), then what each of
-    LEDGER_MONTHS further entries adds (the other half: copies of their entry under the next seqs and new ids)."""
-    half = customers // 2
-    one = await freed(redis, [n for i in range(half) for n in (keys.ledger(ref(i)), keys.ledger_ids(ref(i)))]) / half
-    before = await settled(redis)
-    for i in range(half, customers):
+    """Bytes per customer of the ledger keys with their grant and first settlement, then what each further
+    settlement adds (LEDGER_MONTHS - 1 copies of the customer's settlement entry under the next seqs and new ids).
+    Both by MEMORY USAGE of the two keys (every element counted): the used_memory a deletion frees moved by a
+    factor of three from run to run for these few hundred bytes."""
+    names = [n for i in range(customers) for n in (keys.ledger(ref(i)), keys.ledger_ids(ref(i)))]
+    before = await key_bytes(redis, names)
+    for i in range(customers):
         entries: Any = await redis.hgetall(keys.ledger(ref(i)))
         ids: Any = await redis.hgetall(keys.ledger_ids(ref(i)))
-        (field, entry), (id_name, seq) = next(iter(entries.items())), next(iter(ids.items()))
+        (field, entry), = [(f, e) for f, e in entries.items() if decode_ledger_entry(e).description == SETTLEMENT]
+        settlement_id = decode_ledger_entry(entry).id.encode()
+        (id_name, seq), = [(name, n) for name, n in ids.items() if name.endswith(settlement_id)]
         wallet_part, first = field.rsplit(b":", 1)
         async with redis.pipeline(transaction=False) as pipe:
-            for month in range(1, LEDGER_MONTHS + 1):
+            for month in range(1, LEDGER_MONTHS):
                 pipe.hset(keys.ledger(ref(i)), wallet_part + b":%d" % (int(first) + month), entry)
                 pipe.hset(keys.ledger_ids(ref(i)), id_name + b"_%02d" % month, int(seq) + month)
             await pipe.execute()
-    per_entry = (await settled(redis) - before) / ((customers - half) * LEDGER_MONTHS)
-    await redis.delete(*[n for i in range(half, customers) for n in (keys.ledger(ref(i)), keys.ledger_ids(ref(i)))])
-    return one, per_entry
+    per_entry = (await key_bytes(redis, names) - before) / (customers * (LEDGER_MONTHS - 1))
+    await redis.delete(*names)
+    return before / customers, per_entry
 
 
 async def breakdown(redis: Redis, keys: Keys, customers: int) -> dict[str, float]:
@@ -190,8 +218,8 @@ async def breakdown(redis: Redis, keys: Keys, customers: int) -> dict[str, float
     figures["everything else (checkpoints, rate cards, leases ...)"] = rest - await settled(redis)
     figures["dedup, whole window (bytes per id)"] = await window_dedup(redis, keys)
     figures = {name: value if "bytes per" in name else value / customers for name, value in figures.items()}
-    figures["ledger keys with one entry (the initial grant)"] = one_entry
-    figures[f"ledger, each further entry (bytes per entry, {LEDGER_MONTHS} added)"] = per_entry
+    figures["ledger keys with the grant and one settlement"] = one_entry
+    figures[FURTHER_SETTLEMENT] = per_entry
     return figures
 
 
@@ -222,8 +250,8 @@ def steady(figures: dict[str, float], dedup_bytes: float) -> dict[str, float]:
             DEDUP_HELD_DAYS * DAY_EVENTS * dedup_bytes,
         "snapshot": figures["snapshot"],
         f"ledger keys (grant + {LEDGER_MONTHS} monthly settlements)": figures[
-            "ledger keys with one entry (the initial grant)"]
-        + LEDGER_MONTHS * figures[f"ledger, each further entry (bytes per entry, {LEDGER_MONTHS} added)"],
+            "ledger keys with the grant and one settlement"]
+        + (LEDGER_MONTHS - 1) * figures[FURTHER_SETTLEMENT],
         "alerts (1 day of notices)": NOTICES_A_MONTH / 30 * figures["alerts notice + emitted key (bytes per notice)"],
         "feed": figures["feed (trimmed below the checkpoint)"],
         "indexes": figures["indexes: accounts set, wallet index, due schedule"],
@@ -235,7 +263,10 @@ async def measure(url: str, customers: int) -> dict[str, float]:
     redis = Redis.from_url(url)
     keys = Keys(PARTITIONS)
     try:
-        await fill(EventStore(redis, keys, DEDUP_DAYS * 86400), customers)
+        store = EventStore(redis, keys, DEDUP_DAYS * 86400)
+        await fill(store, customers)
+        await fold_and_retain(redis, keys)
+        await settle_periods(store, redis, keys, customers)
         await fold_and_retain(redis, keys)
         await keep_one_day(redis, keys, customers)
         return await breakdown(redis, keys, customers)
@@ -270,7 +301,7 @@ def main() -> None:
     print("\nsteady state:")
     rows = steady(figures, figures["dedup, whole window (bytes per id)"])
     print(table(rows))
-    per_entry = figures[f"ledger, each further entry (bytes per entry, {LEDGER_MONTHS} added)"]
+    per_entry = figures[FURTHER_SETTLEMENT]
     print(f"\nthe ledger grows {per_entry:,.0f} B a month (a settlement entry); total in the first month (grant + 1 "
           f"settlement): {sum(rows.values()) - (LEDGER_MONTHS - 1) * per_entry:,.0f} B")
 

@@ -1,4 +1,12 @@
-"""Encoders and decoders, built once: events, snapshots and ledger entries travel as MessagePack."""
+"""Encoders and decoders, built once: events, snapshots and ledger entries travel as MessagePack.
+
+Events and ledger entries are arrays (their structs are `array_like`: no field names on the wire, ~35 % fewer
+bytes in every stream entry and stored ledger entry). Stores written before kept them as maps with field names;
+a map is decoded through a twin of its struct declared as a map, so both read the same forever. Because arrays are
+positional, a field added to an event or a ledger entry goes last, with a default.
+"""
+
+from typing import Any, Union, get_args
 
 import msgspec
 
@@ -6,8 +14,42 @@ from domain.events import AnyEvent
 from domain.pricing import PriceVersion
 from domain.state import Account, LedgerEntry
 
+_MAP_FIRST_BYTES = frozenset((*range(0x80, 0x90), 0xDE, 0xDF))  # fixmap, map 16, map 32
+
+
+def _map_twin(struct: type[msgspec.Struct]) -> type[msgspec.Struct]:
+    """`struct` as it was encoded before it became array_like: the same fields, tag and defaults, as a map."""
+    config = struct.__struct_config__
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for info in msgspec.structs.fields(struct):
+        if info.required:
+            fields.append((info.name, info.type))
+        elif info.default_factory is not msgspec.NODEFAULT:
+            fields.append((info.name, info.type, msgspec.field(default_factory=info.default_factory)))
+        else:
+            fields.append((info.name, info.type, info.default))
+    return msgspec.defstruct(f"{struct.__name__}AsMap", fields, kw_only=True, frozen=True,
+                             tag=config.tag, tag_field=config.tag_field)
+
+
+class _Compatible:
+    """Decodes `struct` (or a tagged union of structs) from an array, or from the map an older store holds."""
+
+    def __init__(self, structs: tuple[type[msgspec.Struct], ...], union: Any) -> None:
+        self._current = msgspec.msgpack.Decoder(union)
+        twins = {_map_twin(struct): struct for struct in structs}
+        self._twin_of = twins
+        self._maps = msgspec.msgpack.Decoder(Union[tuple(twins)] if len(twins) > 1 else next(iter(twins)))  # noqa: UP007
+
+    def decode(self, data: bytes) -> Any:
+        if data[:1] and data[0] in _MAP_FIRST_BYTES:
+            twin = self._maps.decode(data)
+            return self._twin_of[type(twin)](**msgspec.structs.asdict(twin))
+        return self._current.decode(data)
+
+
 _event_encoder = msgspec.msgpack.Encoder(order="deterministic")
-_event_decoder = msgspec.msgpack.Decoder(AnyEvent)
+_event_decoder = _Compatible(get_args(AnyEvent), AnyEvent)
 _account_encoder = msgspec.msgpack.Encoder(order="deterministic")
 _account_decoder = msgspec.msgpack.Decoder(Account)
 _prices_encoder = msgspec.msgpack.Encoder(order="deterministic")
@@ -32,7 +74,7 @@ def decode_account(data: bytes) -> Account:
 
 
 _entry_encoder = msgspec.msgpack.Encoder(order="deterministic")
-_entry_decoder = msgspec.msgpack.Decoder(LedgerEntry)
+_entry_decoder = _Compatible((LedgerEntry,), LedgerEntry)
 
 
 def encode_ledger_entry(entry: LedgerEntry) -> bytes:
@@ -40,7 +82,8 @@ def encode_ledger_entry(entry: LedgerEntry) -> bytes:
 
 
 def decode_ledger_entry(data: bytes) -> LedgerEntry:
-    return _entry_decoder.decode(data)
+    entry: LedgerEntry = _entry_decoder.decode(data)
+    return entry
 
 
 def encode_prices(prices: tuple[PriceVersion, ...]) -> bytes:

@@ -23,14 +23,17 @@ GrantReason = Literal[
 DebitReason = Literal["CREDIT_ADJUSTMENT", "MANUAL_BALANCE_DEBIT", "WALLET_TERMINATION"]
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=True):
-    """Every event has a unique id (the dedup key) and the instant it was accepted."""
+class Event(msgspec.Struct, frozen=True, tag_field="type", omit_defaults=True, array_like=True):
+    """Every event has a unique id (the dedup key) and the instant it was accepted.
+
+    Encoded as an array in field order: the tag, `id`, `at` (not keyword-only, so they stay first), then the
+    event's own fields as declared (domain/codec.py). A new field goes last, with a default."""
 
     id: str
     at: datetime
 
 
-class WalletCreated(Event, frozen=True, tag="wallet_created"):
+class WalletCreated(Event, frozen=True, kw_only=True, tag="wallet_created"):
     """A new wallet; its initial credits (a FREE_CREDIT_GRANT lot) belong to the same fact."""
 
     wallet_id: str
@@ -53,7 +56,7 @@ class WalletCreated(Event, frozen=True, tag="wallet_created"):
     initial_credits_expire_at: datetime | None = None
 
 
-class WalletUpdated(Event, frozen=True, tag="wallet_updated"):
+class WalletUpdated(Event, frozen=True, kw_only=True, tag="wallet_updated"):
     """Only the fields that are not None change."""
 
     wallet_id: str
@@ -66,7 +69,7 @@ class WalletUpdated(Event, frozen=True, tag="wallet_updated"):
     updated_by: str = ""
 
 
-class WalletTerminated(Event, frozen=True, tag="wallet_terminated"):
+class WalletTerminated(Event, frozen=True, kw_only=True, tag="wallet_terminated"):
     """Debits every available credit (WALLET_TERMINATION) and closes the wallet."""
 
     wallet_id: str
@@ -74,17 +77,17 @@ class WalletTerminated(Event, frozen=True, tag="wallet_terminated"):
     updated_by: str = ""
 
 
-class WalletFrozen(Event, frozen=True, tag="wallet_frozen"):
+class WalletFrozen(Event, frozen=True, kw_only=True, tag="wallet_frozen"):
     wallet_id: str
     updated_by: str = ""
 
 
-class WalletUnfrozen(Event, frozen=True, tag="wallet_unfrozen"):
+class WalletUnfrozen(Event, frozen=True, kw_only=True, tag="wallet_unfrozen"):
     wallet_id: str
     updated_by: str = ""
 
 
-class CreditsGranted(Event, frozen=True, tag="credits_granted"):
+class CreditsGranted(Event, frozen=True, kw_only=True, tag="credits_granted"):
     """One credit lot."""
 
     wallet_id: str
@@ -100,14 +103,14 @@ class CreditsGranted(Event, frozen=True, tag="credits_granted"):
     pending: bool = False
 
 
-class CreditsPaid(Event, frozen=True, tag="credits_paid"):
+class CreditsPaid(Event, frozen=True, kw_only=True, tag="credits_paid"):
     """A pending (invoiced) lot was paid: its credits become available."""
 
     wallet_id: str
     transaction_id: str
 
 
-class CreditsDebited(Event, frozen=True, tag="credits_debited"):
+class CreditsDebited(Event, frozen=True, kw_only=True, tag="credits_debited"):
     """Consumes lots in lot order; what no lot can pay is recorded as the entry's shortfall."""
 
     wallet_id: str
@@ -120,7 +123,7 @@ class CreditsDebited(Event, frozen=True, tag="credits_debited"):
     created_by: str = ""
 
 
-class CreditsExpired(Event, frozen=True, tag="credits_expired"):
+class CreditsExpired(Event, frozen=True, kw_only=True, tag="credits_expired"):
     """A lot's remaining credits at its expiry leave the wallet."""
 
     wallet_id: str
@@ -128,7 +131,7 @@ class CreditsExpired(Event, frozen=True, tag="credits_expired"):
     transaction_id: str
 
 
-class UsageRecorded(Event, frozen=True, tag="usage_recorded"):
+class UsageRecorded(Event, frozen=True, kw_only=True, tag="usage_recorded"):
     """A raw usage event as the producer sent it; `id` is its event_id.
 
     `prices` are the rate card's versions for its event name as they stood when it was appended: the store
@@ -143,7 +146,7 @@ class UsageRecorded(Event, frozen=True, tag="usage_recorded"):
     prices: tuple[PriceVersion, ...] = ()
 
 
-class BillingCycleSet(Event, frozen=True, tag="billing_cycle_set"):
+class BillingCycleSet(Event, frozen=True, kw_only=True, tag="billing_cycle_set"):
     """Usage after this event falls in periods of this cycle (open periods keep their bounds)."""
 
     anchor: datetime
@@ -151,14 +154,14 @@ class BillingCycleSet(Event, frozen=True, tag="billing_cycle_set"):
     count: int
 
 
-class PeriodClosed(Event, frozen=True, tag="period_closed"):
+class PeriodClosed(Event, frozen=True, kw_only=True, tag="period_closed"):
     """Settles one billing period: its priced usage is debited from the PRE_PAID wallet of each currency."""
 
     period_start: datetime
     period_end: datetime
 
 
-class InvoicePaid(Event, frozen=True, tag="invoice_paid"):
+class InvoicePaid(Event, frozen=True, kw_only=True, tag="invoice_paid"):
     invoice_id: str
     amount: Decimal
     reference: str = ""

@@ -40,8 +40,10 @@ class Lot(msgspec.Struct, frozen=True, kw_only=True):
     pending: bool = False
 
 
-class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """One wallet transaction with the credit balance just before and just after it."""
+class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True, array_like=True, omit_defaults=True):
+    """One wallet transaction with the credit balance just before and just after it.
+
+    Encoded as an array (domain/codec.py): a new field goes last, with a default."""
 
     id: str
     event_id: str

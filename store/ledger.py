@@ -243,6 +243,10 @@ async def load_with_snapshot(redis: Redis, keys: Keys, ref: AccountRef) -> tuple
     return snapshot, StoredLedger({text(k): v for k, v in entries.items()}, {text(k): v for k, v in ids.items()})
 
 
+def _shown_fields(blob: bytes) -> dict[str, str]:
+    return {name: repr(value) for name, value in msgspec.structs.asdict(decode_ledger_entry(blob)).items()}
+
+
 def ledger_differences(stored: StoredLedger, writes: Iterable[LedgerWrite], account: Account,
                        keep: int) -> list[tuple[str, str, str]]:
     """(field, stored, folded) wherever the stored ledger and the part Redis keeps of the one `writes` leave
@@ -255,11 +259,10 @@ def ledger_differences(stored: StoredLedger, writes: Iterable[LedgerWrite], acco
         if have is None or want is None:
             found.append((f"ledger.{field}", repr(have and decode_ledger_entry(have)),
                           repr(want and decode_ledger_entry(want))))
-        elif have != want:
-            left = msgspec.to_builtins(decode_ledger_entry(have))
-            right = msgspec.to_builtins(decode_ledger_entry(want))
-            found.extend((f"ledger.{field}.{name}", repr(left.get(name)), repr(right.get(name)))
-                         for name in sorted(set(left) | set(right)) if left.get(name) != right.get(name))
+        elif have != want:  # different bytes: different fields, or one entry in an older encoding (domain/codec.py)
+            left, right = _shown_fields(have), _shown_fields(want)
+            found.extend((f"ledger.{field}.{name}", left[name], right[name])
+                         for name in left if left[name] != right[name])
     for field in sorted(set(stored.ids) | set(ids)):
         have_seq, want_seq = stored.ids.get(field), ids.get(field)
         if (None if have_seq is None else int(have_seq)) != want_seq:

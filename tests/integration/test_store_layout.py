@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from cli.wiring import run_projector
+from domain.codec import decode_ledger_entry, encode_ledger_entry
 from domain.events import AnyEvent, CreditsDebited, CreditsGranted, WalletCreated
 from domain.fold import fold_logged
 from domain.identity import AccountRef
@@ -113,9 +114,9 @@ async def test_verify_names_a_tampered_stored_ledger_entry(clean_redis: str, are
             assert time.monotonic() < deadline, "the ledger was never stored"
             await asyncio.sleep(0.01)
     field = f"{wallet_id}:1"
-    entry = msgspec.msgpack.decode(await aredis.hget(keys.ledger(REF), field))  # type: ignore[arg-type]
-    entry["description"] = "forged"
-    await aredis.hset(keys.ledger(REF), field, msgspec.msgpack.encode(entry))
+    entry = decode_ledger_entry(await aredis.hget(keys.ledger(REF), field))  # type: ignore[arg-type]
+    forged = msgspec.structs.replace(entry, description="forged")
+    await aredis.hset(keys.ledger(REF), field, encode_ledger_entry(forged))
     result = tally(clean_redis, "verify")
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"ledger.{field}.description" in result.stdout and "drifts=1" in result.stdout, result.stdout

@@ -6,6 +6,8 @@ from typing import Any
 
 import yaml
 
+from cli.stores import REDIS_SETTINGS
+
 COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
 
 
@@ -32,3 +34,8 @@ def test_compose_runs_the_api_public_the_projector_and_the_webhook_sender() -> N
         assert found[name]["environment"]["TALLY_REDIS_URL"] == found["api"]["environment"]["TALLY_REDIS_URL"]
         assert found[name]["environment"]["TALLY_PARTITIONS"] == found["api"]["environment"]["TALLY_PARTITIONS"]
         assert found[name]["stop_signal"] == "SIGTERM"
+
+
+def test_compose_runs_redis_with_the_settings_tally_is_sized_for() -> None:
+    command = services()["redis"]["command"]
+    assert " ".join(REDIS_SETTINGS) in " ".join(command), command
