@@ -35,7 +35,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from cli.settings import Settings
-from cli.stores import free_port, start_redis_server
+from cli.stores import REDIS_SETTINGS, free_port, start_redis_server
 from cli.wiring import retention_settings, run_projector
 from domain.codec import decode_account, decode_ledger_entry
 from domain.events import PeriodClosed, UsageRecorded, WalletCreated
@@ -285,17 +285,22 @@ def table(rows: dict[str, float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--server-defaults", action="store_true",
+                        help="run redis-server with its own defaults instead of tally's REDIS_SETTINGS")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data:
         port = free_port()
-        server = start_redis_server(Path(data), port, fsync="no")
+        settings = () if args.server_defaults else REDIS_SETTINGS
+        server = start_redis_server(Path(data), port, fsync="no", settings=settings)
         try:
             figures = asyncio.run(measure(f"redis://127.0.0.1:{port}/0", args.customers))
         finally:
             server.terminate()
             server.wait(timeout=10)
+    server_settings = "its defaults" if args.server_defaults else " ".join(REDIS_SETTINGS)
     print(f"customers={args.customers} events a month={EVENTS_A_MONTH} (one day = {DAY_EVENTS} per customer held), "
-          f"{PARTITIONS} partitions; measured (bytes freed when each structure is deleted):")
+          f"{PARTITIONS} partitions, redis-server with {server_settings}; measured (bytes freed when each structure "
+          "is deleted; the ledger's by MEMORY USAGE):")
     for name, value in figures.items():
         print(f"  {name}: {value:,.0f}")
     print("\nsteady state:")

@@ -5,7 +5,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,13 @@ def free_port() -> int:
 REDIS_SETTINGS = ("--stream-node-max-bytes", "1024", "--hash-max-listpack-value", "512")
 
 
-def start_redis_server(data_dir: Path, port: int, fsync: str = "always") -> subprocess.Popen[bytes]:
-    """A redis-server with AOF on and REDIS_SETTINGS, its files in `data_dir`; returns once it answers PING."""
+def start_redis_server(data_dir: Path, port: int, fsync: str = "always",
+                       settings: Sequence[str] = REDIS_SETTINGS) -> subprocess.Popen[bytes]:
+    """A redis-server with AOF on and `settings`, its files in `data_dir`; returns once it answers PING."""
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir.resolve()),
-         "--appendonly", "yes", "--appendfsync", fsync, "--save", "", "--logfile", "redis.log", *REDIS_SETTINGS],
+         "--appendonly", "yes", "--appendfsync", fsync, "--save", "", "--logfile", "redis.log", *settings],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     client = SyncRedis(port=port)
