@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from domain.identity import AccountRef
 from store.archive.manifest import Manifest, SegmentRecord, Span, decode_span
 from store.archive.objects import MissingSegment, read_file
-from store.archive.segments import ArchivedEntry, decode_segment
+from store.archive.segments import ArchivedEntry, decode_segment, decode_segment_groups
 from store.entries import LogEntry
 from store.keys import Keys
 from store.positions import is_after, parse
@@ -35,6 +35,24 @@ class Preload(msgspec.Struct):
 
 async def segment_rows(partition: int, record: SegmentRecord, ref: AccountRef | None = None) -> list[ArchivedEntry]:
     """The rows of a committed segment (one account's, if given), after checking the file is the one committed."""
+    data, name = await _checked(partition, record)
+    try:
+        return decode_segment(data, ref)
+    except (pa.ArrowException, ValueError) as exc:
+        raise ArchiveBroken(f"{name} cannot be read: {exc}") from exc
+
+
+async def segment_groups(partition: int, record: SegmentRecord) -> dict[AccountRef, list[LogEntry]]:
+    """The entries of a committed segment per account, in file order (checked as segment_rows does)."""
+    data, name = await _checked(partition, record)
+    try:
+        return decode_segment_groups(data)
+    except (pa.ArrowException, ValueError) as exc:
+        raise ArchiveBroken(f"{name} cannot be read: {exc}") from exc
+
+
+async def _checked(partition: int, record: SegmentRecord) -> tuple[bytes, str]:
+    """The segment's bytes, if they are the ones committed, and how to name it."""
     name = f"segment {record.number} of partition {partition} ({record.url})"
     try:
         data = await read_file(record.url)
@@ -42,10 +60,7 @@ async def segment_rows(partition: int, record: SegmentRecord, ref: AccountRef | 
         raise ArchiveBroken(f"{name} is missing") from exc
     if hashlib.sha256(data).hexdigest() != record.sha256:
         raise ArchiveBroken(f"{name} is corrupted: its digest is not the one committed")
-    try:
-        return decode_segment(data, ref)
-    except (pa.ArrowException, ValueError) as exc:
-        raise ArchiveBroken(f"{name} cannot be read: {exc}") from exc
+    return data, name
 
 
 class ArchiveReader:
@@ -63,11 +78,15 @@ class ArchiveReader:
             return []
         if first_live is not None and not is_after(first_live, span.first):
             return []  # the stream still holds every archived entry
-        entries = await self._entries(ref, span, after)
-        chosen = [e for e in entries if is_after(e.position, after) and not is_after(e.position, span.through)
-                  and (first_live is None or is_after(first_live, e.position))]
+        low, high = parse(after), parse(span.through)
+        below = parse(first_live) if first_live is not None else None
+        chosen: list[tuple[tuple[int, int], LogEntry]] = []
+        for entry in await self._entries(ref, span, after):
+            key = parse(entry.position)  # once per entry: a replay reads every archived entry of a partition
+            if low < key <= high and (below is None or key < below):
+                chosen.append((key, entry))
         _check_order(ref, chosen)
-        return chosen
+        return [entry for _, entry in chosen]
 
     async def _entries(self, ref: AccountRef, span: Span, after: str) -> list[LogEntry]:
         partition = self.keys.partition_of(ref)
@@ -86,16 +105,16 @@ class ArchiveReader:
         spans = await self.manifest.all_spans(partition)
         grouped: dict[AccountRef, list[LogEntry]] = {}
         for record in await self.manifest.segments(partition):
-            for row in await segment_rows(partition, record):
-                grouped.setdefault(row.ref, []).append(row.entry)
+            for ref, entries in (await segment_groups(partition, record)).items():
+                grouped.setdefault(ref, []).extend(entries)
         self.preloaded[partition] = Preload(spans, grouped)
 
     def forget(self, partition: int) -> None:
         self.preloaded.pop(partition, None)
 
 
-def _check_order(ref: AccountRef, entries: Sequence[LogEntry]) -> None:
-    for previous, entry in itertools.pairwise(entries):
-        if not is_after(entry.position, previous.position):
+def _check_order(ref: AccountRef, chosen: Sequence[tuple[tuple[int, int], LogEntry]]) -> None:
+    for (previous_key, previous), (key, entry) in itertools.pairwise(chosen):
+        if key <= previous_key:
             raise ArchiveBroken(f"the archive of {ref.tenant_id}/{ref.environment_id}/{ref.customer_id} holds "
                                 f"{entry.position} after {previous.position}: a segment repeats or misorders it")

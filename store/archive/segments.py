@@ -94,9 +94,24 @@ def encode_segment(rows: Sequence[ArchivedEntry]) -> bytes:
     return sink.getvalue()
 
 
+_LOG_COLUMNS = ["tenant", "environment", "customer", "position", "event", "rate_card"]
+
+
+def decode_segment_groups(data: bytes) -> dict[AccountRef, list[LogEntry]]:
+    """The entries of a segment per account, in file order (one AccountRef per account, not per row)."""
+    values = pq.read_table(pa.BufferReader(data), columns=_LOG_COLUMNS).to_pydict()
+    groups: dict[tuple[str, str, str], list[LogEntry]] = {}
+    for t, e, c, p, payload, rates in zip(*(values[name] for name in _LOG_COLUMNS), strict=True):
+        entries = groups.get((t, e, c))
+        if entries is None:
+            entries = groups[(t, e, c)] = []
+        entries.append(LogEntry(p, payload, rates))
+    return {AccountRef(*account): entries for account, entries in groups.items()}
+
+
 def decode_segment(data: bytes, customer: AccountRef | None = None) -> list[ArchivedEntry]:
     """The rows of a segment (only one account's, if given), in file order."""
-    columns = ["tenant", "environment", "customer", "position", "event", "rate_card"]
+    columns = _LOG_COLUMNS
     filters = None
     if customer is not None:
         filters = [("tenant", "=", customer.tenant_id), ("environment", "=", customer.environment_id),

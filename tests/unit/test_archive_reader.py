@@ -1,0 +1,51 @@
+"""The archive reader's choice of preloaded entries: only what lies after the reader's position, within the
+account's archived span and before the stream's first entry; a repeated or misordered entry is named, not used."""
+
+import pytest
+from redis.asyncio import Redis
+
+from domain.identity import AccountRef
+from store.archive.manifest import Span
+from store.archive.reader import ArchiveBroken, ArchiveReader, Preload
+from store.entries import LogEntry
+from store.keys import Keys
+
+KEYS = Keys(4)
+REF = AccountRef("t", "e", "c")
+
+
+def reader_with(positions: list[str], span: Span) -> ArchiveReader:
+    reader = ArchiveReader(Redis(port=1), KEYS)  # preloaded: this client never connects
+    entries = [LogEntry(position, b"") for position in positions]
+    reader.preloaded[KEYS.partition_of(REF)] = Preload({REF: span}, {REF: entries})
+    return reader
+
+
+POSITIONS = ["5-0", "5-1", "9-0", "10-0", "100-3"]
+
+
+@pytest.mark.parametrize(
+    ("after", "first_live", "through", "expected"),
+    [
+        ("0-0", None, "100-3", POSITIONS),
+        ("5-0", None, "100-3", ["5-1", "9-0", "10-0", "100-3"]),  # after is exclusive
+        ("0-0", None, "10-0", ["5-0", "5-1", "9-0", "10-0"]),  # through is inclusive
+        ("0-0", "9-0", "100-3", ["5-0", "5-1"]),  # what the stream still holds is not taken twice
+        ("9-5", "100-3", "100-3", ["10-0"]),
+        ("100-3", None, "100-3", []),  # nothing after the reader's position
+        ("0-0", "5-0", "100-3", []),  # the stream holds everything archived
+    ],
+)
+async def test_the_reader_takes_exactly_the_entries_only_the_archive_holds(
+    after: str, first_live: str | None, through: str, expected: list[str],
+) -> None:
+    reader = reader_with(POSITIONS, Span("5-0", through))
+    chosen = await reader.before(REF, after, first_live, Span("5-0", through).encode())
+    assert [entry.position for entry in chosen] == expected
+
+
+@pytest.mark.parametrize("positions", [["5-0", "9-0", "9-0"], ["5-0", "10-0", "9-0"], ["10-0", "5-0"]])
+async def test_a_repeated_or_misordered_archived_entry_is_named(positions: list[str]) -> None:
+    reader = reader_with(positions, Span("5-0", "10-0"))
+    with pytest.raises(ArchiveBroken, match=r"t/e/c holds .* a segment repeats or misorders it"):
+        await reader.before(REF, "0-0", None, Span("5-0", "10-0").encode())
