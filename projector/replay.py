@@ -35,6 +35,7 @@ from store.quarantine import Quarantines
 from store.verify import Drift, differences
 
 SWITCH_SETTLE_S = 3.0
+CHUNK = 64  # accounts read in one round trip and written in one transaction
 
 
 class ReplayReport(msgspec.Struct):
@@ -97,18 +98,20 @@ class Replayer:
         for partition, refs in enumerate(partitions):
             head, added = await self._hold_floor(floors, partition) if floors else (ORIGIN, 0)
             await self.store.archive.preload(partition)  # each segment read once, not once per account
-            for ref in refs:
-                result = await self._fold(ref)
-                report.accounts += 1
-                report.events += result.account.applied
-                letter = await self._dead_letter(ref, result)
-                if letter is not None:
-                    report.quarantined.append(letter)
-                if floors is None:
-                    report.drifts.extend(await self._compare(ref, result) if letter is None else [])
-                else:
-                    await self._write(target, ref, result, letter)
-                progress(report.events, total)
+            for start in range(0, len(refs), CHUNK):
+                chunk = refs[start:start + CHUNK]
+                results = [fold_log(EMPTY_ACCOUNT, log) for log in await self.store.read_raw_logs(chunk)]
+                letters = [await self._dead_letter(ref, result) for ref, result in zip(chunk, results, strict=True)]
+                for ref, result, letter in zip(chunk, results, letters, strict=True):
+                    report.accounts += 1
+                    report.events += result.account.applied
+                    if letter is not None:
+                        report.quarantined.append(letter)
+                    if floors is None:
+                        report.drifts.extend(await self._compare(ref, result) if letter is None else [])
+                    progress(report.events, total)
+                if floors is not None:
+                    await self._write(target, list(zip(chunk, results, letters, strict=True)))
             self.store.archive.forget(partition)
             if floors is not None:
                 await self._start_at(target, partition, head, added)
@@ -166,17 +169,19 @@ class Replayer:
         found = ledger_differences(ledger, result.ledger, result.account, self.ledger_keep)
         return differences(ref, live, result.account) + [Drift(ref, *difference) for difference in found]
 
-    async def _write(self, target: Keys, ref: AccountRef, result: LogFold, letter: DeadLetter | None) -> None:
-        account = result.account
-        due = None if letter is not None else next_due(account, self.grace)
+    async def _write(self, target: Keys, folded: list[tuple[AccountRef, LogFold, DeadLetter | None]]) -> None:
+        """The accounts' snapshots, stored ledgers, clock schedule and quarantine records, in one transaction."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(target.snapshot(ref), mapping={"p": account.position, "s": encode_account(account), "t": ""})
-            queue_ledger(pipe, target, ref, result.ledger, account, self.ledger_keep)
-            if letter is not None:
-                pipe.hset(target.snapshot(ref), "q", letter.summary)
-                pipe.hset(target.quarantined(target.partition_of(ref)), encode_ref(ref), letter.encode())
-            if due is not None:
-                pipe.zadd(target.due(target.partition_of(ref)), {encode_ref(ref): int(due.timestamp() * 1000)})
+            for ref, result, letter in folded:
+                account = result.account
+                due = None if letter is not None else next_due(account, self.grace)
+                pipe.hset(target.snapshot(ref), mapping={"p": account.position, "s": encode_account(account), "t": ""})
+                queue_ledger(pipe, target, ref, result.ledger, account, self.ledger_keep)
+                if letter is not None:
+                    pipe.hset(target.snapshot(ref), "q", letter.summary)
+                    pipe.hset(target.quarantined(target.partition_of(ref)), encode_ref(ref), letter.encode())
+                if due is not None:
+                    pipe.zadd(target.due(target.partition_of(ref)), {encode_ref(ref): int(due.timestamp() * 1000)})
             await pipe.execute()
 
     async def _hold_floor(self, floors: RetentionFloors, partition: int) -> tuple[str, int]:

@@ -181,6 +181,31 @@ class EventStore:
             return archived + live
         raise StoreUnavailable("the customer stream kept being trimmed while it was read; try again")
 
+    async def read_raw_logs(self, refs: Sequence[AccountRef]) -> list[list[LogEntry]]:
+        """`read_raw_log(ref)` of every account of `refs` (one partition), the first page of each in one round
+        trip; an account with more than a page, or whose stream was trimmed under the read, is read alone."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for ref in refs:
+                pipe.xrange(self.keys.log(ref), min=f"({ORIGIN}", max="+", count=LOG_PAGE)
+                pipe.xrange(self.keys.log(ref), count=1)
+                pipe.hget(self.keys.archive_through(self.keys.partition_of(ref)), encode_ref(ref))
+            replies: list[Any] = await pipe.execute()
+        logs: list[list[LogEntry]] = []
+        for index, ref in enumerate(refs):
+            page, first, span = replies[3 * index: 3 * index + 3]
+            live = [LogEntry(text(entry_id), f.get(b"e", b""), f.get(b"r")) for entry_id, f in page]
+            first_live = text(first[0][0]) if first else None
+            if len(page) >= LOG_PAGE or (live and (first_live is None or is_after(first_live, live[0].position))):
+                logs.append(await self.read_raw_log(ref))  # a long or moving stream: paged and retried alone
+                continue
+            logs.append(await self.archive.before(ref, ORIGIN, first_live, span) + live)
+        digests: dict[int, list[bytes | None]] = {}
+        for ref, log in zip(refs, logs, strict=True):
+            digests.setdefault(self.keys.partition_of(ref), []).extend(e.rates for e in log)
+        for partition, named in digests.items():
+            await self.load_rate_cards(partition, named)
+        return logs
+
     async def _read_stream(self, ref: AccountRef, after: str) -> tuple[list[LogEntry], str | None, Any]:
         """The customer stream after `after`, page by page (rate cards loaded); with each page, in the same round
         trip and after it, the stream's first entry now and the account's archived span (store.archive)."""

@@ -1,12 +1,15 @@
 """One archive segment: the schema (stable, documented in the README), and stream entries to and from Parquet."""
 
+import functools
 import io
+import itertools
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from domain.events import AnyEvent, CreditsDebited, CreditsGranted, InvoicePaid, UsageRecorded, WalletCreated
@@ -98,15 +101,28 @@ _LOG_COLUMNS = ["tenant", "environment", "customer", "position", "event", "rate_
 
 
 def decode_segment_groups(data: bytes) -> dict[AccountRef, list[LogEntry]]:
-    """The entries of a segment per account, in file order (one AccountRef per account, not per row)."""
-    values = pq.read_table(pa.BufferReader(data), columns=_LOG_COLUMNS).to_pydict()
-    groups: dict[tuple[str, str, str], list[LogEntry]] = {}
-    for t, e, c, p, payload, rates in zip(*(values[name] for name in _LOG_COLUMNS), strict=True):
-        entries = groups.get((t, e, c))
-        if entries is None:
-            entries = groups[(t, e, c)] = []
-        entries.append(LogEntry(p, payload, rates))
-    return {AccountRef(*account): entries for account, entries in groups.items()}
+    """The entries of a segment per account, in file order. Rows come in runs of one account (the archiver sorts
+    them), so the account columns are compared column-wise to find where runs start, and only each run's first row
+    is turned into an AccountRef (a run of an account seen before is appended to its entries)."""
+    table = pq.read_table(pa.BufferReader(data), columns=_LOG_COLUMNS)
+    starts = _run_starts(table)
+    positions, payloads, rates = (table.column(name).to_pylist() for name in ("position", "event", "rate_card"))
+    accounts = [table.column(name).take(pa.array(starts, pa.int64())).to_pylist()
+                for name in ("tenant", "environment", "customer")]
+    groups: dict[AccountRef, list[LogEntry]] = {}
+    for run, (start, end) in enumerate(itertools.pairwise([*starts, table.num_rows])):
+        entries = groups.setdefault(AccountRef(accounts[0][run], accounts[1][run], accounts[2][run]), [])
+        entries.extend(LogEntry(positions[i], payloads[i], rates[i]) for i in range(start, end))
+    return groups
+
+
+def _run_starts(table: pa.Table) -> list[int]:
+    """The rows where the account differs from the row before (row 0 included when there are rows)."""
+    if table.num_rows == 0:
+        return []
+    columns = [table.column(name).combine_chunks() for name in ("tenant", "environment", "customer")]
+    changed = functools.reduce(pc.or_, [pc.not_equal(c.slice(1), c.slice(0, len(c) - 1)) for c in columns])
+    return [0, *(index + 1 for index in pc.indices_nonzero(changed).to_pylist())]
 
 
 def decode_segment(data: bytes, customer: AccountRef | None = None) -> list[ArchivedEntry]:

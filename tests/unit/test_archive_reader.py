@@ -1,16 +1,24 @@
 """The archive reader's choice of preloaded entries: only what lies after the reader's position, within the
-account's archived span and before the stream's first entry; a repeated or misordered entry is named, not used."""
+account's archived span and before the stream's first entry; a repeated or misordered entry is named, not used.
+A segment read per account (a replay's preload) holds exactly what was written, in file order."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from redis.asyncio import Redis
 
+from domain.codec import encode_event
+from domain.events import CreditsGranted
 from domain.identity import AccountRef
 from store.archive.manifest import Span
 from store.archive.reader import ArchiveBroken, ArchiveReader, Preload
+from store.archive.segments import ArchivedEntry, decode_segment, decode_segment_groups, encode_segment
 from store.entries import LogEntry
 from store.keys import Keys
 
 KEYS = Keys(4)
+AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 REF = AccountRef("t", "e", "c")
 
 
@@ -49,3 +57,26 @@ async def test_a_repeated_or_misordered_archived_entry_is_named(positions: list[
     reader = reader_with(positions, Span("5-0", "10-0"))
     with pytest.raises(ArchiveBroken, match=r"t/e/c holds .* a segment repeats or misorders it"):
         await reader.before(REF, "0-0", None, Span("5-0", "10-0").encode())
+
+
+def grant_entry(position: str, n: int) -> LogEntry:
+    event = CreditsGranted(id=f"g{n}", at=AT, wallet_id="w", transaction_id=f"t{n}", credits=Decimal(n),
+                           reason="PURCHASED_CREDIT_DIRECT")
+    return LogEntry(position, encode_event(event))
+
+
+@pytest.mark.parametrize("order", [
+    ["a", "a", "b", "c", "c", "c"],
+    ["a", "b", "a"],  # an account in two runs: its entries are joined in file order
+    ["c"],
+    [],
+])
+def test_a_segment_read_per_account_holds_what_was_written_in_file_order(order: list[str]) -> None:
+    rows = [ArchivedEntry(AccountRef("t", "e", name), grant_entry(f"{n + 1}-0", n + 1))
+            for n, name in enumerate(order)]
+    groups = decode_segment_groups(encode_segment(rows))
+    expected: dict[AccountRef, list[LogEntry]] = {}
+    for row in rows:
+        expected.setdefault(row.ref, []).append(row.entry)
+    assert groups == expected
+    assert [row.entry for row in decode_segment(encode_segment(rows))] == [row.entry for row in rows]
