@@ -13,7 +13,8 @@ credits, balance -> credit balance) is the one documented inexact step; it round
 """
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import (
     ROUND_05UP,
     ROUND_CEILING,
@@ -50,6 +51,18 @@ _GRAMMAR = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+@contextmanager
+def exact_arithmetic() -> Iterator[None]:
+    """CONTEXT for a whole loop of `exact` calls (each then finds it in place instead of entering it), and the
+    caller's own context back after."""
+    outer = getcontext()
+    setcontext(CONTEXT)
+    try:
+        yield
+    finally:
+        setcontext(outer)
 
 
 def exact(function: Callable[P, R]) -> Callable[P, R]:

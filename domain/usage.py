@@ -1,5 +1,6 @@
 """Usage in the fold: pricing raw events into open periods, settling a closed period, paying its invoice."""
 
+import functools
 from datetime import datetime
 from decimal import Decimal
 
@@ -15,7 +16,9 @@ from domain.state import Account, Invoice, LedgerWrite, PeriodUsage, PriceUsage,
 replace = msgspec.structs.replace
 
 
+@functools.lru_cache(maxsize=4096)
 def period_key(start: datetime) -> str:
+    """The key of a period in `Account.periods` (every usage event of a period asks for it: cached)."""
     return start.isoformat()
 
 

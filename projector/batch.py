@@ -9,7 +9,7 @@ from domain.clock import next_due
 from domain.codec import decode_account, encode_account
 from domain.fold import advance_logged
 from domain.identity import AccountRef
-from domain.money import to_wire
+from domain.money import exact_arithmetic, to_wire
 from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
 from domain.timefmt import format_rfc3339
 from domain.watch import AlertTransition, transitions
@@ -134,6 +134,12 @@ def fold_entries(ref: AccountRef, account: Account, entries: Sequence[FeedEntry]
     """Fold one account's entries in order, up to the first that cannot be decoded or folded or whose predecessor
     in the customer stream is missing (a gap): the fold stops there and says why."""
     result = AccountFold(account, [])
+    with exact_arithmetic():  # entered once for the account's entries, not twice per event
+        _fold_in_order(ref, entries, result)
+    return result
+
+
+def _fold_in_order(ref: AccountRef, entries: Sequence[FeedEntry], result: AccountFold) -> None:
     for entry in entries:
         try:
             if not is_after(entry.log_position, result.account.position):
@@ -141,18 +147,17 @@ def fold_entries(ref: AccountRef, account: Account, entries: Sequence[FeedEntry]
             if entry.previous is not None and entry.previous != result.account.position:
                 result.failure = dead_letter(ref, entry, "gap", f"the entry before it ({entry.previous}) was never "
                                              f"folded; the account is at {result.account.position}")
-                return result
+                return
             event = decode_entry(entry.payload, entry.rates)
             after, written = advance_logged(result.account, entry.log_position, event)
             alerts = [alert_write(ref, t) for t in transitions(result.account, after, entry.log_position, event.at)]
             alerts.extend(transaction_writes(ref, written, entry.log_position))
         except Exception as exc:  # one account's bad entry must never stop its partition
             result.failure = dead_letter(ref, entry, "fold", f"{type(exc).__name__}: {exc}")
-            return result
+            return
         result.account = after
         result.alerts.extend(alerts)
         result.ledger.extend(written)
-    return result
 
 
 def dead_letter(ref: AccountRef, entry: FeedEntry, kind: Kind, reason: str) -> DeadLetter:

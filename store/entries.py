@@ -9,6 +9,7 @@ import msgspec
 from domain.codec import decode_event, decode_prices
 from domain.events import AnyEvent, UsageRecorded
 from domain.fold import advance_logged
+from domain.money import exact_arithmetic
 from domain.pricing import PriceVersion
 from domain.state import Account, LedgerWrite
 
@@ -63,10 +64,11 @@ class LogFold(msgspec.Struct):
 def fold_log(account: Account, entries: Sequence[LogEntry]) -> LogFold:
     """Fold entries in order up to the first that cannot be decoded or folded (it is returned, with why)."""
     ledger: list[LedgerWrite] = []
-    for entry in entries:
-        try:
-            account, written = advance_logged(account, entry.position, decode_entry(entry.payload, entry.rates))
-        except Exception as exc:  # any failure: the caller reports or quarantines this account
-            return LogFold(account, entry, f"{type(exc).__name__}: {exc}"[:2000], ledger)
-        ledger.extend(written)
+    with exact_arithmetic():  # entered once for the whole log, not twice per event
+        for entry in entries:
+            try:
+                account, written = advance_logged(account, entry.position, decode_entry(entry.payload, entry.rates))
+            except Exception as exc:  # any failure: the caller reports or quarantines this account
+                return LogFold(account, entry, f"{type(exc).__name__}: {exc}"[:2000], ledger)
+            ledger.extend(written)
     return LogFold(account, ledger=ledger)

@@ -1,5 +1,6 @@
 """The projector's side of the store: leases with fencing, the feed, snapshots and the atomic commit."""
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -208,11 +209,17 @@ class Lag(msgspec.Struct, frozen=True):
 NOBODY = AccountRef("", "", "")
 
 
+@functools.lru_cache(maxsize=65536)
+def _account_of(data: bytes) -> AccountRef:
+    """An account's encoded ref as feed entries carry it (the same bytes for every entry of the account: cached)."""
+    return decode_ref(data)
+
+
 def _feed_entry(position: str, fields: dict[bytes, bytes]) -> FeedEntry:
     """An entry naming no readable account and position is `broken` (it halts the partition); one that names
     them but carries no payload reaches the fold, which quarantines that account."""
     try:
-        ref, log_position = decode_ref(fields[b"c"]), text(fields[b"l"])
+        ref, log_position = _account_of(fields[b"c"]), text(fields[b"l"])
     except (KeyError, ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
         return FeedEntry(position, NOBODY, "0-0", b"", broken=f"unreadable feed entry fields: {exc!r}")
     previous = fields.get(b"pl")
