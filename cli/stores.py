@@ -11,6 +11,7 @@ from typing import Any
 
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 
 def free_port() -> int:
@@ -25,6 +26,23 @@ def free_port() -> int:
 # events costs ~6 KB instead of ~9 KB. Hash values up to 512 B (instead of 64) in the compact encoding: a wallet's
 # stored ledger (entries of ~100-300 B) stays a listpack up to 128 entries, ~290 B an entry instead of ~450.
 REDIS_SETTINGS = ("--stream-node-max-bytes", "1024", "--hash-max-listpack-value", "512")
+
+
+async def settings_advice(redis: Redis) -> list[str]:
+    """Where the server's settings differ from REDIS_SETTINGS, said for an operator; nothing when CONFIG is not
+    allowed (managed Redis services often refuse it)."""
+    advice = []
+    for flag, wanted in zip(REDIS_SETTINGS[::2], REDIS_SETTINGS[1::2], strict=True):
+        name = flag.removeprefix("--")
+        try:
+            found: Any = await redis.config_get(name)
+        except ResponseError:
+            return []
+        have = found.get(name)
+        if have is not None and str(have) != wanted:
+            advice.append(f"redis-server has {name} {have}; tally is sized for {wanted} (README \"Memory\": "
+                          f"per-customer memory is higher without it)")
+    return advice
 
 
 def start_redis_server(data_dir: Path, port: int, fsync: str = "always",

@@ -18,6 +18,7 @@ from api.limits import BodyBounds
 from cli.archive import archive_settings
 from cli.serve import TransportBounds
 from cli.settings import Settings
+from cli.stores import settings_advice
 from projector.archiving import archive_held_partitions
 from projector.clock import PartitionClock, wall_clock
 from projector.membership import Membership
@@ -116,6 +117,8 @@ async def run_projector(
     """The projector loop; `now` is its clock's time (period closes, expiries), injected by tests."""
     keys = Keys(settings.partitions)
     await ensure_store(redis, keys)
+    for advice in await settings_advice(redis):
+        log.warning("%s", advice)
     projector_settings = ProjectorSettings(
         holder=holder, batch_size=settings.batch_size, block_ms=settings.block_ms, lease_ttl_ms=settings.lease_ttl_ms,
         period_grace_seconds=settings.period_grace_seconds, clock_interval_ms=settings.clock_interval_ms,
