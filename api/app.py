@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import msgspec
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 
 from api import admin, asof, customers, events, health, metrics, openapi, prices, wallets, webhooks
@@ -16,6 +16,7 @@ from api.auth import Principal
 from api.errors import install_error_handlers
 from api.fastpath import FastPath
 from api.limits import BodyBounds, BodyLimits
+from api.query import declared_query_only
 from api.requestlog import RequestLog
 from api.verifyjobs import VerifyJobs
 from store.eventstore import EventStore
@@ -71,7 +72,7 @@ def create_app(
             await asyncio.gather(*tasks, return_exceptions=True)
             await redis.aclose()
 
-    app = FastAPI(title="tally", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="tally", version="0.1.0", lifespan=lifespan, dependencies=[Depends(declared_query_only)],
                   description="Exact, instant, provable wallet balances; Flexprice-compatible under /v1.")
     app.include_router(wallets.router)
     app.include_router(asof.router)

@@ -17,11 +17,13 @@ from api.body import decode_body
 from api.bounded import check_id
 from api.errors import store_down_response, tally_error_response
 from api.events import accept_bulk, accept_event, decode_bulk
+from api.query import refuse_unknown
 from api.usage_schemas import IngestEventRequest
 from api.wallets import read_balance
 from domain.errors import TallyError, ValidationFailed
 
 BALANCE_PREFIX, BALANCE_SUFFIX = "/v1/wallets/", "/balance/real-time"
+BALANCE_QUERY = frozenset({"expand", "from_cache"})  # the FastAPI route's declared parameters (api/wallets.py)
 # The spellings FastAPI (pydantic) accepts for a bool query parameter; anything else, "" included, is a 400.
 TRUE, FALSE = {"1", "true", "t", "yes", "y", "on"}, {"0", "false", "f", "no", "n", "off"}
 _event = msgspec.json.Decoder(IngestEventRequest)
@@ -58,12 +60,14 @@ class FastPath:
         return None
 
     async def _ingest(self, scope: Scope, receive: Receive) -> Response:
+        _no_query(scope)
         state = scope["app"].state
         caller = principal_of(state.api_keys, _api_key(scope))
         body = decode_body(_event, await _body(receive))
         return await accept_event(body, caller, state.accounts, state.max_future_skew)
 
     async def _bulk(self, scope: Scope, receive: Receive) -> Response:
+        _no_query(scope)
         state = scope["app"].state
         caller = principal_of(state.api_keys, _api_key(scope))
         body = decode_bulk(await _body(receive))
@@ -74,8 +78,15 @@ class FastPath:
         caller = principal_of(state.api_keys, _api_key(scope))
         wallet_id = check_id("wallet_id", scope["path"][len(BALANCE_PREFIX):-len(BALANCE_SUFFIX)])
         query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        refuse_unknown(query, BALANCE_QUERY)
         expand = query.get("expand", [None])[-1]
         return await read_balance(wallet_id, caller, state.accounts, expand, _flag(query, "from_cache"))
+
+
+def _no_query(scope: Scope) -> None:
+    """The ingestion routes declare no query parameter: any is a 400, as on the FastAPI routes."""
+    if scope["query_string"]:
+        refuse_unknown(parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True), frozenset())
 
 
 def _api_key(scope: Scope) -> str | None:
