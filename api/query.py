@@ -2,6 +2,7 @@
 fast path applies the same rule to its routes). A caller that sends a filter tally does not honour learns it at
 once instead of receiving unfiltered data with a success status."""
 
+import weakref
 from collections.abc import Iterable
 
 from fastapi import Request
@@ -10,11 +11,15 @@ from fastapi.routing import APIRoute
 
 from domain.errors import ValidationFailed
 
-_declared: dict[int, frozenset[str]] = {}
+# Per route object; the weak reference tells a live route from a new one that reuses a collected one's id().
+_declared: dict[int, tuple["weakref.ref[APIRoute]", frozenset[str]]] = {}
+
+
+SHOWN_NAMES, SHOWN_LENGTH = 10, 64  # what of the unknown names the error repeats back (names are the caller's)
 
 
 def refuse_unknown(names: Iterable[str], declared: frozenset[str]) -> None:
-    unknown = sorted(set(names) - declared)
+    unknown = [name[:SHOWN_LENGTH] for name in sorted(set(names) - declared)[:SHOWN_NAMES]]
     if unknown:
         raise ValidationFailed(
             f"unknown or unsupported query parameter(s): {', '.join(unknown)}; this route accepts "
@@ -26,10 +31,10 @@ async def declared_query_only(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    declared = _declared.get(id(route))
-    if declared is None:
-        declared = _declared[id(route)] = frozenset(_query_names(route.dependant))
-    refuse_unknown(request.query_params.keys(), declared)
+    cached = _declared.get(id(route))
+    if cached is None or cached[0]() is not route:
+        cached = _declared[id(route)] = (weakref.ref(route), frozenset(_query_names(route.dependant)))
+    refuse_unknown(request.query_params.keys(), cached[1])
 
 
 def _query_names(dependant: Dependant) -> set[str]:

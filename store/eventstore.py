@@ -68,6 +68,15 @@ def decode_ref(data: bytes) -> AccountRef:
     return _ref_decoder.decode(data)
 
 
+def _log_entries(page: Sequence[Any]) -> list[LogEntry]:
+    return [LogEntry(text(entry_id), fields.get(b"e", b""), fields.get(b"r")) for entry_id, fields in page]
+
+
+def _trimmed_under(live: Sequence[LogEntry], first_live: str | None) -> bool:
+    """The archiver trimmed the stream while it was read: its first entry moved past what the read began with."""
+    return bool(live) and (first_live is None or is_after(first_live, live[0].position))
+
+
 def decode_entries(raw: Sequence[Any]) -> list[tuple[str, AnyEvent]]:
     """Stream entries as returned by XRANGE inside Lua ([[id, [field, value, ...]], ...])."""
     entries = []
@@ -174,8 +183,8 @@ class EventStore:
         (rate cards loaded). Read again if the archiver trimmed the stream while it was read."""
         for _ in range(READ_ATTEMPTS):
             live, first_live, span = await self._read_stream(ref, after)
-            if live and (first_live is None or is_after(first_live, live[0].position)):
-                continue  # trimmed under the read: an entry it read may have taken others with it
+            if _trimmed_under(live, first_live):
+                continue  # an entry it read may have taken others with it
             archived = await self.archive.before(ref, after, first_live, span)
             await self.load_rate_cards(self.keys.partition_of(ref), [e.rates for e in archived])
             return archived + live
@@ -186,16 +195,13 @@ class EventStore:
         trip; an account with more than a page, or whose stream was trimmed under the read, is read alone."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for ref in refs:
-                pipe.xrange(self.keys.log(ref), min=f"({ORIGIN}", max="+", count=LOG_PAGE)
-                pipe.xrange(self.keys.log(ref), count=1)
-                pipe.hget(self.keys.archive_through(self.keys.partition_of(ref)), encode_ref(ref))
+                self._queue_page(pipe, ref, f"({ORIGIN}")
             replies: list[Any] = await pipe.execute()
         logs: list[list[LogEntry]] = []
         for index, ref in enumerate(refs):
             page, first, span = replies[3 * index: 3 * index + 3]
-            live = [LogEntry(text(entry_id), f.get(b"e", b""), f.get(b"r")) for entry_id, f in page]
-            first_live = text(first[0][0]) if first else None
-            if len(page) >= LOG_PAGE or (live and (first_live is None or is_after(first_live, live[0].position))):
+            live, first_live = _log_entries(page), text(first[0][0]) if first else None
+            if len(page) >= LOG_PAGE or _trimmed_under(live, first_live):
                 logs.append(await self.read_raw_log(ref))  # a long or moving stream: paged and retried alone
                 continue
             logs.append(await self.archive.before(ref, ORIGIN, first_live, span) + live)
@@ -213,15 +219,20 @@ class EventStore:
         start = f"({after}"
         while True:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.xrange(self.keys.log(ref), min=start, max="+", count=LOG_PAGE)
-                pipe.xrange(self.keys.log(ref), count=1)
-                pipe.hget(self.keys.archive_through(self.keys.partition_of(ref)), encode_ref(ref))
+                self._queue_page(pipe, ref, start)
                 page, first, span = await pipe.execute()
             await self.load_rate_cards(self.keys.partition_of(ref), [f.get(b"r") for _, f in page])
-            entries.extend(LogEntry(text(entry_id), f.get(b"e", b""), f.get(b"r")) for entry_id, f in page)
+            entries.extend(_log_entries(page))
             if len(page) < LOG_PAGE:
                 return entries, text(first[0][0]) if first else None, span
             start = f"({text(page[-1][0])}"
+
+    def _queue_page(self, pipe: Any, ref: AccountRef, start: str) -> None:
+        """A page of the customer stream from `start`, then (after it, in the same round trip) the stream's first
+        entry now and the account's archived span."""
+        pipe.xrange(self.keys.log(ref), min=start, max="+", count=LOG_PAGE)
+        pipe.xrange(self.keys.log(ref), count=1)
+        pipe.hget(self.keys.archive_through(self.keys.partition_of(ref)), encode_ref(ref))
 
     async def last_position(self, ref: AccountRef) -> str:
         """Where the customer stream ends now (ORIGIN when nothing was ever appended): a stream the archive

@@ -51,3 +51,15 @@ async def test_the_hot_routes_refuse_the_same_way_on_both_paths(clean_redis: str
         assert response.status_code == 400, response.text
         assert response.json()["code"] == "validation_error"
     assert "x-max-live" in refused[0].json()["message"] and "type" in listed.json()["message"]
+
+
+async def test_hostile_parameter_names_are_refused_and_repeated_back_bounded(clean_redis: str) -> None:
+    names = {"x" * 5000: "1", "a:b\x01": "2", **{f"p{n:02d}": "v" for n in range(30)}}
+    async with running_app(clean_redis, projector=False) as client:
+        responses = [await client.get("/v1/wallets/w_none/transactions", params=names),
+                     await client.get("/v1/wallets/w_none/balance/real-time", params=names)]
+    for response in responses:
+        assert response.status_code == 400, response.text
+        shown = response.json()["details"]["context"]["parameters"]
+        assert len(shown) == 10 and all(len(name) <= 64 for name in shown), shown
+        assert len(response.text) < 2000
