@@ -1,7 +1,7 @@
 """In-process tally for integration tests: the real app and (optionally) the real projector on a real Redis."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,17 +48,21 @@ class ManualClock:
 
 @asynccontextmanager
 async def running_app(
-    redis_url: str, projector: bool = True, clock: Clock = system_clock, settings: Settings | None = None,
+    redis_url: str | None, projector: bool = True, clock: Clock = system_clock, settings: Settings | None = None,
     operator_keys: frozenset[str] = frozenset({OPERATOR_KEY}),
-    fast_path: bool = True,
+    fast_path: bool = True, connect: Callable[[], Redis] | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client wired to the app through ASGI, lifespan included; headers carry API_KEY. The app and the
-    projector's clock both read `clock`."""
+    projector's clock both read `clock`. The store is `redis_url`'s, or whatever `connect` opens (another backend)."""
     settings = settings or make_settings()
     config = ApiConfig(api_keys=PRINCIPALS, keys=Keys(settings.partitions), request_log=False,
                        operator_keys=operator_keys, ledger_keep=settings.ledger_keep)
     companions = [projector_companion(settings, "test-projector", clock)] if projector else []
-    app = create_app(config, lambda: Redis.from_url(redis_url), clock=clock, companions=companions)
+    if connect is None:
+        assert redis_url is not None, "a store: redis_url or connect"
+        url = redis_url
+        connect = lambda: Redis.from_url(url)  # noqa: E731
+    app = create_app(config, connect, clock=clock, companions=companions)
     if not fast_path:  # the hot routes through FastAPI too, to test both ways of serving them
         app.user_middleware = [m for m in app.user_middleware if m.cls is not FastPath]
     async with app.router.lifespan_context(app):

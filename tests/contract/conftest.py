@@ -1,0 +1,25 @@
+"""Every test under tests/contract runs once per backend (tests/support/backends.py): the stores' contract."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from tests.support.backends import BACKENDS, Backend, fake_redis, real_redis
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """An empty store of each kind in turn."""
+    chosen = real_redis(request.getfixturevalue("redis_url")) if request.param == "redis" else fake_redis()
+    chosen.flush()
+    return chosen
+
+
+@pytest.fixture
+async def store_client(backend: Backend) -> AsyncIterator[Redis]:
+    client = backend.connect()
+    try:
+        yield client
+    finally:
+        await client.aclose()

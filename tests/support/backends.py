@@ -1,0 +1,33 @@
+"""The stores tally runs on, as interchangeable test backends: a real redis-server and fakeredis (what `tally dev`
+falls back to without one). The contract suite runs the same tests against each."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import fakeredis
+import redis
+from redis.asyncio import Redis
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One kind of store: `connect` opens a new asyncio client to it, `flush` empties it."""
+
+    name: str
+    connect: Callable[[], Redis]
+    flush: Callable[[], None]
+
+
+def real_redis(url: str) -> Backend:
+    return Backend("redis", lambda: Redis.from_url(url), lambda: redis.Redis.from_url(url).flushall())
+
+
+def fake_redis() -> Backend:
+    """An in-process fakeredis server shared by every client this backend opens, as under `tally dev`."""
+    server: Any = fakeredis.FakeServer()
+    return Backend("fakeredis", lambda: fakeredis.FakeAsyncRedis(server=server),
+                   lambda: fakeredis.FakeRedis(server=server).flushall())
+
+
+BACKENDS = ("redis", "fakeredis")
