@@ -17,6 +17,7 @@ from domain.fold import fold, fold_logged
 from domain.identity import AccountRef
 from domain.state import Account, LedgerWrite
 from store.batches import Group, append_batch
+from store.customers import CustomerDirectory
 from store.eventstore import Appended, Dedup, EventStore
 
 DEADLINE_SECONDS = 5.0
@@ -63,6 +64,7 @@ class Accounts:
                  deadline_seconds: float = DEADLINE_SECONDS) -> None:
         self.store = store
         self.clock = clock
+        self.customers = CustomerDirectory(store.redis, store.keys)
         self.deadline_seconds = deadline_seconds
         self._owners: dict[tuple[str, str, str], AccountRef] = {}
         self._known: dict[AccountRef, Known] = {}
@@ -81,6 +83,26 @@ class Accounts:
                 raise NotFound(f"wallet {wallet_id} not found", {"wallet_id": wallet_id})
             self._owners[owner] = ref
         return ref
+
+    async def event_account(self, ref: AccountRef, external_id: str) -> AccountRef:
+        """The account a usage event reaches: a customer's internal id reaches the account its external id names;
+        any other name is the account's own. An event whose external id names another customer is refused."""
+        resolved = await self.customers.account_of(ref.tenant_id, ref.environment_id, ref.customer_id)
+        if resolved != ref and external_id and external_id != resolved.customer_id:
+            raise ValidationFailed(f"customer_id {ref.customer_id} is the customer with external id "
+                                   f"{resolved.customer_id}, not {external_id}",
+                                   {"customer_id": ref.customer_id, "external_customer_id": external_id})
+        return resolved
+
+    async def wallet_owner(self, caller: Principal, customer_id: str, external_id: str) -> tuple[AccountRef, str]:
+        """The account a new wallet belongs to and the customer id it shows: the customer's internal id when the
+        customer exists (named either way), else the name given, as before customers existed."""
+        tenant, environment = caller.tenant_id, caller.environment_id
+        if customer_id:
+            ref = await self.event_account(AccountRef(tenant, environment, customer_id), external_id)
+            return ref, customer_id
+        found = await self.customers.by_external_id(tenant, environment, external_id)
+        return AccountRef(tenant, environment, external_id), found.customer.id if found else external_id
 
     async def execute(self, ref: AccountRef, command: AnyCommand, dedup: Dedup | None = None) -> Outcome:
         """Run the command in the account's turn (api/turns.py): in this process, the commands waiting for one

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
+from api.accounts import Accounts
 from api.auth import Caller, Principal
 from api.body import json_body, request_doc, response_doc
 from api.bounded import PathId
@@ -33,8 +34,9 @@ from domain.usage import period_charges
 router = APIRouter(prefix="/v1", tags=["Customers"])
 
 
-def account_ref(caller: Principal, customer_id: str) -> AccountRef:
-    return AccountRef(caller.tenant_id, caller.environment_id, customer_id)
+async def account_ref(service: Accounts, caller: Principal, customer_id: str) -> AccountRef:
+    """The customer's account: by its internal id or by the name its account goes by (the external id)."""
+    return await service.customers.account_of(caller.tenant_id, caller.environment_id, customer_id)
 
 
 def invoice_response(customer_id: str, invoice: Invoice) -> InvoiceResponse:
@@ -59,7 +61,7 @@ async def set_billing(
         raise ValidationFailed("anchor is required")
     command = SetBillingCycle(event_id=new_id("evt"), actor=caller.tenant_id, anchor=anchor, unit=body.period.unit,
                               count=body.period.count)
-    outcome = await service.execute(account_ref(caller, customer_id), command)
+    outcome = await service.execute(await account_ref(service, caller, customer_id), command)
     cycle = outcome.account.cycle
     return json(BillingResponse(customer_id=customer_id, anchor=cycle.anchor,
                                 period=PeriodWire(unit=cycle.unit, count=cycle.count)))
@@ -67,7 +69,7 @@ async def set_billing(
 
 @router.get("/customers/{customer_id}/invoices", responses=response_doc(200, InvoiceList))
 async def list_invoices(customer_id: PathId, caller: Caller, service: Service) -> Response:
-    read = await service.store.read_account(account_ref(caller, customer_id))
+    read = await service.store.read_account(await account_ref(service, caller, customer_id))
     invoices = sorted(read.account.invoices.values(), key=lambda i: (i.period_start, i.currency))
     return json(InvoiceList(items=[invoice_response(customer_id, i) for i in invoices]))
 
@@ -81,7 +83,7 @@ async def pay_invoice(
     """Record a payment against an invoice (the whole unpaid rest when no amount is given)."""
     command = PayInvoice(event_id=new_id("evt"), actor=caller.tenant_id, invoice_id=invoice_id,
                          amount=decimal_field("amount", body.amount, "positive"), reference=body.reference or "")
-    outcome = await service.execute(account_ref(caller, customer_id), command)
+    outcome = await service.execute(await account_ref(service, caller, customer_id), command)
     invoice = outcome.account.invoices.get(invoice_id)
     if invoice is None:
         raise NotFound(f"invoice {invoice_id} not found")
@@ -108,5 +110,5 @@ def usage_summary(customer_id: str, account: Account) -> UsageSummary:
 @router.get("/customers/{customer_id}/usage", responses=response_doc(200, UsageSummary))
 async def customer_usage(customer_id: PathId, caller: Caller, service: Service) -> Response:
     """Quantities and charges per price for the open (unsettled) periods, read exactly."""
-    read = await service.store.read_account(account_ref(caller, customer_id))
+    read = await service.store.read_account(await account_ref(service, caller, customer_id))
     return json(usage_summary(customer_id, read.account))

@@ -93,9 +93,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def allowed_methods(request: Request) -> str:
-    """Every method some route serves at this path (Starlette's 405 names only the first route's)."""
-    methods = {method for route in _leaf_routes(request.app.routes) if route.matches(request.scope)[0] != Match.NONE
-               for method in getattr(route, "methods", None) or ()}
+    """Every method some route serves at this path (Starlette's 405 names only the first route's). A path declared
+    as it stands (`/v1/customers/search`) is its own resource: routes whose template merely matches it
+    (`/v1/customers/{customer_id}`) do not add their methods."""
+    matching = [route for route in _leaf_routes(request.app.routes) if route.matches(request.scope)[0] != Match.NONE]
+    literal = [route for route in matching if "{" not in getattr(route, "path", "{")]
+    methods = {method for route in literal or matching for method in getattr(route, "methods", None) or ()}
     return ", ".join(sorted(methods))
 
 

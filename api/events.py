@@ -101,6 +101,7 @@ async def ingest_event(
 
 async def accept_event(body: IngestEventRequest, caller: Principal, service: Accounts, skew: timedelta) -> Response:
     ref, event = usage_event(body, caller, service, skew)
+    ref = await service.event_account(ref, event.external_customer_id)
     with APPEND_SECONDS.labels("single").time():
         appended = await service.store.append(ref, [event], Dedup(scope="event", key=event.id))
     EVENTS_ACCEPTED.labels(appended.status).inc()
@@ -125,6 +126,7 @@ async def accept_bulk(body: BulkIngestRequest, caller: Principal, service: Accou
     for index, raw in enumerate(body.events):
         try:
             ref, event = usage_event(_event_decoder.decode(raw), caller, service, skew)
+            ref = await service.event_account(ref, event.external_customer_id)
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, ValidationFailed) as exc:
             problems[str(index)] = getattr(exc, "message", str(exc))
             continue

@@ -19,7 +19,9 @@ from domain.bounds import (
     WEBHOOK_SECRET_MIN_BYTES,
     WEBHOOK_URL_MAX_LENGTH,
 )
+from domain.customers import CUSTOMER_ID_PREFIX, ULID_LENGTH
 
+CUSTOMER_ID_PATTERN = f"^{CUSTOMER_ID_PREFIX}[A-Za-z0-9]{{{ULID_LENGTH}}}$"
 Sign = Literal["any", "positive", "non_negative"]
 LIMIT = 10**DECIMAL_INTEGER_DIGITS
 _WHOLE = f"(0|[1-9][0-9]{{0,{DECIMAL_INTEGER_DIGITS - 1}}})"
@@ -75,6 +77,7 @@ TIMESTAMP_FIELDS: dict[str, dict[str, bool]] = {
     "IngestEventRequest": {"timestamp": True},
     "CreatePriceRequest": {"effective_from": True},
     "BillingRequest": {"anchor": False},
+    "CustomerSearchRequest": {"start_time": True, "end_time": True},
 }
 TIMESTAMP_QUERY_PARAMETERS = {"at"}
 
@@ -130,6 +133,9 @@ def decimal_schema(existing: dict[str, Any], sign: Sign, may_be_empty: bool) -> 
 # Rules across fields, each merged into its component.
 CROSS_FIELD_RULES: dict[str, dict[str, Any]] = {
     "CreateWalletRequest": _one_of_given("customer_id", "external_customer_id"),  # api/translate.py create_wallet
+    "CreateCustomerRequest": {  # api/customer_directory.py: an external id never looks like a tally customer id
+        "properties": {"external_id": {"not": {"pattern": CUSTOMER_ID_PATTERN}}},
+    },
     "TopUpRequest": {  # domain/decide.py: one of credits_to_add and amount; api/translate.py int_field
         **_one_of_given("credits_to_add", "amount"),
         "properties": {"priority": {"minimum": 0, "maximum": PRIORITY_MAX}},

@@ -74,7 +74,8 @@ async def create_wallet(
     caller: Caller, service: Service, body: Annotated[CreateWalletRequest, Depends(json_body(CreateWalletRequest))]
 ) -> Response:
     command = translate.create_wallet(body, caller, actor=caller.tenant_id)
-    ref = AccountRef(caller.tenant_id, caller.environment_id, command.customer_id)
+    ref, shown = await service.wallet_owner(caller, body.customer_id or "", body.external_customer_id or "")
+    command = msgspec.structs.replace(command, customer_id=shown)
     await refuse_first(service, ref, command)
     await service.store.index_wallet(command.wallet_id, ref)
     outcome = await service.execute(ref, command)
@@ -233,7 +234,8 @@ async def list_transactions(
 
 @router.get("/customers/{customer_id}/wallets", responses=response_doc(200, list[WalletResponse]))
 async def customer_wallets(customer_id: PathId, caller: Caller, service: Service) -> Response:
-    read = await service.store.read_account(AccountRef(caller.tenant_id, caller.environment_id, customer_id))
+    ref = await service.customers.account_of(caller.tenant_id, caller.environment_id, customer_id)
+    read = await service.store.read_account(ref)
     now = service.clock()
     wallets = sorted(read.account.wallets.values(), key=lambda w: (w.created_at, w.id))
     return json([wallet_response(w, view_balance(read.account, w, now)) for w in wallets])

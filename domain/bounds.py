@@ -65,5 +65,7 @@ TIERS_MAX_ENTRIES = 100
 
 # Lists: page size and how far a page may start (offset).
 TRANSACTIONS_PAGE_MAX = 1000
+CUSTOMERS_PAGE_MAX = 1000
+SEARCH_IDS_MAX = 100  # ids one search may name (customer_ids, external_ids)
 DELIVERIES_PAGE_MAX = 500
 PAGE_OFFSET_MAX = 1_000_000_000

@@ -10,6 +10,7 @@ from typing import Any, Union, get_args
 
 import msgspec
 
+from domain.customers import Customer
 from domain.events import AnyEvent
 from domain.pricing import PriceVersion
 from domain.state import Account, LedgerEntry
@@ -106,3 +107,16 @@ def encode_price(price: PriceVersion) -> bytes:
 def decode_price(data: bytes) -> PriceVersion:
     price: PriceVersion = _price_decoder.decode(data)
     return price
+
+
+_customer_encoder = msgspec.msgpack.Encoder(order="deterministic")
+_customer_decoder = msgspec.msgpack.Decoder(Customer)
+
+
+def encode_customer(customer: Customer) -> bytes:
+    return _customer_encoder.encode(customer)
+
+
+def decode_customer(data: bytes) -> Customer:
+    customer: Customer = _customer_decoder.decode(data)
+    return customer

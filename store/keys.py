@@ -189,6 +189,19 @@ class Keys(msgspec.Struct, frozen=True):
         """Counter handing out fencing tokens for the webhook sender's lease."""
         return f"{self.prefix}:webhooks:fence"
 
+    def customer(self, ref: AccountRef) -> str:
+        """Hash (v = version, c = encoded Customer) of the customer whose external id names the account: in the
+        account's slot, so it is created, updated and deleted in one step (store/lua/customer_write.lua)."""
+        return f"{self._account(ref)}:customer"
+
+    def customer_pointer(self, customer_id: str) -> str:
+        """Which account a customer's internal id names (a hint: the customer record is the truth)."""
+        return f"{self.prefix}:customer:{component(customer_id)}"
+
+    def customers(self, tenant_id: str, environment_id: str) -> str:
+        """Sorted set of the tenant's customer ids by creation time (ms): what customer search walks."""
+        return f"{self.prefix}:customers:{_tenant(tenant_id, environment_id)}"
+
     def wallet_index(self, wallet_id: str) -> str:
         """Which account a wallet belongs to (written before the wallet's first event)."""
         return f"{self.prefix}:wallet:{component(wallet_id)}"

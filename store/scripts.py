@@ -26,3 +26,4 @@ class Scripts:
         self.webhook_claim: AsyncScript = redis.register_script(_source("webhook_claim"))
         self.unquarantine: AsyncScript = redis.register_script(_source("unquarantine", "stream_end"))
         self.trim_alerts: AsyncScript = redis.register_script(_source("trim_alerts"))
+        self.customer_write: AsyncScript = redis.register_script(_source("customer_write"))

@@ -39,6 +39,9 @@ BUILDERS: dict[str, tuple[Build, st.SearchStrategy[tuple[Any, ...]]]] = {
     "webhook_deliveries": (lambda k, t, e: k.webhook_deliveries(t, e), st.tuples(ids, ids)),
     "webhook_delivery": (lambda k, d: k.webhook_delivery(d), st.tuples(ids)),
     "wallet_index": (lambda k, w: k.wallet_index(w), st.tuples(ids)),
+    "customer": (lambda k, r: k.customer(r), st.tuples(refs)),
+    "customer_pointer": (lambda k, c: k.customer_pointer(c), st.tuples(ids)),
+    "customers": (lambda k, t, e: k.customers(t, e), st.tuples(ids, ids)),
     **{name: (lambda k, g, r, name=name: getattr(Keys(PARTITIONS, generation=g), name)(r),
               st.tuples(generations, refs)) for name in ["snapshot", "ledger", "ledger_ids"]},
     **{name: (lambda k, p, name=name: getattr(k, name)(p), st.tuples(partitions))
