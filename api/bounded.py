@@ -4,7 +4,7 @@ The limits come from `domain.bounds`; msgspec enforces them while decoding (a 40
 states them in the OpenAPI document (maxLength, pattern, maxProperties, minimum, maximum).
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from fastapi import Path, Query
@@ -44,6 +44,10 @@ Timestamp = Annotated[str, msgspec.Meta(
 DateNumber = Annotated[int, msgspec.Meta(
     ge=int(bounds.EARLIEST.strftime("%Y%m%d")), lt=int(bounds.LATEST.strftime("%Y%m%d")),
     description="a date as the number YYYYMMDD, within the timestamp bounds")]
+
+# A Flexprice field tally does not honour: accepted only absent, null or empty, so that a value is never dropped.
+UnsupportedText = Annotated[str, msgspec.Meta(max_length=0, description="not supported by tally: null or empty")]
+UnsupportedList = Annotated[list[Any], msgspec.Meta(max_length=0, description="not supported by tally: null or []")]
 
 MetadataKey = Annotated[str, msgspec.Meta(
     min_length=1, max_length=bounds.METADATA_KEY_MAX_LENGTH, pattern=_PLAIN)]

@@ -1,16 +1,15 @@
 """Wire shapes of customers (Flexprice's): create, update, search and the customer as answered."""
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 
-from api.bounded import Id, Metadata, Name, OptionalId, Timestamp
+from api.bounded import Id, Metadata, Name, OptionalId, Timestamp, UnsupportedList, UnsupportedText
 from domain import bounds
 
 Email = Name
-# A Flexprice field tally does not honour: accepted only absent, null or empty, so that a value is never dropped.
-Unsupported = Annotated[list[Any], msgspec.Meta(max_length=0, description="not supported by tally: null or []")] | None
+Unsupported = UnsupportedList | None
 
 
 class CreateCustomerRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -66,7 +65,7 @@ class CustomerSearchRequest(msgspec.Struct, forbid_unknown_fields=True):
     order: Literal["asc", "desc"] | None = None
     sort: list[SortCondition] | None = None
     filters: Unsupported = None
-    expand: Annotated[str, msgspec.Meta(max_length=0, description="nothing to expand on customers")] | None = None
+    expand: UnsupportedText | None = None  # nothing to expand on customers
 
 
 class CustomerResponse(msgspec.Struct):

@@ -5,26 +5,36 @@ from typing import Any, Literal
 
 import msgspec
 
-from api.bounded import Currency, DateNumber, Description, IdempotencyKey, Metadata, Name, OptionalId, Timestamp
+from api.bounded import (
+    Currency,
+    DateNumber,
+    Description,
+    IdempotencyKey,
+    Metadata,
+    Name,
+    OptionalId,
+    Timestamp,
+    UnsupportedText,
+)
 from domain.events import DebitReason, GrantReason, WalletType
 from domain.settings import AlertCondition, AlertState, PriceType
 
 Decimalish = str | int | float
 
 
-class AlertThresholdWire(msgspec.Struct):
+class AlertThresholdWire(msgspec.Struct, forbid_unknown_fields=True):
     threshold: float
     condition: AlertCondition = "below"
 
 
-class AlertSettingsWire(msgspec.Struct, omit_defaults=True):
+class AlertSettingsWire(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
     alert_enabled: bool | None = None
     critical: AlertThresholdWire | None = None
     warning: AlertThresholdWire | None = None
     info: AlertThresholdWire | None = None
 
 
-class AutoTopupWire(msgspec.Struct, omit_defaults=True):
+class AutoTopupWire(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
     enabled: bool | None = None
     threshold: float | None = None
     amount: float | None = None
@@ -32,11 +42,11 @@ class AutoTopupWire(msgspec.Struct, omit_defaults=True):
     cooldown_seconds: int | None = None
 
 
-class WalletConfigWire(msgspec.Struct, omit_defaults=True):
+class WalletConfigWire(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
     allowed_price_types: list[PriceType] | None = None
 
 
-class CreateWalletRequest(msgspec.Struct, forbid_unknown_fields=False):
+class CreateWalletRequest(msgspec.Struct, forbid_unknown_fields=True):
     currency: Currency
     customer_id: OptionalId | None = None
     external_customer_id: OptionalId | None = None
@@ -52,9 +62,10 @@ class CreateWalletRequest(msgspec.Struct, forbid_unknown_fields=False):
     initial_credits_to_load: Decimalish | None = None
     initial_credits_expiry_date_utc: Timestamp | None = None
     initial_credits_to_load_expiry_date: DateNumber | None = None
+    price_unit: UnsupportedText | None = None  # custom pricing units: credits convert to the wallet's currency
 
 
-class UpdateWalletRequest(msgspec.Struct):
+class UpdateWalletRequest(msgspec.Struct, forbid_unknown_fields=True):
     name: Name | None = None
     description: Description | None = None
     metadata: Metadata | None = None
@@ -63,7 +74,7 @@ class UpdateWalletRequest(msgspec.Struct):
     auto_topup: AutoTopupWire | None = None
 
 
-class TopUpRequest(msgspec.Struct):
+class TopUpRequest(msgspec.Struct, forbid_unknown_fields=True):
     transaction_reason: GrantReason
     credits_to_add: Decimalish | None = None
     amount: Decimalish | None = None
@@ -74,7 +85,7 @@ class TopUpRequest(msgspec.Struct):
     metadata: Metadata | None = None
 
 
-class DebitRequest(msgspec.Struct):
+class DebitRequest(msgspec.Struct, forbid_unknown_fields=True):
     credits: Decimalish
     transaction_reason: DebitReason = "MANUAL_BALANCE_DEBIT"
     idempotency_key: IdempotencyKey | None = None

@@ -13,7 +13,7 @@ from domain.pricing import Aggregation, BillingModel, TierMode
 Decimalish = str | int | float
 
 
-class IngestEventRequest(msgspec.Struct):
+class IngestEventRequest(msgspec.Struct, forbid_unknown_fields=True):
     event_name: Id
     external_customer_id: Id
     customer_id: OptionalId | None = None
@@ -23,7 +23,7 @@ class IngestEventRequest(msgspec.Struct):
     properties: Properties = {}
 
 
-class BulkIngestRequest(msgspec.Struct):
+class BulkIngestRequest(msgspec.Struct, forbid_unknown_fields=True):
     events: list[msgspec.Raw]
 
 
@@ -40,23 +40,23 @@ class EventsAccepted(msgspec.Struct):
     duplicates: str
 
 
-class AggregationWire(msgspec.Struct):
+class AggregationWire(msgspec.Struct, forbid_unknown_fields=True):
     type: Aggregation
     field: PropertyKey | None = None
 
 
-class TransformQuantity(msgspec.Struct):
+class TransformQuantity(msgspec.Struct, forbid_unknown_fields=True):
     divide_by: Decimalish
     round: Literal["up", "down"] = "up"
 
 
-class TierWire(msgspec.Struct):
+class TierWire(msgspec.Struct, forbid_unknown_fields=True):
     unit_amount: Decimalish
     up_to: Decimalish | None = None
     flat_amount: Decimalish | None = None
 
 
-class CreatePriceRequest(msgspec.Struct):
+class CreatePriceRequest(msgspec.Struct, forbid_unknown_fields=True):
     event_name: Id
     currency: Currency
     aggregation: AggregationWire
@@ -96,12 +96,12 @@ class PriceList(msgspec.Struct):
     items: list[PriceResponse]
 
 
-class PeriodWire(msgspec.Struct):
+class PeriodWire(msgspec.Struct, forbid_unknown_fields=True):
     unit: PeriodUnit
     count: Annotated[int, msgspec.Meta(ge=1, le=PERIOD_COUNT_MAX)] = 1
 
 
-class BillingRequest(msgspec.Struct):
+class BillingRequest(msgspec.Struct, forbid_unknown_fields=True):
     anchor: Timestamp
     period: PeriodWire
 
@@ -112,7 +112,7 @@ class BillingResponse(msgspec.Struct):
     period: PeriodWire
 
 
-class PaymentRequest(msgspec.Struct):
+class PaymentRequest(msgspec.Struct, forbid_unknown_fields=True):
     amount: Decimalish | None = None
     reference: Name | None = None
 

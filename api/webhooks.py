@@ -24,7 +24,7 @@ RESOLVE_TIMEOUT_S = 2.0  # a registration whose host does not resolve in time is
 router = APIRouter(prefix="/v1/webhooks", tags=["Webhooks"])
 
 
-class EndpointRequest(msgspec.Struct):
+class EndpointRequest(msgspec.Struct, forbid_unknown_fields=True):
     url: str
     secret: str | None = None
     event_types: Annotated[list[Id], msgspec.Meta(max_length=WEBHOOK_MAX_EVENT_TYPES)] = []
