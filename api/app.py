@@ -28,15 +28,17 @@ Companion = Callable[[Redis, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Built from the process's Settings by cli/components.py (the defaults live there, once)."""
+
     api_keys: dict[str, Principal]
     keys: Keys
-    dedup_ttl_seconds: int = 35 * 24 * 3600
-    max_future_skew_seconds: int = 300
-    request_log: bool = True
-    webhook_allow_private: bool = False
-    body: BodyBounds = BodyBounds()
-    operator_keys: frozenset[str] = frozenset()
-    ledger_keep: int = 1000  # the projectors' TALLY_LEDGER_KEEP (verify jobs compare the ledger Redis keeps)
+    dedup_ttl_seconds: int
+    max_future_skew_seconds: int
+    request_log: bool
+    webhook_allow_private: bool
+    body: BodyBounds
+    operator_keys: frozenset[str]
+    ledger_keep: int  # the projectors' TALLY_LEDGER_KEEP (verify jobs compare the ledger Redis keeps)
 
 
 def create_app(

@@ -14,6 +14,7 @@ from api.auth import Principal
 from cli import wiring
 from cli.archive import commands as archive_commands
 from cli.common import err, load_settings, redis_url
+from cli.components import transport_bounds
 from cli.dlq import dlq
 from cli.ops import ops
 from cli.retention import retention_app
@@ -31,7 +32,7 @@ ApiKey = Annotated[str | None, typer.Option(help="an extra API key (bound to ten
 
 
 def _serve(asgi: Any, host: str, port: int, settings: Settings) -> None:
-    serve(asgi, host, port, wiring.transport_bounds(settings))
+    serve(asgi, host, port, transport_bounds(settings))
 
 
 @app.command()

@@ -24,10 +24,12 @@ REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
 
 class TransportBounds(msgspec.Struct, frozen=True, kw_only=True):
-    header_limit_bytes: int = 16 << 10
-    header_timeout_seconds: float = 10.0
-    keep_alive_seconds: int = 5
-    max_concurrency: int = 1000
+    """Built from the process's Settings by cli/components.py (the defaults live there, once)."""
+
+    header_limit_bytes: int
+    header_timeout_seconds: float
+    keep_alive_seconds: int
+    max_concurrency: int
 
 
 def serve(asgi: Any, host: str, port: int, bounds: TransportBounds) -> None:
@@ -56,7 +58,7 @@ class HeaderTooLarge(Exception):
 
 
 class GuardedHttpTools(HttpToolsProtocol):
-    bounds = TransportBounds()
+    bounds: TransportBounds  # set by guarded_protocol on the subclass it returns
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._in_headers, self._began, self._header_bytes = True, False, 0

@@ -36,21 +36,23 @@ CLAIM_GRACE_MS = 2000  # beyond the deadline, before a claimed attempt counts as
 
 
 class SenderSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Built from the process's Settings by cli/components.py; only what no TALLY_* variable sets has a default."""
+
     holder: str
-    max_attempts: int = 8
-    backoff_base_ms: int = 1000
+    max_attempts: int
+    backoff_base_ms: int
+    timeout_ms: int  # the total deadline of one attempt
+    lease_ttl_ms: int
+    concurrency: int
+    concurrency_per_tenant: int
+    concurrency_per_endpoint: int
+    retention_interval_ms: int
+    retention_batch: int
+    delivery_keep_ms: int  # finished (delivered or dead) deliveries are kept this long
     backoff_max_ms: int = 600_000
-    timeout_ms: int = 5000  # the total deadline of one attempt
     poll_ms: int = 200
     batch: int = 500
-    lease_ttl_ms: int = 5000
-    concurrency: int = 64
-    concurrency_per_tenant: int = 8
-    concurrency_per_endpoint: int = 2
     error_backoff_max_ms: int = 5000
-    retention_interval_ms: int = 10_000
-    retention_batch: int = 1000
-    delivery_keep_ms: int = 7 * 86_400_000  # finished (delivered or dead) deliveries are kept this long
 
 
 def backoff_ms(attempts: int, base_ms: int, max_ms: int, jitter: float) -> int:

@@ -30,20 +30,32 @@ from store.projection import CHECKPOINT_MOVED, COMMITTED, LEASE_LOST, FeedEntry,
 
 log = logging.getLogger("tally.projector")
 RETRY_AFTER_ERROR_S = 1.0
+# A lease is renewed (and the membership heartbeat sent) once a third of its TTL has passed: two renewals in a row
+# may fail (a Redis blip, a slow batch) before it expires under the holder.
+RENEWALS_PER_TTL = 3
+# A worker without its partition looks again five times per TTL: a partition whose holder died is taken over within
+# a fifth of a TTL of its lease expiring, without a waiting worker polling Redis in a tight loop.
+IDLE_LOOKS_PER_TTL = 5
 
 
 class ProjectorSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Built from the process's Settings by cli/components.py (the defaults live there, once)."""
+
     holder: str
-    batch_size: int = 1000
-    block_ms: int = 50
-    lease_ttl_ms: int = 5000
-    period_grace_seconds: int = 3600
-    clock_interval_ms: int = 1000
-    trim_every_batches: int = 50
+    batch_size: int
+    block_ms: int
+    lease_ttl_ms: int
+    period_grace_seconds: int
+    clock_interval_ms: int
+    trim_every_batches: int
 
     @property
     def grace(self) -> timedelta:
         return timedelta(seconds=self.period_grace_seconds)
+
+    @property
+    def renew_every_s(self) -> float:
+        return self.lease_ttl_ms / 1000 / RENEWALS_PER_TTL
 
 
 class PartitionWorker:
@@ -68,7 +80,7 @@ class PartitionWorker:
         if not wanted:
             await self.release()
             return
-        due = time.monotonic() - self.renewed_at > self.settings.lease_ttl_ms / 3000
+        due = time.monotonic() - self.renewed_at > self.settings.renew_every_s
         if self.lease is None or due:
             held = self.lease
             self.lease = await self.projection.take_lease(
@@ -245,7 +257,7 @@ class Projector:
                 except Exception:
                     ERRORS.inc()
                     log.exception("heartbeat error; retrying")
-                await _wait(stop, self.settings.lease_ttl_ms / 3000)
+                await _wait(stop, self.settings.renew_every_s)
         finally:
             await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
@@ -274,7 +286,7 @@ class Projector:
         await worker.keep_lease((holding and self.held() <= share) or (not holding and self.held() < share))
         if worker.lease is None or worker.halted:
             await worker.check_halt()
-            await _wait(stop, self.settings.lease_ttl_ms / 5000)
+            await _wait(stop, self.settings.lease_ttl_ms / 1000 / IDLE_LOOKS_PER_TTL)
             return
         await worker.step()
         await worker.tick()
