@@ -32,7 +32,12 @@ ApiKey = Annotated[str | None, typer.Option(help="an extra API key (bound to ten
 
 
 def _serve(asgi: Any, host: str, port: int, settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT; exit 1 when a background task (projector, sender, …) ended the process."""
     serve(asgi, host, port, transport_bounds(settings))
+    failed = getattr(asgi.state, "failed_task", None)
+    if failed:
+        err.print(f"[red]{failed} failed and stopped tally; see the log above[/red]")
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -1,15 +1,14 @@
 """Builds the halves from settings: the API app and the projector loop. The only place both are imported."""
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
 
 import msgspec
+from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from api.app import Companion, create_app
@@ -29,6 +28,7 @@ from projector.clock import PartitionClock, wall_clock
 from projector.membership import Membership
 from projector.outbound import webhook_client
 from projector.retention import PartitionRetention
+from projector.runtime import supervised
 from projector.webhooks import WebhookSender
 from projector.worker import Projector
 from store.archive.archiver import Archiver
@@ -70,7 +70,7 @@ def api_keys(settings: Settings, extra_key: str | None, demo: Principal | None =
 
 
 def build_app(settings: Settings, connect: Callable[[], Redis], keys: dict[str, Principal],
-              companions: list[Companion] | None = None) -> object:
+              companions: list[Companion] | None = None) -> FastAPI:
     return create_app(api_config(settings, keys), connect, companions=companions or [])
 
 
@@ -86,21 +86,6 @@ def webhooks_companion(settings: Settings, holder: str) -> Companion:
         await supervised("webhooks", lambda: run_webhooks(redis, settings, stop, holder), stop)
 
     return run
-
-
-async def supervised(name: str, work: Callable[[], Coroutine[Any, Any, None]], stop: asyncio.Event,
-                     restart_s: float = 1.0) -> None:
-    """Run a companion until `stop`; when it fails (Redis down at start-up, a bug), log it and start it again."""
-    while not stop.is_set():
-        try:
-            await work()
-        except Exception:
-            log.exception("%s stopped with an error; restarting in %.1fs", name, restart_s)
-        else:
-            if not stop.is_set():
-                log.error("%s ended without being stopped; restarting in %.1fs", name, restart_s)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), restart_s)
 
 
 async def run_projector(
