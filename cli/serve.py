@@ -9,6 +9,7 @@ The guarded protocol below adds both: headers over `header_limit_bytes` are a 43
 connection is closed. Bodies are bounded in api/limits.py, where the route is known."""
 
 import asyncio
+import signal
 from typing import Any
 
 import msgspec
@@ -33,8 +34,15 @@ class TransportBounds(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def serve(asgi: Any, host: str, port: int, bounds: TransportBounds) -> None:
-    uvicorn.run(asgi, host=host, port=port, log_level="warning", access_log=False, http=guarded_protocol(bounds),
-                timeout_keep_alive=bounds.keep_alive_seconds)
+    """Serve until SIGTERM (or SIGINT), then return. uvicorn shuts down on the signal and raises it again once
+    done; that second SIGTERM is taken here, so the caller's clean-up runs (`tally dev` stops the redis-server it
+    started and removes its data dir's dev-store.json) instead of the process dying on it."""
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        uvicorn.run(asgi, host=host, port=port, log_level="warning", access_log=False, http=guarded_protocol(bounds),
+                    timeout_keep_alive=bounds.keep_alive_seconds)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def guarded_protocol(bounds: TransportBounds) -> type[HttpToolsProtocol]:
