@@ -1,6 +1,7 @@
 """The FastAPI application: clients opened in the lifespan, routes, error table, OpenAPI with msgspec schemas."""
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -19,31 +20,37 @@ from api.limits import BodyBounds, BodyLimits
 from api.query import declared_query_only
 from api.requestlog import RequestLog
 from api.verifyjobs import VerifyJobs
+from projector.runtime import Backoff, repeat, watch
 from store.eventstore import EventStore
-from store.generation import follow_generation, live_generation
+from store.generation import live_generation
 from store.keys import Keys
 from store.meta import ensure_store
 
 Companion = Callable[[Redis, asyncio.Event], Coroutine[Any, Any, None]]
+GENERATION_POLL_S = 1.0  # how soon the API reads a generation `tally replay` switched to
 
 
 class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Built from the process's Settings by cli/components.py (the defaults live there, once)."""
+
     api_keys: dict[str, Principal]
     keys: Keys
-    dedup_ttl_seconds: int = 35 * 24 * 3600
-    max_future_skew_seconds: int = 300
-    request_log: bool = True
-    webhook_allow_private: bool = False
-    body: BodyBounds = BodyBounds()
-    operator_keys: frozenset[str] = frozenset()
-    ledger_keep: int = 1000  # the projectors' TALLY_LEDGER_KEEP (verify jobs compare the ledger Redis keeps)
+    dedup_ttl_seconds: int
+    max_future_skew_seconds: int
+    request_log: bool
+    webhook_allow_private: bool
+    body: BodyBounds
+    operator_keys: frozenset[str]
+    ledger_keep: int  # the projectors' TALLY_LEDGER_KEEP (verify jobs compare the ledger Redis keeps)
 
 
 def create_app(
     config: ApiConfig, connect: Callable[[], Redis], clock: Clock = system_clock,
-    companions: Sequence[Companion] = (),
+    companions: Sequence[Companion] = (), on_failure: Callable[[str], None] | None = None,
 ) -> FastAPI:
-    """`connect` opens the Redis client at start-up; `companions` run beside the API (the embedded projector)."""
+    """`connect` opens the Redis client at start-up; `companions` run beside the API (the embedded projector and
+    webhook sender, each supervised by its caller). A background task that ends while the app runs calls
+    `on_failure` with its name (default: app.state.failed_task is set and the process is sent SIGTERM)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,16 +67,18 @@ def create_app(
         app.state.accounts = Accounts(store, clock)
         app.state.verify_jobs = jobs = VerifyJobs(connect, config.keys, config.dedup_ttl_seconds, config.ledger_keep)
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(companion(redis, stop)) for companion in companions]
-        tasks.append(asyncio.create_task(
-            follow_generation(redis, config.keys, generation, store.use_generation, stop)
-        ))
+        tasks = [(companion.__qualname__.split(".")[0], asyncio.create_task(companion(redis, stop)))
+                 for companion in companions]
+        follow = _generation_follower(redis, store)
+        tasks.append(("generation follower", asyncio.create_task(
+            repeat("generation follower", follow, stop, Backoff(GENERATION_POLL_S, GENERATION_POLL_S)))))
+        watch(tasks, stop, on_failure or _stop_process(app))
         try:
             yield
         finally:
             stop.set()
             await jobs.close()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*(task for _, task in tasks), return_exceptions=True)
             await redis.aclose()
 
     app = FastAPI(title="tally", version="0.1.0", lifespan=lifespan, dependencies=[Depends(declared_query_only)],
@@ -91,6 +100,28 @@ def create_app(
     if config.request_log:
         app.add_middleware(RequestLog)
     return app
+
+
+def _generation_follower(redis: Redis, store: EventStore) -> Callable[[], Coroutine[Any, Any, float]]:
+    """A turn that points the API's reads at the live projection generation when `tally replay` switched it."""
+
+    async def follow() -> float:
+        generation = await live_generation(redis, store.keys)
+        if generation != store.keys.generation:
+            store.use_generation(generation)
+        return GENERATION_POLL_S
+
+    return follow
+
+
+def _stop_process(app: FastAPI) -> Callable[[str], None]:
+    """End the process loudly: uvicorn shuts down on SIGTERM, and `tally dev` then exits 1 naming the task."""
+
+    def stop_process(name: str) -> None:
+        app.state.failed_task = name
+        signal.raise_signal(signal.SIGTERM)
+
+    return stop_process
 
 
 def _document_schemas(app: FastAPI) -> None:

@@ -15,9 +15,11 @@ CLOSE = (b"connection", b"close")
 
 
 class BodyBounds(msgspec.Struct, frozen=True, kw_only=True):
-    limit_bytes: int = 1 << 20
-    bulk_limit_bytes: int = 8 << 20
-    timeout_seconds: float = 10.0
+    """Built from the process's Settings by cli/components.py (the defaults live there, once)."""
+
+    limit_bytes: int
+    bulk_limit_bytes: int
+    timeout_seconds: float
 
     def limit_for(self, path: str) -> int:
         return self.bulk_limit_bytes if path == BULK_PATH else self.limit_bytes

@@ -12,6 +12,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
+import msgspec
 from redis.asyncio import Redis
 
 from bench import workload
@@ -19,14 +20,17 @@ from bench.fold import PARTITIONS
 from bench.machine import SUBJECT_CPU, own_redis, pin, unpin
 from bench.replay import DEDUP_TTL, rebuild
 from bench.report import Row, rate, ratio, verdict
-from store.archive.archiver import Archiver, ArchiveSettings
+from cli.components import archive_settings
+from cli.settings import Settings
+from store.archive.archiver import Archiver
 from store.archive.objects import LocalFiles
 from store.eventstore import EventStore
 from store.keys import Keys
 
 
 async def archive_all(redis: Redis, keys: Keys, folder: Path) -> int:
-    archiver = Archiver(redis, keys, LocalFiles(folder), ArchiveSettings(holder="bench", after_ms=0))
+    settings = msgspec.structs.replace(archive_settings(Settings(), "bench"), after_ms=0, lease_ttl_ms=30_000)
+    archiver = Archiver(redis, keys, LocalFiles(folder), settings)
     rows = 0
     for partition in range(keys.partitions):
         report = await archiver.run(partition)

@@ -8,19 +8,12 @@ import typer
 from rich.console import Console
 
 from cli.common import connect, err, load_settings
-from cli.settings import Settings
-from store.archive.archiver import Archiver, ArchiveSettings, RoundReport
+from cli.components import archive_settings
+from store.archive.archiver import Archiver, RoundReport
 from store.archive.objects import open_files
 
 commands = typer.Typer()
 STOP_AT = "TALLY_TEST_ARCHIVE_STOP_AT"  # fault injection, for the tests only
-
-
-def archive_settings(settings: Settings, holder: str, stop_at: str = "") -> ArchiveSettings:
-    """With a fault-injection point, trims go one account at a time, so that `trimming` stops mid-trim."""
-    return ArchiveSettings(holder=holder, after_ms=settings.archive_after_ms,
-                           lease_ttl_ms=max(settings.lease_ttl_ms * 6, 1000), stop_at=stop_at,
-                           trim_chunk=1 if stop_at else 200)
 
 
 @commands.command()

@@ -1,11 +1,13 @@
 """What every `tally` command shares: settings loading, the error console, Redis connections."""
 
+import os
 
 import typer
 from redis.asyncio import Redis
 from rich.console import Console
 
 from cli.settings import Settings
+from cli.stores import running_dev_store
 from domain.errors import TallyError
 from domain.identity import AccountRef
 from store.keys import Keys
@@ -29,8 +31,23 @@ def redis_url(settings: Settings) -> str:
     return settings.redis_url
 
 
+def operator_url(settings: Settings) -> str:
+    """TALLY_REDIS_URL, or else the redis-server a running `tally dev` started in TALLY_DATA_DIR."""
+    if settings.redis_url:
+        return settings.redis_url
+    url = running_dev_store(settings.data_dir)
+    if url is None:
+        err.print(f"[red]TALLY_REDIS_URL is not set and no running `tally dev` recorded a store in "
+                  f"{os.path.abspath(settings.data_dir)} (TALLY_DATA_DIR): set TALLY_REDIS_URL, or start "
+                  f"`tally dev` here (with redis-server on PATH)[/red]")
+        raise typer.Exit(2)
+    err.print(f"store: the running tally dev's redis-server at {url}")
+    return url
+
+
 def connect(settings: Settings) -> tuple[Redis, Keys]:
-    return Redis.from_url(redis_url(settings)), Keys(settings.partitions)
+    """The store an operator command works on: TALLY_REDIS_URL, or a running `tally dev`'s."""
+    return Redis.from_url(operator_url(settings)), Keys(settings.partitions)
 
 
 async def check_store(redis: Redis, keys: Keys) -> None:

@@ -14,6 +14,7 @@ from api.auth import Principal
 from cli import wiring
 from cli.archive import commands as archive_commands
 from cli.common import err, load_settings, redis_url
+from cli.components import transport_bounds
 from cli.dlq import dlq
 from cli.ops import ops
 from cli.retention import retention_app
@@ -31,7 +32,12 @@ ApiKey = Annotated[str | None, typer.Option(help="an extra API key (bound to ten
 
 
 def _serve(asgi: Any, host: str, port: int, settings: Settings) -> None:
-    serve(asgi, host, port, wiring.transport_bounds(settings))
+    """Serve until SIGTERM or SIGINT; exit 1 when a background task (projector, sender, …) ended the process."""
+    serve(asgi, host, port, transport_bounds(settings))
+    failed = getattr(asgi.state, "failed_task", None)
+    if failed:
+        err.print(f"[red]{failed} failed and stopped tally; see the log above[/red]")
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -8,8 +8,8 @@ import typer
 from rich.console import Console
 
 from cli.common import connect, load_settings
+from cli.components import retention_settings
 from cli.settings import Settings
-from cli.wiring import retention_settings
 from projector.retention import PartitionRetention, Retained
 from store.retention import Retention
 

@@ -9,6 +9,7 @@ The guarded protocol below adds both: headers over `header_limit_bytes` are a 43
 connection is closed. Bodies are bounded in api/limits.py, where the route is known."""
 
 import asyncio
+import signal
 from typing import Any
 
 import msgspec
@@ -24,15 +25,24 @@ REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
 
 class TransportBounds(msgspec.Struct, frozen=True, kw_only=True):
-    header_limit_bytes: int = 16 << 10
-    header_timeout_seconds: float = 10.0
-    keep_alive_seconds: int = 5
-    max_concurrency: int = 1000
+    """Built from the process's Settings by cli/components.py (the defaults live there, once)."""
+
+    header_limit_bytes: int
+    header_timeout_seconds: float
+    keep_alive_seconds: int
+    max_concurrency: int
 
 
 def serve(asgi: Any, host: str, port: int, bounds: TransportBounds) -> None:
-    uvicorn.run(asgi, host=host, port=port, log_level="warning", access_log=False, http=guarded_protocol(bounds),
-                timeout_keep_alive=bounds.keep_alive_seconds)
+    """Serve until SIGTERM (or SIGINT), then return. uvicorn shuts down on the signal and raises it again once
+    done; that second SIGTERM is taken here, so the caller's clean-up runs (`tally dev` stops the redis-server it
+    started and removes its data dir's dev-store.json) instead of the process dying on it."""
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        uvicorn.run(asgi, host=host, port=port, log_level="warning", access_log=False, http=guarded_protocol(bounds),
+                    timeout_keep_alive=bounds.keep_alive_seconds)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def guarded_protocol(bounds: TransportBounds) -> type[HttpToolsProtocol]:
@@ -56,7 +66,7 @@ class HeaderTooLarge(Exception):
 
 
 class GuardedHttpTools(HttpToolsProtocol):
-    bounds = TransportBounds()
+    bounds: TransportBounds  # set by guarded_protocol on the subclass it returns
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._in_headers, self._began, self._header_bytes = True, False, 0

@@ -1,6 +1,9 @@
-"""Where the embedded `tally dev` keeps its events: TALLY_REDIS_URL, a local redis-server, or in-process fakeredis."""
+"""Where the embedded `tally dev` keeps its events: TALLY_REDIS_URL, a local redis-server, or in-process fakeredis;
+and where operator commands find the redis-server a running `tally dev` started (<data dir>/dev-store.json)."""
 
 import contextlib
+import json
+import os
 import shutil
 import socket
 import subprocess
@@ -77,9 +80,11 @@ def embedded_store(redis_url: str | None, data_dir: str, warn: Callable[[str], N
         port = free_port()
         process = start_redis_server(Path(data_dir), port)
         warn(f"store: redis-server on 127.0.0.1:{port}, AOF (appendfsync always) in {Path(data_dir).resolve()}")
+        record = record_dev_store(Path(data_dir), f"redis://127.0.0.1:{port}/0")
         try:
             yield lambda: Redis(port=port)
         finally:
+            record.unlink(missing_ok=True)
             process.terminate()
             process.wait(timeout=10)
         return
@@ -88,3 +93,25 @@ def embedded_store(redis_url: str | None, data_dir: str, warn: Callable[[str], N
     server: Any = fakeredis.FakeServer()
     warn("store: no TALLY_REDIS_URL and no redis-server on PATH; using in-process fakeredis — NOTHING PERSISTS")
     yield lambda: fakeredis.FakeAsyncRedis(server=server)
+
+
+DEV_STORE_FILE = "dev-store.json"
+
+
+def record_dev_store(data_dir: Path, url: str) -> Path:
+    """Say where this `tally dev`'s redis-server listens, for `tally lag`, `verify`, `replay`, `dlq` run beside it
+    without TALLY_REDIS_URL; removed when `tally dev` stops."""
+    path = data_dir / DEV_STORE_FILE
+    path.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    return path
+
+
+def running_dev_store(data_dir: str) -> str | None:
+    """The URL of the redis-server a running `tally dev` with this data dir started; None when there is none (no
+    file, or one left by a `tally dev` that is not running any more)."""
+    try:
+        found = json.loads((Path(data_dir) / DEV_STORE_FILE).read_text())
+        os.kill(int(found["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(found["url"])

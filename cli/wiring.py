@@ -1,31 +1,36 @@
 """Builds the halves from settings: the API app and the projector loop. The only place both are imported."""
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
 
 import msgspec
+from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from api.app import ApiConfig, Companion, create_app
-from api.auth import Principal, parse_api_keys, parse_operator_keys
-from api.limits import BodyBounds
-from cli.archive import archive_settings
-from cli.serve import TransportBounds
+from api.app import Companion, create_app
+from api.auth import Principal, parse_api_keys
+from cli.components import (
+    api_config,
+    archive_settings,
+    membership_ttl_ms,
+    projector_settings,
+    retention_settings,
+    sender_settings,
+)
 from cli.settings import Settings
 from cli.stores import settings_advice
 from projector.archiving import archive_held_partitions
 from projector.clock import PartitionClock, wall_clock
 from projector.membership import Membership
 from projector.outbound import webhook_client
-from projector.retention import PartitionRetention, RetentionSettings
-from projector.webhooks import SenderSettings, WebhookSender
-from projector.worker import Projector, ProjectorSettings
+from projector.retention import PartitionRetention
+from projector.runtime import supervised
+from projector.webhooks import WebhookSender
+from projector.worker import Projector
 from store.archive.archiver import Archiver
 from store.archive.objects import open_files
 from store.eventstore import EventStore
@@ -65,21 +70,8 @@ def api_keys(settings: Settings, extra_key: str | None, demo: Principal | None =
 
 
 def build_app(settings: Settings, connect: Callable[[], Redis], keys: dict[str, Principal],
-              companions: list[Companion] | None = None) -> object:
-    body = BodyBounds(limit_bytes=settings.body_limit_bytes, bulk_limit_bytes=settings.bulk_body_limit_bytes,
-                      timeout_seconds=settings.body_timeout_seconds)
-    config = ApiConfig(api_keys=keys, keys=Keys(settings.partitions), dedup_ttl_seconds=settings.dedup_ttl_seconds,
-                       max_future_skew_seconds=settings.max_future_skew_seconds, request_log=settings.request_log,
-                       webhook_allow_private=settings.webhook_allow_private,
-                       body=body, operator_keys=parse_operator_keys(settings.operator_keys),
-                       ledger_keep=settings.ledger_keep)
-    return create_app(config, connect, companions=companions or [])
-
-
-def transport_bounds(settings: Settings) -> TransportBounds:
-    return TransportBounds(header_limit_bytes=settings.header_limit_bytes,
-                           header_timeout_seconds=settings.header_timeout_seconds,
-                           keep_alive_seconds=settings.keep_alive_seconds, max_concurrency=settings.max_concurrency)
+              companions: list[Companion] | None = None) -> FastAPI:
+    return create_app(api_config(settings, keys), connect, companions=companions or [])
 
 
 def projector_companion(settings: Settings, holder: str, now: Callable[[], datetime] = wall_clock) -> Companion:
@@ -96,21 +88,6 @@ def webhooks_companion(settings: Settings, holder: str) -> Companion:
     return run
 
 
-async def supervised(name: str, work: Callable[[], Coroutine[Any, Any, None]], stop: asyncio.Event,
-                     restart_s: float = 1.0) -> None:
-    """Run a companion until `stop`; when it fails (Redis down at start-up, a bug), log it and start it again."""
-    while not stop.is_set():
-        try:
-            await work()
-        except Exception:
-            log.exception("%s stopped with an error; restarting in %.1fs", name, restart_s)
-        else:
-            if not stop.is_set():
-                log.error("%s ended without being stopped; restarting in %.1fs", name, restart_s)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), restart_s)
-
-
 async def run_projector(
     redis: Redis, settings: Settings, stop: asyncio.Event, holder: str, now: Callable[[], datetime] = wall_clock
 ) -> None:
@@ -119,17 +96,13 @@ async def run_projector(
     await ensure_store(redis, keys)
     for advice in await settings_advice(redis):
         log.warning("%s", advice)
-    projector_settings = ProjectorSettings(
-        holder=holder, batch_size=settings.batch_size, block_ms=settings.block_ms, lease_ttl_ms=settings.lease_ttl_ms,
-        period_grace_seconds=settings.period_grace_seconds, clock_interval_ms=settings.clock_interval_ms,
-        trim_every_batches=settings.trim_every_batches,
-    )
-    membership = Membership(redis, keys, holder, ttl_ms=settings.lease_ttl_ms * 2)
+    worker_settings = projector_settings(settings, holder)
+    membership = Membership(redis, keys, holder, ttl_ms=membership_ttl_ms(settings))
     projection = Projection(redis, keys, settings.ledger_keep)
     store = EventStore(redis, keys, settings.dedup_ttl_seconds)
-    clock = PartitionClock(store, projection, projector_settings.grace, now)
+    clock = PartitionClock(store, projection, worker_settings.grace, now)
     retention = PartitionRetention(Retention(redis, keys), retention_settings(settings), now)
-    projector = Projector(projection, membership, projector_settings, clock, retention)
+    projector = Projector(projection, membership, worker_settings, clock, retention)
     archiving = _background_archiver(redis, settings, keys, holder, projector, stop)
     try:
         await projector.run(stop)
@@ -151,23 +124,8 @@ def _background_archiver(redis: Redis, settings: Settings, keys: Keys, holder: s
     return asyncio.create_task(archive_held_partitions(archiver, held, settings.archive_interval_seconds, stop))
 
 
-def retention_settings(settings: Settings) -> RetentionSettings:
-    return RetentionSettings(interval_ms=settings.retention_interval_ms, trim_feed=settings.trim_every_batches > 0,
-                             batch=settings.retention_batch,
-                             alerts_keep_ms=settings.alerts_retention_seconds * 1000,
-                             operations_keep_ms=settings.operations_retention_seconds * 1000)
-
-
 async def run_webhooks(redis: Redis, settings: Settings, stop: asyncio.Event, holder: str) -> None:
     keys = Keys(settings.partitions)
     await ensure_store(redis, keys)
-    sender_settings = SenderSettings(
-        holder=holder, max_attempts=settings.webhook_max_attempts, backoff_base_ms=settings.webhook_backoff_base_ms,
-        timeout_ms=settings.webhook_timeout_ms, lease_ttl_ms=settings.lease_ttl_ms,
-        concurrency=settings.webhook_concurrency, concurrency_per_tenant=settings.webhook_concurrency_per_tenant,
-        concurrency_per_endpoint=settings.webhook_concurrency_per_endpoint,
-        retention_interval_ms=settings.retention_interval_ms, retention_batch=settings.retention_batch,
-        delivery_keep_ms=settings.webhook_delivery_retention_seconds * 1000,
-    )
     async with webhook_client(settings.webhook_allow_private, settings.webhook_concurrency) as client:
-        await WebhookSender(Webhooks(redis, keys), sender_settings, client).run(stop)
+        await WebhookSender(Webhooks(redis, keys), sender_settings(settings, holder), client).run(stop)

@@ -1,4 +1,4 @@
-"""The projector's and the webhook sender's Prometheus metrics."""
+"""The Prometheus metrics of the workers: projector, webhook sender, retention and their shared runtime."""
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -22,3 +22,7 @@ WEBHOOK_IN_FLIGHT = Gauge("tally_webhook_attempts_in_flight", "Webhook attempts 
 RETAINED = Counter("tally_retention_removed_total", "Entries retention removed, per structure", ["structure"])
 RETENTION_ERRORS = Counter("tally_retention_errors_total", "Retention rounds that failed (tried again next round)",
                            ["structure"])
+WORKER_ERRORS = Counter("tally_worker_errors_total",
+                        "Errors a supervised worker loop caught and retried after (projector, sender, archiver, …)",
+                        ["worker"])
+WORKER_RESTARTS = Counter("tally_worker_restarts_total", "Long-lived workers started again after failing", ["worker"])

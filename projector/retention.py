@@ -13,15 +13,16 @@ from projector.metrics import RETAINED, RETENTION_ERRORS
 from store.retention import Retention
 
 log = logging.getLogger("tally.retention")
-DAY_MS = 86_400_000
 
 
 class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True):
-    interval_ms: int = 10_000
-    trim_feed: bool = True  # False with TALLY_TRIM_EVERY_BATCHES=0: the feed is kept whole
-    batch: int = 1000  # most alerts-stream entries removed per partition and round
-    alerts_keep_ms: int = DAY_MS
-    operations_keep_ms: int = 365 * DAY_MS
+    """Built from the process's Settings by cli/components.py (the defaults live there, once)."""
+
+    interval_ms: int
+    trim_feed: bool  # False with TALLY_TRIM_EVERY_BATCHES=0: the feed is kept whole
+    batch: int  # most alerts-stream entries removed per partition and round
+    alerts_keep_ms: int
+    operations_keep_ms: int
 
 
 class Retained(msgspec.Struct, frozen=True):

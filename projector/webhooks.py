@@ -25,6 +25,7 @@ from projector.metrics import (
     WEBHOOK_LEASES,
     WEBHOOKS,
 )
+from projector.runtime import Backoff, repeat
 from projector.slots import Slots
 from projector.webhook_post import Outcome, post
 from store.retention import Retention
@@ -36,21 +37,23 @@ CLAIM_GRACE_MS = 2000  # beyond the deadline, before a claimed attempt counts as
 
 
 class SenderSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Built from the process's Settings by cli/components.py; only what no TALLY_* variable sets has a default."""
+
     holder: str
-    max_attempts: int = 8
-    backoff_base_ms: int = 1000
+    max_attempts: int
+    backoff_base_ms: int
+    timeout_ms: int  # the total deadline of one attempt
+    lease_ttl_ms: int
+    concurrency: int
+    concurrency_per_tenant: int
+    concurrency_per_endpoint: int
+    retention_interval_ms: int
+    retention_batch: int
+    delivery_keep_ms: int  # finished (delivered or dead) deliveries are kept this long
     backoff_max_ms: int = 600_000
-    timeout_ms: int = 5000  # the total deadline of one attempt
     poll_ms: int = 200
     batch: int = 500
-    lease_ttl_ms: int = 5000
-    concurrency: int = 64
-    concurrency_per_tenant: int = 8
-    concurrency_per_endpoint: int = 2
     error_backoff_max_ms: int = 5000
-    retention_interval_ms: int = 10_000
-    retention_batch: int = 1000
-    delivery_keep_ms: int = 7 * 86_400_000  # finished (delivered or dead) deliveries are kept this long
 
 
 def backoff_ms(attempts: int, base_ms: int, max_ms: int, jitter: float) -> int:
@@ -68,16 +71,24 @@ class WebhookSender:
         self.settings = settings
         self.client = client
         self.partitions = webhooks.keys.partitions
-        self.lease: str | None = None
+        self.held = webhooks.lease(settings.holder, settings.lease_ttl_ms)
         self.slots = Slots(settings.concurrency, settings.concurrency_per_tenant, settings.concurrency_per_endpoint)
         self.running: dict[str, asyncio.Task[None]] = {}
         self.wake = asyncio.Event()
-        self.failures = 0
         self.next_prune = 0.0
+
+    @property
+    def lease(self) -> str | None:
+        """The fencing token of the sender's lease while this sender holds it (store/lease.py)."""
+        return self.held.value
+
+    @lease.setter
+    def lease(self, value: str | None) -> None:
+        self.held.value = value
 
     async def keep_lease(self) -> bool:
         held = self.lease
-        self.lease = await self.webhooks.take_lease(self.settings.holder, self.settings.lease_ttl_ms, held)
+        await self.held.keep()
         if self.lease != held:
             WEBHOOK_LEASES.labels("taken" if self.lease else "lost").inc()
             log.info("webhook sender lease held=%s now=%s", held, self.lease)
@@ -86,7 +97,7 @@ class WebhookSender:
     def lost_lease(self, during: str) -> None:
         WEBHOOK_LEASES.labels("lost").inc()
         log.warning("webhook sender lease lost lease=%s during=%s: nothing written", self.lease, during)
-        self.lease = None
+        self.held.lost()
 
     async def queue_new(self) -> int:
         """Create a delivery per (notice, matching endpoint) for every notice after each partition's checkpoint."""
@@ -244,26 +255,18 @@ class WebhookSender:
         return removed
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Turns until `stop` under the shared runtime (Redis restarting, a timeout, a bug: the loop outlives it,
+        retrying after twice the poll interval, doubling up to error_backoff_max_ms); then shut down."""
+        backoff = Backoff(first_s=self.settings.poll_ms * 2 / 1000, max_s=self.settings.error_backoff_max_ms / 1000)
         try:
-            while not stop.is_set():
-                try:
-                    busy = await self.step()
-                    self.failures = 0
-                except Exception as exc:  # Redis restarting, a timeout, a bug: the loop outlives it
-                    await self.back_off(stop, exc)
-                    continue
-                if not busy:
-                    await _first(stop, self.wake, self.settings.poll_ms / 1000)
+            await repeat("webhook sender", self.turn, stop, backoff, wake=self.wake,
+                         on_error=lambda exc: WEBHOOK_ERRORS.labels("loop").inc())
         finally:
             await self.shut_down()
 
-    async def back_off(self, stop: asyncio.Event, exc: Exception) -> None:
-        self.failures += 1
-        WEBHOOK_ERRORS.labels("loop").inc()
-        wait_ms = min(self.settings.error_backoff_max_ms, self.settings.poll_ms * 2 ** min(self.failures, 10))
-        log.warning("webhook sender error #%d, retrying in %d ms: %s: %s", self.failures, wait_ms,
-                    type(exc).__name__, exc)
-        await _first(stop, stop, wait_ms / 1000)
+    async def turn(self) -> float:
+        """One step; at once again when there was work, else after the poll interval (or when an attempt ends)."""
+        return 0.0 if await self.step() else self.settings.poll_ms / 1000
 
     async def shut_down(self) -> None:
         """Let the attempts in progress end (each within its deadline), then give the lease back."""
@@ -272,21 +275,12 @@ class WebhookSender:
         for task in list(self.running.values()):
             task.cancel()
         if self.lease is not None:
+            lease = self.lease
             try:
-                await self.webhooks.release_lease(self.lease)
+                await self.held.release()
                 WEBHOOK_LEASES.labels("released").inc()
-                log.info("webhook sender lease released lease=%s", self.lease)
+                log.info("webhook sender lease released lease=%s", lease)
             except Exception as exc:  # Redis is down: the lease simply expires
                 WEBHOOK_ERRORS.labels("release").inc()
                 log.warning("webhook sender lease not released (%s: %s); it expires", type(exc).__name__, exc)
-            self.lease = None
-
-
-async def _first(a: asyncio.Event, b: asyncio.Event, timeout: float) -> None:
-    """Wait until either event is set or `timeout` seconds passed."""
-    waiters = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+            self.held.lost()

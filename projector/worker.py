@@ -24,26 +24,40 @@ from projector.metrics import (
     QUARANTINED,
 )
 from projector.retention import PartitionRetention
+from projector.runtime import Backoff, repeat
 from store.deadletters import DeadLetters
 from store.generation import live_generation
 from store.projection import CHECKPOINT_MOVED, COMMITTED, LEASE_LOST, FeedEntry, Projection
 
 log = logging.getLogger("tally.projector")
-RETRY_AFTER_ERROR_S = 1.0
+# A partition's loop (and the heartbeat) retries a failed turn after 1 s, doubling while it keeps failing, up to 5 s.
+BACKOFF = Backoff(first_s=1.0, max_s=5.0)
+# A lease is renewed (and the membership heartbeat sent) once a third of its TTL has passed: two renewals in a row
+# may fail (a Redis blip, a slow batch) before it expires under the holder.
+RENEWALS_PER_TTL = 3
+# A worker without its partition looks again five times per TTL: a partition whose holder died is taken over within
+# a fifth of a TTL of its lease expiring, without a waiting worker polling Redis in a tight loop.
+IDLE_LOOKS_PER_TTL = 5
 
 
 class ProjectorSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Built from the process's Settings by cli/components.py (the defaults live there, once)."""
+
     holder: str
-    batch_size: int = 1000
-    block_ms: int = 50
-    lease_ttl_ms: int = 5000
-    period_grace_seconds: int = 3600
-    clock_interval_ms: int = 1000
-    trim_every_batches: int = 50
+    batch_size: int
+    block_ms: int
+    lease_ttl_ms: int
+    period_grace_seconds: int
+    clock_interval_ms: int
+    trim_every_batches: int
 
     @property
     def grace(self) -> timedelta:
         return timedelta(seconds=self.period_grace_seconds)
+
+    @property
+    def renew_every_s(self) -> float:
+        return self.lease_ttl_ms / 1000 / RENEWALS_PER_TTL
 
 
 class PartitionWorker:
@@ -57,37 +71,40 @@ class PartitionWorker:
         self.settings = settings
         self.clock = clock
         self.clock_due = 0.0
-        self.lease: str | None = None
+        self.held = projection.lease(partition, settings.holder, settings.lease_ttl_ms)
         self.checkpoint: str | None = None
         self.renewed_at = 0.0
         self.halted: str | None = None
         self.applied_total = 0
         self.batches = 0
 
+    @property
+    def lease(self) -> str | None:
+        """The fencing token of the partition's lease while this worker holds it (store/lease.py)."""
+        return self.held.value
+
     async def keep_lease(self, wanted: bool) -> None:
         if not wanted:
             await self.release()
             return
-        due = time.monotonic() - self.renewed_at > self.settings.lease_ttl_ms / 3000
+        due = time.monotonic() - self.renewed_at > self.settings.renew_every_s
         if self.lease is None or due:
             held = self.lease
-            self.lease = await self.projection.take_lease(
-                self.partition, self.settings.holder, self.settings.lease_ttl_ms, self.lease
-            )
+            await self.held.keep()
             self.renewed_at = time.monotonic()
             if self.lease is None:
                 self.checkpoint = None
                 self._forget_quarantined()
             if self.lease != held:
                 LEASES.labels("taken" if self.lease else "lost").inc()
-                log.info("lease partition=%d held=%s now=%s", self.partition, held, self.lease)
+                log.debug("lease partition=%d held=%s now=%s", self.partition, held, self.lease)
 
     async def release(self) -> None:
         if self.lease is not None:
-            await self.projection.release_lease(self.partition, self.lease)
+            lease = self.lease
+            await self.held.release()
             LEASES.labels("released").inc()
-            log.info("lease released partition=%d lease=%s", self.partition, self.lease)
-        self.lease = None
+            log.debug("lease released partition=%d lease=%s", self.partition, lease)
         self.checkpoint = None
         self._forget_quarantined()
 
@@ -168,7 +185,7 @@ class PartitionWorker:
         if outcome == LEASE_LOST:
             LEASES.labels("lost").inc()
             log.warning("lease lost partition=%d lease=%s", self.partition, lease)
-            self.lease = None
+            self.held.lost()
         elif outcome == CHECKPOINT_MOVED:
             log.warning("checkpoint moved partition=%d expected=%s", self.partition, checkpoint)
         self.checkpoint = None
@@ -236,52 +253,52 @@ class Projector:
         self.use_generation(await live_generation(self.projection.redis, self.projection.keys))
         tasks = [asyncio.create_task(self._run_worker(worker, stop)) for worker in self.workers]
         try:
-            while not stop.is_set():
-                try:
-                    await self.membership.heartbeat()
-                    generation = await live_generation(self.projection.redis, self.projection.keys)
-                    if generation != self.projection.keys.generation:
-                        self.use_generation(generation)
-                except Exception:
-                    ERRORS.inc()
-                    log.exception("heartbeat error; retrying")
-                await _wait(stop, self.settings.lease_ttl_ms / 3000)
+            await repeat("projector heartbeat", self._heartbeat, stop, BACKOFF, on_error=_count_error)
         finally:
             await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await self.membership.leave()
 
+    async def _heartbeat(self) -> float:
+        await self.membership.heartbeat()
+        generation = await live_generation(self.projection.redis, self.projection.keys)
+        if generation != self.projection.keys.generation:
+            self.use_generation(generation)
+        self.membership.report_held([w.partition for w in self.workers if w.lease is not None], len(self.workers))
+        return self.settings.renew_every_s
+
     def held(self) -> int:
         return sum(1 for worker in self.workers if worker.lease is not None)
 
     async def _run_worker(self, worker: PartitionWorker, stop: asyncio.Event) -> None:
+        """The partition's loop: a Redis outage or a bug must not end it for good (runtime.repeat retries)."""
+
+        def forget(exc: Exception) -> None:
+            _count_error(exc)
+            worker.checkpoint = None
+
         try:
-            while not stop.is_set():
-                try:
-                    await self._turn(worker, stop)
-                except Exception:  # a Redis outage or a bug must not end the partition's loop for good
-                    ERRORS.inc()
-                    log.exception("worker error partition=%d; retrying", worker.partition)
-                    worker.checkpoint = None
-                    await _wait(stop, RETRY_AFTER_ERROR_S)
+            await repeat(f"projector partition={worker.partition}", lambda: self._turn(worker), stop, BACKOFF,
+                         on_error=forget)
         finally:
             with contextlib.suppress(Exception):
                 await worker.release()
 
-    async def _turn(self, worker: PartitionWorker, stop: asyncio.Event) -> None:
+    async def _turn(self, worker: PartitionWorker) -> float:
+        """One turn; returns how long to wait before the next (0: at once)."""
         share = self.membership.share(len(self.workers))
         holding = worker.lease is not None
         await worker.keep_lease((holding and self.held() <= share) or (not holding and self.held() < share))
         if worker.lease is None or worker.halted:
             await worker.check_halt()
-            await _wait(stop, self.settings.lease_ttl_ms / 5000)
-            return
+            return self.settings.lease_ttl_ms / 1000 / IDLE_LOOKS_PER_TTL
         await worker.step()
         await worker.tick()
         if self.retention is not None:
             await self.retention.maybe_run(worker.partition)
+        return 0.0
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+def _count_error(exc: Exception) -> None:
+    ERRORS.inc()
+

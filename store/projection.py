@@ -11,6 +11,7 @@ from domain.identity import AccountRef
 from domain.state import LedgerWrite
 from store.eventstore import decode_ref, encode_ref
 from store.keys import Keys
+from store.lease import Lease, give_back, take
 from store.ledger import DEFAULT_KEEP, LedgerTrim, Removal, ledger_args, removals
 from store.letters import DeadLetter
 from store.positions import ORIGIN, is_after, text
@@ -79,15 +80,18 @@ class Projection:
         self.scripts = Scripts(redis)
         self.ledger_keep = ledger_keep
 
+    def lease(self, partition: int, holder: str, ttl_ms: int) -> Lease:
+        """The partition's fenced lease (store/lease.py), not taken yet."""
+        return Lease(self.scripts.lease, self.scripts.release, self.keys.lease(partition), self.keys.fence(partition),
+                     holder, ttl_ms)
+
     async def take_lease(self, partition: int, holder: str, ttl_ms: int, held: str | None) -> str | None:
         """Take or renew the partition's lease; None when another holder has it."""
-        value = await self.scripts.lease(
-            keys=[self.keys.lease(partition), self.keys.fence(partition)], args=[holder, ttl_ms, held or ""]
-        )
-        return text(value) if value else None
+        return await take(self.scripts.lease, self.keys.lease(partition), self.keys.fence(partition), holder, ttl_ms,
+                          held)
 
     async def release_lease(self, partition: int, held: str) -> None:
-        await self.scripts.release(keys=[self.keys.lease(partition)], args=[held])
+        await give_back(self.scripts.release, self.keys.lease(partition), held)
 
     async def lease_holder(self, partition: int) -> str | None:
         value: Any = await self.redis.get(self.keys.lease(partition))

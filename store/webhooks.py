@@ -8,6 +8,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from store.keys import Keys
+from store.lease import Lease, give_back, take
 from store.positions import ORIGIN, text
 from store.scripts import Scripts
 
@@ -137,14 +138,18 @@ class Webhooks:
         found = [await self.get(text(i)) for i in ids]
         return [d for d in found if d is not None]
 
+    def lease(self, holder: str, ttl_ms: int) -> Lease:
+        """The sender's fenced lease (store/lease.py), not taken yet."""
+        return Lease(self.scripts.lease, self.scripts.release, self.keys.webhook_lease(), self.keys.webhook_fence(),
+                     holder, ttl_ms)
+
     async def take_lease(self, holder: str, ttl_ms: int, held: str | None) -> str | None:
         """Take or renew the sender lease (a new holder gets a new fencing token); None when another holds it."""
-        value = await self.scripts.lease(keys=[self.keys.webhook_lease(), self.keys.webhook_fence()],
-                                         args=[holder, ttl_ms, held or ""])
-        return text(value) if value else None
+        return await take(self.scripts.lease, self.keys.webhook_lease(), self.keys.webhook_fence(), holder, ttl_ms,
+                          held)
 
     async def release_lease(self, held: str) -> None:
-        await self.scripts.release(keys=[self.keys.webhook_lease()], args=[held])
+        await give_back(self.scripts.release, self.keys.webhook_lease(), held)
 
     async def lease_holder(self) -> str | None:
         value: Any = await self.redis.get(self.keys.webhook_lease())

@@ -29,11 +29,13 @@ from store.ratecard import load_rate_cards
 
 
 class ArchiveSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Built from the process's Settings by cli/components.py; only what no TALLY_* variable sets has a default."""
+
     holder: str
-    after_ms: int = 24 * 3600 * 1000
-    lease_ttl_ms: int = 30_000
+    after_ms: int
+    lease_ttl_ms: int
+    trim_chunk: int
     max_rows: int = 200_000
-    trim_chunk: int = 200
     stop_at: str = ""  # tests only: SIGKILL (or `pause:` SIGSTOP) this process at written|durable|committed|trimming
 
 

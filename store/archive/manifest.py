@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from domain.identity import AccountRef
 from store.eventstore import decode_ref, encode_ref
 from store.keys import Keys
+from store.lease import give_back, take
 from store.positions import text
 
 COMMITTED, LEASE_LOST, MOVED = 1, -1, -2
@@ -64,12 +65,12 @@ class Manifest:
         self.trim_script = _script(redis, "archive_trim")
 
     async def take_lease(self, partition: int, holder: str, ttl_ms: int, held: str | None) -> str | None:
-        value = await self.lease_script(keys=[self.keys.archive_lease(partition), self.keys.archive_fence(partition)],
-                                        args=[holder, ttl_ms, held or ""])
-        return text(value) if value else None
+        """Take or renew the partition's archive lease (store/lease.py); None when another archiver has it."""
+        return await take(self.lease_script, self.keys.archive_lease(partition), self.keys.archive_fence(partition),
+                          holder, ttl_ms, held)
 
     async def release_lease(self, partition: int, held: str) -> None:
-        await self.release_script(keys=[self.keys.archive_lease(partition)], args=[held])
+        await give_back(self.release_script, self.keys.archive_lease(partition), held)
 
     async def segments(self, partition: int) -> list[SegmentRecord]:
         raw: Any = await self.redis.hvals(self.keys.archive_segments(partition))

@@ -10,13 +10,14 @@ from redis.asyncio import Redis
 from domain.identity import AccountRef
 from projector.clock import PartitionClock
 from projector.quarantine import Operator
-from projector.worker import PartitionWorker, ProjectorSettings
+from projector.worker import PartitionWorker
 from store.eventstore import EventStore, decode_ref
 from store.keys import Keys
 from store.positions import is_after, text
 from store.projection import Projection
 from store.quarantine import Quarantines
 from tests.integration.test_quarantine import GRANT, wallet_of
+from tests.support.components import projector_settings
 from tests.support.harness import PARTITIONS, running_app
 from tests.support.poison import same_partition
 
@@ -60,7 +61,7 @@ async def test_a_missing_feed_entry_stops_its_accounts_fold_until_retried(
             await aredis.xdel(KEYS.feed(partition), second)
         else:  # as a trim past an expired replay floor would: everything below the gapped account's second entry
             await aredis.xtrim(KEYS.feed(partition), minid=second, approximate=False)
-        worker = PartitionWorker(partition, projection, ProjectorSettings(holder="gaps", block_ms=1),
+        worker = PartitionWorker(partition, projection, projector_settings("gaps", block_ms=1),
                                  PartitionClock(store, projection, GRACE))
         await catch_up(worker, projection)
         letter = await Quarantines(aredis, KEYS).get(gapped)

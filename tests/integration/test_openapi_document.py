@@ -12,18 +12,18 @@ import msgspec
 import pytest
 from redis.asyncio import Redis
 
-from api.app import ApiConfig, create_app
+from api.app import create_app
 from api.body import decode_body
 from api.usage_schemas import BillingRequest
 from domain.errors import ValidationFailed
-from store.keys import Keys
+from tests.support.components import api_config
 from tests.support.harness import API_KEY, PARTITIONS, PRINCIPALS
 
 ERROR = {"$ref": "#/components/schemas/ErrorResponse"}
 
 
 def app_client() -> httpx.AsyncClient:
-    app = create_app(ApiConfig(api_keys=PRINCIPALS, keys=Keys(PARTITIONS), request_log=False), lambda: Redis())
+    app = create_app(api_config(PRINCIPALS, PARTITIONS, request_log=False), lambda: Redis())
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://tally", headers={"x-api-key": API_KEY})
 

@@ -22,7 +22,7 @@ from domain.fold import fold
 from domain.identity import AccountRef
 from domain.ledger import ledgers
 from domain.state import EMPTY_ACCOUNT, LedgerEntry
-from store.archive.archiver import Archiver, ArchiveSettings
+from store.archive.archiver import Archiver
 from store.archive.objects import open_files
 from store.entries import fold_log
 from store.eventstore import EventStore
@@ -32,6 +32,7 @@ from store.positions import parse
 from store.projection import Projection
 from store.verify import verify_all
 from tests.support.catchup import assert_same_account, wait_caught_up
+from tests.support.components import archive_settings
 from tests.support.harness import test_settings as projector_settings
 from tests.support.histories import World, histories, play
 
@@ -49,7 +50,8 @@ async def check_history(url: str, ops: list[object], live: bool, read_after: int
     stop = asyncio.Event()
     projector: asyncio.Task[None] | None = None
     with tempfile.TemporaryDirectory() as segments:
-        archiver = Archiver(redis, keys, open_files(segments), ArchiveSettings(holder="prop", after_ms=0))
+        archiving = archive_settings("prop", after_ms=0, lease_ttl_ms=30_000)
+        archiver = Archiver(redis, keys, open_files(segments), archiving)
         try:
             await redis.flushdb()
             world = World(store, archive=lambda: archive_folded(archiver, store, projection, keys.partitions,

@@ -11,10 +11,10 @@ from fastapi.routing import APIRoute
 from redis.asyncio import Redis
 
 from api import asof, wallets
-from api.app import ApiConfig, create_app
+from api.app import create_app
 from domain.identity import AccountRef
-from store.keys import Keys
 from tests.support import contract
+from tests.support.components import api_config
 from tests.support.harness import API_KEY, PARTITIONS, PRINCIPALS, running_app, wait_folded
 
 BALANCE = "WalletBalanceResponse"
@@ -307,7 +307,7 @@ def test_every_ref_in_the_spec_resolves() -> None:
 
 def openapi_client() -> httpx.AsyncClient:
     """The app without its lifespan (the document needs no Redis); app errors become 500s, not exceptions."""
-    config = ApiConfig(api_keys=PRINCIPALS, keys=Keys(PARTITIONS), request_log=False)
+    config = api_config(PRINCIPALS, PARTITIONS, request_log=False)
     app = create_app(config, lambda: Redis())
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://tally", headers={"x-api-key": API_KEY})

@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from cli.wiring import supervised
+from projector.runtime import supervised
 from store.keys import Keys
 from tests.support.redis_server import RedisServer
 from tests.support.webhook_receiver import Route, webhook_receiver

@@ -11,7 +11,7 @@ import httpx
 from redis.asyncio import Redis
 
 from api.accounts import Clock, system_clock
-from api.app import ApiConfig, create_app
+from api.app import create_app
 from api.auth import Principal
 from api.fastpath import FastPath
 from cli.settings import Settings
@@ -19,6 +19,7 @@ from cli.wiring import projector_companion
 from domain.identity import AccountRef
 from store.keys import Keys
 from store.positions import is_after
+from tests.support.components import api_config
 
 API_KEY = "test-key"
 OTHER_KEY = "other-tenant-key"
@@ -55,8 +56,8 @@ async def running_app(
     """An httpx client wired to the app through ASGI, lifespan included; headers carry API_KEY. The app and the
     projector's clock both read `clock`. The store is `redis_url`'s, or whatever `connect` opens (another backend)."""
     settings = settings or make_settings()
-    config = ApiConfig(api_keys=PRINCIPALS, keys=Keys(settings.partitions), request_log=False,
-                       operator_keys=operator_keys, ledger_keep=settings.ledger_keep)
+    config = api_config(PRINCIPALS, settings.partitions, request_log=False, operator_keys=operator_keys,
+                        ledger_keep=settings.ledger_keep)
     companions = [projector_companion(settings, "test-projector", clock)] if projector else []
     if connect is None:
         assert redis_url is not None, "a store: redis_url or connect"

@@ -12,9 +12,10 @@ from typing import Any
 from redis.asyncio import Redis
 
 from projector.outbound import Resolver, system_resolve, webhook_client
-from projector.webhooks import SenderSettings, WebhookSender
+from projector.webhooks import WebhookSender
 from store.keys import Keys
 from store.webhooks import Delivery, Endpoint, Webhooks
+from tests.support.components import sender_settings
 
 PARTITIONS = 4
 SECRET = "whsec_" + "c2VuZGVyLXRlc3Qtc2VjcmV0LTAxMjM0NTY3ODk="  # 29 bytes
@@ -55,7 +56,7 @@ def sender(redis: Redis, holder: str = "sender-a", allow_private: bool = True, r
            tls: ssl.SSLContext | None = None, **settings: Any) -> WebhookSender:
     values: dict[str, Any] = {**FAST, **settings}
     client = webhook_client(allow_private, values.get("concurrency", 64), resolve, tls)
-    return WebhookSender(Webhooks(redis, Keys(PARTITIONS)), SenderSettings(holder=holder, **values), client)
+    return WebhookSender(Webhooks(redis, Keys(PARTITIONS)), sender_settings(holder, **values), client)
 
 
 @asynccontextmanager

@@ -2,8 +2,8 @@
 
 import pytest
 
+from cli.components import retention_settings
 from cli.settings import Settings
-from cli.wiring import retention_settings
 from domain.errors import ValidationFailed
 
 

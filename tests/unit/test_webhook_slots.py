@@ -4,9 +4,10 @@ delivery starts in the same round; held-back deliveries wait for their expected 
 from redis.asyncio import Redis
 
 from projector.slots import Slots
-from projector.webhooks import SenderSettings, WebhookSender
+from projector.webhooks import WebhookSender
 from store.keys import Keys
 from store.webhooks import Delivery, Webhooks
+from tests.support.components import sender_settings
 
 NOW_MS = 1_000_000
 
@@ -40,8 +41,8 @@ def _delivery(n: int, tenant: str, endpoint: str) -> Delivery:
 
 
 def test_a_slow_endpoints_backlog_at_the_head_of_the_queue_does_not_hold_back_another_tenant() -> None:
-    settings = SenderSettings(holder="h", timeout_ms=5000, poll_ms=200, concurrency=64, concurrency_per_tenant=8,
-                              concurrency_per_endpoint=2)
+    settings = sender_settings("h", timeout_ms=5000, poll_ms=200, concurrency=64, concurrency_per_tenant=8,
+                               concurrency_per_endpoint=2)
     webhook_sender = WebhookSender(Webhooks(Redis(), Keys(4)), settings, client=None)  # type: ignore[arg-type]
     for _ in range(2):  # the slow endpoint is known to take the whole deadline
         webhook_sender.slots.take("slow\x1fenv", "whe_slow")

@@ -17,11 +17,12 @@ from typing import Any
 from redis.asyncio import Redis
 
 from projector.clock import PartitionClock
-from projector.worker import PartitionWorker, ProjectorSettings
+from projector.worker import PartitionWorker
 from store.keys import Keys
 from store.positions import text
 from store.projection import LEASE_LOST, Projection
 from tests.fault.scenarios.common import Stage, StoppableWriter, stage
+from tests.support.components import projector_settings
 from tests.support.faults import Row, audit, wait_until_caught_up
 from tests.support.faults_processes import TrackedProjectors
 
@@ -48,7 +49,7 @@ class HeldProjection(Projection):
 
 
 def worker(st: Stage, projection: Projection, ttl_ms: int) -> PartitionWorker:
-    settings = ProjectorSettings(holder="zombie", lease_ttl_ms=ttl_ms, block_ms=20, batch_size=200)
+    settings = projector_settings("zombie", lease_ttl_ms=ttl_ms, block_ms=20, batch_size=200)
     return PartitionWorker(PARTITION, projection, settings, PartitionClock(st.store, projection, settings.grace))
 
 

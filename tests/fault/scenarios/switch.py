@@ -17,12 +17,13 @@ from redis.asyncio import Redis
 
 from projector.clock import PartitionClock
 from projector.membership import Membership
-from projector.worker import Projector, ProjectorSettings
+from projector.worker import Projector
 from store.eventstore import EventStore
 from store.generation import switch_generation
 from store.keys import Keys
 from store.projection import FeedEntry, Projection
 from tests.fault.scenarios.common import DEDUP_TTL, stage
+from tests.support.components import projector_settings
 from tests.support.faults import Row, audit, wait_until_caught_up
 
 STALL_S = 60.0  # polled: a live worker folds these few events in milliseconds; the bound only marks a stall
@@ -50,7 +51,7 @@ async def run(tmp_path: Path, seed: int) -> Row:
     async with stage(tmp_path, partitions=1) as st:
         writer = st.writer(rng, 4)
         projection = HeldReads(st.redis, st.keys)
-        settings = ProjectorSettings(holder="solo", lease_ttl_ms=600, block_ms=20)
+        settings = projector_settings("solo", lease_ttl_ms=600, block_ms=20)
         clock = PartitionClock(EventStore(st.redis, st.keys, DEDUP_TTL), projection, settings.grace)
         projector = Projector(projection, Membership(st.redis, st.keys, "solo", 1200), settings, clock)
         stop = asyncio.Event()
