@@ -14,6 +14,7 @@ from api.body import json_body, request_doc, response_doc
 from api.bounded import PathId
 from api.customer_schemas import (
     CreateCustomerRequest,
+    CustomerDetails,
     CustomerList,
     CustomerResponse,
     CustomerSearchRequest,
@@ -30,8 +31,7 @@ from store.customers import CustomerQuery, Stored
 
 router = APIRouter(prefix="/v1", tags=["customers"])
 DEFAULT_LIMIT = 50
-_DETAILS = ("name", "email", "address_line1", "address_line2", "address_city", "address_state",
-            "address_postal_code", "address_country", "metadata")
+_DETAILS = tuple(name for name in CustomerDetails.__struct_fields__ if name != "integration_entity_mapping")
 
 
 def customer_response(customer: Customer, caller: Principal) -> CustomerResponse:
@@ -45,7 +45,7 @@ def customer_response(customer: Customer, caller: Principal) -> CustomerResponse
         created_by=customer.created_by, updated_by=customer.updated_by)
 
 
-def _details(body: CreateCustomerRequest | UpdateCustomerRequest) -> dict[str, object]:
+def _details(body: CustomerDetails) -> dict[str, object]:
     return {name: getattr(body, name) for name in _DETAILS if getattr(body, name) is not None}
 
 

@@ -12,8 +12,9 @@ Email = Name
 Unsupported = UnsupportedList | None
 
 
-class CreateCustomerRequest(msgspec.Struct, forbid_unknown_fields=True):
-    external_id: Id
+class CustomerDetails(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What a customer's creation and update both carry."""
+
     name: Name | None = None
     email: Email | None = None
     address_line1: Name | None = None
@@ -23,23 +24,17 @@ class CreateCustomerRequest(msgspec.Struct, forbid_unknown_fields=True):
     address_postal_code: Name | None = None
     address_country: Name | None = None
     metadata: Metadata | None = None
-    skip_onboarding_workflow: bool | None = None  # tally runs no onboarding workflow: nothing to skip
     integration_entity_mapping: Unsupported = None
+
+
+class CreateCustomerRequest(CustomerDetails, kw_only=True, forbid_unknown_fields=True):
+    external_id: Id
+    skip_onboarding_workflow: bool | None = None  # tally runs no onboarding workflow: nothing to skip
     tax_rate_overrides: Unsupported = None
 
 
-class UpdateCustomerRequest(msgspec.Struct, forbid_unknown_fields=True):
+class UpdateCustomerRequest(CustomerDetails, kw_only=True, forbid_unknown_fields=True):
     external_id: OptionalId | None = None
-    name: Name | None = None
-    email: Email | None = None
-    address_line1: Name | None = None
-    address_line2: Name | None = None
-    address_city: Name | None = None
-    address_state: Name | None = None
-    address_postal_code: Name | None = None
-    address_country: Name | None = None
-    metadata: Metadata | None = None
-    integration_entity_mapping: Unsupported = None
 
 
 class SortCondition(msgspec.Struct, forbid_unknown_fields=True):
