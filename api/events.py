@@ -13,9 +13,10 @@ from api.auth import Caller, Principal
 from api.body import decode_body, json_body, request_doc, response_doc
 from api.ids import new_id
 from api.metrics import APPEND_SECONDS, EVENTS_ACCEPTED
+from api.responses import json
+from api.service import Service
 from api.translate import time_field
 from api.usage_schemas import BulkIngestRequest, EventAccepted, EventsAccepted, IngestEventRequest
-from api.wallets import Service, json
 from domain.errors import ValidationFailed
 from domain.events import UsageRecorded
 from domain.identity import AccountRef

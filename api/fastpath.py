@@ -13,13 +13,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import principal_of
+from api.balances import read_balance
 from api.body import decode_body
 from api.bounded import check_id
 from api.errors import store_down_response, tally_error_response
 from api.events import accept_bulk, accept_event, decode_bulk
 from api.query import refuse_unknown
 from api.usage_schemas import IngestEventRequest
-from api.wallets import read_balance
 from domain.errors import TallyError, ValidationFailed
 
 BALANCE_PREFIX, BALANCE_SUFFIX = "/v1/wallets/", "/balance/real-time"
