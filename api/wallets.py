@@ -1,16 +1,16 @@
-"""Wallet routes under /v1: create, read, update, terminate, top up, debit, transactions, real-time balance."""
+"""Wallet routes under /v1: create, read, update, terminate, top up, debit, transactions (the real-time balance
+is a hot route: api/hot.py)."""
 
 from decimal import Decimal
 from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from api import translate
 from api.accounts import Accounts, Outcome
 from api.auth import Caller
-from api.balances import EXPAND_DOC, EXPAND_PATTERN, read_balance
 from api.body import json_body, request_doc, response_doc
 from api.bounded import PageCursor, PageOffset, PathId, TransactionsLimit, cursor_seq
 from api.ids import new_id
@@ -24,7 +24,6 @@ from api.schemas import (
     TopUpResponse,
     TransactionList,
     UpdateWalletRequest,
-    WalletBalanceResponse,
     WalletResponse,
 )
 from api.service import Service
@@ -213,13 +212,3 @@ async def customer_wallets(customer_id: PathId, caller: Caller, service: Service
     now = service.clock()
     wallets = sorted(read.account.wallets.values(), key=lambda w: (w.created_at, w.id))
     return json([wallet_response(w, view_balance(read.account, w, now)) for w in wallets])
-
-
-@router.get("/wallets/{wallet_id}/balance/real-time", responses=response_doc(200, WalletBalanceResponse))
-async def wallet_balance(
-    wallet_id: PathId, caller: Caller, service: Service,
-    expand: Annotated[str | None, Query(pattern=EXPAND_PATTERN, description=EXPAND_DOC)] = None,
-    from_cache: bool = False,
-) -> Response:
-    """Exact by default (snapshot + unfolded tail); `from_cache=true` answers from the snapshot alone."""
-    return await read_balance(wallet_id, caller, service, expand, from_cache)
