@@ -104,8 +104,8 @@ async def respond(route: TableRoute, scope: Scope, receive: Receive, path: Mappi
 
 
 async def _checked(route: TableRoute, scope: Scope, receive: Receive, path: Mapping[str, str]) -> HotCall:
-    """In the order every FastAPI route checks: undeclared query parameters, the key, the path's ids, the
-    declared parameters' values, then the body."""
+    """Undeclared query parameters first, then the key (as on every FastAPI route: api/query.py, api/auth.py),
+    then the path's ids, the declared parameters' values and the body."""
     query = _query(scope["query_string"], route.declared)
     state = scope["app"].state
     caller = principal_of(state.api_keys, _api_key(scope))
