@@ -9,8 +9,8 @@ from fastapi.responses import Response
 
 from api.auth import Operator
 from api.body import response_doc
+from api.responses import json
 from api.verifyjobs import VerifyJob, VerifyJobs, VerifyScope
-from api.wallets import json
 from store.verify import VerifyReport
 
 router = APIRouter(prefix="/v1/admin", tags=["Admin"])

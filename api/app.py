@@ -11,7 +11,20 @@ import msgspec
 from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 
-from api import admin, asof, customer_directory, customers, events, health, metrics, openapi, prices, wallets, webhooks
+from api import (
+    admin,
+    asof,
+    customer_directory,
+    customers,
+    events,
+    health,
+    hot,
+    metrics,
+    openapi,
+    prices,
+    wallets,
+    webhooks,
+)
 from api.accounts import Accounts, Clock, system_clock
 from api.auth import Principal
 from api.errors import install_error_handlers
@@ -87,6 +100,7 @@ def create_app(
     app.include_router(wallets.router)
     app.include_router(asof.router)
     app.include_router(events.router)
+    app.include_router(hot.router)
     app.include_router(prices.router)
     app.include_router(customers.router)
     app.include_router(webhooks.router)

@@ -16,12 +16,14 @@ from redis.exceptions import RedisError
 
 from api.accounts import Accounts, quarantined
 from api.auth import Caller, Principal
+from api.balances import BREAKDOWN, EXPAND_DOC, EXPAND_PATTERN, expansions
 from api.body import response_doc
 from api.bounded import PathId, QueryPosition, QueryTimestamp
 from api.present import balance_response
+from api.responses import json
 from api.schemas import WalletBalanceResponse
+from api.service import Service
 from api.translate import time_field
-from api.wallets import BREAKDOWN, EXPAND_DOC, EXPAND_PATTERN, Service, expansions, json
 from domain.balance import view_balance
 from domain.decide import find_wallet
 from domain.errors import ValidationFailed

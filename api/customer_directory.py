@@ -22,8 +22,9 @@ from api.customer_schemas import (
     UpdateCustomerRequest,
 )
 from api.ids import new_id
+from api.responses import json
+from api.service import Service
 from api.translate import time_field
-from api.wallets import Service, json
 from domain.customers import Customer, may_be_customer_id
 from domain.errors import InvalidOperation, NotFound, ValidationFailed
 from domain.identity import AccountRef

@@ -10,6 +10,8 @@ from api.auth import Caller, Principal
 from api.body import json_body, request_doc, response_doc
 from api.bounded import PathId
 from api.ids import new_id
+from api.responses import json
+from api.service import Service
 from api.translate import decimal_field, time_field
 from api.usage_schemas import (
     BillingRequest,
@@ -22,7 +24,6 @@ from api.usage_schemas import (
     UsagePeriod,
     UsageSummary,
 )
-from api.wallets import Service, json
 from domain.commands import PayInvoice, SetBillingCycle
 from domain.errors import NotFound, ValidationFailed
 from domain.identity import AccountRef

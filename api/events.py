@@ -2,20 +2,19 @@
 
 import re
 from datetime import timedelta
-from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.accounts import Accounts
-from api.auth import Caller, Principal
-from api.body import decode_body, json_body, request_doc, response_doc
+from api.auth import Principal
+from api.body import decode_body
 from api.ids import new_id
 from api.metrics import APPEND_SECONDS, EVENTS_ACCEPTED
+from api.responses import json
 from api.translate import time_field
 from api.usage_schemas import BulkIngestRequest, EventAccepted, EventsAccepted, IngestEventRequest
-from api.wallets import Service, json
 from domain.errors import ValidationFailed
 from domain.events import UsageRecorded
 from domain.identity import AccountRef
@@ -35,6 +34,10 @@ class _TypedBulk(msgspec.Struct):
 
 _bulk_decoder = msgspec.json.Decoder(BulkIngestRequest)
 _typed_bulk_decoder = msgspec.json.Decoder(_TypedBulk)
+
+
+def decode_event(data: bytes) -> IngestEventRequest:
+    return decode_body(_event_decoder, data)
 
 
 def decode_bulk(data: bytes) -> BulkIngestRequest:
@@ -58,18 +61,6 @@ def _too_deep(data: bytes) -> ValidationFailed:
     return ValidationFailed("body is nested too deeply")
 
 
-async def bulk_body(request: Request) -> BulkIngestRequest:
-    return decode_bulk(await request.body())
-
-
-async def max_skew(request: Request) -> timedelta:
-    skew: timedelta = request.app.state.max_future_skew
-    return skew
-
-
-Skew = Annotated[timedelta, Depends(max_skew)]
-
-
 def usage_event(body: IngestEventRequest, caller: Principal, service: Accounts, skew: timedelta
                 ) -> tuple[AccountRef, UsageRecorded]:
     """Validate one event and turn it into the fact to append; raises ValidationFailed naming the field.
@@ -89,16 +80,6 @@ def usage_event(body: IngestEventRequest, caller: Principal, service: Accounts, 
     return AccountRef(caller.tenant_id, caller.environment_id, customer), event
 
 
-@router.post("/events", status_code=202, openapi_extra=request_doc(IngestEventRequest),
-             responses=response_doc(202, EventAccepted, "Accepted"))
-async def ingest_event(
-    caller: Caller, service: Service, skew: Skew,
-    body: Annotated[IngestEventRequest, Depends(json_body(IngestEventRequest))],
-) -> Response:
-    """A 202 means the event is in Redis; a repeated event_id for the customer is accepted and counted once."""
-    return await accept_event(body, caller, service, skew)
-
-
 async def accept_event(body: IngestEventRequest, caller: Principal, service: Accounts, skew: timedelta) -> Response:
     ref, event = usage_event(body, caller, service, skew)
     ref = await service.event_account(ref, event.external_customer_id)
@@ -106,16 +87,6 @@ async def accept_event(body: IngestEventRequest, caller: Principal, service: Acc
         appended = await service.store.append(ref, [event], Dedup(scope="event", key=event.id))
     EVENTS_ACCEPTED.labels(appended.status).inc()
     return json(EventAccepted(message="Event accepted for processing", event_id=event.id), 202)
-
-
-@router.post("/events/bulk", status_code=202, openapi_extra=request_doc(BulkIngestRequest),
-             responses=response_doc(202, EventsAccepted, "Accepted"))
-async def ingest_events_bulk(
-    caller: Caller, service: Service, skew: Skew,
-    body: Annotated[BulkIngestRequest, Depends(bulk_body)],
-) -> Response:
-    """All valid: every event is appended in one pipeline. Any invalid: a 400 naming each, and none is appended."""
-    return await accept_bulk(body, caller, service, skew)
 
 
 async def accept_bulk(body: BulkIngestRequest, caller: Principal, service: Accounts, skew: timedelta) -> Response:

@@ -11,6 +11,8 @@ from api.auth import Caller
 from api.body import json_body, request_doc, response_doc
 from api.bounded import QueryTimestamp
 from api.ids import new_id
+from api.responses import json
+from api.service import Service
 from api.translate import decimal_field, decimal_or, time_field
 from api.usage_schemas import (
     AggregationWire,
@@ -20,7 +22,6 @@ from api.usage_schemas import (
     TierOut,
     TransformQuantity,
 )
-from api.wallets import Service, json
 from domain.errors import ValidationFailed
 from domain.money import to_wire
 from domain.pricing import PriceVersion, Tier, check_price, in_force

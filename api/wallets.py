@@ -1,19 +1,21 @@
-"""Wallet routes under /v1: create, read, update, terminate, top up, debit, transactions, real-time balance."""
+"""Wallet routes under /v1: create, read, update, terminate, top up, debit, transactions (the real-time balance
+is a hot route: api/hot.py)."""
 
 from decimal import Decimal
 from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from api import translate
-from api.accounts import Accounts, Outcome, quarantined
-from api.auth import Caller, Principal
+from api.accounts import Accounts, Outcome
+from api.auth import Caller
 from api.body import json_body, request_doc, response_doc
 from api.bounded import PageCursor, PageOffset, PathId, TransactionsLimit, cursor_seq
 from api.ids import new_id
-from api.present import balance_response, transaction_response, wallet_response
+from api.present import transaction_response, wallet_response
+from api.responses import json
 from api.schemas import (
     CreateWalletRequest,
     DebitRequest,
@@ -22,46 +24,19 @@ from api.schemas import (
     TopUpResponse,
     TransactionList,
     UpdateWalletRequest,
-    WalletBalanceResponse,
     WalletResponse,
 )
+from api.service import Service
 from domain.balance import view_balance
 from domain.commands import CreateWallet, DebitWallet, FreezeWallet, PayTopUp, TerminateWallet, UnfreezeWallet
 from domain.decide import decide, find_wallet
-from domain.errors import AlreadyExists, NotFound, ValidationFailed
+from domain.errors import AlreadyExists, NotFound
 from domain.identity import AccountRef
 from domain.state import Account
 from store.eventstore import Dedup
 from store.ledger import find_entry, read_page
 
 router = APIRouter(prefix="/v1", tags=["Wallets"])
-_encoder = msgspec.json.Encoder()
-BREAKDOWN = "credits_available_breakdown"
-EXPANSIONS = (BREAKDOWN,)
-EXPAND_PATTERN = f"^(({'|'.join(EXPANSIONS)})(,({'|'.join(EXPANSIONS)}))*)?$"
-EXPAND_DOC = f"comma-separated, each one of: {', '.join(EXPANSIONS)}; any other value is a 400"
-
-
-def expansions(expand: str | None) -> set[str]:
-    """The `expand` values asked for; an unknown one is a 400 (as Flexprice answers), an empty one asks nothing."""
-    names = set(expand.split(",")) if expand else set()
-    unknown = names - set(EXPANSIONS)
-    if unknown:
-        raise ValidationFailed(f"unknown expand value; allowed: {', '.join(EXPANSIONS)}",
-                               {"expand": sorted(unknown), "allowed": list(EXPANSIONS)})
-    return names
-
-
-async def accounts(request: Request) -> Accounts:
-    service: Accounts = request.app.state.accounts
-    return service
-
-
-Service = Annotated[Accounts, Depends(accounts)]
-
-
-def json(value: msgspec.Struct | list[WalletResponse], status: int = 200) -> Response:
-    return Response(_encoder.encode(value), status_code=status, media_type="application/json")
 
 
 def _wallet_json(service: Accounts, account: Account, wallet_id: str, status: int = 200) -> Response:
@@ -239,32 +214,3 @@ async def customer_wallets(customer_id: PathId, caller: Caller, service: Service
     now = service.clock()
     wallets = sorted(read.account.wallets.values(), key=lambda w: (w.created_at, w.id))
     return json([wallet_response(w, view_balance(read.account, w, now)) for w in wallets])
-
-
-@router.get("/wallets/{wallet_id}/balance/real-time", responses=response_doc(200, WalletBalanceResponse))
-async def wallet_balance(
-    wallet_id: PathId, caller: Caller, service: Service,
-    expand: Annotated[str | None, Query(pattern=EXPAND_PATTERN, description=EXPAND_DOC)] = None,
-    from_cache: bool = False,
-) -> Response:
-    """Exact by default (snapshot + unfolded tail); `from_cache=true` answers from the snapshot alone."""
-    return await read_balance(wallet_id, caller, service, expand, from_cache)
-
-
-async def read_balance(
-    wallet_id: str, caller: Principal, service: Accounts, expand: str | None, from_cache: bool
-) -> Response:
-    breakdown = BREAKDOWN in expansions(expand)
-    ref = await service.locate_wallet(wallet_id, caller)
-    read = await service.store.read_account(ref, cached=from_cache)
-    if from_cache and wallet_id not in read.account.wallets:
-        read = await service.store.read_account(ref)
-        from_cache = False
-    if read.quarantined is not None:  # its snapshot, as it stands: the tail holds an entry that cannot fold
-        if wallet_id not in read.account.wallets:
-            raise quarantined(ref)
-        from_cache = True
-    wallet = find_wallet(read.account, wallet_id)
-    view = view_balance(read.account, wallet, service.clock())
-    return json(balance_response(wallet, view, breakdown, from_cache, read.snapshot_position, read.folded_at,
-                                 read.account.position))

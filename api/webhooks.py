@@ -13,7 +13,7 @@ from api.auth import Caller
 from api.body import json_body, request_doc, response_doc
 from api.bounded import DeliveriesLimit, Id, PageOffset, PathId
 from api.ids import new_id
-from api.wallets import json
+from api.responses import json
 from domain.bounds import WEBHOOK_MAX_ENDPOINTS, WEBHOOK_MAX_EVENT_TYPES
 from domain.errors import NotFound, ValidationFailed
 from domain.webhook_targets import SECRET_PREFIX, check_secret, error_class, parse_target

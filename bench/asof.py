@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from api.accounts import Accounts
 from api.asof import read_balance_as_of
 from api.auth import Principal
-from api.wallets import read_balance
+from api.balances import read_balance
 from bench import workload
 from bench.fold import PARTITIONS, heads, time_projector
 from bench.machine import SUBJECT_CPU, own_redis, pin

@@ -16,6 +16,8 @@ from redis.asyncio import Redis
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.routetable import read_body
+
 SINGLE, BULK = "/ceiling/events", "/ceiling/events/bulk"
 
 
@@ -49,7 +51,7 @@ class Ingest:
             await self.app(scope, receive, send)
             return
         redis: Redis = scope["app"].state.redis
-        body = await _body(receive)
+        body = await read_body(receive)
         if scope["path"] == SINGLE:
             event = _event.decode(body)
             await redis.xadd(stream(event), {"e": _encode(event)})
@@ -62,15 +64,6 @@ class Ingest:
                 await pipe.execute()
             reply = b'{"message":"Events accepted for processing","accepted":"%d","duplicates":"0"}' % len(events)
         await Response(reply, status_code=202, media_type="application/json")(scope, receive, send)
-
-
-async def _body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
 
 
 def create_app(redis_url: str) -> FastAPI:

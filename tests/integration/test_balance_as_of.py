@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from api import accounts as accounts_module
 from api.accounts import Accounts
-from api.wallets import BREAKDOWN, read_balance
+from api.balances import BREAKDOWN, read_balance
 from cli.wiring import run_projector
 from domain.identity import AccountRef
 from store.batches import BatchAppended, Group, append_batch

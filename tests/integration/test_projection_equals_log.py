@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from api.accounts import Accounts
 from api.asof import read_balance_as_of
 from api.auth import Principal
-from api.wallets import BREAKDOWN, read_balance
+from api.balances import BREAKDOWN, read_balance
 from cli.wiring import run_projector
 from domain.codec import encode_account
 from domain.fold import fold
