@@ -61,7 +61,6 @@ class PartitionWorker:
         self.checkpoint: str | None = None
         self.renewed_at = 0.0
         self.halted: str | None = None
-        self.applied_total = 0
         self.batches = 0
 
     async def keep_lease(self, wanted: bool) -> None:
@@ -149,7 +148,6 @@ class PartitionWorker:
         if outcome == COMMITTED:
             if self.checkpoint == checkpoint:
                 self.checkpoint = entries[-1].position
-            self.applied_total += folded.applied
             if folded.quarantines:
                 await self._quarantined(folded)
             FOLDED.labels(str(self.partition)).inc(folded.applied)

@@ -1,7 +1,9 @@
 """Every Redis key tally uses is built here and nowhere else.
 
 Keys of one partition share the hash tag `{pNNN}`, so one script can touch them atomically and a Redis Cluster
-keeps them on one shard. Only the wallet index and the store's metadata live outside partitions.
+keeps them on one shard. Outside partitions (no hash tag) live: the wallet index, each tenant's rate card as created
+through the API (and its lock), the webhook endpoints, deliveries, queue, lease and fence, the projector membership
+set, the generation pointer and the store's metadata.
 
 A key is `:`-separated components. Every component a caller controls (tenant, environment, customer, dedup scope and
 key, wallet id, delivery id, ...) goes through `component`: ASCII letters, digits and SAFE stay as they are, every
