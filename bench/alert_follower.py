@@ -43,7 +43,7 @@ async def follow(url: str, partitions: int, crossings: dict[bytes, tuple[str, in
                     if crossing is not None and crossing[1] == count:
                         marker = {"event_type": "ceiling.crossed", "customer_id": crossing[0],
                                   "position": text(fields[b"l"])}
-                        pipe.xadd(keys.alerts(partition), {"a": json.dumps(marker)})
+                        pipe.xadd(keys.notices(partition), {"a": json.dumps(marker)})
                 after[feed] = entries[-1][0]
                 pipe.set(keys.checkpoint(partition), entries[-1][0])
             await pipe.execute()

@@ -1,4 +1,4 @@
-"""Encoders and decoders, built once: events, snapshots and ledger entries travel as MessagePack.
+"""Encoders and decoders, built once: events, snapshots and ledger entries travel as MessagePack, notices as JSON.
 
 Events and ledger entries are arrays (their structs are `array_like`: no field names on the wire, ~35 % fewer
 bytes in every stream entry and stored ledger entry). Stores written before kept them as maps with field names;
@@ -11,6 +11,7 @@ from typing import Any, Union, get_args
 import msgspec
 
 from domain.events import AnyEvent
+from domain.notices import AnyNotice
 from domain.pricing import PriceVersion
 from domain.state import Account, LedgerEntry
 
@@ -106,3 +107,17 @@ def encode_price(price: PriceVersion) -> bytes:
 def decode_price(data: bytes) -> PriceVersion:
     price: PriceVersion = _price_decoder.decode(data)
     return price
+
+
+_notice_encoder = msgspec.json.Encoder()
+_notice_decoder = msgspec.json.Decoder(AnyNotice)
+
+
+def encode_notice(notice: AnyNotice) -> bytes:
+    """A notice as the notices stream holds it and a webhook delivers it."""
+    return _notice_encoder.encode(notice)
+
+
+def decode_notice(data: bytes) -> AnyNotice:
+    notice: AnyNotice = _notice_decoder.decode(data)
+    return notice

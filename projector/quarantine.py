@@ -84,7 +84,7 @@ class Operator:
         removed = (await removals(self.store.redis, self.projection.keys, [(ref, trims)]))[0]
         return await self.quarantines.release(
             ref, last, snapshot_at, result.account.position, encode_account(result.account),
-            format_rfc3339(datetime.now(UTC)), None if due is None else int(due.timestamp() * 1000), result.alerts,
+            format_rfc3339(datetime.now(UTC)), None if due is None else int(due.timestamp() * 1000), result.notices,
             ledger, removed,
         )
 

@@ -33,8 +33,9 @@ class FeedEntry(msgspec.Struct, frozen=True):
     previous: str | None = None
 
 
-class AlertWrite(msgspec.Struct, frozen=True):
-    """An alert transition to append once: `key` identifies it across replays and rebuilds."""
+class NoticeWrite(msgspec.Struct, frozen=True):
+    """A notice (domain/notices.py, encoded) to append to the notices stream once: `key` identifies it across
+    replays and rebuilds; `at_ms` is when its fact happened."""
 
     key: str
     payload: bytes
@@ -113,17 +114,17 @@ class Projection:
 
     async def commit(
         self, partition: int, lease: str, expected: str, checkpoint: str,
-        snapshots: Sequence[SnapshotWrite], folded_at: str, entries: int, alerts: Sequence[AlertWrite] = (),
+        snapshots: Sequence[SnapshotWrite], folded_at: str, entries: int, notices: Sequence[NoticeWrite] = (),
         quarantines: Sequence[QuarantineWrite] = (),
     ) -> int:
         """Write the snapshots and quarantines and move the checkpoint in one step; see COMMITTED / LEASE_LOST /
         CHECKPOINT_MOVED."""
         keys = [self.keys.lease(partition), self.keys.checkpoint(partition), self.keys.due(partition),
-                self.keys.folded(partition), self.keys.alerts(partition), self.keys.alerts_emitted(partition),
+                self.keys.folded(partition), self.keys.notices(partition), self.keys.notices_emitted(partition),
                 self.keys.quarantined(partition)]
-        args: list[Any] = [lease, expected, checkpoint, folded_at, entries, len(alerts), len(quarantines)]
-        for alert in alerts:
-            args.extend((alert.key, alert.payload, alert.at_ms))
+        args: list[Any] = [lease, expected, checkpoint, folded_at, entries, len(notices), len(quarantines)]
+        for notice in notices:
+            args.extend((notice.key, notice.payload, notice.at_ms))
         removed = await self._removals(snapshots, quarantines)
         for write in snapshots:
             keys.extend(self._account_keys(write.ref))
