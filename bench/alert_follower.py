@@ -15,7 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bench import workload
-from store.eventstore import encode_ref
+from domain.codec import encode_ref
 from store.keys import Keys
 from store.positions import ORIGIN, text
 

@@ -20,6 +20,7 @@ from store.ledger import DEFAULT_KEEP, bound_ledger
 from store.letters import DeadLetter, Kind, now_ms
 from store.positions import is_after
 from store.projection import FeedEntry, NoticeWrite, QuarantineWrite, Snapshot, SnapshotWrite
+from store.ratecard import RateCards
 
 
 class PoisonEntry(Exception):
@@ -55,28 +56,29 @@ class AccountFold(msgspec.Struct):
 
 
 def fold_batch(
-    groups: dict[AccountRef, list[FeedEntry]], snapshots: Sequence[Snapshot], grace: timedelta,
+    groups: dict[AccountRef, list[FeedEntry]], snapshots: Sequence[Snapshot], grace: timedelta, cards: RateCards,
     ledger_keep: int = DEFAULT_KEEP,
 ) -> Folded:
     """New snapshots for the accounts that changed (with the ledger entries Redis keeps of `ledger_keep` per
-    wallet), the notices they caused, the accounts quarantined and the events applied. An entry at or
+    wallet), the notices they caused, the accounts quarantined and the events applied (usage priced by the rate
+    cards `cards` holds: the caller loaded them). An entry at or
     before its snapshot's position was applied already (a redelivery) and changes nothing; a quarantined
     account's entries are left to the operator (they stay in its stream)."""
     folded = Folded()
     for (ref, entries), snapshot in zip(groups.items(), snapshots, strict=True):
         if snapshot.quarantined is None:
-            _fold_one(folded, ref, entries, snapshot, grace, ledger_keep)
+            _fold_one(folded, ref, entries, snapshot, grace, cards, ledger_keep)
     return folded
 
 
 def _fold_one(folded: Folded, ref: AccountRef, entries: list[FeedEntry], snapshot: Snapshot, grace: timedelta,
-              keep: int) -> None:
+              cards: RateCards, keep: int) -> None:
     try:
         before = decode_account(snapshot.state) if snapshot.state else EMPTY_ACCOUNT
     except Exception as exc:
         folded.quarantines.append(QuarantineWrite(dead_letter(ref, entries[0], "fold", f"snapshot: {exc!r}")))
         return
-    result = fold_entries(ref, before, entries)
+    result = fold_entries(ref, before, entries, cards)
     account, failure = result.account, result.failure
     due_ms: int | None = None
     if failure is None:
@@ -97,16 +99,16 @@ def _fold_one(folded: Folded, ref: AccountRef, entries: list[FeedEntry], snapsho
         folded.writes.append(SnapshotWrite(ref, account.position, encode_account(account), due_ms, ledger, trims))
 
 
-def fold_entries(ref: AccountRef, account: Account, entries: Sequence[FeedEntry]) -> AccountFold:
+def fold_entries(ref: AccountRef, account: Account, entries: Sequence[FeedEntry], cards: RateCards) -> AccountFold:
     """Fold one account's entries in order, up to the first that cannot be decoded or folded or whose predecessor
     in the customer stream is missing (a gap): the fold stops there and says why."""
     result = AccountFold(account, [])
     with exact_arithmetic():  # entered once for the account's entries, not twice per event
-        _fold_in_order(ref, entries, result)
+        _fold_in_order(ref, entries, result, cards)
     return result
 
 
-def _fold_in_order(ref: AccountRef, entries: Sequence[FeedEntry], result: AccountFold) -> None:
+def _fold_in_order(ref: AccountRef, entries: Sequence[FeedEntry], result: AccountFold, cards: RateCards) -> None:
     for entry in entries:
         try:
             if not is_after(entry.log_position, result.account.position):
@@ -115,7 +117,7 @@ def _fold_in_order(ref: AccountRef, entries: Sequence[FeedEntry], result: Accoun
                 result.failure = dead_letter(ref, entry, "gap", f"the entry before it ({entry.previous}) was never "
                                              f"folded; the account is at {result.account.position}")
                 return
-            event = decode_entry(entry.payload, entry.rates)
+            event = decode_entry(entry.payload, entry.rates, cards)
             after, written = advance_logged(result.account, entry.log_position, event)
             notices = notice_writes(ref, result.account, after, entry.log_position, event.at, written)
         except Exception as exc:  # one account's bad entry must never stop its partition

@@ -21,11 +21,11 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from domain.clock import next_due
-from domain.codec import decode_account, encode_account
+from domain.codec import decode_account, encode_account, encode_ref
 from domain.identity import AccountRef
 from domain.state import EMPTY_ACCOUNT
 from store.entries import LogFold, fold_log
-from store.eventstore import EventStore, encode_ref
+from store.eventstore import EventStore
 from store.floors import FLOOR_TTL_S, RetentionFloors
 from store.generation import live_generation, switch_generation
 from store.keys import Keys
@@ -101,7 +101,8 @@ class Replayer:
             await self.store.archive.preload(partition)  # each segment read once, not once per account
             for start in range(0, len(refs), CHUNK):
                 chunk = refs[start:start + CHUNK]
-                results = [fold_log(EMPTY_ACCOUNT, log) for log in await self.store.read_raw_logs(chunk)]
+                results = [fold_log(EMPTY_ACCOUNT, log, self.store.rate_cards)
+                           for log in await self.store.read_raw_logs(chunk)]
                 letters = [await self._dead_letter(ref, result) for ref, result in zip(chunk, results, strict=True)]
                 for ref, result, letter in zip(chunk, results, letters, strict=True):
                     report.accounts += 1
@@ -147,7 +148,7 @@ class Replayer:
         return report
 
     async def _fold(self, ref: AccountRef) -> LogFold:
-        return fold_log(EMPTY_ACCOUNT, await self.store.read_raw_log(ref))
+        return fold_log(EMPTY_ACCOUNT, await self.store.read_raw_log(ref), self.store.rate_cards)
 
     async def _dead_letter(self, ref: AccountRef, result: LogFold) -> DeadLetter | None:
         """The record of an account whose history does not fold; the live one's feed position when it has one."""

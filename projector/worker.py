@@ -127,7 +127,8 @@ class PartitionWorker:
         groups = group_by_account(entries)
         snapshots = await self.projection.load_snapshots(list(groups))
         await self.projection.load_rate_cards(self.partition, entries)
-        return entries, fold_batch(groups, snapshots, self.settings.grace, self.projection.ledger_keep), poison
+        cards = self.projection.rate_cards
+        return entries, fold_batch(groups, snapshots, self.settings.grace, cards, self.projection.ledger_keep), poison
 
     async def _halt(self, poison: PoisonEntry) -> None:
         self.halted = str(poison)

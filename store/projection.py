@@ -7,14 +7,14 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
+from domain.codec import decode_ref, encode_ref
 from domain.identity import AccountRef
 from domain.state import LedgerWrite
-from store.eventstore import decode_ref, encode_ref
 from store.keys import Keys
 from store.ledger import DEFAULT_KEEP, LedgerTrim, Removal, ledger_args, removals
 from store.letters import DeadLetter
 from store.positions import ORIGIN, is_after, text
-from store.ratecard import load_rate_cards
+from store.ratecard import RateCards
 from store.scripts import Scripts
 
 COMMITTED, LEASE_LOST, CHECKPOINT_MOVED = 1, -1, -2
@@ -79,6 +79,7 @@ class Projection:
         self.keys = keys
         self.scripts = Scripts(redis)
         self.ledger_keep = ledger_keep
+        self.rate_cards = RateCards(redis, keys)  # what the folds of this projection price usage with
 
     async def take_lease(self, partition: int, holder: str, ttl_ms: int, held: str | None) -> str | None:
         """Take or renew the partition's lease; None when another holder has it."""
@@ -152,7 +153,8 @@ class Projection:
         return int(await self.redis.hlen(self.keys.quarantined(partition)))
 
     async def load_rate_cards(self, partition: int, entries: Sequence[FeedEntry]) -> None:
-        await load_rate_cards(self.redis, self.keys, partition, [e.rates for e in entries])
+        """Load into `rate_cards` what the entries name and it has not decoded yet."""
+        await self.rate_cards.load(partition, [e.rates for e in entries])
 
     async def due_accounts(self, partition: int, now_ms: int, limit: int) -> list[AccountRef]:
         members: Any = await self.redis.zrangebyscore(self.keys.due(partition), "-inf", now_ms, start=0, num=limit)

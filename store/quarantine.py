@@ -13,9 +13,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from domain.codec import encode_ref
 from domain.identity import AccountRef
 from domain.state import LedgerWrite
-from store.eventstore import encode_ref
 from store.keys import Keys
 from store.ledger import Removal, ledger_args
 from store.letters import DeadLetter, decode_dead_letter, now_ms
@@ -93,7 +93,6 @@ class Quarantines:
                 pipe.xdel(self.keys.feed(partition), letter.feed_position)
             await pipe.execute()
         return True
-
 
 
 def _drop_record(letter: DeadLetter, operator: str, in_log: bool) -> dict[Any, Any]:
