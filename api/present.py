@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal, TypedDict
 
 from api.schemas import (
     AlertSettingsWire,
@@ -15,9 +16,11 @@ from api.schemas import (
     WalletResponse,
 )
 from domain.balance import BalanceView
-from domain.money import canonical, to_wire
-from domain.settings import AlertSettings, AlertThreshold, AutoTopup
-from domain.state import LedgerEntry, Wallet
+from domain.events import WalletType
+from domain.lots import is_available
+from domain.money import ZERO, canonical, to_wire
+from domain.settings import AlertSettings, AlertState, AlertThreshold, AutoTopup
+from domain.state import LedgerEntry, Wallet, WalletStatus
 
 
 def _number(value: Decimal | None) -> float | None:
@@ -48,7 +51,36 @@ def auto_topup_wire(topup: AutoTopup | None) -> AutoTopupWire | None:
     )
 
 
-def _common(wallet: Wallet, view: BalanceView, breakdown: bool) -> dict[str, object]:
+class _WalletFields(TypedDict):
+    """The fields a wallet and its balance response share (both are built from one of these)."""
+
+    id: str
+    customer_id: str
+    tenant_id: str
+    environment_id: str
+    currency: str
+    wallet_type: WalletType
+    wallet_status: WalletStatus
+    status: Literal["published"]
+    name: str
+    description: str
+    metadata: dict[str, str]
+    config: WalletConfigWire
+    conversion_rate: str
+    topup_conversion_rate: str
+    balance: str
+    credit_balance: str
+    alert_state: AlertState
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    alert_settings: AlertSettingsWire | None
+    auto_topup: AutoTopupWire | None
+    credits_available_breakdown: CreditBreakdownWire | None
+
+
+def _common(wallet: Wallet, view: BalanceView, breakdown: bool) -> _WalletFields:
     return {
         "id": wallet.id, "customer_id": wallet.customer_id, "tenant_id": wallet.tenant_id,
         "environment_id": wallet.environment_id, "currency": wallet.currency, "wallet_type": wallet.wallet_type,
@@ -71,7 +103,7 @@ def _common(wallet: Wallet, view: BalanceView, breakdown: bool) -> dict[str, obj
 
 
 def wallet_response(wallet: Wallet, view: BalanceView, breakdown: bool = False) -> WalletResponse:
-    return WalletResponse(**_common(wallet, view, breakdown))  # type: ignore[arg-type]
+    return WalletResponse(**_common(wallet, view, breakdown))
 
 
 def balance_response(
@@ -79,7 +111,7 @@ def balance_response(
     read_position: str,
 ) -> WalletBalanceResponse:
     return WalletBalanceResponse(
-        **_common(wallet, view, breakdown),  # type: ignore[arg-type]
+        **_common(wallet, view, breakdown),
         balance_updated_at=wallet.balance_updated_at,
         current_period_usage=to_wire(view.current_period_usage),
         unpaid_invoices_amount=to_wire(view.unpaid_invoices_amount),
@@ -95,8 +127,7 @@ def transaction_response(wallet: Wallet, entry: LedgerEntry, now: datetime) -> T
     lot = next((lot for lot in wallet.lots if lot.id == entry.id), None) if entry.type == "credit" else None
     available = "0" if entry.type == "credit" else None  # a spent or expired lot is no longer kept
     if lot is not None:
-        live = not lot.expired and not lot.pending and (lot.expires_at is None or now < lot.expires_at)
-        available = to_wire(lot.remaining if live else Decimal(0))
+        available = to_wire(lot.remaining if is_available(lot, now) else ZERO)
     return TransactionResponse(
         id=entry.id, wallet_id=wallet.id, customer_id=wallet.customer_id, tenant_id=wallet.tenant_id,
         environment_id=wallet.environment_id, type=entry.type, transaction_reason=entry.reason,

@@ -15,7 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bench import workload
-from store.eventstore import encode_ref
+from domain.codec import encode_ref
 from store.keys import Keys
 from store.positions import ORIGIN, text
 
@@ -43,7 +43,7 @@ async def follow(url: str, partitions: int, crossings: dict[bytes, tuple[str, in
                     if crossing is not None and crossing[1] == count:
                         marker = {"event_type": "ceiling.crossed", "customer_id": crossing[0],
                                   "position": text(fields[b"l"])}
-                        pipe.xadd(keys.alerts(partition), {"a": json.dumps(marker)})
+                        pipe.xadd(keys.notices(partition), {"a": json.dumps(marker)})
                 after[feed] = entries[-1][0]
                 pipe.set(keys.checkpoint(partition), entries[-1][0])
             await pipe.execute()

@@ -5,7 +5,7 @@ Every customer has a PRE_PAID wallet with a critical alert (balance below THRESH
 THRESHOLD + k * the usage price, so its k-th usage event (k spread over the run, known in advance) drops it into
 alarm. The producer appends usage only, through EventStore.append_each in 10 ms ticks (bench.freshness.produce),
 noting when each append was acknowledged and at which customer-stream position. A reader in the same process
-XREADs (blocking) the 16 Keys.alerts(p) streams and notes when each entry arrived; a transition is matched to its
+XREADs (blocking) the 16 Keys.notices(p) streams and notes when each entry arrived; a transition is matched to its
 crossing event by the payload's `customer_id` and `position` (the event's log position). A real `tally projector`
 process folds. The ceiling is bench.alert_follower on other customers of the same Redis: it follows the feeds,
 counts each customer's entries without decoding them and XADDs a marker at the crossing one, with the checkpoint.
@@ -105,8 +105,8 @@ def expected(items: list[workload.Item], accepted: Accepted, crossings: Crossing
 async def stream_ends(redis: Redis, keys: Keys) -> dict[bytes, str]:
     ends: dict[bytes, str] = {}
     for p in range(PARTITIONS):
-        last: Any = await redis.xrevrange(keys.alerts(p), count=1)
-        ends[keys.alerts(p).encode()] = text(last[0][0]) if last else ORIGIN
+        last: Any = await redis.xrevrange(keys.notices(p), count=1)
+        ends[keys.notices(p).encode()] = text(last[0][0]) if last else ORIGIN
     return ends
 
 

@@ -20,7 +20,8 @@ from bench import workload
 from bench.fold import PARTITIONS, caught_up, heads
 from bench.machine import REDIS_CPU, SUBJECT_CPU, CpuMeter, last_words, own_redis, pin, spawn, stop_process, unpin
 from bench.report import Row, ms, percentile, verdict
-from store.eventstore import EventStore, encode_ref
+from domain.codec import encode_ref
+from store.eventstore import EventStore
 from store.keys import Keys
 from store.positions import ORIGIN, parse, text
 from store.projection import Projection

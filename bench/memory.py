@@ -142,7 +142,7 @@ async def fold_and_retain(redis: Redis, keys: Keys) -> None:
     await task
     rounds = PartitionRetention(Retention(redis, keys), retention_settings(settings))
     for partition in range(PARTITIONS):
-        head: Any = await redis.xrevrange(keys.alerts(partition), count=1)
+        head: Any = await redis.xrevrange(keys.notices(partition), count=1)
         if head:
             await redis.set(keys.webhook_checkpoint(partition), head[0][0])
         await rounds.run(partition)
@@ -198,7 +198,7 @@ async def ledger_figures(redis: Redis, keys: Keys, customers: int) -> tuple[floa
 
 async def breakdown(redis: Redis, keys: Keys, customers: int) -> dict[str, float]:
     """Bytes per customer of each structure (dedup, ledger entries and notices: per one), measured by deleting it."""
-    notices = sum([int(await redis.xlen(keys.alerts(p))) for p in range(PARTITIONS)])
+    notices = sum([int(await redis.xlen(keys.notices(p))) for p in range(PARTITIONS)])
     per_partition = range(PARTITIONS)
     one_entry, per_entry = await ledger_figures(redis, keys, customers)
     await redis.delete(*[n for i in range(customers) for n in await fill_buckets(redis, keys, ref(i))])
@@ -206,7 +206,7 @@ async def breakdown(redis: Redis, keys: Keys, customers: int) -> dict[str, float
         "customer stream, one day of events": await freed(redis, [keys.log(ref(i)) for i in range(customers)]),
         "snapshot": await freed(redis, [keys.snapshot(ref(i)) for i in range(customers)]),
         "alerts notice + emitted key (bytes per notice)":
-            await freed(redis, [n for p in per_partition for n in (keys.alerts(p), keys.alerts_emitted(p))])
+            await freed(redis, [n for p in per_partition for n in (keys.notices(p), keys.notices_emitted(p))])
             / max(1, notices),
         "feed (trimmed below the checkpoint)": await freed(redis, [keys.feed(p) for p in per_partition]),
         "indexes: accounts set, wallet index, due schedule": await freed(

@@ -57,8 +57,8 @@ async def _row(store: Retention, partition: int, now_ms: int, settings: Settings
     keys, redis = store.keys, store.redis
     feed_bound = await store.feed_bound(partition)
     alerts_bound = await store.alerts_bound(partition, now_ms, settings.alerts_retention_seconds * 1000)
-    sizes: Any = [await redis.xlen(keys.feed(partition)), await redis.xlen(keys.alerts(partition)),
-                  await redis.zcard(keys.alerts_emitted(partition)), await redis.xlen(keys.operations(partition))]
+    sizes: Any = [await redis.xlen(keys.feed(partition)), await redis.xlen(keys.notices(partition)),
+                  await redis.zcard(keys.notices_emitted(partition)), await redis.xlen(keys.operations(partition))]
     removed = "" if done is None else f" removed: feed={done.feed} alerts={done.alerts} operations={done.operations}"
     return (f"partition {partition}: feed={sizes[0]} below {feed_bound.position} ({feed_bound.held_by}); "
             f"alerts={sizes[1]} emitted_keys={sizes[2]} below {alerts_bound.position} ({alerts_bound.held_by}); "

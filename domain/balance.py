@@ -35,16 +35,27 @@ def unpaid_invoices(account: Account, wallet: Wallet) -> Decimal:
     return unpaid_amount(account, wallet.currency)
 
 
+def _charges(account: Account, wallet: Wallet) -> tuple[Decimal, Decimal]:
+    """(current period usage, unpaid invoices) the real-time figures deduct: none for a POST_PAID wallet."""
+    if wallet.wallet_type == "POST_PAID":
+        return ZERO, ZERO
+    return pending_usage(account, wallet), unpaid_invoices(account, wallet)
+
+
+def _real_time_credits(credits: Decimal, wallet: Wallet, charges: Decimal) -> Decimal:
+    """The credits left once `charges` (in currency) are paid: the one place the real-time credit balance is
+    computed. With nothing to pay it is the credits themselves (no division)."""
+    if not charges:
+        return credits
+    return divide(credits * wallet.conversion_rate - charges, wallet.conversion_rate)
+
+
 @exact
 def credit_figures(account: Account, wallet: Wallet, now: datetime) -> tuple[Decimal, Decimal]:
     """(credit_balance, real_time_credit_balance): what alerts and auto top-up watch, without the rest."""
     credits = available_credits(wallet.lots, now)
-    if wallet.wallet_type == "POST_PAID":
-        return credits, credits
-    pending = pending_usage(account, wallet) + unpaid_invoices(account, wallet)
-    if not pending:
-        return credits, credits
-    return credits, divide(credits * wallet.conversion_rate - pending, wallet.conversion_rate)
+    usage, unpaid = _charges(account, wallet)
+    return credits, _real_time_credits(credits, wallet, usage + unpaid)
 
 
 @exact
@@ -52,17 +63,11 @@ def view_balance(account: Account, wallet: Wallet, now: datetime) -> BalanceView
     credits = available_credits(wallet.lots, now)
     balance = canonical(credits * wallet.conversion_rate)
     free, purchased = breakdown(wallet.lots, now)
-    if wallet.wallet_type == "POST_PAID":
-        usage = unpaid = ZERO
-        real_time = balance
-    else:
-        usage = pending_usage(account, wallet)
-        unpaid = unpaid_invoices(account, wallet)
-        real_time = balance - usage - unpaid
-    real_time_credits = divide(real_time, wallet.conversion_rate)
+    usage, unpaid = _charges(account, wallet)
+    real_time_credits = canonical(_real_time_credits(credits, wallet, usage + unpaid))
     return BalanceView(
         credit_balance=canonical(credits), balance=balance, current_period_usage=canonical(usage),
-        unpaid_invoices_amount=canonical(unpaid), real_time_balance=canonical(real_time),
+        unpaid_invoices_amount=canonical(unpaid), real_time_balance=canonical(balance - usage - unpaid),
         real_time_credit_balance=real_time_credits, free_credits=canonical(free),
         purchased_credits=canonical(purchased),
         alert_state=alert_state(wallet.alert_settings, real_time_credits),

@@ -1,4 +1,4 @@
-"""Encoders and decoders, built once: events, snapshots and ledger entries travel as MessagePack.
+"""Encoders and decoders, built once: events, snapshots and ledger entries travel as MessagePack, notices as JSON.
 
 Events and ledger entries are arrays (their structs are `array_like`: no field names on the wire, ~35 % fewer
 bytes in every stream entry and stored ledger entry). Stores written before kept them as maps with field names;
@@ -12,6 +12,8 @@ import msgspec
 
 from domain.customers import Customer
 from domain.events import AnyEvent
+from domain.identity import AccountRef
+from domain.notices import AnyNotice
 from domain.pricing import PriceVersion
 from domain.state import Account, LedgerEntry
 
@@ -49,16 +51,15 @@ class _Compatible:
         return self._current.decode(data)
 
 
-_event_encoder = msgspec.msgpack.Encoder(order="deterministic")
+_msgpack = msgspec.msgpack.Encoder(order="deterministic")  # one encoder for every MessagePack value: same bytes
 _event_decoder = _Compatible(get_args(AnyEvent), AnyEvent)
-_account_encoder = msgspec.msgpack.Encoder(order="deterministic")
 _account_decoder = msgspec.msgpack.Decoder(Account)
-_prices_encoder = msgspec.msgpack.Encoder(order="deterministic")
 _prices_decoder = msgspec.msgpack.Decoder(tuple[PriceVersion, ...])
+_ref_decoder = msgspec.msgpack.Decoder(AccountRef)
 
 
 def encode_event(event: AnyEvent) -> bytes:
-    return _event_encoder.encode(event)
+    return _msgpack.encode(event)
 
 
 def decode_event(data: bytes) -> AnyEvent:
@@ -67,19 +68,18 @@ def decode_event(data: bytes) -> AnyEvent:
 
 
 def encode_account(account: Account) -> bytes:
-    return _account_encoder.encode(account)
+    return _msgpack.encode(account)
 
 
 def decode_account(data: bytes) -> Account:
     return _account_decoder.decode(data)
 
 
-_entry_encoder = msgspec.msgpack.Encoder(order="deterministic")
 _entry_decoder = _Compatible((LedgerEntry,), LedgerEntry)
 
 
 def encode_ledger_entry(entry: LedgerEntry) -> bytes:
-    return _entry_encoder.encode(entry)
+    return _msgpack.encode(entry)
 
 
 def decode_ledger_entry(data: bytes) -> LedgerEntry:
@@ -88,7 +88,7 @@ def decode_ledger_entry(data: bytes) -> LedgerEntry:
 
 
 def encode_prices(prices: tuple[PriceVersion, ...]) -> bytes:
-    return _prices_encoder.encode(prices)
+    return _msgpack.encode(prices)
 
 
 def decode_prices(data: bytes) -> tuple[PriceVersion, ...]:
@@ -96,12 +96,11 @@ def decode_prices(data: bytes) -> tuple[PriceVersion, ...]:
     return prices
 
 
-_price_encoder = msgspec.msgpack.Encoder(order="deterministic")
 _price_decoder = msgspec.msgpack.Decoder(PriceVersion)
 
 
 def encode_price(price: PriceVersion) -> bytes:
-    return _price_encoder.encode(price)
+    return _msgpack.encode(price)
 
 
 def decode_price(data: bytes) -> PriceVersion:
@@ -109,12 +108,34 @@ def decode_price(data: bytes) -> PriceVersion:
     return price
 
 
-_customer_encoder = msgspec.msgpack.Encoder(order="deterministic")
+def encode_ref(ref: AccountRef) -> bytes:
+    """An account's ref as keys' members, feed entries and dead letters hold it (a 3-array of strings)."""
+    return _msgpack.encode(ref)
+
+
+def decode_ref(data: bytes) -> AccountRef:
+    return _ref_decoder.decode(data)
+
+
+_notice_encoder = msgspec.json.Encoder()
+_notice_decoder = msgspec.json.Decoder(AnyNotice)
+
+
+def encode_notice(notice: AnyNotice) -> bytes:
+    """A notice as the notices stream holds it and a webhook delivers it."""
+    return _notice_encoder.encode(notice)
+
+
+def decode_notice(data: bytes) -> AnyNotice:
+    notice: AnyNotice = _notice_decoder.decode(data)
+    return notice
+
+
 _customer_decoder = msgspec.msgpack.Decoder(Customer)
 
 
 def encode_customer(customer: Customer) -> bytes:
-    return _customer_encoder.encode(customer)
+    return _msgpack.encode(customer)
 
 
 def decode_customer(data: bytes) -> Customer:

@@ -9,10 +9,6 @@ import msgspec
 from domain.money import ZERO
 from domain.state import Lot, LotDraw
 
-PURCHASED_REASONS = frozenset(
-    {"PURCHASED_CREDIT_DIRECT", "PURCHASED_CREDIT_INVOICED", "PURCHASED_CREDIT_BONUS", "CREDIT_NOTE",
-     "INVOICE_VOID_REFUND"}
-)
 NEVER = datetime.max.replace(tzinfo=UTC)
 FREE_REASONS = frozenset({"FREE_CREDIT_GRANT", "SUBSCRIPTION_CREDIT_GRANT"})
 

@@ -25,6 +25,7 @@ from store.letters import DeadLetter
 from store.positions import ORIGIN, is_after
 from store.projection import FeedEntry, Projection, Snapshot
 from store.quarantine import MOVED, NOT_QUARANTINED, Quarantines
+from store.ratecard import RateCards
 
 ATTEMPTS = 20
 Verdict = Literal["released", "still failing", "not quarantined", "gap: retry instead", "moved: try again"]
@@ -54,7 +55,7 @@ class Operator:
             start, account = _start(snapshot)
             entries = await self.store.read_raw_log(ref, after=start)
             feed_like = [FeedEntry("", ref, e.position, e.payload, e.rates) for e in entries]
-            result = _refold(ref, account, feed_like, snapshot.position)
+            result = _refold(ref, account, feed_like, snapshot.position, self.store.rate_cards)
             if result.failure is not None:
                 return Outcome("still failing", await self._still_failing(ref, result.failure))
             code = await self._release(ref, last, snapshot.position, account, result)
@@ -84,7 +85,7 @@ class Operator:
         removed = (await removals(self.store.redis, self.projection.keys, [(ref, trims)]))[0]
         return await self.quarantines.release(
             ref, last, snapshot_at, result.account.position, encode_account(result.account),
-            format_rfc3339(datetime.now(UTC)), None if due is None else int(due.timestamp() * 1000), result.alerts,
+            format_rfc3339(datetime.now(UTC)), None if due is None else int(due.timestamp() * 1000), result.notices,
             ledger, removed,
         )
 
@@ -98,15 +99,16 @@ class Operator:
         return letter
 
 
-def _refold(ref: AccountRef, account: Account, entries: list[FeedEntry], snapshot_at: str) -> AccountFold:
+def _refold(ref: AccountRef, account: Account, entries: list[FeedEntry], snapshot_at: str,
+            cards: RateCards) -> AccountFold:
     """Fold `entries`, with notices only for those after `snapshot_at`: the fold that wrote the snapshot emitted
     the earlier ones, and their emitted keys may be gone with retention (README: Retention). Only a refold from
     zero (an unreadable snapshot) has such entries."""
     done = [e for e in entries if not is_after(e.log_position, snapshot_at)]
-    before = fold_entries(ref, account, done)
+    before = fold_entries(ref, account, done, cards)
     if before.failure is not None:
         return before
-    return fold_entries(ref, before.account, entries[len(done):])
+    return fold_entries(ref, before.account, entries[len(done):], cards)
 
 
 def _start(snapshot: Snapshot) -> tuple[str, Account]:

@@ -6,25 +6,26 @@ account has already folded are skipped by position). Trimming stays above the no
 floor is renewed while the replay runs and removed at its end). An account whose history cannot be folded is
 reported and rebuilt quarantined (its snapshot at the last entry that folded, with a dead-letter record).
 Then the generation pointer moves: the API and the projectors follow it within a second or two, and the old
-generation's keys are removed once nobody reads them. Real-time reads stay exact throughout (snapshot + tail).
+generation's keys are removed SWITCH_SETTLE_S (3 s) later. Nothing checks that every reader has moved by then: the
+wait is a time, not a confirmation. Real-time reads stay exact throughout (snapshot + tail).
 """
 
 import asyncio
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import cast
 
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from domain.clock import next_due
-from domain.codec import decode_account, encode_account
+from domain.codec import decode_account, encode_account, encode_ref
 from domain.identity import AccountRef
 from domain.state import EMPTY_ACCOUNT
 from store.entries import LogFold, fold_log
-from store.eventstore import EventStore, encode_ref
+from store.eventstore import EventStore
 from store.floors import FLOOR_TTL_S, RetentionFloors
 from store.generation import live_generation, switch_generation
 from store.keys import Keys
@@ -75,7 +76,7 @@ class Replayer:
             for refs in partitions:
                 for ref in refs:
                     pipe.xlen(self.keys.log(ref))
-            lengths: list[Any] = await pipe.execute()
+            lengths: list[int] = await pipe.execute()
         return partitions, sum(int(n) for n in lengths)
 
     async def rebuild_all(self, dry_run: bool, progress: Progress) -> ReplayReport:
@@ -100,7 +101,8 @@ class Replayer:
             await self.store.archive.preload(partition)  # each segment read once, not once per account
             for start in range(0, len(refs), CHUNK):
                 chunk = refs[start:start + CHUNK]
-                results = [fold_log(EMPTY_ACCOUNT, log) for log in await self.store.read_raw_logs(chunk)]
+                results = [fold_log(EMPTY_ACCOUNT, log, self.store.rate_cards)
+                           for log in await self.store.read_raw_logs(chunk)]
                 letters = [await self._dead_letter(ref, result) for ref, result in zip(chunk, results, strict=True)]
                 for ref, result, letter in zip(chunk, results, letters, strict=True):
                     report.accounts += 1
@@ -134,9 +136,10 @@ class Replayer:
         else:
             async with self.redis.pipeline(transaction=True) as pipe:
                 await pipe.watch(keys.snapshot(ref))
-                current: Any = await pipe.hget(keys.snapshot(ref), "p")
+                current = await pipe.hget(keys.snapshot(ref), "p")
                 if current is None or not is_after(text(current), account.position):
-                    pipe.multi()  # type: ignore[no-untyped-call]
+                    begin = cast(Callable[[], None], pipe.multi)  # redis-py leaves `multi` unannotated
+                    begin()
                     pipe.hset(keys.snapshot(ref), mapping={"p": account.position, "s": encode_account(account)})
                     queue_ledger(pipe, keys, ref, result.ledger, account, self.ledger_keep)
                     await pipe.execute()
@@ -145,7 +148,7 @@ class Replayer:
         return report
 
     async def _fold(self, ref: AccountRef) -> LogFold:
-        return fold_log(EMPTY_ACCOUNT, await self.store.read_raw_log(ref))
+        return fold_log(EMPTY_ACCOUNT, await self.store.read_raw_log(ref), self.store.rate_cards)
 
     async def _dead_letter(self, ref: AccountRef, result: LogFold) -> DeadLetter | None:
         """The record of an account whose history does not fold; the live one's feed position when it has one."""
@@ -187,12 +190,12 @@ class Replayer:
     async def _hold_floor(self, floors: RetentionFloors, partition: int) -> tuple[str, int]:
         """The feed head now and the entries added up to it; nothing at or above it is trimmed until the switch."""
         try:
-            info: Any = await self.redis.xinfo_stream(self.keys.feed(partition))
+            info = await self.redis.xinfo_stream(self.keys.feed(partition))  # redis-py decodes its field names
         except ResponseError:  # no feed yet: nothing was ever appended to this partition
             info = {}
-        head = info.get("last-generated-id") or info.get(b"last-generated-id")
-        head = text(head) if head else ORIGIN
-        added = int(info.get("entries-added") or info.get(b"entries-added") or 0)
+        last: bytes | str | None = info.get("last-generated-id")
+        head = text(last) if last else ORIGIN
+        added = int(info.get("entries-added") or 0)
         await floors.hold(partition, head)
         return head, added
 

@@ -1,4 +1,4 @@
-"""The webhook sender: turns alerts-stream entries into signed deliveries, at least once, with backoff.
+"""The webhook sender: turns notices-stream entries into signed deliveries, at least once, with backoff.
 
 One sender holds the fenced lease; its loop queues new notices, then starts due attempts as tasks of their own
 within the bounds of `Slots` (global, per tenant, per endpoint) and goes on: a slow endpoint holds its own slots
@@ -12,11 +12,11 @@ import logging
 import random
 import time
 from collections import Counter
-from typing import Any
 
 import httpx
 import msgspec
 
+from domain.codec import decode_notice
 from projector.metrics import (
     RETAINED,
     RETENTION_ERRORS,
@@ -32,7 +32,6 @@ from store.retention import Retention
 from store.webhooks import Delivery, Endpoint, Webhooks, delivery_id
 
 log = logging.getLogger("tally.webhooks")
-_payload_fields = msgspec.json.Decoder(dict[str, Any])
 CLAIM_GRACE_MS = 2000  # beyond the deadline, before a claimed attempt counts as abandoned and is retried
 
 
@@ -112,15 +111,15 @@ class WebhookSender:
             now_ms = _now_ms()
             deliveries: list[Delivery] = []
             endpoints: dict[tuple[str, str], list[Endpoint]] = {}
-            for notice in notices:
-                fields = _payload_fields.decode(notice.payload)
-                tenant = (str(fields["tenant_id"]), str(fields["environment_id"]))
+            for entry in notices:
+                notice = decode_notice(entry.payload)
+                tenant = (notice.tenant_id, notice.environment_id)
                 if tenant not in endpoints:
                     endpoints[tenant] = await self.webhooks.endpoints(*tenant)
-                event_type = str(fields["event_type"])
+                event_type = notice.event_type
                 deliveries += [Delivery(
-                    id=delivery_id(notice.key, endpoint.id), endpoint_id=endpoint.id, tenant_id=tenant[0],
-                    environment_id=tenant[1], event_type=event_type, payload=notice.payload.decode(),
+                    id=delivery_id(entry.key, endpoint.id), endpoint_id=endpoint.id, tenant_id=tenant[0],
+                    environment_id=tenant[1], event_type=event_type, payload=entry.payload.decode(),
                     created_ms=now_ms,
                 ) for endpoint in endpoints[tenant] if not endpoint.event_types or event_type in endpoint.event_types]
             if not await self.webhooks.enqueue(self.lease, partition, notices[-1].position, deliveries, now_ms):

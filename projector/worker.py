@@ -75,7 +75,6 @@ class PartitionWorker:
         self.checkpoint: str | None = None
         self.renewed_at = 0.0
         self.halted: str | None = None
-        self.applied_total = 0
         self.batches = 0
 
     @property
@@ -145,7 +144,8 @@ class PartitionWorker:
         groups = group_by_account(entries)
         snapshots = await self.projection.load_snapshots(list(groups))
         await self.projection.load_rate_cards(self.partition, entries)
-        return entries, fold_batch(groups, snapshots, self.settings.grace, self.projection.ledger_keep), poison
+        cards = self.projection.rate_cards
+        return entries, fold_batch(groups, snapshots, self.settings.grace, cards, self.projection.ledger_keep), poison
 
     async def _halt(self, poison: PoisonEntry) -> None:
         self.halted = str(poison)
@@ -161,16 +161,15 @@ class PartitionWorker:
         folded_at = format_rfc3339(datetime.now(UTC))
         outcome = await self.projection.commit(
             self.partition, lease, checkpoint, entries[-1].position, folded.writes, folded_at,
-            len(entries), folded.alerts, folded.quarantines,
+            len(entries), folded.notices, folded.quarantines,
         )
         if outcome == COMMITTED:
             if self.checkpoint == checkpoint:
                 self.checkpoint = entries[-1].position
-            self.applied_total += folded.applied
             if folded.quarantines:
                 await self._quarantined(folded)
             FOLDED.labels(str(self.partition)).inc(folded.applied)
-            ALERTS.labels("notice").inc(len(folded.alerts))
+            ALERTS.labels("notice").inc(len(folded.notices))
             BATCH_SECONDS.observe(time.perf_counter() - started)
             now_ms = int(self.clock.now().timestamp() * 1000)
             if any(w.due_ms is not None and w.due_ms <= now_ms for w in folded.writes):
@@ -179,7 +178,7 @@ class PartitionWorker:
             if self.settings.trim_every_batches and self.batches % self.settings.trim_every_batches == 0:
                 await self.projection.trim_feed(self.partition, entries[-1].position)
             log.info("batch partition=%d entries=%d applied=%d accounts=%d alerts=%d checkpoint=%s ms=%.2f",
-                     self.partition, len(entries), folded.applied, len(folded.writes), len(folded.alerts),
+                     self.partition, len(entries), folded.applied, len(folded.writes), len(folded.notices),
                      entries[-1].position, (time.perf_counter() - started) * 1000)
             return True
         if outcome == LEASE_LOST:

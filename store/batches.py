@@ -6,10 +6,10 @@ from typing import Any, Literal
 
 import msgspec
 
-from domain.codec import encode_event
+from domain.codec import encode_event, encode_ref
 from domain.events import AnyEvent, UsageRecorded
 from domain.identity import AccountRef
-from store.eventstore import Dedup, EventStore, encode_ref
+from store.eventstore import Dedup, EventStore
 from store.positions import text
 
 CONTENDED_MS = 500

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
-from domain.codec import decode_customer, encode_customer
+from domain.codec import decode_customer, decode_ref, encode_customer, encode_ref
 from domain.customers import Customer, may_be_customer_id
 from domain.errors import AlreadyExists, NotFound, ValidationFailed, VersionConflict
 from domain.identity import AccountRef
@@ -22,8 +22,6 @@ from store.scripts import Scripts
 SCAN_LIMIT = 10_000  # customers a search filtering on record fields (email, metadata) may examine
 RESOLVED_CACHE = 65_536  # internal ids remembered per process (their account never changes)
 WRITE_ATTEMPTS = 5
-_pointer_encoder = msgspec.msgpack.Encoder()
-_pointer_decoder = msgspec.msgpack.Decoder(AccountRef)
 
 
 class Stored(msgspec.Struct, frozen=True):
@@ -70,7 +68,7 @@ class CustomerDirectory:
         """Record a new customer; AlreadyExists (naming the holder) when its external id is taken."""
         ref = AccountRef(tenant_id, environment_id, customer.external_id)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(self.keys.customer_pointer(customer.id), _pointer_encoder.encode(ref))
+            pipe.set(self.keys.customer_pointer(customer.id), encode_ref(ref))
             pipe.zadd(self.keys.customers(tenant_id, environment_id), {customer.id: _ms(customer)})
             await pipe.execute()
         written = await self._write(ref, "create", "", encode_customer(customer))
@@ -189,7 +187,7 @@ class CustomerDirectory:
 
     async def _pointed(self, tenant_id: str, environment_id: str, customer_id: str) -> AccountRef | None:
         raw: Any = await self.redis.get(self.keys.customer_pointer(customer_id))
-        ref = None if raw is None else _pointer_decoder.decode(raw)
+        ref = None if raw is None else decode_ref(raw)
         return ref if ref is not None and (ref.tenant_id, ref.environment_id) == (tenant_id, environment_id) else None
 
     async def _forget(self, ref: AccountRef, customer_id: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
-from store.eventstore import decode_ref
+from domain.codec import decode_ref
 from store.keys import Keys
 from store.positions import is_after, text
 

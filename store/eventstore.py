@@ -8,21 +8,19 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from domain.codec import decode_account, encode_event
+from domain.codec import decode_account, decode_ref, encode_event, encode_ref
 from domain.errors import StoreUnavailable
 from domain.events import AnyEvent, UsageRecorded
 from domain.fold import fold_logged
 from domain.identity import AccountRef
 from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
 from store.dedup import bucket_expiry, bucket_keys, digest_args, digest_v1, seen_bare, week_of
-from store.entries import LogEntry, decode_entry, pairs, remember_blobs
+from store.entries import LogEntry, decode_entry, pairs
 from store.keys import Keys
 from store.positions import ORIGIN, is_after, text
-from store.ratecard import load_rate_cards
+from store.ratecard import RateCards
 from store.scripts import Scripts
 
-_ref_encoder = msgspec.msgpack.Encoder()
-_ref_decoder = msgspec.msgpack.Decoder(AccountRef)
 LOG_PAGE = 2000
 READ_ATTEMPTS = 20
 
@@ -60,14 +58,6 @@ class AccountRead(msgspec.Struct, frozen=True):
     ledger: tuple[LedgerWrite, ...] = ()
 
 
-def encode_ref(ref: AccountRef) -> bytes:
-    return _ref_encoder.encode(ref)
-
-
-def decode_ref(data: bytes) -> AccountRef:
-    return _ref_decoder.decode(data)
-
-
 def _log_entries(page: Sequence[Any]) -> list[LogEntry]:
     return [LogEntry(text(entry_id), fields.get(b"e", b""), fields.get(b"r")) for entry_id, fields in page]
 
@@ -77,12 +67,12 @@ def _trimmed_under(live: Sequence[LogEntry], first_live: str | None) -> bool:
     return bool(live) and (first_live is None or is_after(first_live, live[0].position))
 
 
-def decode_entries(raw: Sequence[Any]) -> list[tuple[str, AnyEvent]]:
+def decode_entries(raw: Sequence[Any], cards: RateCards) -> list[tuple[str, AnyEvent]]:
     """Stream entries as returned by XRANGE inside Lua ([[id, [field, value, ...]], ...])."""
     entries = []
     for entry_id, fields in raw:
         values = pairs(fields)
-        entries.append((text(entry_id), decode_entry(values[b"e"], values.get(b"r"))))
+        entries.append((text(entry_id), decode_entry(values[b"e"], values.get(b"r"), cards)))
     return entries
 
 
@@ -95,6 +85,7 @@ class EventStore:
         self.dedup_ttl_seconds = dedup_ttl_seconds
         self.clock = clock
         self.scripts = Scripts(redis)
+        self.rate_cards = RateCards(redis, keys)  # what this store's reads decode usage entries with
         from store.archive.reader import ArchiveReader  # the archive reader imports this module
 
         self.archive = ArchiveReader(redis, keys)
@@ -160,7 +151,7 @@ class EventStore:
             keys=[self.keys.snapshot(ref), self.keys.log(ref), self.keys.rate_blobs(partition)],
             args=["cached" if cached else "exact"],
         )
-        remember_blobs(pairs(blobs))
+        self.rate_cards.remember(pairs(blobs))
         snapshot = decode_account(state) if state else EMPTY_ACCOUNT
         read = AccountRead(account=snapshot, snapshot_position=text(position),
                            folded_at=text(folded_at) if folded_at else "", tail=0,
@@ -168,7 +159,7 @@ class EventStore:
         if not tail:
             return read
         try:
-            entries = decode_entries(tail)
+            entries = decode_entries(tail, self.rate_cards)
             account, written = fold_logged(snapshot, entries)
         except Exception as exc:  # any fold failure: the projector quarantines the account
             return msgspec.structs.replace(read, quarantined=f"its stream cannot be folded: {type(exc).__name__}")
@@ -176,7 +167,8 @@ class EventStore:
 
     async def read_log(self, ref: AccountRef, after: str = ORIGIN) -> list[tuple[str, AnyEvent]]:
         """The customer's whole stream after `after`, decoded (raises on an entry that cannot be decoded)."""
-        return [(e.position, decode_entry(e.payload, e.rates)) for e in await self.read_raw_log(ref, after)]
+        return [(e.position, decode_entry(e.payload, e.rates, self.rate_cards))
+                for e in await self.read_raw_log(ref, after)]
 
     async def read_raw_log(self, ref: AccountRef, after: str = ORIGIN) -> list[LogEntry]:
         """The customer's whole log after `after` as stored: what only the archive still holds, then the stream
@@ -186,7 +178,7 @@ class EventStore:
             if _trimmed_under(live, first_live):
                 continue  # an entry it read may have taken others with it
             archived = await self.archive.before(ref, after, first_live, span)
-            await self.load_rate_cards(self.keys.partition_of(ref), [e.rates for e in archived])
+            await self.rate_cards.load(self.keys.partition_of(ref), [e.rates for e in archived])
             return archived + live
         raise StoreUnavailable("the customer stream kept being trimmed while it was read; try again")
 
@@ -209,7 +201,7 @@ class EventStore:
         for ref, log in zip(refs, logs, strict=True):
             digests.setdefault(self.keys.partition_of(ref), []).extend(e.rates for e in log)
         for partition, named in digests.items():
-            await self.load_rate_cards(partition, named)
+            await self.rate_cards.load(partition, named)
         return logs
 
     async def _read_stream(self, ref: AccountRef, after: str) -> tuple[list[LogEntry], str | None, Any]:
@@ -221,7 +213,7 @@ class EventStore:
             async with self.redis.pipeline(transaction=False) as pipe:
                 self._queue_page(pipe, ref, start)
                 page, first, span = await pipe.execute()
-            await self.load_rate_cards(self.keys.partition_of(ref), [f.get(b"r") for _, f in page])
+            await self.rate_cards.load(self.keys.partition_of(ref), [f.get(b"r") for _, f in page])
             entries.extend(_log_entries(page))
             if len(page) < LOG_PAGE:
                 return entries, text(first[0][0]) if first else None, span
@@ -249,9 +241,6 @@ class EventStore:
     def use_generation(self, generation: int) -> None:
         """Read snapshots of another projection generation from now on."""
         self.keys = msgspec.structs.replace(self.keys, generation=generation)
-
-    async def load_rate_cards(self, partition: int, digests: Sequence[bytes | None]) -> None:
-        await load_rate_cards(self.redis, self.keys, partition, digests)
 
     async def accounts(self, partition: int) -> list[AccountRef]:
         """Every account that has at least one event in the partition."""

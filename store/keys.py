@@ -1,7 +1,9 @@
 """Every Redis key tally uses is built here and nowhere else.
 
 Keys of one partition share the hash tag `{pNNN}`, so one script can touch them atomically and a Redis Cluster
-keeps them on one shard. Only the wallet index and the store's metadata live outside partitions.
+keeps them on one shard. Outside partitions (no hash tag) live: the wallet index, each tenant's rate card as created
+through the API (and its lock), the webhook endpoints, deliveries, queue, lease and fence, the projector membership
+set, the generation pointer and the store's metadata.
 
 A key is `:`-separated components. Every component a caller controls (tenant, environment, customer, dedup scope and
 key, wallet id, delivery id, ...) goes through `component`: ASCII letters, digits and SAFE stay as they are, every
@@ -34,7 +36,7 @@ def component(value: str) -> str:
 
 
 def notice_key(tenant_id: str, environment_id: str, *parts: str) -> str:
-    """The key an alerts-stream entry is emitted under once (a member of `Keys.alerts_emitted`), encoded likewise."""
+    """The key a notices-stream entry is emitted under once (a member of `Keys.notices_emitted`), encoded likewise."""
     return ":".join(component(part) for part in (tenant_id, environment_id, *parts))
 
 
@@ -120,14 +122,14 @@ class Keys(msgspec.Struct, frozen=True):
         """How many feed entries the partition's projection has folded (lag = entries added - this)."""
         return f"{self._tag(partition)}:folded{self._gen}"
 
-    def alerts(self, partition: int) -> str:
-        """Stream of alert transitions (each written once), for webhooks and other consumers; store/retention.py
-        trims it."""
+    def notices(self, partition: int) -> str:
+        """Stream of notices (domain/notices.py: alert transitions and new transactions, each written once), for
+        webhooks and other consumers; store/retention.py trims it. Its key still says `alerts`, as first written."""
         return f"{self._tag(partition)}:alerts"
 
-    def alerts_emitted(self, partition: int) -> str:
-        """Sorted set of the alert transition keys already written, scored by when (ms); a key leaves with its
-        alerts-stream entry (store/retention.py)."""
+    def notices_emitted(self, partition: int) -> str:
+        """Sorted set of the notice keys already written, scored by when (ms); a key leaves with its notices-stream
+        entry (store/retention.py)."""
         return f"{self._tag(partition)}:alerts:emitted"
 
     def lease(self, partition: int) -> str:
@@ -158,7 +160,7 @@ class Keys(msgspec.Struct, frozen=True):
         return f"{self.prefix}:ratecard:{_tenant(tenant_id, environment_id)}:lock"
 
     def webhook_checkpoint(self, partition: int) -> str:
-        """The alerts-stream position up to which the webhook sender has queued deliveries."""
+        """The notices-stream position up to which the webhook sender has queued deliveries."""
         return f"{self._tag(partition)}:alerts:webhooks-checkpoint"
 
     def webhook_endpoints(self, tenant_id: str, environment_id: str) -> str:

@@ -200,7 +200,7 @@ async def from_log(store: EventStore, ref: AccountRef, read: AccountRead, wallet
     zero up to the position `read` reflects. Its cost grows with the account's history."""
     position = read.account.position
     log = [entry for entry in await store.read_raw_log(ref) if not is_after(entry.position, position)]
-    folded = fold_log(EMPTY_ACCOUNT, log)
+    folded = fold_log(EMPTY_ACCOUNT, log, store.rate_cards)
     if folded.failed is not None:
         raise LookupError(f"the log of wallet {wallet_id} cannot be folded at {folded.failed.position}: "
                           f"{folded.reason}")

@@ -7,15 +7,15 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
+from domain.codec import decode_ref, encode_ref
 from domain.identity import AccountRef
 from domain.state import LedgerWrite
-from store.eventstore import decode_ref, encode_ref
 from store.keys import Keys
 from store.lease import Lease, give_back, take
 from store.ledger import DEFAULT_KEEP, LedgerTrim, Removal, ledger_args, removals
 from store.letters import DeadLetter
 from store.positions import ORIGIN, is_after, text
-from store.ratecard import load_rate_cards
+from store.ratecard import RateCards
 from store.scripts import Scripts
 
 COMMITTED, LEASE_LOST, CHECKPOINT_MOVED = 1, -1, -2
@@ -34,8 +34,9 @@ class FeedEntry(msgspec.Struct, frozen=True):
     previous: str | None = None
 
 
-class AlertWrite(msgspec.Struct, frozen=True):
-    """An alert transition to append once: `key` identifies it across replays and rebuilds."""
+class NoticeWrite(msgspec.Struct, frozen=True):
+    """A notice (domain/notices.py, encoded) to append to the notices stream once: `key` identifies it across
+    replays and rebuilds; `at_ms` is when its fact happened."""
 
     key: str
     payload: bytes
@@ -79,6 +80,7 @@ class Projection:
         self.keys = keys
         self.scripts = Scripts(redis)
         self.ledger_keep = ledger_keep
+        self.rate_cards = RateCards(redis, keys)  # what the folds of this projection price usage with
 
     def lease(self, partition: int, holder: str, ttl_ms: int) -> Lease:
         """The partition's fenced lease (store/lease.py), not taken yet."""
@@ -117,17 +119,17 @@ class Projection:
 
     async def commit(
         self, partition: int, lease: str, expected: str, checkpoint: str,
-        snapshots: Sequence[SnapshotWrite], folded_at: str, entries: int, alerts: Sequence[AlertWrite] = (),
+        snapshots: Sequence[SnapshotWrite], folded_at: str, entries: int, notices: Sequence[NoticeWrite] = (),
         quarantines: Sequence[QuarantineWrite] = (),
     ) -> int:
         """Write the snapshots and quarantines and move the checkpoint in one step; see COMMITTED / LEASE_LOST /
         CHECKPOINT_MOVED."""
         keys = [self.keys.lease(partition), self.keys.checkpoint(partition), self.keys.due(partition),
-                self.keys.folded(partition), self.keys.alerts(partition), self.keys.alerts_emitted(partition),
+                self.keys.folded(partition), self.keys.notices(partition), self.keys.notices_emitted(partition),
                 self.keys.quarantined(partition)]
-        args: list[Any] = [lease, expected, checkpoint, folded_at, entries, len(alerts), len(quarantines)]
-        for alert in alerts:
-            args.extend((alert.key, alert.payload, alert.at_ms))
+        args: list[Any] = [lease, expected, checkpoint, folded_at, entries, len(notices), len(quarantines)]
+        for notice in notices:
+            args.extend((notice.key, notice.payload, notice.at_ms))
         removed = await self._removals(snapshots, quarantines)
         for write in snapshots:
             keys.extend(self._account_keys(write.ref))
@@ -155,7 +157,8 @@ class Projection:
         return int(await self.redis.hlen(self.keys.quarantined(partition)))
 
     async def load_rate_cards(self, partition: int, entries: Sequence[FeedEntry]) -> None:
-        await load_rate_cards(self.redis, self.keys, partition, [e.rates for e in entries])
+        """Load into `rate_cards` what the entries name and it has not decoded yet."""
+        await self.rate_cards.load(partition, [e.rates for e in entries])
 
     async def due_accounts(self, partition: int, now_ms: int, limit: int) -> list[AccountRef]:
         members: Any = await self.redis.zrangebyscore(self.keys.due(partition), "-inf", now_ms, start=0, num=limit)

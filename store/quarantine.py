@@ -13,14 +13,14 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from domain.codec import encode_ref
 from domain.identity import AccountRef
 from domain.state import LedgerWrite
-from store.eventstore import encode_ref
 from store.keys import Keys
 from store.ledger import Removal, ledger_args
 from store.letters import DeadLetter, decode_dead_letter, now_ms
 from store.positions import ORIGIN
-from store.projection import AlertWrite
+from store.projection import NoticeWrite
 from store.scripts import Scripts
 
 RELEASED, NOT_QUARANTINED, MOVED = 1, 0, -1
@@ -56,7 +56,7 @@ class Quarantines:
 
     async def release(
         self, ref: AccountRef, last_log: str, snapshot_at: str, position: str, state: bytes, folded_at: str,
-        due_ms: int | None, alerts: Sequence[AlertWrite], ledger: Sequence[LedgerWrite] = (),
+        due_ms: int | None, notices: Sequence[NoticeWrite], ledger: Sequence[LedgerWrite] = (),
         removed: Sequence[Removal] = (),
     ) -> int:
         """Write the refolded snapshot and clear the quarantine in one step, only if neither the customer stream
@@ -64,12 +64,12 @@ class Quarantines:
         or MOVED (read again and retry)."""
         partition = self.keys.partition_of(ref)
         keys = [self.keys.log(ref), self.keys.snapshot(ref), self.keys.quarantined(partition),
-                self.keys.due(partition), self.keys.alerts(partition), self.keys.alerts_emitted(partition),
+                self.keys.due(partition), self.keys.notices(partition), self.keys.notices_emitted(partition),
                 self.keys.ledger(ref), self.keys.ledger_ids(ref)]
         args: list[Any] = [last_log or ORIGIN, snapshot_at, position, state, folded_at, encode_ref(ref),
-                           "" if due_ms is None else due_ms, len(alerts)]
-        for alert in alerts:
-            args.extend((alert.key, alert.payload, alert.at_ms))
+                           "" if due_ms is None else due_ms, len(notices)]
+        for notice in notices:
+            args.extend((notice.key, notice.payload, notice.at_ms))
         args.extend(ledger_args(ledger, removed))
         return int(await self.scripts.unquarantine(keys=keys, args=args))
 
@@ -93,7 +93,6 @@ class Quarantines:
                 pipe.xdel(self.keys.feed(partition), letter.feed_position)
             await pipe.execute()
         return True
-
 
 
 def _drop_record(letter: DeadLetter, operator: str, in_log: bool) -> dict[Any, Any]:

@@ -1,28 +1,69 @@
 """The tenant rate card in Redis: versions by id, and per partition a content-addressed copy per event name."""
 
 import asyncio
+import contextlib
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
 from redis.asyncio import Redis
 
-from domain.codec import decode_price, encode_price, encode_prices
+from domain.codec import decode_price, decode_prices, encode_price, encode_prices
 from domain.errors import StoreUnavailable
 from domain.pricing import PriceVersion
-from store.entries import known_prices, remember_blobs
 from store.keys import Keys
 
 LOCK_TTL_MS = 5000
 
 
-async def load_rate_cards(redis: Redis, keys: Keys, partition: int, digests: Sequence[bytes | None]) -> None:
-    """Make sure the rate cards these digests name are decoded (each is fetched once per process)."""
-    missing = sorted({d for d in digests if d is not None and not known_prices(d)})
-    if missing:
-        blobs: Any = await redis.hmget(keys.rate_blobs(partition), missing)
-        remember_blobs(dict(zip(missing, blobs, strict=True)))
+class MissingRateCard(LookupError):
+    """A usage entry names a rate card this process cannot decode: never loaded, or not in the store."""
+
+    def __init__(self, digest: bytes, loaded: bool) -> None:
+        where = ("is not in the store (or cannot be decoded)" if loaded
+                 else "was not loaded before its entry was decoded (RateCards.load)")
+        super().__init__(f"rate card {digest.hex()} {where}")
+        self.digest = digest
+
+
+class RateCards:
+    """The price versions each rate card digest names, decoded once. Each store object that decodes entries owns
+    one (EventStore, Projection, the archiver) and passes it to the decode; its readers load the digests a page
+    names before handing the page over, fetching only those not decoded yet. Blobs are content-addressed (keyed
+    by their digest), so a decoded one never goes stale."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._prices: dict[bytes, tuple[PriceVersion, ...]] = {}
+        self._absent: set[bytes] = set()
+
+    async def load(self, partition: int, digests: Sequence[bytes | None]) -> None:
+        """Decode the rate cards these digests name that are not decoded yet (one HMGET of the partition's)."""
+        missing = sorted({d for d in digests if d is not None and d not in self._prices})
+        if missing:
+            blobs: Any = await self.redis.hmget(self.keys.rate_blobs(partition), missing)
+            self.remember(dict(zip(missing, blobs, strict=True)))
+
+    def remember(self, blobs: Mapping[bytes, bytes | None]) -> None:
+        """Blobs read by someone else (the read script): an absent or undecodable one is noted as missing."""
+        for digest, blob in blobs.items():
+            if digest in self._prices:
+                continue
+            with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+                if blob is not None:
+                    self._prices[digest] = decode_prices(blob)
+                    self._absent.discard(digest)
+                    continue
+            self._absent.add(digest)
+
+    def prices(self, digest: bytes) -> tuple[PriceVersion, ...]:
+        prices = self._prices.get(digest)
+        if prices is None:
+            raise MissingRateCard(digest, loaded=digest in self._absent)
+        return prices
 
 
 async def list_prices(redis: Redis, keys: Keys, tenant_id: str, environment_id: str) -> list[PriceVersion]:

@@ -84,7 +84,7 @@ class Retention:
         and older than the feed's first entry (see the module's docstring)."""
         bounds = [Bound(older_than(now_ms - keep_ms), "age"),
                   Bound(after(await Webhooks(self.redis, self.keys).checkpoint(partition)), "webhook sender")]
-        bounds += await self._group_bounds(self.keys.alerts(partition))
+        bounds += await self._group_bounds(self.keys.notices(partition))
         feed = await self._stream_info(self.keys.feed(partition))
         if feed is None:
             bounds.append(Bound(ORIGIN, "feed"))
@@ -114,7 +114,7 @@ class Retention:
         bound = await self.alerts_bound(partition, now_ms, keep_ms)
         if bound.position == ORIGIN:
             return 0
-        keys = [self.keys.alerts(partition), self.keys.alerts_emitted(partition)]
+        keys = [self.keys.notices(partition), self.keys.notices_emitted(partition)]
         return int(await self.scripts.trim_alerts(keys=keys, args=[bound.position, limit]))
 
     async def trim_operations(self, partition: int, now_ms: int, keep_ms: int) -> int:

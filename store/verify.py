@@ -14,6 +14,7 @@ from store.eventstore import EventStore
 from store.ledger import DEFAULT_KEEP, StoredLedger, ledger_differences, load_with_snapshot
 from store.positions import ORIGIN, is_after, text
 from store.projection import Projection, Snapshot
+from store.ratecard import RateCards
 
 
 class Drift(msgspec.Struct, frozen=True):
@@ -83,14 +84,14 @@ async def verify_accounts(store: EventStore, projection: Projection, refs: Itera
         report.events += len(entries)
         p, s, q = raw
         snapshot = Snapshot(text(p) if p else ORIGIN, s, text(q) if q else None)
-        problem = compare(report, ref, snapshot, entries, ledger, projection.ledger_keep)
+        problem = compare(report, ref, snapshot, entries, store.rate_cards, ledger, projection.ledger_keep)
         if problem is not None:
             report.problems.append(Problem(ref, problem))
     return report
 
 
 def compare(
-    report: VerifyReport, ref: AccountRef, snapshot: Snapshot, entries: Sequence[LogEntry],
+    report: VerifyReport, ref: AccountRef, snapshot: Snapshot, entries: Sequence[LogEntry], cards: RateCards,
     ledger: StoredLedger | None = None, keep: int = DEFAULT_KEEP,
 ) -> str | None:
     """Add the account's drifts (and whether it is behind) to the report; returns what stops a comparison. The
@@ -105,13 +106,13 @@ def compare(
     folded_part = [e for e in entries if not is_after(e.position, account.position)]
     if len(folded_part) < len(entries):
         report.behind.append(ref)
-    fold = fold_log(EMPTY_ACCOUNT, folded_part)
+    fold = fold_log(EMPTY_ACCOUNT, folded_part, cards)
     if fold.failed is None:
         report.drifts.extend(differences(ref, account, fold.account))
         if ledger is not None:
             found = ledger_differences(ledger, fold.ledger, fold.account, keep)
             report.drifts.extend(Drift(ref, *difference) for difference in found)
-        fold = fold_log(fold.account, entries[len(folded_part):])
+        fold = fold_log(fold.account, entries[len(folded_part):], cards)
     if fold.failed is not None:
         return f"entry {fold.failed.position} cannot be folded: {fold.reason}"
     return None

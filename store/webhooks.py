@@ -38,8 +38,9 @@ class Delivery(msgspec.Struct, kw_only=True):
     delivered_ms: int = 0
 
 
-class Notice(msgspec.Struct, frozen=True):
-    """One entry of an alerts stream: its position, the key it was emitted under and its JSON payload."""
+class NoticeEntry(msgspec.Struct, frozen=True):
+    """One entry of a notices stream: its position, the key it was emitted under and the notice as encoded
+    (domain.codec.decode_notice reads it; a webhook delivers these bytes as they are)."""
 
     position: str
     key: str
@@ -84,9 +85,9 @@ class Webhooks:
         value: Any = await self.redis.get(self.keys.webhook_checkpoint(partition))
         return text(value) if value else ORIGIN
 
-    async def read_notices(self, partition: int, after: str, count: int) -> list[Notice]:
-        raw: Any = await self.redis.xrange(self.keys.alerts(partition), min=f"({after}", max="+", count=count)
-        return [Notice(text(entry_id), text(fields[b"k"]), fields[b"a"]) for entry_id, fields in raw]
+    async def read_notices(self, partition: int, after: str, count: int) -> list[NoticeEntry]:
+        raw: Any = await self.redis.xrange(self.keys.notices(partition), min=f"({after}", max="+", count=count)
+        return [NoticeEntry(text(entry_id), text(fields[b"k"]), fields[b"a"]) for entry_id, fields in raw]
 
     async def enqueue(self, lease: str, partition: int, checkpoint: str, deliveries: Sequence[Delivery],
                       now_ms: int) -> bool:

@@ -25,7 +25,7 @@ from store.archive.segments import ArchivedEntry, encode_segment
 from store.entries import LogEntry
 from store.keys import Keys
 from store.positions import parse
-from store.ratecard import load_rate_cards
+from store.ratecard import RateCards
 
 
 class ArchiveSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,6 +60,7 @@ class Archiver:
         self.files = files
         self.settings = settings
         self.manifest = Manifest(redis, keys)
+        self.rate_cards = RateCards(redis, keys)
 
     async def run(self, partition: int, dry_run: bool = False) -> RoundReport:
         """One round on one partition under its archive lease (taken here, given back at the end)."""
@@ -97,8 +98,8 @@ class Archiver:
 
     async def _archive(self, partition: int, lease: str, batch: Batch) -> SegmentRecord:
         rows = [ArchivedEntry(ref, entry) for ref, _, entries in batch.accounts for entry in entries]
-        await load_rate_cards(self.redis, self.keys, partition, [row.entry.rates for row in rows])
-        data = await asyncio.to_thread(encode_segment, rows)
+        await self.rate_cards.load(partition, [row.entry.rates for row in rows])
+        data = await asyncio.to_thread(encode_segment, rows, self.rate_cards)
         number = max((s.number for s in await self.manifest.segments(partition)), default=0) + 1
         token = lease.rpartition("#")[2]
         name = f"{folder(partition)}/segment-{number:09d}-{token}.parquet"

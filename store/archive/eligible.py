@@ -12,10 +12,10 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
+from domain.codec import decode_ref
 from domain.identity import AccountRef
 from store.archive.manifest import Manifest, Span
 from store.entries import LogEntry
-from store.eventstore import decode_ref
 from store.generation import live_generation
 from store.keys import Keys
 from store.positions import ORIGIN, is_after, parse, text

@@ -8,8 +8,8 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
+from domain.codec import decode_ref, encode_ref
 from domain.identity import AccountRef
-from store.eventstore import decode_ref, encode_ref
 from store.keys import Keys
 from store.lease import give_back, take
 from store.positions import text

@@ -17,6 +17,7 @@ from domain.identity import AccountRef
 from domain.pricing import charge, in_force, quantity_of
 from store.entries import LogEntry, decode_entry
 from store.positions import parse
+from store.ratecard import RateCards
 
 SCHEMA = pa.schema([
     pa.field("tenant", pa.string(), nullable=False),
@@ -79,11 +80,12 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def encode_segment(rows: Sequence[ArchivedEntry]) -> bytes:
-    """Parquet bytes (zstd) of the rows, in the order given (accounts sorted, each account's entries in order)."""
+def encode_segment(rows: Sequence[ArchivedEntry], cards: RateCards) -> bytes:
+    """Parquet bytes (zstd) of the rows, in the order given (accounts sorted, each account's entries in order);
+    `cards` holds the rate cards their usage entries name."""
     columns: dict[str, list[object]] = {field.name: [] for field in SCHEMA}
     for row in rows:
-        event = decode_entry(row.entry.payload, row.entry.rates)
+        event = decode_entry(row.entry.payload, row.entry.rates, cards)
         ms, seq = parse(row.entry.position)
         fields = query_fields(event)
         values = (row.ref.tenant_id, row.ref.environment_id, row.ref.customer_id, row.entry.position, ms, seq,

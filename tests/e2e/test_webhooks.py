@@ -153,7 +153,7 @@ def wait_sender_idle(redis_url: str) -> None:
     keys, client = Keys(PARTITIONS), redis.Redis.from_url(redis_url, decode_responses=True)
     deadline = time.monotonic() + DEADLINE
     while True:
-        heads = [client.xrevrange(keys.alerts(p), count=1) for p in range(PARTITIONS)]
+        heads = [client.xrevrange(keys.notices(p), count=1) for p in range(PARTITIONS)]
         behind = [p for p, head in enumerate(heads) if head and client.get(keys.webhook_checkpoint(p)) != head[0][0]]
         queued = client.zcard(keys.webhook_due())
         if not behind and queued == 0:

@@ -269,7 +269,7 @@ async def assert_alerts_once(redis: Redis, keys: Keys) -> None:
     """Alert transitions are written once each, however often their batch was folded."""
     transitions: list[bytes] = []
     for partition in range(keys.partitions):
-        transitions.extend(fields[b"k"] for _, fields in await redis.xrange(keys.alerts(partition)))
+        transitions.extend(fields[b"k"] for _, fields in await redis.xrange(keys.notices(partition)))
     duplicated = [key for key, n in Counter(transitions).items() if n > 1]
     assert not duplicated, f"alert transitions written twice: {duplicated[:5]}"
 

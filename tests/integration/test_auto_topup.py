@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 
 from api.accounts import Accounts
 from domain.balance import view_balance
-from domain.codec import encode_account
+from domain.codec import encode_account, encode_ref
 from domain.commands import TopUpWallet
 from domain.events import AnyEvent, CreditsGranted, UsageRecorded
 from domain.fold import advance_logged
@@ -35,7 +35,7 @@ from domain.ledger import ledgers
 from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
 from domain.watch import auto_topup_key, is_auto_topup
 from projector.clock import PartitionClock
-from store.eventstore import AccountRead, EventStore, encode_ref
+from store.eventstore import AccountRead, EventStore
 from store.keys import Keys
 from store.projection import Projection
 from tests.support.catchup import lag

@@ -7,11 +7,12 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from domain.codec import decode_ref
 from domain.identity import AccountRef
 from projector.clock import PartitionClock
 from projector.quarantine import Operator
 from projector.worker import PartitionWorker
-from store.eventstore import EventStore, decode_ref
+from store.eventstore import EventStore
 from store.keys import Keys
 from store.positions import is_after, text
 from store.projection import Projection

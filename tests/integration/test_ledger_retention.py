@@ -54,7 +54,7 @@ async def fill(client: Any, store: EventStore, aredis: Redis) -> tuple[str, dict
 
 async def folded_from_zero(store: EventStore, wallet_id: str) -> list[tuple[str, str, bool]]:
     """The wallet's ledger per the fold of the whole log, newest first: (id, credits, pending)."""
-    fold = fold_log(EMPTY_ACCOUNT, await store.read_raw_log(REF))
+    fold = fold_log(EMPTY_ACCOUNT, await store.read_raw_log(REF), store.rate_cards)
     entries = ledgers(fold.ledger)[wallet_id]
     return [(e.id, str(e.credits), e.pending) for e in reversed(entries)]
 

@@ -107,7 +107,7 @@ async def assert_projection_equals_log(world: World, projection: Projection, now
         [raw] = await projection.load_snapshots([ref])
         assert raw.state == encode_account(from_zero), "the stored snapshot is not byte-identical to a rebuild"
         _, stored = await load_with_snapshot(store.redis, store.keys, ref)
-        rebuilt = fold_log(EMPTY_ACCOUNT, await store.read_raw_log(ref))
+        rebuilt = fold_log(EMPTY_ACCOUNT, await store.read_raw_log(ref), store.rate_cards)
         entries, ids = ledger_mapping(in_window(rebuilt.ledger, rebuilt.account, KEEP))
         assert stored.entries == entries, "the stored ledger is not byte-identical to a rebuild's"
         assert {k: int(v) for k, v in stored.ids.items()} == ids
@@ -123,7 +123,7 @@ async def assert_transactions_equal_fold(world: World) -> None:
     of its stream from zero wrote."""
     store = world.store
     for ref in world.appended:
-        from_zero = fold_log(EMPTY_ACCOUNT, await store.read_raw_log(ref))
+        from_zero = fold_log(EMPTY_ACCOUNT, await store.read_raw_log(ref), store.rate_cards)
         expected = ledgers(from_zero.ledger)
         for wallet_id in from_zero.account.wallets:
             newest_first = expected.get(wallet_id, [])[::-1]

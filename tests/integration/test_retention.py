@@ -22,8 +22,8 @@ NOW = 100 * DAY  # the injected clock (ms); entries are written with explicit id
 async def notices(redis: Redis, *ms: int, partition: int = 0) -> None:
     """Notices as the commit script writes them: the key in the emitted set, the entry in the alerts stream."""
     for at in ms:
-        await redis.zadd(KEYS.alerts_emitted(partition), {f"key{at}": at})
-        await redis.xadd(KEYS.alerts(partition), {"k": f"key{at}", "a": "{}"}, id=f"{at}-0")
+        await redis.zadd(KEYS.notices_emitted(partition), {f"key{at}": at})
+        await redis.xadd(KEYS.notices(partition), {"k": f"key{at}", "a": "{}"}, id=f"{at}-0")
 
 
 async def feed(redis: Redis, *ms: int, partition: int = 0) -> None:
@@ -33,8 +33,8 @@ async def feed(redis: Redis, *ms: int, partition: int = 0) -> None:
 
 async def left(redis: Redis, partition: int = 0) -> tuple[list[str], list[str]]:
     """(alerts-stream ids, emitted keys) still there."""
-    entries: Any = await redis.xrange(KEYS.alerts(partition))
-    members: Any = await redis.zrange(KEYS.alerts_emitted(partition), 0, -1)
+    entries: Any = await redis.xrange(KEYS.notices(partition))
+    members: Any = await redis.zrange(KEYS.notices_emitted(partition), 0, -1)
     return [e[0].decode() for e in entries], sorted(m.decode() for m in members)
 
 
@@ -63,7 +63,7 @@ async def test_notices_a_consumer_group_has_not_acknowledged_stay(aredis: Redis)
     await notices(aredis, 1000, 2000, 3000, 4000)
     await feed(aredis, 9000)
     await aredis.set(KEYS.webhook_checkpoint(0), "4000-0")
-    alerts = KEYS.alerts(0)
+    alerts = KEYS.notices(0)
     await aredis.xgroup_create(alerts, "billing", id="0")
     await aredis.xreadgroup("billing", "c1", {alerts: ">"}, count=2)  # 1000 and 2000 delivered, pending
     await aredis.xack(alerts, "billing", "1000-0")
@@ -174,7 +174,7 @@ async def test_the_retention_command_shows_what_holds_each_structure_and_applies
     assert shown.returncode == 0, shown.stderr
     assert "partition 0: feed=2 below 9000-0 (projector checkpoint); alerts=2 emitted_keys=2 below 1500-0 (feed)" \
         in shown.stdout, shown.stdout
-    assert await aredis.xlen(KEYS.alerts(0)) == 2  # only shown
+    assert await aredis.xlen(KEYS.notices(0)) == 2  # only shown
     applied = subprocess.run([*command, "--apply"], env=env, capture_output=True, text=True, timeout=60)
     assert applied.returncode == 0, applied.stderr
     assert await left(aredis) == ([], [])  # the feed went on past 1500 (trimmed to the checkpoint) first

@@ -28,7 +28,7 @@ def grant(n: int) -> CreditsGranted:
 
 
 async def notice_keys(redis: Redis) -> list[str]:
-    entries: Any = await redis.xrange(KEYS.alerts(KEYS.partition_of(REF)))
+    entries: Any = await redis.xrange(KEYS.notices(KEYS.partition_of(REF)))
     return [e[1][b"k"].decode() for e in entries]
 
 
@@ -45,7 +45,7 @@ async def test_a_refold_from_zero_emits_only_what_its_snapshot_had_not_folded(ar
     await asyncio.wait_for(task, 30)
     assert [k.rsplit(":", 1)[1] for k in await notice_keys(aredis)] == ["t1", "t2"]
     partition = KEYS.partition_of(REF)
-    await aredis.delete(KEYS.alerts(partition), KEYS.alerts_emitted(partition))  # as retention does, in time
+    await aredis.delete(KEYS.notices(partition), KEYS.notices_emitted(partition))  # as retention does, in time
     await aredis.hset(KEYS.snapshot(REF), mapping={"s": b"\xc1 unreadable", "q": "snapshot: unreadable"})
     await store.append_each([(REF, grant(3), None)])  # waits in the stream while the account is quarantined
 

@@ -52,8 +52,8 @@ async def top_ups(store: EventStore, ref: AccountRef, numbers: range) -> None:
 
 
 async def stream_keys(redis: Redis, partition: int) -> tuple[list[str], list[str]]:
-    entries: Any = await redis.xrange(KEYS.alerts(partition))
-    members: Any = await redis.zrange(KEYS.alerts_emitted(partition), 0, -1)
+    entries: Any = await redis.xrange(KEYS.notices(partition))
+    members: Any = await redis.zrange(KEYS.notices_emitted(partition), 0, -1)
     return sorted(e[1][b"k"].decode() for e in entries), sorted(m.decode() for m in members)
 
 
@@ -75,7 +75,7 @@ async def test_the_projector_trims_what_its_partitions_no_longer_need(aredis: Re
         await wait_caught_up(store, projection)
         assert set(first) <= set((await stream_keys(aredis, partition))[0])  # the sender has queued none yet
 
-        head: Any = await aredis.xrevrange(KEYS.alerts(partition), count=1)
+        head: Any = await aredis.xrevrange(KEYS.notices(partition), count=1)
         await aredis.set(KEYS.webhook_checkpoint(partition), head[0][0])
         await wait_until(lambda: _none_of(aredis, partition, first), 20, "the queued first notices trimmed")
         left, left_keys = await stream_keys(aredis, partition)

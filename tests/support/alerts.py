@@ -39,7 +39,7 @@ async def read_notices(redis: Redis, keys: Keys) -> list[Notice]:
     """Every entry of every partition's alerts stream (XRANGE), partition by partition, in stream order."""
     notices: list[Notice] = []
     for partition in range(keys.partitions):
-        entries: Any = await redis.xrange(keys.alerts(partition))
+        entries: Any = await redis.xrange(keys.notices(partition))
         notices.extend(Notice(partition, entry_id.decode(), fields[b"k"].decode(), json.loads(fields[b"a"]))
                        for entry_id, fields in entries)
     return notices

@@ -13,8 +13,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from domain.codec import encode_ref
 from domain.identity import AccountRef
-from store.eventstore import encode_ref
 from store.keys import Keys
 from store.positions import ORIGIN, is_after, text
 from tests.support.projectors import ENTRY, ProjectorProcesses

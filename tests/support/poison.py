@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from domain.codec import encode_event
+from domain.codec import encode_event, encode_ref
 from domain.events import AnyEvent, CreditsGranted
 from domain.identity import AccountRef
-from store.eventstore import EventStore, encode_ref
+from store.eventstore import EventStore
 from store.keys import Keys
 from store.positions import text
 

@@ -1,9 +1,8 @@
-"""The webhook sender in-process for tests: notices written straight to an alerts stream, the sender run as a task
+"""The webhook sender in-process for tests: notices written straight to a notices stream, the sender run as a task
 with its own client (resolver injectable), and polling with a deadline for the state a test waits for."""
 
 import asyncio
 import inspect
-import json
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -11,6 +10,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from domain.codec import encode_notice
+from domain.notices import OngoingBalanceDropped
 from projector.outbound import Resolver, system_resolve, webhook_client
 from projector.webhooks import WebhookSender
 from store.keys import Keys
@@ -22,11 +23,14 @@ SECRET = "whsec_" + "c2VuZGVyLXRlc3Qtc2VjcmV0LTAxMjM0NTY3ODk="  # 29 bytes
 FAST = {"poll_ms": 20, "backoff_base_ms": 50, "lease_ttl_ms": 2000}
 
 
-async def add_notice(redis: Redis, tenant: tuple[str, str], key: str, partition: int = 0,
-                     event_type: str = "wallet.ongoing_balance.dropped") -> str:
-    """Append one alert notice as the projector writes it (fields k and a); returns its position."""
-    payload = {"tenant_id": tenant[0], "environment_id": tenant[1], "event_type": event_type, "key": key}
-    entry: Any = await redis.xadd(Keys(PARTITIONS).alerts(partition), {"k": key, "a": json.dumps(payload)})
+async def add_notice(redis: Redis, tenant: tuple[str, str], key: str, partition: int = 0) -> str:
+    """Append one alert notice (about wallet `key`) as the projector writes it (fields k and a); returns its
+    position."""
+    notice = OngoingBalanceDropped(
+        tenant_id=tenant[0], environment_id=tenant[1], customer_id="cust", wallet_id=key, metric="ongoing_balance",
+        old_state="ok", new_state="in_alarm", balance="0", threshold="1", position="1-0", at="2025-01-01T00:00:00Z",
+    )
+    entry: Any = await redis.xadd(Keys(PARTITIONS).notices(partition), {"k": key, "a": encode_notice(notice)})
     return str(entry.decode() if isinstance(entry, bytes) else entry)
 
 

@@ -16,6 +16,7 @@ from store.archive.reader import ArchiveBroken, ArchiveReader, Preload
 from store.archive.segments import ArchivedEntry, decode_segment, decode_segment_groups, encode_segment
 from store.entries import LogEntry
 from store.keys import Keys
+from store.ratecard import RateCards
 
 KEYS = Keys(4)
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -74,9 +75,10 @@ def grant_entry(position: str, n: int) -> LogEntry:
 def test_a_segment_read_per_account_holds_what_was_written_in_file_order(order: list[str]) -> None:
     rows = [ArchivedEntry(AccountRef("t", "e", name), grant_entry(f"{n + 1}-0", n + 1))
             for n, name in enumerate(order)]
-    groups = decode_segment_groups(encode_segment(rows))
+    groups = decode_segment_groups(encode_segment(rows, RateCards(Redis(), Keys())))
     expected: dict[AccountRef, list[LogEntry]] = {}
     for row in rows:
         expected.setdefault(row.ref, []).append(row.entry)
     assert groups == expected
-    assert [row.entry for row in decode_segment(encode_segment(rows))] == [row.entry for row in rows]
+    assert [row.entry for row in decode_segment(encode_segment(rows, RateCards(Redis(), Keys())))] == [
+        row.entry for row in rows]

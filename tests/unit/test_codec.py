@@ -14,9 +14,11 @@ from domain.codec import (
     decode_account,
     decode_event,
     decode_ledger_entry,
+    decode_ref,
     encode_account,
     encode_event,
     encode_ledger_entry,
+    encode_ref,
 )
 from domain.events import (
     AnyEvent,
@@ -34,6 +36,7 @@ from domain.events import (
     WalletUnfrozen,
     WalletUpdated,
 )
+from domain.identity import AccountRef
 from domain.pricing import PriceVersion, Tier
 from domain.settings import AlertSettings, AlertThreshold, AutoTopup
 from tests.unit.given import after, created, debited, expired, frozen, given, granted, ledger_of, terminated
@@ -234,3 +237,9 @@ def test_an_array_without_its_trailing_fields_reads_them_as_defaults(event: AnyE
     decoded = decode_event(msgspec.msgpack.encode(shorter))
     expected = last.default if last.default_factory is msgspec.NODEFAULT else last.default_factory()
     assert getattr(decoded, last.name) == expected
+
+
+def test_an_account_ref_encodes_as_the_event_store_wrote_it_and_decodes_back() -> None:
+    ref = AccountRef("tenant", "env", "cust:1")
+    assert encode_ref(ref) == b"\x93\xa6tenant\xa3env\xa6cust:1"  # a 3-array of strings, as stored since the start
+    assert decode_ref(encode_ref(ref)) == ref

@@ -5,12 +5,15 @@ from datetime import timedelta
 from decimal import Decimal
 
 import msgspec
+from redis.asyncio import Redis
 
 from domain.codec import decode_account, encode_event
 from domain.events import AnyEvent
 from domain.identity import AccountRef
 from projector.batch import Folded, fold_batch, group_by_account
+from store.keys import Keys
 from store.projection import FeedEntry, Snapshot
+from store.ratecard import RateCards
 from tests.unit.given import created, granted
 
 GRACE = timedelta(hours=1)
@@ -29,7 +32,8 @@ def nan_grant() -> AnyEvent:
 def fold(entries: list[FeedEntry], snapshots: dict[AccountRef, Snapshot] | None = None) -> Folded:
     groups = group_by_account(entries)
     known = snapshots or {}
-    return fold_batch(groups, [known.get(ref, Snapshot("0-0", None)) for ref in groups], GRACE)
+    cards = RateCards(Redis(), Keys())  # never asked: no usage entry here (nothing connects until a command)
+    return fold_batch(groups, [known.get(ref, Snapshot("0-0", None)) for ref in groups], GRACE, cards)
 
 
 def test_a_bad_entry_quarantines_its_account_at_the_last_good_position_and_the_neighbour_folds() -> None:

@@ -45,7 +45,7 @@ BUILDERS: dict[str, tuple[Build, st.SearchStrategy[tuple[Any, ...]]]] = {
     **{name: (lambda k, g, r, name=name: getattr(Keys(PARTITIONS, generation=g), name)(r),
               st.tuples(generations, refs)) for name in ["snapshot", "ledger", "ledger_ids"]},
     **{name: (lambda k, p, name=name: getattr(k, name)(p), st.tuples(partitions))
-       for name in ["feed", "accounts", "alerts", "alerts_emitted", "lease", "fence", "rate_blobs",
+       for name in ["feed", "accounts", "notices", "notices_emitted", "lease", "fence", "rate_blobs",
                     "webhook_checkpoint", "retention_floor", "halted", "operations",
                     "archive_lease", "archive_fence", "archive_segments", "archive_through", "archive_pending"]},
     **{name: (lambda k, g, p, name=name: getattr(Keys(PARTITIONS, generation=g), name)(p),

@@ -23,10 +23,11 @@ from typing import Any
 
 import httpx
 
+from domain.codec import encode_ref
 from domain.commands import AnyCommand
 from domain.errors import AccountQuarantined
 from domain.identity import AccountRef
-from store.eventstore import Dedup, encode_ref
+from store.eventstore import Dedup
 from store.positions import is_after, text
 from store.quarantine import Quarantines
 from tests.fault.scenarios.common import Stage, StoppableWriter, refs_in, stage

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from store.eventstore import encode_ref
+from domain.codec import encode_ref
 from store.positions import ORIGIN, is_after, text
 from tests.fault.scenarios.common import Stage, stage
 from tests.fault.test_projector_crash import wait_settled
