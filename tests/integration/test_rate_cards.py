@@ -12,7 +12,7 @@ from domain.codec import decode_account
 from domain.identity import AccountRef
 from domain.usage import pending_charges
 from projector.clock import PartitionClock
-from projector.worker import PartitionWorker, ProjectorSettings
+from projector.worker import PartitionWorker
 from store.entries import decode_entry
 from store.eventstore import EventStore
 from store.keys import Keys
@@ -21,6 +21,7 @@ from store.projection import Projection
 from store.quarantine import Quarantines
 from store.ratecard import MissingRateCard, RateCards
 from tests.integration.test_usage_api import wallet_with_price
+from tests.support.components import projector_settings
 from tests.support.harness import PARTITIONS, running_app
 
 KEYS = Keys(PARTITIONS)
@@ -39,7 +40,7 @@ async def usage_written(redis_url: str) -> None:
 async def fold_with_a_fresh_projector(redis: Redis) -> Projection:
     """A projection (and rate cards) created now, as in a projector process that just started: fold to the head."""
     projection = Projection(redis, KEYS)
-    settings = ProjectorSettings(holder="fresh")
+    settings = projector_settings("fresh")
     partition = KEYS.partition_of(REF)
     worker = PartitionWorker(partition, projection, settings,
                              PartitionClock(EventStore(redis, KEYS, 3600), projection, timedelta(hours=1)))
