@@ -10,7 +10,7 @@ import msgspec
 from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 
-from api import admin, asof, customers, events, health, metrics, openapi, prices, wallets, webhooks
+from api import admin, asof, customers, events, health, metrics, openapi, prices, transactions, wallets, webhooks
 from api.accounts import Accounts, Clock, system_clock
 from api.auth import Principal
 from api.errors import install_error_handlers
@@ -75,6 +75,7 @@ def create_app(
     app = FastAPI(title="tally", version="0.1.0", lifespan=lifespan, dependencies=[Depends(declared_query_only)],
                   description="Exact, instant, provable wallet balances; Flexprice-compatible under /v1.")
     app.include_router(wallets.router)
+    app.include_router(transactions.router)
     app.include_router(asof.router)
     app.include_router(events.router)
     app.include_router(prices.router)

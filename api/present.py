@@ -16,6 +16,7 @@ from api.schemas import (
 )
 from domain.balance import BalanceView
 from domain.money import canonical, to_wire
+from domain.references import parent_transaction, reference
 from domain.settings import AlertSettings, AlertThreshold, AutoTopup
 from domain.state import LedgerEntry, Wallet
 
@@ -93,10 +94,11 @@ def balance_response(
 def transaction_response(wallet: Wallet, entry: LedgerEntry, now: datetime) -> TransactionResponse:
     rate = wallet.topup_conversion_rate if entry.type == "credit" else wallet.conversion_rate
     lot = next((lot for lot in wallet.lots if lot.id == entry.id), None) if entry.type == "credit" else None
-    available = "0" if entry.type == "credit" else None  # a spent or expired lot is no longer kept
+    available = "0"  # a debit, or a credit whose lot is spent or expired (no longer kept)
     if lot is not None:
         live = not lot.expired and not lot.pending and (lot.expires_at is None or now < lot.expires_at)
         available = to_wire(lot.remaining if live else Decimal(0))
+    reference_type, reference_id = reference(entry)
     return TransactionResponse(
         id=entry.id, wallet_id=wallet.id, customer_id=wallet.customer_id, tenant_id=wallet.tenant_id,
         environment_id=wallet.environment_id, type=entry.type, transaction_reason=entry.reason,
@@ -110,4 +112,5 @@ def transaction_response(wallet: Wallet, entry: LedgerEntry, now: datetime) -> T
         idempotency_key=entry.idempotency_key, description=entry.description, metadata=entry.metadata,
         lots_paid=[LotPaid(transaction_id=d.lot_id, credits=to_wire(d.credits)) for d in entry.draws],
         shortfall=to_wire(entry.shortfall) if entry.shortfall else None,
+        reference_type=reference_type, reference_id=reference_id, parent_transaction_id=parent_transaction(entry),
     )

@@ -162,6 +162,9 @@ class TransactionResponse(msgspec.Struct, omit_defaults=True):
     metadata: dict[str, str] = {}
     lots_paid: list[LotPaid] = []
     shortfall: str | None = None
+    reference_type: str | None = None
+    reference_id: str | None = None
+    parent_transaction_id: str | None = None
 
 
 class TopUpResponse(msgspec.Struct):
@@ -170,11 +173,12 @@ class TopUpResponse(msgspec.Struct):
 
 
 class Pagination(msgspec.Struct, omit_defaults=True):
-    """`next_cursor` (tally's, for the transactions list): pass it as `cursor` for the next page; absent on the last."""
+    """`next_cursor` (tally's, for the transactions list): pass it as `cursor` for the next page; absent on the last.
+    `total` is absent where it is not known exactly (a filtered list whose scan did not cover the whole ledger)."""
 
-    total: int
     limit: int
     offset: int
+    total: int | None = None
     next_cursor: str | None = None
 
 
