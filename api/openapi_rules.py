@@ -50,6 +50,8 @@ DECIMAL_FIELDS: dict[str, dict[str, Sign]] = {
     "TransformQuantity": {"divide_by": "positive"},
     "TierWire": {"unit_amount": "non_negative", "up_to": "any", "flat_amount": "non_negative"},
     "AutoTopupWire": {"threshold": "any", "amount": "any"},
+    "AutoTopupRequest": {"threshold": "any", "amount": "any"},
+    "CooldownWire": {"value": "non_negative"},
     "AlertThresholdWire": {"threshold": "any"},
 }
 REQUIRED_DECIMALS = {("DebitRequest", "credits"), ("TransformQuantity", "divide_by")}
@@ -127,6 +129,7 @@ def decimal_schema(existing: dict[str, Any], sign: Sign, may_be_empty: bool) -> 
     return schema
 
 
+_POSITIVE_TEXT = {"type": "string", "pattern": f"^({DECIMAL_PATTERNS['positive']})$"}
 # Rules across fields, each merged into its component.
 CROSS_FIELD_RULES: dict[str, dict[str, Any]] = {
     "CreateWalletRequest": _one_of_given("customer_id", "external_customer_id"),  # api/translate.py create_wallet
@@ -153,11 +156,12 @@ CROSS_FIELD_RULES: dict[str, dict[str, Any]] = {
         "properties": {"url": {"maxLength": WEBHOOK_URL_MAX_LENGTH, "pattern": URL_PATTERN},
                        "secret": {"anyOf": [{"type": "string", "pattern": SECRET_PATTERN}, {"type": "null"}]}},
     },
-    "AutoTopupWire": {  # domain/decide.py: enabled needs a threshold and a positive amount; api/translate.py
+    "AutoTopupRequest": {  # domain/decide.py: enabled needs a threshold and a positive amount; api/translate.py
         "properties": {"cooldown_seconds": {"minimum": 0, "maximum": COOLDOWN_MAX_SECONDS}},
         "if": {"properties": {"enabled": {"const": True}}, "required": ["enabled"]},
         "then": {"required": ["threshold", "amount"],
-                 "properties": {"threshold": {"type": "number"}, "amount": {"type": "number", "exclusiveMinimum": 0}}},
+                 "properties": {"threshold": {"not": {"type": "null"}},
+                                "amount": {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, _POSITIVE_TEXT]}}},
     },
 }
 

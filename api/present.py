@@ -4,9 +4,11 @@ from datetime import datetime
 from decimal import Decimal
 
 from api.schemas import (
+    COOLDOWN_UNITS,
     AlertSettingsWire,
     AlertThresholdWire,
     AutoTopupWire,
+    CooldownShown,
     CreditBreakdownWire,
     LotPaid,
     TransactionResponse,
@@ -45,8 +47,14 @@ def auto_topup_wire(topup: AutoTopup | None) -> AutoTopupWire | None:
         return None
     return AutoTopupWire(
         enabled=topup.enabled, threshold=_number(topup.threshold), amount=_number(topup.amount),
-        invoicing=topup.invoicing, cooldown_seconds=topup.cooldown_seconds,
+        invoicing=topup.invoicing, cooldown_seconds=topup.cooldown_seconds, cooldown=_cooldown(topup.cooldown_seconds),
     )
+
+
+def _cooldown(seconds: int) -> CooldownShown:
+    """`seconds` in the largest unit that divides it (Flexprice's form)."""
+    unit = next(name for name, length in reversed(COOLDOWN_UNITS.items()) if seconds % length == 0)
+    return CooldownShown(value=seconds // COOLDOWN_UNITS[unit], unit=unit)
 
 
 def _common(wallet: Wallet, view: BalanceView, breakdown: bool) -> dict[str, object]:

@@ -1,7 +1,8 @@
 """Wire shapes of the API (Flexprice-compatible), as msgspec Structs: decoded and encoded once, never by hand."""
 
 from datetime import datetime
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -24,12 +25,46 @@ class AlertSettingsWire(msgspec.Struct, omit_defaults=True):
     info: AlertThresholdWire | None = None
 
 
+COOLDOWN_UNITS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86_400, "WEEK": 604_800}
+"""Units of an auto top-up `cooldown` (case-insensitive) and their length in seconds; a month or a year has no fixed
+length, so neither is a unit."""
+# A JSON number or a decimal string, decoded exactly (msgspec reads a number's text into the Decimal).
+ExactDecimal = Annotated[Decimal, msgspec.Meta(extra_json_schema={"anyOf": [{"type": "string"}, {"type": "number"}]})]
+
+
+class CooldownWire(msgspec.Struct, forbid_unknown_fields=True):
+    """Flexprice's form of the cooldown: `value` `unit`s (api/translate.py turns it into whole seconds)."""
+
+    value: ExactDecimal
+    unit: Annotated[str, msgspec.Meta(max_length=16, description=f"one of {', '.join(COOLDOWN_UNITS)}")]
+
+
+class CooldownShown(msgspec.Struct):
+    value: int
+    unit: str
+
+
 class AutoTopupWire(msgspec.Struct, omit_defaults=True):
+    """Auto top-up as a wallet shows it; `cooldown` is `cooldown_seconds` in the largest unit that divides it."""
+
     enabled: bool | None = None
     threshold: float | None = None
     amount: float | None = None
     invoicing: bool | None = None
     cooldown_seconds: int | None = None
+    cooldown: CooldownShown | None = None
+
+
+class AutoTopupRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Auto top-up as a request sets it: threshold and amount exact (numbers or decimal strings); the cooldown as
+    `cooldown_seconds` or Flexprice's `cooldown` (both given must agree)."""
+
+    enabled: bool | None = None
+    threshold: ExactDecimal | None = None
+    amount: ExactDecimal | None = None
+    invoicing: bool | None = None
+    cooldown_seconds: int | None = None
+    cooldown: CooldownWire | None = None
 
 
 class WalletConfigWire(msgspec.Struct, omit_defaults=True):
@@ -48,7 +83,7 @@ class CreateWalletRequest(msgspec.Struct, forbid_unknown_fields=False):
     metadata: Metadata | None = None
     config: WalletConfigWire | None = None
     alert_settings: AlertSettingsWire | None = None
-    auto_topup: AutoTopupWire | None = None
+    auto_topup: AutoTopupRequest | None = None
     initial_credits_to_load: Decimalish | None = None
     initial_credits_expiry_date_utc: Timestamp | None = None
     initial_credits_to_load_expiry_date: DateNumber | None = None
@@ -60,7 +95,7 @@ class UpdateWalletRequest(msgspec.Struct):
     metadata: Metadata | None = None
     config: WalletConfigWire | None = None
     alert_settings: AlertSettingsWire | None = None
-    auto_topup: AutoTopupWire | None = None
+    auto_topup: AutoTopupRequest | None = None
 
 
 class TopUpRequest(msgspec.Struct):
