@@ -10,7 +10,20 @@ import msgspec
 from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 
-from api import admin, asof, customers, events, health, metrics, openapi, prices, transactions, wallets, webhooks
+from api import (
+    admin,
+    asof,
+    customers,
+    event_reads,
+    events,
+    health,
+    metrics,
+    openapi,
+    prices,
+    transactions,
+    wallets,
+    webhooks,
+)
 from api.accounts import Accounts, Clock, system_clock
 from api.auth import Principal
 from api.errors import install_error_handlers
@@ -78,6 +91,7 @@ def create_app(
     app.include_router(transactions.router)
     app.include_router(asof.router)
     app.include_router(events.router)
+    app.include_router(event_reads.router)
     app.include_router(prices.router)
     app.include_router(customers.router)
     app.include_router(webhooks.router)
