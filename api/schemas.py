@@ -1,10 +1,10 @@
 """Wire shapes of the API (Flexprice-compatible), as msgspec Structs: decoded and encoded once, never by hand."""
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from api.bounded import Currency, DateNumber, Description, IdempotencyKey, Metadata, Name, OptionalId, Timestamp
 from domain.events import DebitReason, GrantReason, WalletType
@@ -28,8 +28,10 @@ class AlertSettingsWire(msgspec.Struct, omit_defaults=True):
 COOLDOWN_UNITS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86_400, "WEEK": 604_800}
 """Units of an auto top-up `cooldown` (case-insensitive) and their length in seconds; a month or a year has no fixed
 length, so neither is a unit."""
-# A JSON number or a decimal string, decoded exactly (msgspec reads a number's text into the Decimal).
-ExactDecimal = Annotated[Decimal, msgspec.Meta(extra_json_schema={"anyOf": [{"type": "string"}, {"type": "number"}]})]
+# A JSON number or a decimal string, kept as its JSON text: a number's digits are read as written (never through a
+# float) and a string goes through the decimal grammar like every other (api/translate.py exact_decimal).
+ExactDecimal = Annotated[msgspec.Raw, msgspec.Meta(
+    extra_json_schema={"anyOf": [{"type": "string"}, {"type": "number"}]})]
 
 
 class CooldownWire(msgspec.Struct, forbid_unknown_fields=True):
@@ -60,8 +62,8 @@ class AutoTopupRequest(msgspec.Struct, forbid_unknown_fields=True):
     `cooldown_seconds` or Flexprice's `cooldown` (both given must agree)."""
 
     enabled: bool | None = None
-    threshold: ExactDecimal | None = None
-    amount: ExactDecimal | None = None
+    threshold: ExactDecimal | UnsetType = UNSET
+    amount: ExactDecimal | UnsetType = UNSET
     invoicing: bool | None = None
     cooldown_seconds: int | None = None
     cooldown: CooldownWire | None = None

@@ -101,10 +101,24 @@ def auto_topup(wire: AutoTopupRequest | None) -> AutoTopup | None:
                                    {"cooldown_seconds": seconds, "cooldown": converted})
         seconds = converted
     return AutoTopup(
-        enabled=bool(wire.enabled), threshold=decimal_field("auto_topup.threshold", wire.threshold),
-        amount=decimal_field("auto_topup.amount", wire.amount), invoicing=bool(wire.invoicing),
-        cooldown_seconds=seconds or 0,
+        enabled=bool(wire.enabled), threshold=decimal_field("auto_topup.threshold", exact_decimal(
+            "auto_topup.threshold", wire.threshold)),
+        amount=decimal_field("auto_topup.amount", exact_decimal("auto_topup.amount", wire.amount)),
+        invoicing=bool(wire.invoicing), cooldown_seconds=seconds or 0,
     )
+
+
+def exact_decimal(name: str, raw: msgspec.Raw | msgspec.UnsetType) -> str | None:
+    """The decimal text of a JSON number (its digits as written) or of a JSON string; None when absent or null;
+    anything else is a 400. decimal_field then holds either to the decimal grammar and its bounds."""
+    if raw is msgspec.UNSET or bytes(raw) == b"null":
+        return None
+    data = bytes(raw)
+    if data.startswith(b'"'):
+        return msgspec.json.decode(data, type=str)
+    if data[:1] in (b"-", *(bytes([c]) for c in b"0123456789")):
+        return data.decode()
+    raise ValidationFailed(f"{name} must be a number or a decimal string", {"field": name})
 
 
 def cooldown_seconds(wire: CooldownWire) -> int:
@@ -114,7 +128,10 @@ def cooldown_seconds(wire: CooldownWire) -> int:
     if unit is None:
         raise ValidationFailed(f"auto_topup.cooldown.unit must be one of {', '.join(COOLDOWN_UNITS)}",
                                {"field": "auto_topup.cooldown.unit", "value": wire.unit[:16]})
-    value = decimal_or("auto_topup.cooldown.value", wire.value, Decimal(0), "non_negative")
+    value = decimal_field("auto_topup.cooldown.value", exact_decimal("auto_topup.cooldown.value", wire.value),
+                          "non_negative")
+    if value is None:
+        raise ValidationFailed("auto_topup.cooldown.value is required", {"field": "auto_topup.cooldown.value"})
     seconds = value * unit
     if seconds != seconds.to_integral_value() or seconds > COOLDOWN_MAX_SECONDS:
         raise ValidationFailed(f"auto_topup.cooldown must be a whole number of seconds from 0 to "

@@ -51,6 +51,8 @@ REFUSED = [
     {"cooldown": {"value": 1, "unit": "DAY", "jitter": 5}}, {"cooldown_seconds": 60, "cooldown": {"value": 2,
                                                                                                  "unit": "MINUTE"}},
     {"cooldown_seconds": -5}, {"threshold": "ten"}, {"amount": "1e999999"}, {"cooldown_minutes": 5},
+    {"cooldown": {"value": None, "unit": "DAY"}}, {"cooldown": {"value": " 1", "unit": "DAY"}},
+    {"threshold": " 1"}, {"amount": "1_000"}, {"amount": True}, {"threshold": {"value": 1}}, {"amount": "\u0661"},
 ]
 
 
