@@ -87,8 +87,8 @@ QueryPosition = Annotated[str | None, Query(
 PageOffset = Annotated[int, Query(ge=0, le=bounds.PAGE_OFFSET_MAX)]
 TransactionsLimit = Annotated[int, Query(ge=1, le=bounds.TRANSACTIONS_PAGE_MAX)]
 DeliveriesLimit = Annotated[int, Query(ge=1, le=bounds.DELIVERIES_PAGE_MAX)]
-_CURSOR = "^[0-9]{1,12}(:[0-9]{1,10})?$"
-PageCursor = Annotated[str | None, Query(pattern=_CURSOR, description="a previous page's next_cursor")]
+CURSOR_PATTERN = "^[0-9]{1,12}(:[0-9]{1,10})?$"
+PageCursor = Annotated[str | None, Query(pattern=CURSOR_PATTERN, description="a previous page's next_cursor")]
 
 
 def cursor_parts(cursor: str | None) -> tuple[int | None, int]:
@@ -96,7 +96,7 @@ def cursor_parts(cursor: str | None) -> tuple[int | None, int]:
     there (`seq:skip`, written by a filtered scan whose budget ran out while skipping); a 400 when malformed."""
     if cursor is None:
         return None, 0
-    if re.fullmatch(_CURSOR, cursor) is None:
+    if re.fullmatch(CURSOR_PATTERN, cursor) is None:
         raise ValidationFailed("cursor must be a previous page's next_cursor", {"cursor": cursor[:64]})
     seq, _, skip = cursor.partition(":")
     return int(seq), int(skip or 0)

@@ -3,7 +3,8 @@
 tally keeps no index from an event id to its customer (the dedup markers hold digests per customer, store/dedup.py),
 so both reads are scoped to one customer's log: `external_customer_id` names it (the account ingestion filed the
 event under: its customer_id when it had one, else its external_customer_id). GET takes it as a query parameter or,
-for SDK clients whose get_event sends only the id, as the `x-external-customer-id` header. Each request examines at
+for SDK clients whose get_event sends only the id, as the `x-external-customer-id` header (without either it is a
+404 saying so: no event is found without its customer). Each request examines at
 most a bounded number of log entries (store/log_pages.py): the query pages on with `iter_last_key`, a lookup by id
 that reaches its bound without finding the event answers 404 saying so. A tenant reads only its own accounts.
 """
@@ -14,13 +15,14 @@ from typing import Annotated, Literal
 import msgspec
 from fastapi import APIRouter, Depends, Header
 from fastapi.responses import Response
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from api.auth import Caller, Principal
 from api.body import json_body, request_doc, response_doc
 from api.bounded import Filters, Id, OptionalId, PathId, QueryId, Timestamp
 from api.translate import time_field
 from api.wallets import Service, json
-from domain.errors import NotFound, ValidationFailed
+from domain.errors import NotFound
 from domain.events import UsageRecorded
 from domain.identity import AccountRef
 from store.entries import decode_entry
@@ -28,6 +30,16 @@ from store.log_pages import log_page
 from store.positions import is_after
 
 router = APIRouter(prefix="/v1", tags=["Events"])
+
+
+class EventIdConvertor(StringConvertor):
+    """An event id in a path, but not `bulk` or `query`: those are POST routes beside it, and a GET on them is a 405
+    (with their own Allow header), not a lookup of an event so named."""
+
+    regex = "(?!(?:bulk|query)$)[^/]+"
+
+
+register_url_convertor("event_id", EventIdConvertor())
 LOOKUP_BUDGET = 10_000
 """Log entries a lookup by id examines at most (newest first)."""
 QUERY_BUDGET = 5_000
@@ -56,10 +68,11 @@ class EventByIdResponse(msgspec.Struct):
 
 class EventsQuery(msgspec.Struct, forbid_unknown_fields=True):
     """POST /v1/events/query (SDK list_raw_events). Events are listed in the order they were recorded (`order`),
-    so `sort` (Flexprice's timestamp or event_name) and `iter_first_key` are refused; `iter_last_key` is a previous
-    page's, `start_time`/`end_time` bound the event's timestamp (inclusive; absent: unbounded)."""
+    so `sort` (Flexprice's timestamp or event_name), `iter_first_key` and an `offset` other than 0 are refused (400);
+    `iter_last_key` is a previous page's, `start_time`/`end_time` bound the event's timestamp (inclusive; absent:
+    unbounded)."""
 
-    external_customer_id: Id | None = None
+    external_customer_id: Id
     event_name: OptionalId | None = None
     event_id: OptionalId | None = None
     source: OptionalId | None = None
@@ -67,10 +80,10 @@ class EventsQuery(msgspec.Struct, forbid_unknown_fields=True):
     end_time: Timestamp | None = None
     property_filters: Filters | None = None
     order: Literal["asc", "desc"] | None = None
-    sort: str | None = None
-    page_size: int | None = None
-    offset: int | None = None
-    iter_first_key: str | None = None
+    sort: Annotated[str, msgspec.Meta(max_length=0)] | None = None
+    page_size: Annotated[int, msgspec.Meta(ge=1, le=PAGE_MAX)] | None = None
+    offset: Annotated[int, msgspec.Meta(ge=0, le=0)] | None = None
+    iter_first_key: Annotated[str, msgspec.Meta(max_length=0)] | None = None
     iter_last_key: _POSITION | None = None
 
 
@@ -88,20 +101,21 @@ def _wire(ref: AccountRef, event: UsageRecorded) -> EventWire:
                      properties=dict(event.properties))
 
 
-def _account(caller: Principal, customer: str | None) -> AccountRef:
+def _account(caller: Principal, customer: str | None, event_id: str) -> AccountRef:
     if not customer:
-        raise ValidationFailed("external_customer_id is required: tally reads events within one customer's log",
-                               {"field": "external_customer_id"})
+        raise NotFound(f"event {event_id} not found: no customer named (external_customer_id or the "
+                       "x-external-customer-id header); tally finds an event within one customer's log",
+                       {"event_id": event_id, "scope": "missing"})
     return AccountRef(caller.tenant_id, caller.environment_id, customer)
 
 
-@router.get("/events/{event_id}", responses=response_doc(200, EventByIdResponse, errors=(400, 404)))
+@router.get("/events/{event_id:event_id}", responses=response_doc(200, EventByIdResponse, errors=(400, 404)))
 async def get_event(
     event_id: PathId, caller: Caller, service: Service, external_customer_id: QueryId = None,
     x_external_customer_id: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Response:
     """The usage event `event_id` of the customer, searched newest first among its newest LOOKUP_BUDGET events."""
-    ref = _account(caller, external_customer_id or x_external_customer_id)
+    ref = _account(caller, external_customer_id or x_external_customer_id, event_id)
     page = await log_page(service.store, ref, False, None, LOOKUP_BUDGET)
     for entry in page.entries:
         event = decode_entry(entry.payload, entry.rates)
@@ -122,14 +136,8 @@ async def query_events(
 ) -> Response:
     """Matching usage events, newest first unless `order` is asc, `page_size` at most (1 to 1000, default 50);
     a page examines at most QUERY_BUDGET log entries and says where to go on (`iter_last_key`, `has_more`)."""
-    ref = _account(caller, body.external_customer_id)
-    if body.sort or body.iter_first_key or body.offset:
-        raise ValidationFailed("sort, iter_first_key and offset are not supported: events are listed in the order "
-                               "they were recorded and paged with iter_last_key",
-                               {"sort": body.sort, "iter_first_key": bool(body.iter_first_key), "offset": body.offset})
+    ref = AccountRef(caller.tenant_id, caller.environment_id, body.external_customer_id)
     size = PAGE_DEFAULT if body.page_size is None else body.page_size
-    if not 1 <= size <= PAGE_MAX:
-        raise ValidationFailed(f"page_size must be 1 to {PAGE_MAX}", {"page_size": size})
     start, end = time_field("start_time", body.start_time), time_field("end_time", body.end_time)
     ascending = body.order == "asc"
     page = await log_page(service.store, ref, ascending, body.iter_last_key, QUERY_BUDGET)

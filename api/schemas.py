@@ -26,7 +26,7 @@ class AlertSettingsWire(msgspec.Struct, omit_defaults=True):
 
 
 COOLDOWN_UNITS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86_400, "WEEK": 604_800}
-"""Units of an auto top-up `cooldown` (case-insensitive) and their length in seconds; a month or a year has no fixed
+"""Units of an auto top-up `cooldown` (upper or lower case) and their length in seconds; a month or a year has no fixed
 length, so neither is a unit."""
 # A JSON number or a decimal string, kept as its JSON text: a number's digits are read as written (never through a
 # float) and a string goes through the decimal grammar like every other (api/translate.py exact_decimal).
@@ -34,11 +34,14 @@ ExactDecimal = Annotated[msgspec.Raw, msgspec.Meta(
     extra_json_schema={"anyOf": [{"type": "string"}, {"type": "number"}]})]
 
 
+CooldownUnit = Literal["SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "second", "minute", "hour", "day", "week"]
+
+
 class CooldownWire(msgspec.Struct, forbid_unknown_fields=True):
     """Flexprice's form of the cooldown: `value` `unit`s (api/translate.py turns it into whole seconds)."""
 
     value: ExactDecimal
-    unit: Annotated[str, msgspec.Meta(max_length=16, description=f"one of {', '.join(COOLDOWN_UNITS)}")]
+    unit: CooldownUnit
 
 
 class CooldownShown(msgspec.Struct):

@@ -6,19 +6,21 @@ reference_type, reference_id, priority and created_by; `expiry_date < expiry_dat
 `expiry_date > expiry_date_after` (a transaction without expiry matches neither); `credits_available >
 credits_available_gt`, compared as exact decimals; `start_time <= created_at <= end_time`; `status` published
 matches every transaction (tally deletes and archives none), deleted and archived none. A filter tally does not
-honour (`expand`, `filters`, a sort field other than created_at) is a 400, never ignored.
+honour (`expand`, `filters`, a sort field other than created_at) is a 400, never ignored. A sort condition's
+direction takes precedence over `order`.
 """
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
-from api.bounded import Id, OptionalId, Timestamp
-from api.schemas import TransactionResponse
-from api.translate import decimal_field, int_field, time_field
-from domain.bounds import PRIORITY_MAX
+from api.bounded import CURSOR_PATTERN, Id, OptionalId, Timestamp
+from api.schemas import ExactDecimal, TransactionResponse
+from api.translate import decimal_field, exact_decimal, int_field, time_field
+from domain.bounds import PAGE_OFFSET_MAX, PRIORITY_MAX, TRANSACTIONS_PAGE_MAX
 from domain.errors import ValidationFailed
 
 TransactionType = Literal["credit", "debit"]
@@ -34,7 +36,7 @@ SORT_FIELDS = ("created_at",)
 
 
 class SortWire(msgspec.Struct, forbid_unknown_fields=True):
-    field: str | None = None
+    field: Literal["created_at"] | None = None
     direction: Order | None = None
 
 
@@ -49,9 +51,10 @@ class FilterConditionWire(msgspec.Struct, forbid_unknown_fields=True):
 
 class TransactionSearchRequest(msgspec.Struct, forbid_unknown_fields=True):
     """POST /v1/wallets/transactions/search (SDK query_wallet_transaction). `id` is the wallet searched (required:
-    tally searches one wallet's ledger); `cursor` is tally's, a previous page's `pagination.next_cursor`."""
+    tally searches one wallet's ledger); `cursor` is tally's, a previous page's `pagination.next_cursor`. `expand`
+    and `filters` are not supported: only their empty forms are accepted."""
 
-    id: Id | None = None
+    id: Id
     type: TransactionType | None = None
     transaction_status: TransactionStatus | None = None
     transaction_reason: TransactionReason | None = None
@@ -59,19 +62,19 @@ class TransactionSearchRequest(msgspec.Struct, forbid_unknown_fields=True):
     reference_id: OptionalId | None = None
     expiry_date_before: Timestamp | None = None
     expiry_date_after: Timestamp | None = None
-    credits_available_gt: Decimal | None = None
-    priority: int | None = None
+    credits_available_gt: ExactDecimal | UnsetType = UNSET
+    priority: Annotated[int, msgspec.Meta(ge=0, le=PRIORITY_MAX)] | None = None
     created_by: OptionalId | None = None
     start_time: Timestamp | None = None
     end_time: Timestamp | None = None
     status: RecordStatus | None = None
-    expand: str | None = None
-    filters: list[FilterConditionWire] | None = None
-    sort: list[SortWire] | None = None
+    expand: Annotated[str, msgspec.Meta(max_length=0)] | None = None
+    filters: Annotated[list[FilterConditionWire], msgspec.Meta(max_length=0)] | None = None
+    sort: Annotated[list[SortWire], msgspec.Meta(max_length=1)] | None = None
     order: Order | None = None
-    limit: int | None = None
-    offset: int | None = None
-    cursor: str | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=TRANSACTIONS_PAGE_MAX)] | None = None
+    offset: Annotated[int, msgspec.Meta(ge=0, le=PAGE_OFFSET_MAX)] | None = None
+    cursor: Annotated[str, msgspec.Meta(pattern=CURSOR_PATTERN)] | None = None
 
 
 class TransactionQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,7 +88,7 @@ class TransactionQuery(msgspec.Struct, frozen=True, kw_only=True):
     expiry_before: datetime | None = None
     expiry_after: datetime | None = None
     credits_available_gt: Decimal | None = None
-    priority: int | None = None
+    priority: Annotated[int, msgspec.Meta(ge=0, le=PRIORITY_MAX)] | None = None
     created_by: str | None = None
     start: datetime | None = None
     end: datetime | None = None
@@ -105,23 +108,18 @@ def refuse_unsupported(expand: str | None, filters: list[FilterConditionWire] | 
                                {"filters": len(filters)})
 
 
-def ascending(order: str | None, sort: list[SortWire] | None = None, sort_field: str | None = None) -> bool:
-    """Whether the list is oldest first: `order` and the sort conditions (created_at only) must agree."""
-    fields = [s.field for s in sort or []] + ([sort_field] if sort_field else [])
-    unknown = [f for f in fields if f not in SORT_FIELDS]
-    if unknown or len(sort or []) > 1:
-        raise ValidationFailed(f"transactions sort by one field, one of: {', '.join(SORT_FIELDS)}",
-                               {"sort": [str(f)[:64] for f in fields]})
-    directions = {d for d in [order, *(s.direction for s in sort or [])] if d}
-    if len(directions) > 1:
-        raise ValidationFailed("order and the sort direction disagree", {"order": sorted(directions)})
-    return directions == {"asc"}
+def ascending(order: str | None, sort: list[SortWire] | None = None) -> bool:
+    """Whether the list is oldest first: a sort condition's direction, else `order` (newest first by default)."""
+    direction = next((s.direction for s in sort or [] if s.direction), None)
+    return (direction or order) == "asc"
 
 
 def parse_query(values: dict[str, Any], is_ascending: bool) -> TransactionQuery:
     """The parsed filters from their wire values (query parameters or search body; empty text is not given)."""
     given = {name: value for name, value in values.items() if value is not None and value != ""}
     gt = given.get("credits_available_gt")
+    if isinstance(gt, msgspec.Raw | UnsetType):
+        gt = exact_decimal("credits_available_gt", gt)
     return TransactionQuery(
         type=given.get("type"), transaction_status=given.get("transaction_status"),
         transaction_reason=given.get("transaction_reason"), reference_type=given.get("reference_type"),

@@ -87,4 +87,4 @@ def test_events_read_back(sdk: Flexprice) -> None:
         time.sleep(0.05)  # polling the projector's progress, bounded by the deadline
     assert found.status == "processed"
     with pytest.raises((ErrorResponse, FlexpriceDefaultError)):
-        sdk.events.get_event(id="sdk-read-3")  # no customer scope: a 400, never a scan of every customer
+        sdk.events.get_event(id="sdk-read-3")  # no customer scope: a 404 saying so, never a scan of every customer

@@ -1,7 +1,7 @@
 """Usage events read back on a real Redis: by id (query parameter or header scope) and by query (each filter equals
 the whole list filtered in the test by the same rule, both orders, paged through iter_last_key, also when a page's
-budget is smaller than the log), archived or not; a missing scope, unknown fields and unsupported options are a
-400; an unknown id or another tenant's event is a 404."""
+budget is smaller than the log), archived or not; unknown fields and unsupported options are a 400; an
+unknown id, a lookup without its customer or another tenant's event is a 404."""
 
 from datetime import datetime
 from pathlib import Path
@@ -107,7 +107,9 @@ async def test_scope_unknown_fields_and_other_tenants(clean_redis: str) -> None:
         assert (await client.get(f"/v1/events/{CUSTOMER}-e1", params=scope, headers=other)).status_code == 404
         theirs = await client.post("/v1/events/query", json=scope, headers=other)
         assert theirs.status_code == 200 and theirs.json()["events"] == []
-        assert (await client.get(f"/v1/events/{CUSTOMER}-e1")).status_code == 400
+        unscoped = await client.get(f"/v1/events/{CUSTOMER}-e1")
+        assert unscoped.status_code == 404 and "no customer named" in unscoped.json()["message"]
+        assert (await client.get("/v1/events/query")).status_code == 405, "a sibling POST route, not an event id"
         for body in [{}, {**scope, "unknown": 1}, {**scope, "sort": "timestamp"}, {**scope, "iter_first_key": "1-0"},
                      {**scope, "offset": 5}, {**scope, "page_size": 0}, {**scope, "start_time": "soon"},
                      {**scope, "order": "up"}, {**scope, "iter_last_key": "x"}]:

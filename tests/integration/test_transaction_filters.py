@@ -165,14 +165,13 @@ REFUSED = [
     {"unknown_filter": "x"}, {"type": "CREDIT"}, {"transaction_status": "done"}, {"transaction_reason": "GIFT"},
     {"start_time": "yesterday"}, {"end_time": "2026-01-01T00:00:00"}, {"expiry_date_before": "2026-13-01T00:00:00Z"},
     {"credits_available_gt": "abc"}, {"priority": "-1"}, {"status": "gone"}, {"order": "up"}, {"sort": "amount"},
-    {"sort": "created_at", "order": "asc", "expand": "wallet"}, {"id": "wallet_other"}, {"cursor": "x1"},
+    {"sort": "created_at", "order": "asc", "expand": "wallet"}, {"cursor": "x1"}, {"priority": "2000000000"},
 ]
 SEARCH_REFUSED = [
     {"unknown_field": 1}, {"type": "CREDIT"}, {"start_time": "not a time"}, {"credits_available_gt": "NaN"},
     {"filters": [{"field": "amount", "operator": "gt", "value": {"number": 1}}]},
-    {"sort": [{"field": "amount", "direction": "asc"}]}, {"sort": [{"field": "created_at", "direction": "asc"}],
-                                                          "order": "desc"},
-    {"expand": "customer"}, {"limit": 0}, {"priority": -1},
+    {"sort": [{"field": "amount", "direction": "asc"}]}, {"sort": [{"field": "created_at"}, {"field": "created_at"}]},
+    {"expand": "customer"}, {"limit": 0}, {"priority": -1}, {"credits_available_gt": " 1"}, {"cursor": "1:x"},
 ]
 
 
@@ -193,6 +192,11 @@ async def test_unknown_filters_and_bad_values_are_a_400_and_another_tenant_lists
         missing = await client.post(search, json={"type": "credit"})
         assert missing.status_code == 400 and "id" in missing.json()["message"]
         assert (await client.post(search, json={"id": wallet_id})).json()["pagination"]["total"] == 1
+        elsewhere = await client.get(url, params={"id": "wallet_other"})  # another wallet's transactions: none here
+        assert elsewhere.status_code == 200 and elsewhere.json()["items"] == []
+        assert len((await client.get(url, params={"id": wallet_id})).json()["items"]) == 1
+        both = {"id": wallet_id, "order": "desc", "sort": [{"field": "created_at", "direction": "asc"}]}
+        assert (await client.post(search, json=both)).status_code == 200, "a sort direction takes precedence"
         other = {"x-api-key": OTHER_KEY}
         assert (await client.get(url, headers=other)).status_code == 404
         assert (await client.post(search, json={"id": wallet_id}, headers=other)).status_code == 404
