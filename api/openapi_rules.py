@@ -171,6 +171,8 @@ CROSS_FIELD_RULES: dict[str, dict[str, Any]] = {
     "CooldownWire": {"allOf": [_cooldown_value(unit, seconds) for unit, seconds in COOLDOWN_UNITS.items()]},
     "AutoTopupRequest": {  # domain/decide.py: enabled needs a threshold and a positive amount; api/translate.py
         "properties": {"cooldown_seconds": {"minimum": 0, "maximum": COOLDOWN_MAX_SECONDS}},
+        "not": {"required": ["cooldown", "cooldown_seconds"],
+                "properties": {"cooldown": {"not": {"type": "null"}}, "cooldown_seconds": {"not": {"type": "null"}}}},
         "if": {"properties": {"enabled": {"const": True}}, "required": ["enabled"]},
         "then": {"required": ["threshold", "amount"],
                  "properties": {"threshold": {"not": {"type": "null"}},

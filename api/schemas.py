@@ -31,7 +31,7 @@ length, so neither is a unit."""
 # A JSON number or a decimal string, kept as its JSON text: a number's digits are read as written (never through a
 # float) and a string goes through the decimal grammar like every other (api/translate.py exact_decimal).
 ExactDecimal = Annotated[msgspec.Raw, msgspec.Meta(
-    extra_json_schema={"anyOf": [{"type": "string"}, {"type": "number"}]})]
+    extra_json_schema={"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}]})]
 
 
 CooldownUnit = Literal["SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "second", "minute", "hour", "day", "week"]
@@ -62,7 +62,7 @@ class AutoTopupWire(msgspec.Struct, omit_defaults=True):
 
 class AutoTopupRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Auto top-up as a request sets it: threshold and amount exact (numbers or decimal strings); the cooldown as
-    `cooldown_seconds` or Flexprice's `cooldown` (both given must agree)."""
+    `cooldown_seconds` or Flexprice's `cooldown`, not both."""
 
     enabled: bool | None = None
     threshold: ExactDecimal | UnsetType = UNSET

@@ -95,11 +95,10 @@ def auto_topup(wire: AutoTopupRequest | None) -> AutoTopup | None:
         return None
     seconds = int_field("auto_topup.cooldown_seconds", wire.cooldown_seconds, COOLDOWN_MAX_SECONDS)
     if wire.cooldown is not None:
-        converted = cooldown_seconds(wire.cooldown)
-        if seconds is not None and seconds != converted:
-            raise ValidationFailed("auto_topup.cooldown and auto_topup.cooldown_seconds disagree",
-                                   {"cooldown_seconds": seconds, "cooldown": converted})
-        seconds = converted
+        if seconds is not None:
+            raise ValidationFailed("auto_topup takes cooldown or cooldown_seconds, not both",
+                                   {"cooldown_seconds": seconds})
+        seconds = cooldown_seconds(wire.cooldown)
     return AutoTopup(
         enabled=bool(wire.enabled), threshold=decimal_field("auto_topup.threshold", exact_decimal(
             "auto_topup.threshold", wire.threshold)),

@@ -18,6 +18,9 @@ from store.entries import LogEntry
 from store.eventstore import EventStore, encode_ref
 from store.positions import is_after, parse, text
 
+LAST = (2**64 - 1, 2**64 - 1)
+"""The greatest stream position."""
+
 
 class LogPage(msgspec.Struct, frozen=True):
     entries: list[LogEntry]
@@ -25,7 +28,14 @@ class LogPage(msgspec.Struct, frozen=True):
 
 
 async def log_page(store: EventStore, ref: AccountRef, ascending: bool, after: str | None, budget: int) -> LogPage:
-    """Up to `budget` entries past `after` (None: from the start in that order), in order."""
+    """Up to `budget` entries past `after` (None: from the start in that order), in order. Nothing lies past the
+    first or the last position a stream can have (Redis refuses an exclusive range from there)."""
+    if after is not None and max(parse(after)) > LAST[0]:  # beyond every position
+        if ascending:
+            return LogPage([], None)
+        after = f"{LAST[0]}-{LAST[1]}"
+    if after is not None and parse(after) == (LAST if ascending else (0, 0)):
+        return LogPage([], None)
     keys = store.keys
     async with store.redis.pipeline(transaction=False) as pipe:
         if ascending:

@@ -110,6 +110,12 @@ async def test_scope_unknown_fields_and_other_tenants(clean_redis: str) -> None:
         unscoped = await client.get(f"/v1/events/{CUSTOMER}-e1")
         assert unscoped.status_code == 404 and "no customer named" in unscoped.json()["message"]
         assert (await client.get("/v1/events/query")).status_code == 405, "a sibling POST route, not an event id"
+        for edge in [{"iter_last_key": "0-0"}, {"iter_last_key": "99999999999999999999-0", "order": "asc"},
+                     {"iter_last_key": "18446744073709551615-18446744073709551615", "order": "asc"}]:
+            reply = await client.post("/v1/events/query", json={**scope, **edge})
+            assert reply.status_code == 200 and reply.json()["events"] == [], (edge, reply.text)
+        beyond = await client.post("/v1/events/query", json={**scope, "iter_last_key": "99999999999999999999-0"})
+        assert len(beyond.json()["events"]) == 2, "every position lies before one beyond the greatest"
         for body in [{}, {**scope, "unknown": 1}, {**scope, "sort": "timestamp"}, {**scope, "iter_first_key": "1-0"},
                      {**scope, "offset": 5}, {**scope, "page_size": 0}, {**scope, "start_time": "soon"},
                      {**scope, "order": "up"}, {**scope, "iter_last_key": "x"}]:
