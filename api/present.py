@@ -52,8 +52,9 @@ def auto_topup_wire(topup: AutoTopup | None) -> AutoTopupWire | None:
 
 
 def _cooldown(seconds: int) -> CooldownShown:
-    """`seconds` in the largest unit that divides it (Flexprice's form)."""
-    unit = next(name for name, length in reversed(COOLDOWN_UNITS.items()) if seconds % length == 0)
+    """`seconds` in the largest unit that divides it (Flexprice's form); no cooldown is 0 SECOND."""
+    unit = next(name for name, length in reversed(COOLDOWN_UNITS.items()) if seconds % length == 0 and
+                (seconds or length == 1))
     return CooldownShown(value=seconds // COOLDOWN_UNITS[unit], unit=unit)
 
 

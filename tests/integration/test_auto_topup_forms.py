@@ -26,7 +26,7 @@ TOPUP = {"enabled": True, "threshold": "10", "amount": "50"}
     ({"cooldown": {"value": 3, "unit": "DAY"}}, 259_200, {"value": 3, "unit": "DAY"}),
     ({"cooldown": {"value": 2, "unit": "WEEK"}}, 1_209_600, {"value": 2, "unit": "WEEK"}),
     ({"cooldown_seconds": 3600}, 3600, {"value": 1, "unit": "HOUR"}),
-    ({}, 0, {"value": 0, "unit": "WEEK"}),
+    ({}, 0, {"value": 0, "unit": "SECOND"}),
 ])
 async def test_a_cooldown_in_either_form_is_kept_as_exact_seconds(
     clean_redis: str, form: dict[str, Any], seconds: int, shown: dict[str, Any]
