@@ -16,12 +16,14 @@ from api import (
     asof,
     customer_directory,
     customers,
+    event_reads,
     events,
     health,
     hot,
     metrics,
     openapi,
     prices,
+    transactions,
     wallets,
     webhooks,
 )
@@ -98,9 +100,11 @@ def create_app(
                   description="Exact, instant, provable wallet balances; Flexprice-compatible under /v1.")
     app.include_router(customer_directory.router)  # first: /customers/external/{id} before /customers/{id}/...
     app.include_router(wallets.router)
+    app.include_router(transactions.router)
     app.include_router(asof.router)
     app.include_router(events.router)
     app.include_router(hot.router)
+    app.include_router(event_reads.router)
     app.include_router(prices.router)
     app.include_router(customers.router)
     app.include_router(webhooks.router)

@@ -4,6 +4,7 @@ The limits come from `domain.bounds`; msgspec enforces them while decoding (a 40
 states them in the OpenAPI document (maxLength, pattern, maxProperties, minimum, maximum).
 """
 
+import re
 from typing import Annotated, Any
 
 import msgspec
@@ -90,12 +91,19 @@ QueryPosition = Annotated[str | None, Query(
 PageOffset = Annotated[int, Query(ge=0, le=bounds.PAGE_OFFSET_MAX)]
 TransactionsLimit = Annotated[int, Query(ge=1, le=bounds.TRANSACTIONS_PAGE_MAX)]
 DeliveriesLimit = Annotated[int, Query(ge=1, le=bounds.DELIVERIES_PAGE_MAX)]
-PageCursor = Annotated[str | None, Query(pattern="^[0-9]{1,12}$", description="a previous page's next_cursor")]
+CURSOR_PATTERN = "^[0-9]{1,12}(:[0-9]{1,10})?$"
+PageCursor = Annotated[str | None, Query(pattern=CURSOR_PATTERN, description="a previous page's next_cursor")]
 
 
-def cursor_seq(cursor: str | None) -> int | None:
-    """The ledger seq a transactions cursor names (the entry the page starts at)."""
-    return None if cursor is None else int(cursor)
+def cursor_parts(cursor: str | None) -> tuple[int | None, int]:
+    """The ledger seq a transactions cursor names (the entry the page starts at) and the matches still to skip
+    there (`seq:skip`, written by a filtered scan whose budget ran out while skipping); a 400 when malformed."""
+    if cursor is None:
+        return None, 0
+    if re.fullmatch(CURSOR_PATTERN, cursor) is None:
+        raise ValidationFailed("cursor must be a previous page's next_cursor", {"cursor": cursor[:64]})
+    seq, _, skip = cursor.partition(":")
+    return int(seq), int(skip or 0)
 
 
 def check_id(name: str, value: str) -> str:

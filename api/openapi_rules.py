@@ -8,6 +8,7 @@ api/translate.py against the grammar of domain/money.py; the document gives each
 from typing import Any, Literal
 
 from api.events import MAX_BULK
+from api.schemas import COOLDOWN_UNITS
 from domain.bounds import (
     COOLDOWN_MAX_SECONDS,
     DECIMAL_FRACTION_DIGITS,
@@ -52,6 +53,8 @@ DECIMAL_FIELDS: dict[str, dict[str, Sign]] = {
     "TransformQuantity": {"divide_by": "positive"},
     "TierWire": {"unit_amount": "non_negative", "up_to": "any", "flat_amount": "non_negative"},
     "AutoTopupWire": {"threshold": "any", "amount": "any"},
+    "AutoTopupRequest": {"threshold": "any", "amount": "any"},
+    "TransactionSearchRequest": {"credits_available_gt": "any"},
     "AlertThresholdWire": {"threshold": "any"},
 }
 REQUIRED_DECIMALS = {("DebitRequest", "credits"), ("TransformQuantity", "divide_by")}
@@ -78,8 +81,11 @@ TIMESTAMP_FIELDS: dict[str, dict[str, bool]] = {
     "CreatePriceRequest": {"effective_from": True},
     "BillingRequest": {"anchor": False},
     "CustomerSearchRequest": {"start_time": True, "end_time": True},
+    "TransactionSearchRequest": {"expiry_date_before": True, "expiry_date_after": True, "start_time": True,
+                                 "end_time": True},
+    "EventsQuery": {"start_time": True, "end_time": True},
 }
-TIMESTAMP_QUERY_PARAMETERS = {"at"}
+TIMESTAMP_QUERY_PARAMETERS = {"at", "start_time", "end_time", "expiry_date_before", "expiry_date_after"}
 
 
 def _one_of_given(*names: str) -> dict[str, Any]:
@@ -130,6 +136,15 @@ def decimal_schema(existing: dict[str, Any], sign: Sign, may_be_empty: bool) -> 
     return schema
 
 
+_POSITIVE_TEXT = {"type": "string", "pattern": f"^({DECIMAL_PATTERNS['positive']})$"}
+
+def _cooldown_value(unit: str, seconds: int) -> dict[str, Any]:
+    """A cooldown in `unit`: a whole number of them within the bound (api/translate.py cooldown_seconds)."""
+    return {"if": {"properties": {"unit": {"enum": [unit, unit.lower()]}}},
+            "then": {"properties": {"value": {"type": "integer", "minimum": 0,
+                                              "maximum": COOLDOWN_MAX_SECONDS // seconds}}}}
+
+
 # Rules across fields, each merged into its component.
 CROSS_FIELD_RULES: dict[str, dict[str, Any]] = {
     "CreateWalletRequest": _one_of_given("customer_id", "external_customer_id"),  # api/translate.py create_wallet
@@ -159,11 +174,15 @@ CROSS_FIELD_RULES: dict[str, dict[str, Any]] = {
         "properties": {"url": {"maxLength": WEBHOOK_URL_MAX_LENGTH, "pattern": URL_PATTERN},
                        "secret": {"anyOf": [{"type": "string", "pattern": SECRET_PATTERN}, {"type": "null"}]}},
     },
-    "AutoTopupWire": {  # domain/decide.py: enabled needs a threshold and a positive amount; api/translate.py
+    "CooldownWire": {"allOf": [_cooldown_value(unit, seconds) for unit, seconds in COOLDOWN_UNITS.items()]},
+    "AutoTopupRequest": {  # domain/decide.py: enabled needs a threshold and a positive amount; api/translate.py
         "properties": {"cooldown_seconds": {"minimum": 0, "maximum": COOLDOWN_MAX_SECONDS}},
+        "not": {"required": ["cooldown", "cooldown_seconds"],
+                "properties": {"cooldown": {"not": {"type": "null"}}, "cooldown_seconds": {"not": {"type": "null"}}}},
         "if": {"properties": {"enabled": {"const": True}}, "required": ["enabled"]},
         "then": {"required": ["threshold", "amount"],
-                 "properties": {"threshold": {"type": "number"}, "amount": {"type": "number", "exclusiveMinimum": 0}}},
+                 "properties": {"threshold": {"not": {"type": "null"}},
+                                "amount": {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, _POSITIVE_TEXT]}}},
     },
 }
 

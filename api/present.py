@@ -5,9 +5,11 @@ from decimal import Decimal
 from typing import Literal, TypedDict
 
 from api.schemas import (
+    COOLDOWN_UNITS,
     AlertSettingsWire,
     AlertThresholdWire,
     AutoTopupWire,
+    CooldownShown,
     CreditBreakdownWire,
     LotPaid,
     TransactionResponse,
@@ -19,6 +21,7 @@ from domain.balance import BalanceView
 from domain.events import WalletType
 from domain.lots import is_available
 from domain.money import ZERO, canonical, to_wire
+from domain.references import parent_transaction, reference
 from domain.settings import AlertSettings, AlertState, AlertThreshold, AutoTopup
 from domain.state import LedgerEntry, Wallet, WalletStatus
 
@@ -47,7 +50,7 @@ def auto_topup_wire(topup: AutoTopup | None) -> AutoTopupWire | None:
         return None
     return AutoTopupWire(
         enabled=topup.enabled, threshold=_number(topup.threshold), amount=_number(topup.amount),
-        invoicing=topup.invoicing, cooldown_seconds=topup.cooldown_seconds,
+        invoicing=topup.invoicing, cooldown_seconds=topup.cooldown_seconds, cooldown=_cooldown(topup.cooldown_seconds),
     )
 
 
@@ -78,6 +81,13 @@ class _WalletFields(TypedDict):
     alert_settings: AlertSettingsWire | None
     auto_topup: AutoTopupWire | None
     credits_available_breakdown: CreditBreakdownWire | None
+
+
+def _cooldown(seconds: int) -> CooldownShown:
+    """`seconds` in the largest unit that divides it (Flexprice's form); no cooldown is 0 SECOND."""
+    unit = next(name for name, length in reversed(COOLDOWN_UNITS.items()) if seconds % length == 0 and
+                (seconds or length == 1))
+    return CooldownShown(value=seconds // COOLDOWN_UNITS[unit], unit=unit)
 
 
 def _common(wallet: Wallet, view: BalanceView, breakdown: bool) -> _WalletFields:
@@ -125,9 +135,10 @@ def balance_response(
 def transaction_response(wallet: Wallet, entry: LedgerEntry, now: datetime) -> TransactionResponse:
     rate = wallet.topup_conversion_rate if entry.type == "credit" else wallet.conversion_rate
     lot = next((lot for lot in wallet.lots if lot.id == entry.id), None) if entry.type == "credit" else None
-    available = "0" if entry.type == "credit" else None  # a spent or expired lot is no longer kept
+    available = "0"  # a debit, or a credit whose lot is spent or expired (no longer kept)
     if lot is not None:
         available = to_wire(lot.remaining if is_available(lot, now) else ZERO)
+    reference_type, reference_id = reference(entry)
     return TransactionResponse(
         id=entry.id, wallet_id=wallet.id, customer_id=wallet.customer_id, tenant_id=wallet.tenant_id,
         environment_id=wallet.environment_id, type=entry.type, transaction_reason=entry.reason,
@@ -141,4 +152,5 @@ def transaction_response(wallet: Wallet, entry: LedgerEntry, now: datetime) -> T
         idempotency_key=entry.idempotency_key, description=entry.description, metadata=entry.metadata,
         lots_paid=[LotPaid(transaction_id=d.lot_id, credits=to_wire(d.credits)) for d in entry.draws],
         shortfall=to_wire(entry.shortfall) if entry.shortfall else None,
+        reference_type=reference_type, reference_id=reference_id, parent_transaction_id=parent_transaction(entry),
     )

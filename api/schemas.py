@@ -1,9 +1,10 @@
 """Wire shapes of the API (Flexprice-compatible), as msgspec Structs: decoded and encoded once, never by hand."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from api.bounded import (
     Currency,
@@ -34,12 +35,51 @@ class AlertSettingsWire(msgspec.Struct, omit_defaults=True, forbid_unknown_field
     info: AlertThresholdWire | None = None
 
 
+COOLDOWN_UNITS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86_400, "WEEK": 604_800}
+"""Units of an auto top-up `cooldown` (upper or lower case) and their length in seconds; a month or a year has no fixed
+length, so neither is a unit."""
+# A JSON number or a decimal string, kept as its JSON text: a number's digits are read as written (never through a
+# float) and a string goes through the decimal grammar like every other (api/translate.py exact_decimal).
+ExactDecimal = Annotated[msgspec.Raw, msgspec.Meta(
+    extra_json_schema={"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}]})]
+
+
+CooldownUnit = Literal["SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "second", "minute", "hour", "day", "week"]
+
+
+class CooldownWire(msgspec.Struct, forbid_unknown_fields=True):
+    """Flexprice's form of the cooldown: `value` `unit`s (api/translate.py turns it into whole seconds)."""
+
+    value: ExactDecimal
+    unit: CooldownUnit
+
+
+class CooldownShown(msgspec.Struct):
+    value: int
+    unit: str
+
+
 class AutoTopupWire(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    """Auto top-up as a wallet shows it; `cooldown` is `cooldown_seconds` in the largest unit that divides it."""
+
     enabled: bool | None = None
     threshold: float | None = None
     amount: float | None = None
     invoicing: bool | None = None
     cooldown_seconds: int | None = None
+    cooldown: CooldownShown | None = None
+
+
+class AutoTopupRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Auto top-up as a request sets it: threshold and amount exact (numbers or decimal strings); the cooldown as
+    `cooldown_seconds` or Flexprice's `cooldown`, not both."""
+
+    enabled: bool | None = None
+    threshold: ExactDecimal | UnsetType = UNSET
+    amount: ExactDecimal | UnsetType = UNSET
+    invoicing: bool | None = None
+    cooldown_seconds: int | None = None
+    cooldown: CooldownWire | None = None
 
 
 class WalletConfigWire(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
@@ -58,7 +98,7 @@ class CreateWalletRequest(msgspec.Struct, forbid_unknown_fields=True):
     metadata: Metadata | None = None
     config: WalletConfigWire | None = None
     alert_settings: AlertSettingsWire | None = None
-    auto_topup: AutoTopupWire | None = None
+    auto_topup: AutoTopupRequest | None = None
     initial_credits_to_load: Decimalish | None = None
     initial_credits_expiry_date_utc: Timestamp | None = None
     initial_credits_to_load_expiry_date: DateNumber | None = None
@@ -71,7 +111,7 @@ class UpdateWalletRequest(msgspec.Struct, forbid_unknown_fields=True):
     metadata: Metadata | None = None
     config: WalletConfigWire | None = None
     alert_settings: AlertSettingsWire | None = None
-    auto_topup: AutoTopupWire | None = None
+    auto_topup: AutoTopupRequest | None = None
 
 
 class TopUpRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -173,6 +213,9 @@ class TransactionResponse(msgspec.Struct, omit_defaults=True):
     metadata: dict[str, str] = {}
     lots_paid: list[LotPaid] = []
     shortfall: str | None = None
+    reference_type: str | None = None
+    reference_id: str | None = None
+    parent_transaction_id: str | None = None
 
 
 class TopUpResponse(msgspec.Struct):
@@ -181,11 +224,12 @@ class TopUpResponse(msgspec.Struct):
 
 
 class Pagination(msgspec.Struct, omit_defaults=True):
-    """`next_cursor` (tally's, for the transactions list): pass it as `cursor` for the next page; absent on the last."""
+    """`next_cursor` (tally's, for the transactions list): pass it as `cursor` for the next page; absent on the last.
+    `total` is absent where it is not known exactly (a filtered list whose scan did not cover the whole ledger)."""
 
-    total: int
     limit: int
     offset: int
+    total: int | None = None
     next_cursor: str | None = None
 
 

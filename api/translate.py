@@ -10,9 +10,11 @@ import msgspec
 from api.auth import Principal
 from api.ids import new_id
 from api.schemas import (
+    COOLDOWN_UNITS,
     AlertSettingsWire,
     AlertThresholdWire,
-    AutoTopupWire,
+    AutoTopupRequest,
+    CooldownWire,
     CreateWalletRequest,
     Decimalish,
     TopUpRequest,
@@ -30,14 +32,14 @@ _sorted_encoder = msgspec.json.Encoder(order="sorted")
 Sign = Literal["any", "positive", "non_negative"]
 
 
-def _shown(value: Decimalish) -> str:
+def _shown(value: Decimalish | Decimal) -> str:
     """The start of a refused value, safe to echo (a huge integer is not turned into its digits)."""
     if isinstance(value, int) and value.bit_length() > 4 * DECIMAL_TEXT_MAX_LENGTH:
         return f"<an integer of {value.bit_length()} bits>"
     return (value if isinstance(value, str) else repr(value))[:DECIMAL_TEXT_MAX_LENGTH]
 
 
-def decimal_field(name: str, value: Decimalish | None, sign: Sign = "any") -> Decimal | None:
+def decimal_field(name: str, value: Decimalish | Decimal | None, sign: Sign = "any") -> Decimal | None:
     """An in-bounds decimal (domain/money.py states the grammar); None when absent; a 400 naming `name` else."""
     if value is None or value == "":
         return None
@@ -51,7 +53,7 @@ def decimal_field(name: str, value: Decimalish | None, sign: Sign = "any") -> De
     return parsed
 
 
-def decimal_or(name: str, value: Decimalish | None, default: Decimal, sign: Sign = "any") -> Decimal:
+def decimal_or(name: str, value: Decimalish | Decimal | None, default: Decimal, sign: Sign = "any") -> Decimal:
     """decimal_field with a default for an absent value (a given zero stays zero)."""
     parsed = decimal_field(name, value, sign)
     return default if parsed is None else parsed
@@ -88,14 +90,52 @@ def alert_settings(wire: AlertSettingsWire | None) -> AlertSettings | None:
                          warning=_threshold("warning", wire.warning), info=_threshold("info", wire.info))
 
 
-def auto_topup(wire: AutoTopupWire | None) -> AutoTopup | None:
+def auto_topup(wire: AutoTopupRequest | None) -> AutoTopup | None:
     if wire is None:
         return None
+    seconds = int_field("auto_topup.cooldown_seconds", wire.cooldown_seconds, COOLDOWN_MAX_SECONDS)
+    if wire.cooldown is not None:
+        if seconds is not None:
+            raise ValidationFailed("auto_topup takes cooldown or cooldown_seconds, not both",
+                                   {"cooldown_seconds": seconds})
+        seconds = cooldown_seconds(wire.cooldown)
     return AutoTopup(
-        enabled=bool(wire.enabled), threshold=decimal_field("auto_topup.threshold", wire.threshold),
-        amount=decimal_field("auto_topup.amount", wire.amount), invoicing=bool(wire.invoicing),
-        cooldown_seconds=int_field("auto_topup.cooldown_seconds", wire.cooldown_seconds, COOLDOWN_MAX_SECONDS) or 0,
+        enabled=bool(wire.enabled), threshold=decimal_field("auto_topup.threshold", exact_decimal(
+            "auto_topup.threshold", wire.threshold)),
+        amount=decimal_field("auto_topup.amount", exact_decimal("auto_topup.amount", wire.amount)),
+        invoicing=bool(wire.invoicing), cooldown_seconds=seconds or 0,
     )
+
+
+def exact_decimal(name: str, raw: msgspec.Raw | msgspec.UnsetType) -> str | None:
+    """The decimal text of a JSON number (its digits as written) or of a JSON string; None when absent or null;
+    anything else is a 400. decimal_field then holds either to the decimal grammar and its bounds."""
+    if raw is msgspec.UNSET or bytes(raw) == b"null":
+        return None
+    data = bytes(raw)
+    if data.startswith(b'"'):
+        return msgspec.json.decode(data, type=str)
+    if data[:1] in (b"-", *(bytes([c]) for c in b"0123456789")):
+        return data.decode()
+    raise ValidationFailed(f"{name} must be a number or a decimal string", {"field": name})
+
+
+def cooldown_seconds(wire: CooldownWire) -> int:
+    """Flexprice's `{value, unit}` as whole seconds, exactly: an unknown unit, a value that is no in-bounds decimal,
+    a fraction of a second or more than COOLDOWN_MAX_SECONDS is a 400."""
+    unit = COOLDOWN_UNITS.get(wire.unit.upper())
+    if unit is None:
+        raise ValidationFailed(f"auto_topup.cooldown.unit must be one of {', '.join(COOLDOWN_UNITS)}",
+                               {"field": "auto_topup.cooldown.unit", "value": wire.unit[:16]})
+    value = decimal_field("auto_topup.cooldown.value", exact_decimal("auto_topup.cooldown.value", wire.value),
+                          "non_negative")
+    if value is None:
+        raise ValidationFailed("auto_topup.cooldown.value is required", {"field": "auto_topup.cooldown.value"})
+    seconds = value * unit
+    if seconds != seconds.to_integral_value() or seconds > COOLDOWN_MAX_SECONDS:
+        raise ValidationFailed(f"auto_topup.cooldown must be a whole number of seconds from 0 to "
+                               f"{COOLDOWN_MAX_SECONDS}", {"field": "auto_topup.cooldown", "seconds": str(seconds)})
+    return int(seconds)
 
 
 def _expiry_yyyymmdd(value: int | None) -> datetime | None:

@@ -12,17 +12,15 @@ from api import translate
 from api.accounts import Accounts, Outcome
 from api.auth import Caller
 from api.body import json_body, request_doc, response_doc
-from api.bounded import PageCursor, PageOffset, PathId, TransactionsLimit, cursor_seq
+from api.bounded import PathId
 from api.ids import new_id
 from api.present import transaction_response, wallet_response
 from api.responses import json
 from api.schemas import (
     CreateWalletRequest,
     DebitRequest,
-    Pagination,
     TopUpRequest,
     TopUpResponse,
-    TransactionList,
     UpdateWalletRequest,
     WalletResponse,
 )
@@ -34,7 +32,7 @@ from domain.errors import AlreadyExists, NotFound
 from domain.identity import AccountRef
 from domain.state import Account
 from store.eventstore import Dedup
-from store.ledger import find_entry, read_page
+from store.ledger import find_entry
 
 router = APIRouter(prefix="/v1", tags=["Wallets"])
 
@@ -188,23 +186,6 @@ async def pay_top_up(wallet_id: PathId, transaction_id: PathId, caller: Caller, 
                        transaction_id=transaction_id)
     outcome = await service.execute(ref, command)
     return await _ledger_reply(service, ref, outcome, wallet_id, transaction_id)
-
-
-@router.get("/wallets/{wallet_id}/transactions", responses=response_doc(200, TransactionList))
-async def list_transactions(
-    wallet_id: PathId, caller: Caller, service: Service,
-    limit: TransactionsLimit = 50, offset: PageOffset = 0, cursor: PageCursor = None,
-) -> Response:
-    """Newest first. `cursor` (a previous page's `pagination.next_cursor`) starts where that page ended; `offset`
-    skips entries after it. Exact and read-your-writes, like a real-time read; a page within the newest
-    TALLY_LEDGER_KEEP entries costs the same whatever the wallet's history, one past them folds the log."""
-    ref = await service.locate_wallet(wallet_id, caller)
-    page = await read_page(service.store, ref, wallet_id, cursor_seq(cursor), offset, limit)
-    now = service.clock()
-    items = [transaction_response(page.wallet, entry, now) for entry in page.entries]
-    next_cursor = None if page.next_seq is None else str(page.next_seq)
-    return json(TransactionList(items=items, pagination=Pagination(total=page.wallet.entries, limit=limit,
-                                                                   offset=offset, next_cursor=next_cursor)))
 
 
 @router.get("/customers/{customer_id}/wallets", responses=response_doc(200, list[WalletResponse]))

@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 
 from domain.events import AnyEvent, CreditsExpired, CreditsGranted, PeriodClosed
+from domain.references import EXPIRY_PREFIX
 from domain.state import Account, Wallet
 from domain.watch import auto_topup_key
 
@@ -30,7 +31,7 @@ def due_events(account: Account, now: datetime, grace: timedelta) -> list[AnyEve
             if lot.expires_at is not None and lot.expires_at <= now and not lot.expired and lot.remaining > 0:
                 events.append(CreditsExpired(
                     id=clock_event_id("expire", wallet.id, lot.id), at=now, wallet_id=wallet.id, lot_id=lot.id,
-                    transaction_id=f"exp_{lot.id}",
+                    transaction_id=f"{EXPIRY_PREFIX}{lot.id}",
                 ))
     return events
 

@@ -11,6 +11,7 @@ from domain.ledger import Written, debit
 from domain.money import ZERO, canonical, divide_up, exact
 from domain.periods import BillingCycle, period_of
 from domain.pricing import charge, in_force, quantity_of
+from domain.references import SETTLEMENT_PREFIX
 from domain.state import Account, Invoice, LedgerWrite, PeriodUsage, PriceUsage, Wallet
 
 replace = msgspec.structs.replace
@@ -135,7 +136,8 @@ def _settle(
     metadata = {"period_start": period.start.isoformat(), "period_end": period.end.isoformat(),
                 "invoice_id": invoice_id(period.start, currency), "late_events": str(period.late_events)}
     settled, paid_credits, entry = debit(
-        wallet, credits, event.at, transaction_id=f"settle_{invoice_id(period.start, currency)}", event_id=event.id,
+        wallet, credits, event.at, transaction_id=f"{SETTLEMENT_PREFIX}{invoice_id(period.start, currency)}",
+        event_id=event.id,
         reason="CREDIT_ADJUSTMENT", description="usage settlement", metadata=metadata,
     )
     wallets[wallet.id] = settled

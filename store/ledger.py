@@ -25,7 +25,7 @@ from domain.codec import decode_ledger_entry, encode_ledger_entry
 from domain.decide import find_wallet
 from domain.identity import AccountRef
 from domain.ledger import ledgers
-from domain.state import EMPTY_ACCOUNT, Account, LedgerEntry, LedgerWrite, Wallet
+from domain.state import EMPTY_ACCOUNT, Account, LedgerEntry, LedgerWrite
 from store.entries import fold_log
 from store.eventstore import AccountRead, EventStore
 from store.keys import Keys, component
@@ -158,41 +158,6 @@ def queue_ledger(pipe: Pipeline, keys: Keys, ref: AccountRef, writes: Iterable[L
     for key, fields in hashes:
         for start in range(0, len(fields), chunk):
             pipe.hset(key, mapping=dict(fields[start:start + chunk]))
-
-
-class LedgerPage(msgspec.Struct, frozen=True):
-    """Entries of one wallet, newest first, as of one read; `next_seq` is where the next page starts (None: the
-    oldest entry is on this page)."""
-
-    read: AccountRead
-    wallet: Wallet
-    entries: list[LedgerEntry]
-    next_seq: int | None
-
-
-async def read_page(store: EventStore, ref: AccountRef, wallet_id: str, start: int | None, skip: int,
-                    limit: int) -> LedgerPage:
-    """Up to `limit` entries, newest first, from seq `start` (None: the newest) after skipping `skip`: the stored
-    entries up to the snapshot, plus those folding the unfolded tail wrote (read-your-writes). A pending entry is
-    shown as the account has it now. Inside the window Redis keeps, costs one read and one HMGET of at most
-    `limit` fields; a page reaching past it folds the log (`from_log`)."""
-    read = await store.read_account(ref)
-    wallet = find_wallet(read.account, wallet_id)
-    top = min(wallet.entries - 1 if start is None else start, wallet.entries - 1) - skip
-    seqs = list(range(top, max(top - limit, -1), -1))
-    known = {w.entry.seq: w.entry for w in read.ledger if w.wallet_id == wallet_id}
-    known.update((e.seq, e) for e in wallet.pending_entries)
-    missing = [seq for seq in seqs if seq not in known]
-    stored = await stored_entries(store.redis, store.keys, ref, wallet_id, missing)
-    if any(entry is None for entry in stored):
-        folded = await from_log(store, ref, read, wallet_id)
-        stored = [folded[seq] if seq < len(folded) else None for seq in missing]
-    for seq, entry in zip(missing, stored, strict=True):
-        if entry is None:
-            raise LookupError(f"ledger entry {seq} of wallet {wallet_id} is missing from the store and the log")
-        known[seq] = entry
-    next_seq = seqs[-1] - 1 if seqs and seqs[-1] > 0 else None
-    return LedgerPage(read, wallet, [known[seq] for seq in seqs], next_seq)
 
 
 async def from_log(store: EventStore, ref: AccountRef, read: AccountRead, wallet_id: str) -> list[LedgerEntry]:

@@ -28,6 +28,8 @@ BAD_DECIMALS: list[Any] = [
 ]
 # JSON numbers typed float (alert and auto top-up thresholds): the same bounds, through their repr.
 BAD_NUMBERS: list[Any] = [1e300, 1e28, 1e16, 1.5e15, 0.1234567890123, 1e-13, "1"]
+# Auto top-up amounts take decimal strings too (exact, like every other decimal): the same numbers, and bad strings.
+BAD_TOPUP_NUMBERS: list[Any] = [*(n for n in BAD_NUMBERS if not isinstance(n, str)), *BAD_DECIMALS]
 BAD_COOLDOWNS: list[Any] = [10**15, COOLDOWN_MAX_SECONDS + 1, -1, 2**70]
 BAD_PRIORITIES: list[Any] = [2**70, PRIORITY_MAX + 1, -1]
 
@@ -139,11 +141,11 @@ CASES: list[tuple[str, Send, list[Any]]] = [
     ("topup_conversion_rate", create_wallet("topup_conversion_rate"), [*BAD_DECIMALS, "1e999999", "0"]),
     ("alert_settings.critical.threshold", create_wallet("alert_settings.critical.threshold", alert_settings=ALERTS),
      BAD_NUMBERS),
-    ("auto_topup.amount", create_wallet("auto_topup.amount", auto_topup=TOPUP), BAD_NUMBERS),
+    ("auto_topup.amount", create_wallet("auto_topup.amount", auto_topup=TOPUP), BAD_TOPUP_NUMBERS),
     ("auto_topup.cooldown_seconds", create_wallet("auto_topup.cooldown_seconds", auto_topup=TOPUP), BAD_COOLDOWNS),
     ("alert_settings.critical.threshold", update_wallet("alert_settings.critical.threshold"), BAD_NUMBERS),
-    ("auto_topup.threshold", update_wallet("auto_topup.threshold", auto_topup=TOPUP), BAD_NUMBERS),
-    ("auto_topup.amount", update_wallet("auto_topup.amount", auto_topup=TOPUP), BAD_NUMBERS),
+    ("auto_topup.threshold", update_wallet("auto_topup.threshold", auto_topup=TOPUP), BAD_TOPUP_NUMBERS),
+    ("auto_topup.amount", update_wallet("auto_topup.amount", auto_topup=TOPUP), BAD_TOPUP_NUMBERS),
     ("auto_topup.cooldown_seconds", update_wallet("auto_topup.cooldown_seconds", auto_topup=TOPUP), BAD_COOLDOWNS),
     ("amount", create_price("amount"), [*BAD_DECIMALS, "1e999999999"]),
     ("unit_amount", create_price("tiers.unit_amount", billing_model="TIERED"), BAD_DECIMALS),

@@ -27,7 +27,8 @@ from store.archive.objects import open_files
 from store.entries import fold_log
 from store.eventstore import EventStore
 from store.keys import Keys
-from store.ledger import in_window, ledger_mapping, load_with_snapshot, read_page
+from store.ledger import in_window, ledger_mapping, load_with_snapshot
+from store.ledger_pages import read_page
 from store.positions import parse
 from store.projection import Projection
 from store.verify import verify_all

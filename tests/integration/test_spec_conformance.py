@@ -140,8 +140,9 @@ async def auto_topping(client: httpx.AsyncClient, _: Redis) -> tuple[dict[str, A
     await top_up(client, wallet_id, "10", "PURCHASED_CREDIT_DIRECT")
     return await balance(client, wallet_id), {
         "credit_balance": "14",
-        # cooldown_seconds is tally's extension of types.AutoTopup (the spec's object allows extra properties)
-        "auto_topup": {"enabled": True, "threshold": 2, "amount": 10, "invoicing": False, "cooldown_seconds": 0},
+        # cooldown_seconds and cooldown extend types.AutoTopup (the spec's object allows extra properties)
+        "auto_topup": {"enabled": True, "threshold": 2, "amount": 10, "invoicing": False, "cooldown_seconds": 0,
+                       "cooldown": {"value": 0, "unit": "SECOND"}},
     }
 
 
