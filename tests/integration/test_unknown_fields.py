@@ -34,6 +34,8 @@ def bodies(wallet: str) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
             "anchor": "2026-01-01T00:00:00Z", "period": {"unit": "month", "count": 1}}),
         ("POST", "/v1/customers/{customer_id}/invoices/{invoice_id}/payments"): (
             "/v1/customers/cust_f/invoices/inv_none/payments", {"amount": "1"}),
+        ("POST", "/v1/wallets/transactions/search"): ("/v1/wallets/transactions/search", {"id": wallet}),
+        ("POST", "/v1/events/query"): ("/v1/events/query", {"external_customer_id": "cust_f"}),
         ("POST", "/v1/webhooks/endpoints"): ("/v1/webhooks/endpoints", {"url": "https://8.8.8.8/hook",
                                                                         "secret": SECRET}),
     }
