@@ -10,7 +10,20 @@ import msgspec
 from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 
-from api import admin, asof, customer_directory, customers, events, health, metrics, openapi, prices, wallets, webhooks
+from api import (
+    admin,
+    asof,
+    customer_directory,
+    customers,
+    events,
+    health,
+    metrics,
+    openapi,
+    prices,
+    wallet_search,
+    wallets,
+    webhooks,
+)
 from api.accounts import Accounts, Clock, system_clock
 from api.auth import Principal
 from api.errors import install_error_handlers
@@ -74,7 +87,8 @@ def create_app(
 
     app = FastAPI(title="tally", version="0.1.0", lifespan=lifespan, dependencies=[Depends(declared_query_only)],
                   description="Exact, instant, provable wallet balances; Flexprice-compatible under /v1.")
-    app.include_router(customer_directory.router)  # first: /customers/external/{id} before /customers/{id}/...
+    app.include_router(wallet_search.router)  # first: /customers/wallets before /customers/{customer_id}
+    app.include_router(customer_directory.router)  # then /customers/external/{id} before /customers/{id}/...
     app.include_router(wallets.router)
     app.include_router(asof.router)
     app.include_router(events.router)
