@@ -144,8 +144,9 @@ async def customer_wallets_lookup(
 ) -> Response:
     """The customer's wallets, oldest first: `id` (a customer's internal id, or an account's name) or `lookup_key`
     (the external id). Read exactly by default; `from_cache=true` from the snapshot alone; `x-max-live: N` from the
-    snapshot when it is at most N seconds behind the log, else exactly. `include_real_time_balance=true` gives each
-    wallet the real-time balance fields and their freshness (as GET /wallets/{id}/balance/real-time)."""
+    snapshot when it is at most N seconds behind the log, else exactly. `include_real_time_balance=true`: `balance`
+    and `credit_balance` are the real-time ones (pending usage and unpaid invoices subtracted: the SDK's
+    WalletResponse shows nothing else), beside every field of GET /wallets/{id}/balance/real-time (freshness too)."""
     if bool(customer_id) == bool(lookup_key):
         raise ValidationFailed("name the customer by exactly one of id and lookup_key")
     tenant, environment = caller.tenant_id, caller.environment_id
@@ -156,9 +157,13 @@ async def customer_wallets_lookup(
     items: list[WalletResponse] = []
     for wallet in sorted(read.account.wallets.values(), key=lambda w: (w.created_at, w.id)):
         view = view_balance(read.account, wallet, now)
-        items.append(balance_response(wallet, view, breakdown, cached, read.snapshot_position, read.folded_at,
-                                      read.account.position) if include_real_time_balance
-                     else wallet_response(wallet, view, breakdown))
+        if not include_real_time_balance:
+            items.append(wallet_response(wallet, view, breakdown))
+            continue
+        answer = balance_response(wallet, view, breakdown, cached, read.snapshot_position, read.folded_at,
+                                  read.account.position)
+        items.append(msgspec.structs.replace(answer, balance=answer.real_time_balance,
+                                             credit_balance=answer.real_time_credit_balance))
     return json(items)
 
 

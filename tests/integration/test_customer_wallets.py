@@ -54,8 +54,10 @@ async def test_by_id_by_lookup_key_and_by_account_name_with_real_time_balances(
         both = await client.get("/v1/customers/wallets", params={"id": customer, "lookup_key": "acme-1"})
     assert by_id == by_key and [w["id"] for w in by_id] == [wallet]
     assert by_id[0]["real_time_credit_balance"] == "8" == balance["real_time_credit_balance"]  # usage in the tail
+    assert (by_id[0]["credit_balance"], by_id[0]["balance"], balance["credit_balance"]) == ("8", "8", "10")
     assert by_id[0]["is_cached_fallback"] is False and by_id[0]["read_position"] == balance["read_position"]
     assert [w["id"] for w in by_name] == [wallet] and not RT_FIELDS & set(by_name[0])
+    assert by_name[0]["credit_balance"] == "10"  # without real-time balances: the credits held
     assert missing == []
     assert neither.status_code == both.status_code == 400
 
