@@ -6,6 +6,7 @@ import msgspec
 
 from api.bounded import Id
 from api.schemas import Pagination, WalletResponse
+from api.wallets import EXPAND_DOC, EXPAND_PATTERN
 from domain import bounds
 from domain.state import WalletStatus
 
@@ -14,6 +15,8 @@ WalletIds = Annotated[list[Id], msgspec.Meta(max_length=bounds.SEARCH_IDS_MAX,
 WalletsLimit = Annotated[int, msgspec.Meta(ge=1, le=bounds.WALLETS_PAGE_MAX)]
 PageStart = Annotated[int, msgspec.Meta(ge=0, le=bounds.PAGE_OFFSET_MAX)]
 SortField = Literal["created_at"]  # the one order tally keeps: creation (ms of created_at, then wallet id)
+# Python's `$` (msgspec checks with `re`) also matches before a final newline, which `(?!\n)` refuses.
+Expand = Annotated[str, msgspec.Meta(pattern=f"{EXPAND_PATTERN}(?!\n)", description=EXPAND_DOC)]
 DEFAULT_LIMIT = 50
 
 
@@ -27,7 +30,7 @@ class WalletSearchRequest(msgspec.Struct, forbid_unknown_fields=True):
     offset: PageStart | None = None
     sort: SortField | None = None
     order: Literal["asc", "desc"] | None = None
-    expand: str | None = None
+    expand: Expand | None = None
 
 
 class WalletList(msgspec.Struct):

@@ -27,7 +27,11 @@ from store.wallet_list import created_ms, read_accounts, read_within
 
 router = APIRouter(prefix="/v1", tags=["Wallets"])
 _PLAIN = f"^[^{bounds.CONTROL_CHARACTERS}]*$"
-ListedId = Annotated[str, StringConstraints(min_length=1, max_length=bounds.ID_MAX_LENGTH, pattern=_PLAIN)]
+# The query form of wallet_ids: ids as tally mints them (wallet_ and a ULID), in URL-unreserved ASCII, so that
+# SEARCH_IDS_MAX of them fit the request line's bound (TALLY_MAX_HEADER_BYTES); the search body takes any id.
+LISTED_ID_MAX_LENGTH = 64
+ListedId = Annotated[str, StringConstraints(min_length=1, max_length=LISTED_ID_MAX_LENGTH,
+                                            pattern="^[A-Za-z0-9_.~-]+$")]
 MAX_LIVE_DOC = (f"seconds, 0 to {bounds.MAX_LIVE_SECONDS_MAX}: answer from the snapshot when it is at most this far "
                 "behind the customer's log (its oldest unfolded entry appended at most this long ago), else exactly")
 SDK_MAX_LIVE_DOC = "x-max-live as flexprice==2.1.20's `minus` argument sends it (a query parameter); both must agree"
