@@ -24,6 +24,7 @@ from api import (
     openapi,
     prices,
     transactions,
+    wallet_search,
     wallets,
     webhooks,
 )
@@ -98,7 +99,8 @@ def create_app(
 
     app = FastAPI(title="tally", version="0.1.0", lifespan=lifespan, dependencies=[Depends(declared_query_only)],
                   description="Exact, instant, provable wallet balances; Flexprice-compatible under /v1.")
-    app.include_router(customer_directory.router)  # first: /customers/external/{id} before /customers/{id}/...
+    app.include_router(wallet_search.router)  # first: /customers/wallets before /customers/{customer_id}
+    app.include_router(customer_directory.router)  # then /customers/external/{id} before /customers/{id}/...
     app.include_router(wallets.router)
     app.include_router(transactions.router)
     app.include_router(asof.router)

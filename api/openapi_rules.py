@@ -86,6 +86,8 @@ TIMESTAMP_FIELDS: dict[str, dict[str, bool]] = {
     "EventsQuery": {"start_time": True, "end_time": True},
 }
 TIMESTAMP_QUERY_PARAMETERS = {"at", "start_time", "end_time", "expiry_date_before", "expiry_date_after"}
+# Optional headers: absent means not given, and a header has no null (a client would send the text "null").
+OPTIONAL_HEADERS = {"x-max-live"}
 
 
 def _one_of_given(*names: str) -> dict[str, Any]:
@@ -218,3 +220,13 @@ def document_parameters(operation: dict[str, Any]) -> None:
     for parameter in operation.get("parameters", []):
         if parameter["name"] in TIMESTAMP_QUERY_PARAMETERS and parameter["in"] == "query":
             parameter["schema"] = timestamp_schema(parameter["schema"], may_be_empty=True)
+        if parameter["name"] in OPTIONAL_HEADERS and parameter["in"] == "header":
+            parameter["schema"] = _not_null(parameter["schema"])
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    options = [option for option in schema.get("anyOf", []) if option.get("type") != "null"]
+    if len(options) != 1:
+        return schema
+    kept = {key: value for key, value in schema.items() if key not in ("anyOf", "default")}
+    return {**options[0], **kept}

@@ -5,12 +5,13 @@ from decimal import Decimal
 from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from api import translate
 from api.accounts import Accounts, Outcome
 from api.auth import Caller
+from api.balances import BREAKDOWN, EXPAND_DOC, EXPAND_PATTERN, expansions
 from api.body import json_body, request_doc, response_doc
 from api.bounded import PathId
 from api.ids import new_id
@@ -33,18 +34,24 @@ from domain.identity import AccountRef
 from domain.state import Account
 from store.eventstore import Dedup
 from store.ledger import find_entry
+from store.wallet_list import WalletList
 
 router = APIRouter(prefix="/v1", tags=["Wallets"])
 
 
-def _wallet_json(service: Accounts, account: Account, wallet_id: str, status: int = 200) -> Response:
+Expand = Annotated[str | None, Query(pattern=EXPAND_PATTERN, description=EXPAND_DOC)]
+
+
+def _wallet_json(service: Accounts, account: Account, wallet_id: str, expand: str | None) -> Response:
+    breakdown = BREAKDOWN in expansions(expand)
     wallet = find_wallet(account, wallet_id)
-    return json(wallet_response(wallet, view_balance(account, wallet, service.clock())), status)
+    return json(wallet_response(wallet, view_balance(account, wallet, service.clock()), breakdown))
 
 
 @router.post("/wallets", openapi_extra=request_doc(CreateWalletRequest), responses=response_doc(200, WalletResponse))
 async def create_wallet(
-    caller: Caller, service: Service, body: Annotated[CreateWalletRequest, Depends(json_body(CreateWalletRequest))]
+    caller: Caller, service: Service, body: Annotated[CreateWalletRequest, Depends(json_body(CreateWalletRequest))],
+    expand: Expand = None,
 ) -> Response:
     command = translate.create_wallet(body, caller, actor=caller.tenant_id)
     ref, shown = await service.wallet_owner(caller, body.customer_id or "", body.external_customer_id or "")
@@ -52,7 +59,9 @@ async def create_wallet(
     await refuse_first(service, ref, command)
     await service.store.index_wallet(command.wallet_id, ref)
     outcome = await service.execute(ref, command)
-    return _wallet_json(service, outcome.account, command.wallet_id)
+    created = find_wallet(outcome.account, command.wallet_id)
+    await WalletList(service.store.redis, service.store.keys).add(ref, created.id, created.created_at)
+    return _wallet_json(service, outcome.account, command.wallet_id, expand)
 
 
 async def refuse_first(service: Accounts, ref: AccountRef, command: CreateWallet) -> None:
@@ -63,46 +72,46 @@ async def refuse_first(service: Accounts, ref: AccountRef, command: CreateWallet
 
 
 @router.get("/wallets/{wallet_id}", responses=response_doc(200, WalletResponse))
-async def get_wallet(wallet_id: PathId, caller: Caller, service: Service) -> Response:
+async def get_wallet(wallet_id: PathId, caller: Caller, service: Service, expand: Expand = None) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     read = await service.store.read_account(ref)
-    return _wallet_json(service, read.account, wallet_id)
+    return _wallet_json(service, read.account, wallet_id, expand)
 
 
 @router.put("/wallets/{wallet_id}", openapi_extra=request_doc(UpdateWalletRequest),
             responses=response_doc(200, WalletResponse))
 async def update_wallet(
     wallet_id: PathId, caller: Caller, service: Service,
-    body: Annotated[UpdateWalletRequest, Depends(json_body(UpdateWalletRequest))],
+    body: Annotated[UpdateWalletRequest, Depends(json_body(UpdateWalletRequest))], expand: Expand = None,
 ) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     outcome = await service.execute(ref, translate.update_wallet(wallet_id, body, actor=caller.tenant_id))
-    return _wallet_json(service, outcome.account, wallet_id)
+    return _wallet_json(service, outcome.account, wallet_id, expand)
 
 
 @router.post("/wallets/{wallet_id}/terminate", responses=response_doc(200, WalletResponse))
-async def terminate_wallet(wallet_id: PathId, caller: Caller, service: Service) -> Response:
+async def terminate_wallet(wallet_id: PathId, caller: Caller, service: Service, expand: Expand = None) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     command = TerminateWallet(event_id=new_id("evt"), actor=caller.tenant_id, wallet_id=wallet_id,
                               transaction_id=new_id("wtx"))
     outcome = await service.execute(ref, command)
-    return _wallet_json(service, outcome.account, wallet_id)
+    return _wallet_json(service, outcome.account, wallet_id, expand)
 
 
 @router.post("/wallets/{wallet_id}/freeze", responses=response_doc(200, WalletResponse))
-async def freeze_wallet(wallet_id: PathId, caller: Caller, service: Service) -> Response:
+async def freeze_wallet(wallet_id: PathId, caller: Caller, service: Service, expand: Expand = None) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     outcome = await service.execute(ref, FreezeWallet(event_id=new_id("evt"), actor=caller.tenant_id,
                                                       wallet_id=wallet_id))
-    return _wallet_json(service, outcome.account, wallet_id)
+    return _wallet_json(service, outcome.account, wallet_id, expand)
 
 
 @router.post("/wallets/{wallet_id}/unfreeze", responses=response_doc(200, WalletResponse))
-async def unfreeze_wallet(wallet_id: PathId, caller: Caller, service: Service) -> Response:
+async def unfreeze_wallet(wallet_id: PathId, caller: Caller, service: Service, expand: Expand = None) -> Response:
     ref = await service.locate_wallet(wallet_id, caller)
     outcome = await service.execute(ref, UnfreezeWallet(event_id=new_id("evt"), actor=caller.tenant_id,
                                                         wallet_id=wallet_id))
-    return _wallet_json(service, outcome.account, wallet_id)
+    return _wallet_json(service, outcome.account, wallet_id, expand)
 
 
 async def _ledger_reply(service: Accounts, ref: AccountRef, outcome: Outcome, wallet_id: str,
@@ -189,9 +198,10 @@ async def pay_top_up(wallet_id: PathId, transaction_id: PathId, caller: Caller, 
 
 
 @router.get("/customers/{customer_id}/wallets", responses=response_doc(200, list[WalletResponse]))
-async def customer_wallets(customer_id: PathId, caller: Caller, service: Service) -> Response:
+async def customer_wallets(customer_id: PathId, caller: Caller, service: Service, expand: Expand = None) -> Response:
+    breakdown = BREAKDOWN in expansions(expand)
     ref = await service.customers.account_of(caller.tenant_id, caller.environment_id, customer_id)
     read = await service.store.read_account(ref)
     now = service.clock()
     wallets = sorted(read.account.wallets.values(), key=lambda w: (w.created_at, w.id))
-    return json([wallet_response(w, view_balance(read.account, w, now)) for w in wallets])
+    return json([wallet_response(w, view_balance(read.account, w, now), breakdown) for w in wallets])

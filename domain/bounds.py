@@ -68,4 +68,7 @@ TRANSACTIONS_PAGE_MAX = 1000
 CUSTOMERS_PAGE_MAX = 1000
 SEARCH_IDS_MAX = 100  # ids one search may name (customer_ids, external_ids)
 DELIVERIES_PAGE_MAX = 500
+WALLETS_PAGE_MAX = 500  # wallets one list or search page may hold (each is read exactly, as GET /wallets/{id})
+WALLETS_SCAN_MAX = 2000  # wallets a status or alert_enabled filter may examine; more is a 400
+MAX_LIVE_SECONDS_MAX = 31_536_000  # x-max-live: a year
 PAGE_OFFSET_MAX = 1_000_000_000

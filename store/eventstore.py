@@ -58,6 +58,26 @@ class AccountRead(msgspec.Struct, frozen=True):
     ledger: tuple[LedgerWrite, ...] = ()
 
 
+def account_read(reply: Sequence[Any], cards: RateCards) -> AccountRead:
+    """What a read script answered ({position, state, folded_at, tail, blobs, quarantined, ...}), folded: the
+    snapshot and its tail. A tail that cannot be folded (an entry the projector is about to quarantine) leaves the
+    snapshot alone, marked."""
+    position, state, folded_at, tail, blobs, quarantined = reply[:6]
+    cards.remember(pairs(blobs))
+    snapshot = decode_account(state) if state else EMPTY_ACCOUNT
+    read = AccountRead(account=snapshot, snapshot_position=text(position),
+                       folded_at=text(folded_at) if folded_at else "", tail=0,
+                       quarantined=text(quarantined) if quarantined else None)
+    if not tail:
+        return read
+    try:
+        entries = decode_entries(tail, cards)
+        account, written = fold_logged(snapshot, entries)
+    except Exception as exc:  # any fold failure: the projector quarantines the account
+        return msgspec.structs.replace(read, quarantined=f"its stream cannot be folded: {type(exc).__name__}")
+    return msgspec.structs.replace(read, account=account, tail=len(entries), ledger=tuple(written))
+
+
 def _log_entries(page: Sequence[Any]) -> list[LogEntry]:
     return [LogEntry(text(entry_id), fields.get(b"e", b""), fields.get(b"r")) for entry_id, fields in page]
 
@@ -147,23 +167,11 @@ class EventStore:
         """The snapshot and (unless cached) the unfolded tail, in one round trip, folded together. A tail that
         cannot be folded (an entry the projector is about to quarantine) leaves the snapshot alone, marked."""
         partition = self.keys.partition_of(ref)
-        position, state, folded_at, tail, blobs, quarantined = await self.scripts.read(
+        reply = await self.scripts.read(
             keys=[self.keys.snapshot(ref), self.keys.log(ref), self.keys.rate_blobs(partition)],
             args=["cached" if cached else "exact"],
         )
-        self.rate_cards.remember(pairs(blobs))
-        snapshot = decode_account(state) if state else EMPTY_ACCOUNT
-        read = AccountRead(account=snapshot, snapshot_position=text(position),
-                           folded_at=text(folded_at) if folded_at else "", tail=0,
-                           quarantined=text(quarantined) if quarantined else None)
-        if not tail:
-            return read
-        try:
-            entries = decode_entries(tail, self.rate_cards)
-            account, written = fold_logged(snapshot, entries)
-        except Exception as exc:  # any fold failure: the projector quarantines the account
-            return msgspec.structs.replace(read, quarantined=f"its stream cannot be folded: {type(exc).__name__}")
-        return msgspec.structs.replace(read, account=account, tail=len(entries), ledger=tuple(written))
+        return account_read(reply, self.rate_cards)
 
     async def read_log(self, ref: AccountRef, after: str = ORIGIN) -> list[tuple[str, AnyEvent]]:
         """The customer's whole stream after `after`, decoded (raises on an entry that cannot be decoded)."""

@@ -208,6 +208,11 @@ class Keys(msgspec.Struct, frozen=True):
         """Which account a wallet belongs to (written before the wallet's first event)."""
         return f"{self.prefix}:wallet:{component(wallet_id)}"
 
+    def wallets(self, tenant_id: str, environment_id: str) -> str:
+        """Sorted set of the tenant's wallet ids by creation time (ms of created_at): what wallet lists walk. Written
+        once a wallet's creation is appended (store/wallet_list.py); wallets created before it existed are absent."""
+        return f"{self.prefix}:wallets:{_tenant(tenant_id, environment_id)}"
+
     def projectors(self) -> str:
         """Sorted set of live projector processes, scored by their last heartbeat (ms)."""
         return f"{self.prefix}:projectors"

@@ -18,6 +18,7 @@ class Scripts:
         self.append: AsyncScript = redis.register_script(_source("append", "stream_end"))
         self.append_batch: AsyncScript = redis.register_script(_source("append_batch", "stream_end"))
         self.read: AsyncScript = redis.register_script(_source("read"))
+        self.read_within: AsyncScript = redis.register_script(_source("read_within"))
         self.commit: AsyncScript = redis.register_script(_source("commit"))
         self.lease: AsyncScript = redis.register_script(_source("lease"))
         self.release: AsyncScript = redis.register_script(_source("release"))

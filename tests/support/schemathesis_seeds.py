@@ -62,13 +62,36 @@ def _caught_up(client: httpx.Client, wallet_id: str, expected: str) -> dict[str,
     return body
 
 
-def neighbours_fold(client: httpx.Client, seeds: Seeds, timeout: float = FOLD_TIMEOUT) -> dict[int, Any]:
+def _top_up(client: httpx.Client, wallet_id: str) -> httpx.Response:
+    return client.post(f"/v1/wallets/{wallet_id}/top-up", json={
+        "credits_to_add": "1", "transaction_reason": "PURCHASED_CREDIT_DIRECT"})
+
+
+def _usable(client: httpx.Client, partition: int, wallet_id: str, partition_of: Callable[[str], int]) -> str:
+    """The neighbour's wallet, unfrozen, or (terminated) a new wallet of a new customer of the same partition.
+    GET /v1/wallets lists every wallet of the tenant, so schemathesis's stateful phase can reach a neighbour and
+    freeze or terminate it; the partition must fold all the same."""
+    wallet = _ok(client.get(f"/v1/wallets/{wallet_id}"))
+    if wallet["wallet_status"] == "frozen":
+        _ok(client.post(f"/v1/wallets/{wallet_id}/unfreeze"))
+    if wallet["wallet_status"] != "closed":
+        return wallet_id
+    customer = next(name for name in (f"late_neighbour_{n}" for n in range(10_000)) if partition_of(name) == partition)
+    return _wallet(client, customer, "10")
+
+
+def neighbours_fold(client: httpx.Client, seeds: Seeds, partition_of: Callable[[str], int],
+                    timeout: float = FOLD_TIMEOUT) -> dict[int, Any]:
     """Top up each neighbour by one credit and poll its cached balance; what did not catch up, per partition."""
     expected: dict[int, str] = {}
+    neighbours = dict(seeds.neighbours)
     for partition, wallet_id in seeds.neighbours.items():
-        top_up = _ok(client.post(f"/v1/wallets/{wallet_id}/top-up", json={
-            "credits_to_add": "1", "transaction_reason": "PURCHASED_CREDIT_DIRECT"}))
-        expected[partition] = top_up["wallet"]["credit_balance"]
+        reply = _top_up(client, wallet_id)
+        if reply.status_code == 400 and reply.json()["code"] == "invalid_operation":
+            neighbours[partition] = _usable(client, partition, wallet_id, partition_of)
+            reply = _top_up(client, neighbours[partition])
+        expected[partition] = _ok(reply)["wallet"]["credit_balance"]
+    seeds = Seeds(path=seeds.path, neighbours=neighbours)
     deadline = time.monotonic() + timeout
     behind: dict[int, Any] = dict.fromkeys(expected)
     while behind and time.monotonic() < deadline:

@@ -42,6 +42,7 @@ BUILDERS: dict[str, tuple[Build, st.SearchStrategy[tuple[Any, ...]]]] = {
     "customer": (lambda k, r: k.customer(r), st.tuples(refs)),
     "customer_pointer": (lambda k, c: k.customer_pointer(c), st.tuples(ids)),
     "customers": (lambda k, t, e: k.customers(t, e), st.tuples(ids, ids)),
+    "wallets": (lambda k, t, e: k.wallets(t, e), st.tuples(ids, ids)),
     **{name: (lambda k, g, r, name=name: getattr(Keys(PARTITIONS, generation=g), name)(r),
               st.tuples(generations, refs)) for name in ["snapshot", "ledger", "ledger_ids"]},
     **{name: (lambda k, p, name=name: getattr(k, name)(p), st.tuples(partitions))

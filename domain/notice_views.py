@@ -1,0 +1,92 @@
+"""The wallet and the transaction as a notice shows them, taken at the notice's moment: Flexprice's field names,
+money as exact decimal strings, so a webhook can show a receiver the wallet as it was when the notice happened."""
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from domain.balance import view_balance
+from domain.money import to_wire
+from domain.settings import AlertSettings, AlertState
+from domain.state import Account, LedgerEntry, Wallet, WalletStatus
+from domain.timefmt import format_rfc3339
+
+
+class WalletShown(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    customer_id: str
+    tenant_id: str
+    environment_id: str
+    currency: str
+    wallet_type: str
+    wallet_status: WalletStatus
+    status: Literal["published"] = "published"
+    name: str
+    description: str
+    metadata: dict[str, str]
+    conversion_rate: str
+    topup_conversion_rate: str
+    balance: str
+    credit_balance: str
+    real_time_balance: str
+    real_time_credit_balance: str
+    current_period_usage: str
+    alert_state: AlertState
+    alert_settings: AlertSettings | None
+    created_at: str
+    updated_at: str
+    created_by: str
+    updated_by: str
+
+
+class TransactionShown(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    id: str
+    wallet_id: str
+    customer_id: str
+    type: str
+    transaction_reason: str
+    transaction_status: Literal["completed", "pending"]
+    credit_amount: str
+    amount: str
+    credit_balance_before: str
+    credit_balance_after: str
+    created_at: str
+    created_by: str = ""
+    description: str = ""
+    metadata: dict[str, str] = {}
+    idempotency_key: str | None = None
+    priority: int | None = None
+    expiry_date: str | None = None
+
+
+def wallet_shown(account: Account, wallet: Wallet, at: datetime) -> WalletShown:
+    """The wallet and its balances as a read at `at` shows them."""
+    view = view_balance(account, wallet, at)
+    return WalletShown(
+        id=wallet.id, customer_id=wallet.customer_id, tenant_id=wallet.tenant_id,
+        environment_id=wallet.environment_id, currency=wallet.currency, wallet_type=wallet.wallet_type,
+        wallet_status=wallet.status, name=wallet.name, description=wallet.description, metadata=wallet.metadata,
+        conversion_rate=to_wire(wallet.conversion_rate), topup_conversion_rate=to_wire(wallet.topup_conversion_rate),
+        balance=to_wire(view.balance), credit_balance=to_wire(view.credit_balance),
+        real_time_balance=to_wire(view.real_time_balance),
+        real_time_credit_balance=to_wire(view.real_time_credit_balance),
+        current_period_usage=to_wire(view.current_period_usage), alert_state=view.alert_state,
+        alert_settings=wallet.alert_settings, created_at=format_rfc3339(wallet.created_at),
+        updated_at=format_rfc3339(wallet.updated_at), created_by=wallet.created_by, updated_by=wallet.updated_by,
+    )
+
+
+def transaction_shown(wallet: Wallet, entry: LedgerEntry) -> TransactionShown:
+    """A ledger entry as Flexprice's wallet transaction shows it (`amount` in the wallet's currency)."""
+    rate = wallet.topup_conversion_rate if entry.type == "credit" else wallet.conversion_rate
+    return TransactionShown(
+        id=entry.id, wallet_id=wallet.id, customer_id=wallet.customer_id, type=entry.type,
+        transaction_reason=entry.reason, transaction_status="pending" if entry.pending else "completed",
+        credit_amount=to_wire(entry.credits), amount=to_wire(entry.credits * rate),
+        credit_balance_before=to_wire(entry.credit_balance_before),
+        credit_balance_after=to_wire(entry.credit_balance_after), created_at=format_rfc3339(entry.at),
+        created_by=entry.created_by, description=entry.description, metadata=entry.metadata,
+        idempotency_key=entry.idempotency_key, priority=entry.priority,
+        expiry_date=format_rfc3339(entry.expires_at) if entry.expires_at else None,
+    )
