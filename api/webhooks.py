@@ -18,7 +18,7 @@ from domain.bounds import WEBHOOK_MAX_ENDPOINTS, WEBHOOK_MAX_EVENT_TYPES
 from domain.errors import NotFound, ValidationFailed
 from domain.webhook_targets import SECRET_PREFIX, check_secret, error_class, parse_target
 from projector.outbound import public_addresses, system_resolve
-from store.webhooks import Delivery, Endpoint, Webhooks
+from store.webhooks import Delivery, Endpoint, PayloadFormat, Webhooks
 
 RESOLVE_TIMEOUT_S = 2.0  # a registration whose host does not resolve in time is refused
 router = APIRouter(prefix="/v1/webhooks", tags=["Webhooks"])
@@ -28,6 +28,7 @@ class EndpointRequest(msgspec.Struct, forbid_unknown_fields=True):
     url: str
     secret: str | None = None
     event_types: Annotated[list[Id], msgspec.Meta(max_length=WEBHOOK_MAX_EVENT_TYPES)] = []
+    payload_format: PayloadFormat = "flexprice"  # projector/webhook_payloads.py
 
 
 class EndpointResponse(msgspec.Struct):
@@ -36,6 +37,7 @@ class EndpointResponse(msgspec.Struct):
     secret: str
     event_types: list[str]
     created_at: str
+    payload_format: PayloadFormat
 
 
 class EndpointList(msgspec.Struct):
@@ -56,7 +58,7 @@ Store = Annotated[Webhooks, Depends(webhooks)]
 def _response(endpoint: Endpoint, reveal: bool) -> EndpointResponse:
     secret = endpoint.secret if reveal else endpoint.secret[:10] + "…"
     return EndpointResponse(id=endpoint.id, url=endpoint.url, secret=secret, event_types=list(endpoint.event_types),
-                            created_at=endpoint.created_at)
+                            created_at=endpoint.created_at, payload_format=endpoint.payload_format)
 
 
 @router.post("/endpoints", status_code=201, openapi_extra=request_doc(EndpointRequest),
@@ -78,7 +80,7 @@ async def add_endpoint(
     if await store.endpoint_count(caller.tenant_id, caller.environment_id) >= WEBHOOK_MAX_ENDPOINTS:
         raise ValidationFailed(f"at most {WEBHOOK_MAX_ENDPOINTS} endpoints per environment")
     endpoint = Endpoint(id=new_id("whe"), url=body.url, secret=secret, event_types=tuple(body.event_types),
-                        created_at=datetime.now(UTC).isoformat())
+                        created_at=datetime.now(UTC).isoformat(), payload_format=body.payload_format)
     await store.add_endpoint(caller.tenant_id, caller.environment_id, endpoint)
     return json(_response(endpoint, reveal=True), 201)
 

@@ -11,7 +11,18 @@ from domain.codec import decode_account, encode_account, encode_notice
 from domain.fold import advance_logged
 from domain.identity import AccountRef
 from domain.money import exact_arithmetic
-from domain.notices import AnyNotice, BalanceAlert, TransactionCreated, alert_notice, transaction_notice
+from domain.notice_views import transaction_shown, wallet_shown
+from domain.notices import (
+    AnyNotice,
+    BalanceAlert,
+    TransactionCreated,
+    TransactionUpdated,
+    WalletChanged,
+    alert_notice,
+    transaction_notice,
+    transaction_updated,
+    wallet_notices,
+)
 from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
 from domain.watch import transitions
 from store.entries import decode_entry
@@ -135,12 +146,17 @@ def dead_letter(ref: AccountRef, entry: FeedEntry, kind: Kind, reason: str) -> D
 
 def notice_write(notice: AnyNotice, at: datetime) -> NoticeWrite:
     """A notice as the notices stream takes it: under the key that lets it be written only once, whatever refolds
-    the event that caused it (an alert by its metric and position, a transaction by its id)."""
+    the event that caused it (an alert by its metric and position, a transaction by its id, a change of a
+    transaction or a wallet by the position that made it)."""
     match notice:
         case BalanceAlert():
-            parts = (notice.metric, notice.position)
+            parts: tuple[str, ...] = (notice.metric, notice.position)
         case TransactionCreated():
             parts = ("tx", notice.transaction_id)
+        case TransactionUpdated():
+            parts = ("tx-updated", notice.transaction_id, notice.position)
+        case WalletChanged():
+            parts = (notice.event_type, notice.position)
         case _:
             assert_never(notice)
     key = notice_key(notice.tenant_id, notice.environment_id, notice.wallet_id, *parts)
@@ -149,9 +165,19 @@ def notice_write(notice: AnyNotice, at: datetime) -> NoticeWrite:
 
 def notice_writes(ref: AccountRef, before: Account, after: Account, position: str, at: datetime,
                   written: Sequence[LedgerWrite]) -> list[NoticeWrite]:
-    """The notices of one event: its alert transitions, then `wallet.transaction.created` for each ledger entry
-    it added."""
-    writes = [notice_write(alert_notice(ref, t), t.at) for t in transitions(before, after, position, at)]
-    writes += [notice_write(transaction_notice(ref, w.wallet_id, w.entry, position), w.entry.at)
-               for w in written if w.new]
+    """The notices of one event: wallets it created, updated or terminated, its alert transitions, then
+    `wallet.transaction.created` for each ledger entry it added (`.updated` for each it changed); each shows the
+    wallet as the event left it."""
+    writes = [notice_write(n, at) for n in wallet_notices(ref, before, after, position, at)]
+    for t in transitions(before, after, position, at):
+        writes.append(notice_write(alert_notice(ref, t, wallet_shown(after, after.wallets[t.wallet_id], t.at)), t.at))
+    for w in written:
+        wallet = after.wallets[w.wallet_id]
+        if w.new:
+            notice: AnyNotice = transaction_notice(ref, w.wallet_id, w.entry, position,
+                                                   transaction_shown(wallet, w.entry),
+                                                   wallet_shown(after, wallet, w.entry.at))
+        else:
+            notice = transaction_updated(ref, wallet, w.entry, position, after, at)
+        writes.append(notice_write(notice, w.entry.at if w.new else at))
     return writes

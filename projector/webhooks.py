@@ -27,6 +27,7 @@ from projector.metrics import (
 )
 from projector.runtime import Backoff, repeat
 from projector.slots import Slots
+from projector.webhook_payloads import payload
 from projector.webhook_post import Outcome, post
 from store.retention import Retention
 from store.webhooks import Delivery, Endpoint, Webhooks, delivery_id
@@ -119,7 +120,8 @@ class WebhookSender:
                 event_type = notice.event_type
                 deliveries += [Delivery(
                     id=delivery_id(entry.key, endpoint.id), endpoint_id=endpoint.id, tenant_id=tenant[0],
-                    environment_id=tenant[1], event_type=event_type, payload=entry.payload.decode(),
+                    environment_id=tenant[1], event_type=event_type,
+                    payload=payload(notice, entry.payload, endpoint.payload_format),
                     created_ms=now_ms,
                 ) for endpoint in endpoints[tenant] if not endpoint.event_types or event_type in endpoint.event_types]
             if not await self.webhooks.enqueue(self.lease, partition, notices[-1].position, deliveries, now_ms):

@@ -15,12 +15,17 @@ from store.scripts import Scripts
 DeliveryStatus = Literal["pending", "delivered", "dead"]
 
 
+PayloadFormat = Literal["flexprice", "tally"]
+"""What an endpoint's deliveries carry (projector/webhook_payloads.py)."""
+
+
 class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     url: str
     secret: str
     event_types: tuple[str, ...] = ()
     created_at: str = ""
+    payload_format: PayloadFormat = "tally"  # what endpoints stored before formats existed get
 
 
 class Delivery(msgspec.Struct, kw_only=True):

@@ -32,7 +32,7 @@ class Notice:
 
     @property
     def is_transition(self) -> bool:
-        return bool(self.payload["event_type"] != TRANSACTION_CREATED)
+        return str(self.payload["event_type"]).startswith(("wallet.ongoing_balance.", "wallet.credit_balance."))
 
 
 async def read_notices(redis: Redis, keys: Keys) -> list[Notice]:

@@ -101,7 +101,7 @@ def test_a_transaction_notice_carries_its_ledger_entry() -> None:
 
 def test_every_kind_has_its_own_tag() -> None:
     tags = [kind.__struct_config__.tag for kind in get_args(AnyNotice)]
-    assert len(tags) == len(set(tags)) == 11
+    assert len(tags) == len(set(tags)) == 15  # 10 alert kinds, 2 of transactions, 3 of wallets
     assert CreditBalanceRecovered.__struct_config__.tag == "wallet.credit_balance.recovered"
 
 
