@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from api import (
     admin,
+    alert_log,
     asof,
     customer_directory,
     customers,
@@ -110,6 +111,7 @@ def create_app(
     app.include_router(prices.router)
     app.include_router(customers.router)
     app.include_router(webhooks.router)
+    app.include_router(alert_log.router)
     app.include_router(admin.router)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -81,6 +81,7 @@ TIMESTAMP_FIELDS: dict[str, dict[str, bool]] = {
     "CreatePriceRequest": {"effective_from": True},
     "BillingRequest": {"anchor": False},
     "CustomerSearchRequest": {"start_time": True, "end_time": True},
+    "AlertLogSearch": {"start_time": True, "end_time": True},
     "TransactionSearchRequest": {"expiry_date_before": True, "expiry_date_after": True, "start_time": True,
                                  "end_time": True},
     "EventsQuery": {"start_time": True, "end_time": True},

@@ -29,7 +29,7 @@ def payload(notice: AnyNotice, stored: bytes, payload_format: PayloadFormat) -> 
 
 
 def flexprice_payload(notice: AnyNotice) -> dict[str, Any]:
-    body: dict[str, Any] = {"event_type": notice.event_type, "wallet": _wallet(notice)}
+    body: dict[str, Any] = {"event_type": notice.event_type, "wallet": wallet_payload(notice)}
     match notice:
         case BalanceAlert():
             body["alert"] = _alert(notice)
@@ -44,14 +44,14 @@ def flexprice_payload(notice: AnyNotice) -> dict[str, Any]:
     return body
 
 
-def _wallet(notice: AnyNotice) -> dict[str, Any]:
+def wallet_payload(notice: BalanceAlert | TransactionCreated | TransactionUpdated | WalletChanged) -> dict[str, Any]:
     """The wallet as the notice shows it; a notice written before notices carried it names the wallet only."""
     shown: WalletShown | None = notice.wallet
     if shown is None:
         return {"id": notice.wallet_id, "customer_id": notice.customer_id, "tenant_id": notice.tenant_id,
                 "environment_id": notice.environment_id}
     wallet: dict[str, Any] = msgspec.to_builtins(shown)
-    wallet["alert_settings"] = _settings(shown.alert_settings)
+    wallet["alert_settings"] = settings_payload(shown.alert_settings)
     return wallet
 
 
@@ -63,10 +63,10 @@ def _alert(notice: BalanceAlert) -> dict[str, Any]:
     credit = shown.credit_balance if shown else (notice.balance if notice.metric == "credit_balance" else None)
     return {"state": notice.new_state, "current_balance": _number(ongoing), "credit_balance": _number(credit),
             "alert_type": ALERT_TYPES.get(notice.metric, notice.metric),
-            "alert_settings": _settings(shown.alert_settings) if shown else None}
+            "alert_settings": settings_payload(shown.alert_settings) if shown else None}
 
 
-def _settings(settings: AlertSettings | None) -> dict[str, Any] | None:
+def settings_payload(settings: AlertSettings | None) -> dict[str, Any] | None:
     if settings is None:
         return None
     levels = {"critical": settings.critical, "warning": settings.warning, "info": settings.info}

@@ -36,6 +36,8 @@ def bodies(wallet: str) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
             "/v1/customers/cust_f/invoices/inv_none/payments", {"amount": "1"}),
         ("POST", "/v1/wallets/transactions/search"): ("/v1/wallets/transactions/search", {"id": wallet}),
         ("POST", "/v1/events/query"): ("/v1/events/query", {"external_customer_id": "cust_f"}),
+        ("POST", "/v1/wallets/search"): ("/v1/wallets/search", {"limit": 5}),
+        ("POST", "/v1/alerts/search"): ("/v1/alerts/search", {"sort": [{"field": "created_at"}]}),
         ("POST", "/v1/webhooks/endpoints"): ("/v1/webhooks/endpoints", {"url": "https://8.8.8.8/hook",
                                                                         "secret": SECRET}),
     }
