@@ -29,6 +29,8 @@ def test_a_wallet_for_the_internal_id_counts_usage_sent_for_the_external_id(
                                 event_id=f"late-{n}")
     assert early["event_id"] == "early-1" and wallet.id is not None
     assert wallet.customer_id == customer.id
+    listed = sdk.wallets.get_wallets_by_customer_id(id=customer.id)
+    assert [w.id for w in listed] == [wallet.id]
     balance = sdk.wallets.get_wallet_balance(id=wallet.id)
     assert (balance.current_period_usage, balance.real_time_credit_balance) == ("8", "92")  # 4 calls at 2 USD
 
