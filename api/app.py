@@ -3,7 +3,7 @@
 import asyncio
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +18,6 @@ from api import (
     customer_directory,
     customers,
     event_reads,
-    events,
     health,
     hot,
     metrics,
@@ -61,6 +60,15 @@ class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
     ledger_keep: int  # the projectors' TALLY_LEDGER_KEEP (verify jobs compare the ledger Redis keeps)
 
 
+# In the order they are matched: a literal path before a template that would also match it.
+ROUTERS = (
+    wallet_search.router,  # /customers/wallets before /customers/{customer_id}
+    customer_directory.router,  # /customers/external/{id} before /customers/{id}/...
+    wallets.router, transactions.router, asof.router, hot.router, event_reads.router, prices.router,
+    customers.router, webhooks.router, alert_log.router, admin.router, health.router, metrics.router,
+)
+
+
 def create_app(
     config: ApiConfig, connect: Callable[[], Redis], clock: Clock = system_clock,
     companions: Sequence[Companion] = (), on_failure: Callable[[str], None] | None = None,
@@ -68,7 +76,26 @@ def create_app(
     """`connect` opens the Redis client at start-up; `companions` run beside the API (the embedded projector and
     webhook sender, each supervised by its caller). A background task that ends while the app runs calls
     `on_failure` with its name (default: app.state.failed_task is set and the process is sent SIGTERM)."""
+    app = FastAPI(title="tally", version="0.1.0", dependencies=[Depends(declared_query_only)],
+                  lifespan=_lifespan(config, connect, clock, companions, on_failure),
+                  description="Exact, instant, provable wallet balances; Flexprice-compatible under /v1.")
+    for router in ROUTERS:
+        app.include_router(router)
+    install_error_handlers(app)
+    _document_schemas(app)
+    app.add_middleware(FastPath)
+    app.add_middleware(BodyLimits, bounds=config.body)
+    if config.request_log:
+        app.add_middleware(RequestLog)
+    return app
 
+
+def _lifespan(
+    config: ApiConfig, connect: Callable[[], Redis], clock: Clock, companions: Sequence[Companion],
+    on_failure: Callable[[str], None] | None,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Open the store and its clients at start-up, run the companions and the generation follower under watch,
+    and close it all at shutdown."""
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = connect()
@@ -98,30 +125,7 @@ def create_app(
             await asyncio.gather(*(task for _, task in tasks), return_exceptions=True)
             await redis.aclose()
 
-    app = FastAPI(title="tally", version="0.1.0", lifespan=lifespan, dependencies=[Depends(declared_query_only)],
-                  description="Exact, instant, provable wallet balances; Flexprice-compatible under /v1.")
-    app.include_router(wallet_search.router)  # first: /customers/wallets before /customers/{customer_id}
-    app.include_router(customer_directory.router)  # then /customers/external/{id} before /customers/{id}/...
-    app.include_router(wallets.router)
-    app.include_router(transactions.router)
-    app.include_router(asof.router)
-    app.include_router(events.router)
-    app.include_router(hot.router)
-    app.include_router(event_reads.router)
-    app.include_router(prices.router)
-    app.include_router(customers.router)
-    app.include_router(webhooks.router)
-    app.include_router(alert_log.router)
-    app.include_router(admin.router)
-    app.include_router(health.router)
-    app.include_router(metrics.router)
-    install_error_handlers(app)
-    _document_schemas(app)
-    app.add_middleware(FastPath)
-    app.add_middleware(BodyLimits, bounds=config.body)
-    if config.request_log:
-        app.add_middleware(RequestLog)
-    return app
+    return lifespan
 
 
 def _generation_follower(redis: Redis, store: EventStore) -> Callable[[], Coroutine[Any, Any, float]]:

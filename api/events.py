@@ -4,7 +4,6 @@ import re
 from datetime import timedelta
 
 import msgspec
-from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.accounts import Accounts
@@ -20,7 +19,6 @@ from domain.events import UsageRecorded
 from domain.identity import AccountRef
 from store.eventstore import Dedup
 
-router = APIRouter(prefix="/v1", tags=["Events"])
 MAX_BULK = 1000
 _event_decoder = msgspec.json.Decoder(IngestEventRequest)
 _EVENT_INDEX = re.compile(r"\$\.events\[(\d+)\]")
