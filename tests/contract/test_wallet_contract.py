@@ -61,3 +61,25 @@ async def test_bad_input_changes_nothing_and_another_tenant_sees_nothing(backend
     assert refused.status_code == 400 and set(refused.json()) == {"code", "message", "http_status_code", "details"}
     assert foreign.status_code == 404
     assert balance["credit_balance"] == "100"
+
+
+async def test_a_customer_reaches_one_account_by_either_id_and_its_wallets_list_by_lookup_key(
+    backend: Backend, store_client: Redis
+) -> None:
+    async with running_app(None, connect=backend.connect) as client:
+        assert (await client.post("/v1/prices", json={
+            "event_name": "api_call", "currency": "USD", "aggregation": {"type": "COUNT"},
+            "billing_model": "FLAT_FEE", "amount": "1"})).status_code == 201
+        customer = (await client.post("/v1/customers", json={"external_id": "ext-contract"})).json()
+        wallet = (await client.post("/v1/wallets", json={"customer_id": customer["id"], "currency": "USD",
+                                                         "initial_credits_to_load": "10"})).json()
+        event = {"event_name": "api_call", "external_customer_id": "ext-contract", "event_id": "c-1"}
+        assert (await client.post("/v1/events", json=event)).status_code == 202
+        await wait_folded(store_client, AccountRef("tenant_a", "env_a", "ext-contract"))
+        listed = await client.get("/v1/customers/wallets", params={"lookup_key": "ext-contract",
+                                                                   "include_real_time_balance": "true"},
+                                  headers={"x-max-live": "60"})
+        found = (await client.post("/v1/customers/search", json={"external_ids": ["ext-contract"]})).json()
+    assert listed.status_code == 200, listed.text
+    assert [(w["id"], w["real_time_credit_balance"]) for w in listed.json()] == [(wallet["id"], "9")]
+    assert [c["id"] for c in found["items"]] == [customer["id"]]
