@@ -10,6 +10,7 @@ import msgspec
 from api.auth import Principal
 from api.turns import Turns, Waiting
 from domain.commands import AnyCommand
+from domain.customers import may_be_customer_id
 from domain.decide import decide
 from domain.errors import AccountBusy, AccountQuarantined, InvalidOperation, NotFound, TallyError, ValidationFailed
 from domain.events import AnyEvent
@@ -87,6 +88,8 @@ class Accounts:
     async def event_account(self, ref: AccountRef, external_id: str) -> AccountRef:
         """The account a usage event reaches: a customer's internal id reaches the account its external id names;
         any other name is the account's own. An event whose external id names another customer is refused."""
+        if not may_be_customer_id(ref.customer_id):  # the common case, on every ingested event: nothing to look up
+            return ref
         resolved = await self.customers.account_of(ref.tenant_id, ref.environment_id, ref.customer_id)
         if resolved != ref and external_id and external_id != resolved.customer_id:
             raise ValidationFailed(f"customer_id {ref.customer_id} is the customer with external id "
