@@ -10,6 +10,7 @@ from cli.settings import Settings
 from cli.stores import running_dev_store
 from domain.errors import TallyError
 from domain.identity import AccountRef
+from store.connect import connect as open_client
 from store.keys import Keys
 from store.meta import LayoutRefused, ensure_store
 
@@ -47,7 +48,7 @@ def operator_url(settings: Settings) -> str:
 
 def connect(settings: Settings) -> tuple[Redis, Keys]:
     """The store an operator command works on: TALLY_REDIS_URL, or a running `tally dev`'s."""
-    return Redis.from_url(operator_url(settings)), Keys(settings.partitions)
+    return open_client(operator_url(settings)), Keys(settings.partitions)
 
 
 async def check_store(redis: Redis, keys: Keys) -> None:

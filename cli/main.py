@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 from prometheus_client import start_http_server
-from redis.asyncio import Redis
 
 from api.auth import Principal
 from cli import wiring
@@ -21,6 +20,7 @@ from cli.retention import retention_app
 from cli.serve import serve
 from cli.settings import Settings
 from cli.stores import embedded_store
+from store.connect import connect
 
 app = typer.Typer(help="tally: exact, instant, provable wallet balances on Redis Streams.", no_args_is_help=True)
 DEMO_KEY = "tally-dev-key"
@@ -68,7 +68,7 @@ def api(port: Port = 8080, host: Host = "127.0.0.1", api_key: ApiKey = None) -> 
     if not keys:
         err.print("[red]no API keys: set TALLY_API_KEYS=key:tenant:environment or pass --api-key[/red]")
         raise typer.Exit(2)
-    _serve(wiring.build_app(settings, lambda: Redis.from_url(url), keys), host, port, settings)
+    _serve(wiring.build_app(settings, lambda: connect(url), keys), host, port, settings)
 
 
 MetricsPort = Annotated[int | None, typer.Option(help="serve Prometheus /metrics on this port")]
@@ -99,7 +99,7 @@ def _run_until_signal(worker: Any, holder: str | None, metrics_port: int | None,
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        redis = Redis.from_url(url)
+        redis = connect(url)
         try:
             await worker(redis, settings, stop, name)
         finally:

@@ -127,11 +127,8 @@ class EventStore:
 
     async def append_each(self, items: Sequence[tuple[AccountRef, AnyEvent, Dedup | None]]) -> list[Appended]:
         """Append many single events in one pipeline (one round trip); each is atomic and deduplicated alone."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for ref, event, dedup in items:
-                keys, args = self._append_call(ref, [event], dedup, None)
-                await self.scripts.append(keys=keys, args=args, client=pipe)
-            replies = await pipe.execute()
+        replies = await self.scripts.append.run_each([self._append_call(ref, [event], dedup, None)
+                                                     for ref, event, dedup in items])
         return [_appended(reply) for reply in replies]
 
     async def seen(self, ref: AccountRef, dedup: Dedup) -> str | None:

@@ -7,6 +7,7 @@ import pytest
 import redis
 from redis.asyncio import Redis
 
+from tests.support.redis_cluster import RedisCluster, have_cluster_tools
 from tests.support.redis_server import RedisServer, external_url, have_redis_server
 
 
@@ -25,6 +26,19 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A real local Redis Cluster (3 primaries, no replicas) started once for the session."""
+    if not have_cluster_tools():
+        pytest.fail("redis-server and redis-cli are not installed (CI installs them in .ci/run)")
+    cluster = RedisCluster(Path(tmp_path_factory.mktemp("cluster")))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture
