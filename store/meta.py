@@ -8,12 +8,16 @@ from redis.asyncio import Redis
 from domain.errors import ValidationFailed
 from store.keys import Keys
 
-LAYOUT = 3
+LAYOUT = 4
 """The store layout this code reads and writes. 1: every snapshot held its wallets' whole ledgers (never recorded);
 2: snapshots hold live state only, ledger entries are kept apart (`Keys.ledger`), every one of them;
-3: as 2, but Redis keeps each wallet's newest `TALLY_LEDGER_KEEP` entries (older ones are read from the log)."""
+3: as 2, but Redis keeps each wallet's newest `TALLY_LEDGER_KEEP` entries (older ones are read from the log);
+4: as 3, with the webhook sender's state under one hash tag, `{webhooks}` (one Redis Cluster slot)."""
 
-WHAT_CHANGED = {1: "ledgers inside the snapshots", 2: "every ledger entry kept in Redis"}
+WHAT_CHANGED = {1: "ledgers inside the snapshots", 2: "every ledger entry kept in Redis",
+                3: "webhook sender state without its {webhooks} hash tag"}
+REPLAY_BELOW = 3
+"""Layouts below this one need their projections rebuilt by `tally migrate`; from it on, keys are only renamed."""
 
 
 class LayoutRefused(Exception):

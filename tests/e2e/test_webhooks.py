@@ -29,6 +29,7 @@ from tests.support.dev_server import (
     DevServerFailed,
     dev_server,
 )
+from tests.support.redis_cluster import flush_store
 from tests.support.webhook_receiver import Receiver, Route, verify_signature, webhook_receiver
 
 FAILURES = 2  # the flaky endpoint answers 500 to the first two attempts of every message
@@ -49,7 +50,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture(scope="module")
 def server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    redis.Redis.from_url(redis_url).flushdb()
+    flush_store(redis_url)
     try:
         with dev_server(redis_url, tmp_path_factory.mktemp("tally-dev-webhooks"),
                               webhook_backoff_base_ms=str(BACKOFF_BASE_MS), webhook_max_attempts=str(MAX_ATTEMPTS),

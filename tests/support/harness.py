@@ -17,6 +17,7 @@ from api.fastpath import FastPath
 from cli.settings import Settings
 from cli.wiring import projector_companion
 from domain.identity import AccountRef
+from store.connect import connect as open_client
 from store.keys import Keys
 from store.positions import is_after
 from tests.support.components import api_config
@@ -62,7 +63,7 @@ async def running_app(
     if connect is None:
         assert redis_url is not None, "a store: redis_url or connect"
         url = redis_url
-        connect = lambda: Redis.from_url(url)  # noqa: E731
+        connect = lambda: open_client(url)  # noqa: E731
     app = create_app(config, connect, clock=clock, companions=companions)
     if not fast_path:  # the hot routes through FastAPI too, to test both ways of serving them
         app.user_middleware = [m for m in app.user_middleware if m.cls is not FastPath]

@@ -11,6 +11,7 @@ from pathlib import Path
 import redis
 
 from cli.stores import REDIS_SETTINGS
+from store.connect import is_cluster
 
 
 def _free(port: int) -> bool:
@@ -104,6 +105,14 @@ class RedisCluster:
         for process in self.processes.values():
             process.wait(timeout=10)
         self.processes.clear()
+
+
+def flush_store(url: str) -> None:
+    """Empty the store at `url`: every primary of a cluster."""
+    if is_cluster(url):
+        redis.RedisCluster.from_url(url).flushall()
+    else:
+        redis.Redis.from_url(url).flushdb()
 
 
 def _poll(ready: object, failure: str, seconds: float = 30) -> None:
