@@ -12,14 +12,14 @@ from prometheus_client import start_http_server
 from api.auth import Principal
 from cli import wiring
 from cli.archive import commands as archive_commands
-from cli.common import err, load_settings, redis_url
+from cli.common import err, load_settings, redis_url, resolved
 from cli.components import transport_bounds
 from cli.dlq import dlq
 from cli.ops import ops
 from cli.retention import retention_app
 from cli.serve import serve
 from cli.settings import Settings
-from cli.stores import embedded_store
+from cli.stores import embedded_store, running_dev_store
 from store.connect import connect
 
 app = typer.Typer(help="tally: exact, instant, provable wallet balances on Redis Streams.", no_args_is_help=True)
@@ -43,11 +43,12 @@ def _serve(asgi: Any, host: str, port: int, settings: Settings) -> None:
 @app.command()
 def dev(port: Port = 8080, host: Host = "127.0.0.1", api_key: ApiKey = None) -> None:
     """API, projector and webhook sender in one process, on TALLY_REDIS_URL, a local redis-server, or fakeredis."""
-    settings = wiring.dev_settings(load_settings(), os.environ)
+    settings = wiring.dev_settings(load_settings(resolve=False), os.environ)
     wiring.configure_logging(settings)
     key = api_key or DEMO_KEY
     keys = wiring.api_keys(settings, key, DEMO_PRINCIPAL)
     with embedded_store(settings.redis_url, settings.data_dir, lambda m: err.print(f"[yellow]{m}[/yellow]")) as connect:
+        settings = resolved(settings, settings.redis_url or running_dev_store(settings.data_dir))
         companions = [wiring.projector_companion(settings, wiring.holder_name()),
                       wiring.webhooks_companion(settings, wiring.holder_name())]
         asgi = wiring.build_app(settings, connect, keys, companions)

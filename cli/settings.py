@@ -14,7 +14,7 @@ IGNORED_PREFIXES = ("TALLY_TEST_",)
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str | None = None
     api_keys: str = ""
-    partitions: int = 16
+    partitions: int = 0  # 0: the store's recorded count; a new store gets store.meta.DEFAULT_PARTITIONS
     dedup_ttl_seconds: int = 35 * 24 * 3600
     batch_size: int = 1000
     block_ms: int = 50
@@ -79,8 +79,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             settings = msgspec.convert(values, cls, strict=False)
         except msgspec.ValidationError as exc:
             raise ValidationFailed(f"bad setting: {exc}") from exc
-        if settings.partitions < 1 or settings.partitions > 1024:
-            raise ValidationFailed("TALLY_PARTITIONS must be between 1 and 1024")
+        if settings.partitions < 0 or settings.partitions > 1024:
+            raise ValidationFailed("TALLY_PARTITIONS must be between 1 and 1024 (or 0: the store's own count)")
         if min(settings.webhook_timeout_ms, settings.webhook_concurrency, settings.webhook_concurrency_per_tenant,
                settings.webhook_concurrency_per_endpoint) < 1:
             raise ValidationFailed("TALLY_WEBHOOK_TIMEOUT_MS and TALLY_WEBHOOK_CONCURRENCY* must be at least 1")

@@ -10,8 +10,16 @@ from functools import cache
 from typing import Any, cast
 
 from redis import Redis as SyncRedis
+from redis import RedisCluster as SyncRedisCluster
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import AskError, MovedError
+
+
+NODE_CONNECTIONS = 2**31
+"""Connections a cluster client may open to each node: unbounded, as a single-server client's pool is. redis-py's
+default (100) refuses a command outright once that many are busy, and a projector holding many partitions keeps one
+blocking XREAD open per partition."""
 
 
 @cache
@@ -26,12 +34,15 @@ def is_cluster(url: str) -> bool:
 def connect(url: str) -> Redis:
     """A new asyncio client for `url`: a RedisCluster when the server is a cluster node, else a Redis."""
     if is_cluster(url):
-        return cast(Redis, RedisCluster.from_url(url))
+        return cast(Redis, RedisCluster.from_url(url, max_connections=NODE_CONNECTIONS))
     return Redis.from_url(url)
 
 
-def clustered(redis: Redis) -> bool:
-    return isinstance(redis, RedisCluster)
+def connect_sync(url: str) -> SyncRedis:
+    """A blocking client for `url`, of the right kind (start-up reads before any event loop runs)."""
+    if is_cluster(url):
+        return cast(SyncRedis, SyncRedisCluster.from_url(url))
+    return SyncRedis.from_url(url)
 
 
 def node_of(redis: Redis, key: str) -> str | None:
@@ -42,17 +53,14 @@ def node_of(redis: Redis, key: str) -> str | None:
     return f"{node.host}:{node.port}" if node is not None else None
 
 
-def on_node_of(redis: Redis, key: str) -> dict[str, Any]:
-    """Options for `execute_command` that send a keyless command (WAIT) to the node that holds `key`: on a cluster
-    the primary that took the write, on the same pipelined connection; nothing on a single server."""
-    if not isinstance(redis, RedisCluster) and not _cluster_pipeline(redis):
-        return {}
-    cluster = cast(Any, redis)
-    client: RedisCluster = getattr(cluster, "cluster_client", cluster)
-    return {"target_nodes": client.get_node_from_key(key)}
-
-
-def _cluster_pipeline(redis: Any) -> bool:
-    from redis.asyncio.cluster import ClusterPipeline
-
-    return isinstance(redis, ClusterPipeline)
+async def on_node_of(redis: Redis, key: str, *command: Any) -> Any:
+    """Run a command whose keys all share `key`'s slot. On a cluster it goes straight to the primary holding that
+    slot: XREAD names its keys at movable places, and redis-py would otherwise ask a node which keys it names (two
+    more round trips per read). When the slot has moved meanwhile, it is routed as usual, which follows it."""
+    client: Any = redis  # redis-py leaves execute_command unannotated
+    if isinstance(redis, RedisCluster):
+        try:
+            return await client.execute_command(*command, target_nodes=redis.get_node_from_key(key))
+        except (MovedError, AskError):
+            pass
+    return await client.execute_command(*command)

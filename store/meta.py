@@ -6,6 +6,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from domain.errors import ValidationFailed
+from store.connect import connect_sync
 from store.keys import Keys
 
 LAYOUT = 4
@@ -18,6 +19,21 @@ WHAT_CHANGED = {1: "ledgers inside the snapshots", 2: "every ledger entry kept i
                 3: "webhook sender state without its {webhooks} hash tag"}
 REPLAY_BELOW = 3
 """Layouts below this one need their projections rebuilt by `tally migrate`; from it on, keys are only renamed."""
+
+
+DEFAULT_PARTITIONS = 256
+"""Partitions of a new store: enough to spread evenly over the shards of a Redis Cluster (each partition is one hash
+slot; 16 on 6 shards put 25 % of the load on the busiest). A store keeps the count it was created with."""
+
+
+def partitions_for(url: str | None, wanted: int) -> int:
+    """The partition count to run with: TALLY_PARTITIONS when set (ensure_partitions checks it against the
+    store); else the count the store at `url` records; else, for a new store, DEFAULT_PARTITIONS."""
+    if wanted or url is None:
+        return wanted or DEFAULT_PARTITIONS
+    with connect_sync(url) as client:
+        recorded: Any = client.hget(Keys().meta(), "partitions")
+    return int(recorded) if recorded else DEFAULT_PARTITIONS
 
 
 class LayoutRefused(Exception):
