@@ -15,7 +15,6 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import AskError, MovedError
 
-
 NODE_CONNECTIONS = 2**31
 """Connections a cluster client may open to each node: unbounded, as a single-server client's pool is. redis-py's
 default (100) refuses a command outright once that many are busy, and a projector holding many partitions keeps one

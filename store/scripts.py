@@ -1,7 +1,8 @@
 """The Lua scripts of the store, loaded from store/lua and run by SHA, on a single server or a Redis Cluster.
 
 A script's cache is empty after a restart, a failover or `SCRIPT FLUSH` (it is not replicated): a call answered
-NOSCRIPT did not run, so the script is loaded (on every primary) and only those calls run again — never twice.
+NOSCRIPT did not run, so only those calls run again, with the script's source (EVAL, which caches it on that node):
+never twice, and never refused again however often the cache is emptied meanwhile.
 Pipelined calls (`run_each`) go as plain EVALSHA commands in a non-transactional pipeline, which both kinds of
 client route by the call's first key (every script's keys share one slot and are all declared in KEYS).
 """
@@ -15,8 +16,6 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 Args = Sequence[Any]
-LOAD_ATTEMPTS = 3
-"""How many times a call answered NOSCRIPT is loaded and run again (a cache flushed again meanwhile)."""
 
 
 def _source(name: str, *libs: str) -> str:
@@ -35,36 +34,31 @@ class Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
     async def __call__(self, keys: Args = (), args: Args = ()) -> Any:
-        for _ in range(LOAD_ATTEMPTS):
-            try:
-                return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
-            except NoScriptError:
-                await self.redis.script_load(self.source)  # on a cluster: every primary
-        raise NoScriptError(f"script {self.sha} was not in the cache after {LOAD_ATTEMPTS} loads")
+        try:
+            return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await self.redis.eval(self.source, len(keys), *keys, *args)
 
     async def run_each(self, calls: Sequence[tuple[Args, Args]]) -> list[Any]:
         """Run every call (pipelined, one round trip per node), each atomic on its own; replies in call order."""
-        replies: list[Any] = [None] * len(calls)
-        pending = list(range(len(calls)))
-        for _ in range(LOAD_ATTEMPTS):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for index in pending:
-                    keys, args = calls[index]
-                    pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
-                answers: list[Any] = await pipe.execute(raise_on_error=False)
-            again = []
-            for index, answer in zip(pending, answers, strict=True):
-                if isinstance(answer, NoScriptError):
-                    again.append(index)
-                elif isinstance(answer, Exception):
-                    raise answer
-                else:
-                    replies[index] = answer
-            if not again:
-                return replies
-            await self.redis.script_load(self.source)  # on a cluster: every primary
-            pending = again
-        raise NoScriptError(f"script {self.sha} was not in the cache after {LOAD_ATTEMPTS} loads")
+        replies = await self._pipelined("EVALSHA", self.sha, calls)
+        again = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if again:
+            retried = await self._pipelined("EVAL", self.source, [calls[index] for index in again])
+            for index, reply in zip(again, retried, strict=True):
+                replies[index] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    async def _pipelined(self, command: str, script: str, calls: Sequence[tuple[Args, Args]]) -> list[Any]:
+        """The calls as plain commands in a non-transactional pipeline; errors are left in place."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.execute_command(command, script, len(keys), *keys, *args)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        return replies
 
 
 def script(redis: Redis, name: str, *libs: str) -> Script:
