@@ -14,6 +14,8 @@ IGNORED_PREFIXES = ("TALLY_TEST_",)
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str | None = None
     api_keys: str = ""
+    wait_replicas: int = 0  # 0: an append is answered once its primary has it (README "Durability on failover")
+    wait_timeout_ms: int = 1000
     partitions: int = 0  # 0: the store's recorded count; a new store gets store.meta.DEFAULT_PARTITIONS
     dedup_ttl_seconds: int = 35 * 24 * 3600
     batch_size: int = 1000
@@ -90,6 +92,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         except ValueError as exc:
             raise ValidationFailed(f"TALLY_ARCHIVE_AFTER: {exc}") from exc
         _check_retention(settings)
+        if settings.wait_replicas < 0 or settings.wait_timeout_ms < 1:
+            raise ValidationFailed("TALLY_WAIT_REPLICAS must be 0 or more and TALLY_WAIT_TIMEOUT_MS at least 1")
         return settings
 
 

@@ -6,6 +6,7 @@ rest of the code holds it as a `Redis` and never asks which kind it has. The few
 holds a key, sending a command to that node, WAIT after a write) are answered here.
 """
 
+from collections.abc import Sequence
 from functools import cache
 from typing import Any, cast
 
@@ -50,6 +51,15 @@ def node_of(redis: Redis, key: str) -> str | None:
         return None
     node = redis.get_node_from_key(key)
     return f"{node.host}:{node.port}" if node is not None else None
+
+
+def each_node(redis: Any, keys: Sequence[str]) -> list[dict[str, Any]]:
+    """Options for `execute_command` that send a keyless command (WAIT) once to each primary holding one of `keys`,
+    in a pipeline of `redis` (its commands to one node share one connection); one empty set on a single server."""
+    if not isinstance(redis, RedisCluster):
+        return [{}]
+    nodes = {node.name: node for node in (redis.get_node_from_key(key) for key in keys) if node is not None}
+    return [{"target_nodes": node} for node in nodes.values()]
 
 
 async def on_node_of(redis: Redis, key: str, *command: Any) -> Any:

@@ -12,10 +12,23 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
+import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from domain.errors import StoreUnavailable
+from store.connect import each_node
+
 Args = Sequence[Any]
+
+
+class Replicated(msgspec.Struct, frozen=True):
+    """TALLY_WAIT_REPLICAS / TALLY_WAIT_TIMEOUT_MS: a write is answered only once WAIT says this many replicas of
+    the primary that took it have it (Redis replication is asynchronous: without this, a primary lost right after
+    answering may lose the write)."""
+
+    replicas: int
+    timeout_ms: int
 
 
 def _source(name: str, *libs: str) -> str:
@@ -33,18 +46,21 @@ class Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    async def __call__(self, keys: Args = (), args: Args = ()) -> Any:
+    async def __call__(self, keys: Args = (), args: Args = (), wait: Replicated | None = None) -> Any:
+        if wait is not None:
+            return (await self.run_each([(keys, args)], wait))[0]
         try:
             return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
             return await self.redis.eval(self.source, len(keys), *keys, *args)
 
-    async def run_each(self, calls: Sequence[tuple[Args, Args]]) -> list[Any]:
-        """Run every call (pipelined, one round trip per node), each atomic on its own; replies in call order."""
-        replies = await self._pipelined("EVALSHA", self.sha, calls)
+    async def run_each(self, calls: Sequence[tuple[Args, Args]], wait: Replicated | None = None) -> list[Any]:
+        """Run every call (pipelined, one round trip per node), each atomic on its own; replies in call order.
+        With `wait`, each node's calls are followed by a WAIT on the same connection, which must confirm them."""
+        replies = await self._pipelined("EVALSHA", self.sha, calls, wait)
         again = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if again:
-            retried = await self._pipelined("EVAL", self.source, [calls[index] for index in again])
+            retried = await self._pipelined("EVAL", self.source, [calls[index] for index in again], wait)
             for index, reply in zip(again, retried, strict=True):
                 replies[index] = reply
         for reply in replies:
@@ -52,13 +68,27 @@ class Script:
                 raise reply
         return replies
 
-    async def _pipelined(self, command: str, script: str, calls: Sequence[tuple[Args, Args]]) -> list[Any]:
+    async def _pipelined(self, command: str, script: str, calls: Sequence[tuple[Args, Args]],
+                         wait: Replicated | None) -> list[Any]:
         """The calls as plain commands in a non-transactional pipeline; errors are left in place."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for keys, args in calls:
                 pipe.execute_command(command, script, len(keys), *keys, *args)
+            waits = each_node(self.redis, [keys[0] for keys, _ in calls]) if wait is not None else []
+            for options in waits:
+                pipe.execute_command("WAIT", wait.replicas if wait else 0, wait.timeout_ms if wait else 0, **options)
             replies: list[Any] = await pipe.execute(raise_on_error=False)
-        return replies
+        if wait is not None:
+            _confirmed(wait, replies[len(calls):])
+        return replies[:len(calls)]
+
+
+def _confirmed(wait: Replicated, acknowledged: Sequence[Any]) -> None:
+    if any(isinstance(count, Exception) or int(count) < wait.replicas for count in acknowledged):
+        raise StoreUnavailable(
+            f"the write was not confirmed by {wait.replicas} replica(s) within {wait.timeout_ms} ms "
+            "(TALLY_WAIT_REPLICAS): it may or may not survive a failover; retry it with the same event_id or "
+            "idempotency_key")
 
 
 def script(redis: Redis, name: str, *libs: str) -> Script:

@@ -14,6 +14,7 @@ from api.accounts import Clock, system_clock
 from api.app import create_app
 from api.auth import Principal
 from api.fastpath import FastPath
+from cli.components import replicated
 from cli.settings import Settings
 from cli.wiring import projector_companion
 from domain.identity import AccountRef
@@ -58,7 +59,7 @@ async def running_app(
     projector's clock both read `clock`. The store is `redis_url`'s, or whatever `connect` opens (another backend)."""
     settings = settings or make_settings()
     config = api_config(PRINCIPALS, settings.partitions, request_log=False, operator_keys=operator_keys,
-                        ledger_keep=settings.ledger_keep)
+                        ledger_keep=settings.ledger_keep, replicated=replicated(settings))
     companions = [projector_companion(settings, "test-projector", clock)] if projector else []
     if connect is None:
         assert redis_url is not None, "a store: redis_url or connect"

@@ -80,7 +80,8 @@ class RedisCluster:
             return False
         if self.replicas:  # every replica attached and in sync
             roles = redis.Redis(port=port).info("replication")
-            return roles.get("role") != "master" or roles.get("connected_slaves", 0) >= self.replicas
+            online = [n for n in range(self.replicas) if roles.get(f"slave{n}", {}).get("state") == "online"]
+            return roles.get("role") != "master" or len(online) == self.replicas
         return True
 
     def flush(self) -> None:
