@@ -38,11 +38,11 @@ def connect(url: str) -> Redis:
     return Redis.from_url(url)
 
 
-def connect_sync(url: str) -> SyncRedis:
+def connect_sync(url: str, **options: Any) -> SyncRedis:
     """A blocking client for `url`, of the right kind (start-up reads before any event loop runs)."""
     if is_cluster(url):
-        return cast(SyncRedis, SyncRedisCluster.from_url(url))
-    return SyncRedis.from_url(url)
+        return cast(SyncRedis, SyncRedisCluster.from_url(url, **options))
+    return SyncRedis.from_url(url, **options)
 
 
 def node_of(redis: Redis, key: str) -> str | None:

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from cli.stores import free_port
+from store.connect import connect_sync
 from store.keys import Keys
 from tests.support import rawhttp
 from tests.support.dev_server import KEY, PARTITIONS, ROOT, DevServer, api_server
@@ -37,7 +37,7 @@ def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[De
 
 def appended(redis_url: str) -> int:
     """Entries ever appended to the feeds (entries-added: retention may trim them meanwhile)."""
-    client = redis.Redis.from_url(redis_url)
+    client = connect_sync(redis_url)
     total = 0
     for partition in range(PARTITIONS):
         if client.exists(Keys(PARTITIONS).feed(partition)):

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
+from store.connect import connect_sync
 from store.keys import Keys
 from tests.support.dev_server import (
     ENVIRONMENT,
@@ -151,7 +151,7 @@ def test_alerts_arrive_signed_once_per_webhook_id_through_retries_and_a_failing_
 
 def wait_sender_idle(redis_url: str) -> None:
     """Poll until no further request can be sent without a new notice: checkpoints at heads, an empty queue."""
-    keys, client = Keys(PARTITIONS), redis.Redis.from_url(redis_url, decode_responses=True)
+    keys, client = Keys(PARTITIONS), connect_sync(redis_url, decode_responses=True)
     deadline = time.monotonic() + DEADLINE
     while True:
         heads = [client.xrevrange(keys.notices(p), count=1) for p in range(PARTITIONS)]

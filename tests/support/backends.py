@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import fakeredis
-import redis
 from redis.asyncio import Redis
 
 from store.connect import connect
-from tests.support.redis_cluster import RedisCluster
+from tests.support.redis_cluster import RedisCluster, flush_store
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,7 @@ class Backend:
 
 
 def real_redis(url: str) -> Backend:
-    return Backend("redis", lambda: connect(url), lambda: redis.Redis.from_url(url).flushall())
+    return Backend("redis", lambda: connect(url), lambda: flush_store(url))
 
 
 def redis_cluster(cluster: RedisCluster) -> Backend:
