@@ -41,6 +41,7 @@ from store.eventstore import EventStore
 from store.generation import live_generation
 from store.keys import Keys
 from store.meta import ensure_store
+from store.scripts import Replicated
 
 Companion = Callable[[Redis, asyncio.Event], Coroutine[Any, Any, None]]
 GENERATION_POLL_S = 1.0  # how soon the API reads a generation `tally replay` switched to
@@ -58,6 +59,7 @@ class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
     body: BodyBounds
     operator_keys: frozenset[str]
     ledger_keep: int  # the projectors' TALLY_LEDGER_KEEP (verify jobs compare the ledger Redis keeps)
+    replicated: Replicated | None = None  # TALLY_WAIT_REPLICAS: appends answered once that many replicas have them
 
 
 # In the order they are matched: a literal path before a template that would also match it.
@@ -105,7 +107,7 @@ def _lifespan(
         app.state.webhook_allow_private = config.webhook_allow_private
         app.state.operator_keys = config.operator_keys
         app.state.max_future_skew = timedelta(seconds=config.max_future_skew_seconds)
-        store = EventStore(redis, config.keys, config.dedup_ttl_seconds)
+        store = EventStore(redis, config.keys, config.dedup_ttl_seconds, replicated=config.replicated)
         generation = await live_generation(redis, config.keys)
         store.use_generation(generation)
         app.state.accounts = Accounts(store, clock)

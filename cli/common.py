@@ -2,26 +2,43 @@
 
 import os
 
+import msgspec
 import typer
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from rich.console import Console
 
 from cli.settings import Settings
 from cli.stores import running_dev_store
 from domain.errors import TallyError
 from domain.identity import AccountRef
+from store.connect import connect as open_client
 from store.keys import Keys
-from store.meta import LayoutRefused, ensure_store
+from store.meta import LayoutRefused, ensure_store, partitions_for
 
 err = Console(stderr=True)
 
 
-def load_settings() -> Settings:
+def load_settings(resolve: bool = True) -> Settings:
+    """TALLY_* settings; with `resolve`, the partition count settled against the store (`resolved`)."""
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except TallyError as exc:
         err.print(f"[red]settings:[/red] {exc.message}")
         raise typer.Exit(2) from exc
+    return resolved(settings, settings.redis_url or running_dev_store(settings.data_dir)) if resolve else settings
+
+
+def resolved(settings: Settings, url: str | None) -> Settings:
+    """With TALLY_PARTITIONS unset: the count the store at `url` records, or the default for a new store."""
+    if settings.partitions:
+        return settings
+    try:
+        partitions = partitions_for(url, settings.partitions)
+    except RedisError as exc:
+        err.print(f"[red]store:[/red] cannot read the store's partition count at {url}: {exc}")
+        raise typer.Exit(2) from exc
+    return msgspec.structs.replace(settings, partitions=partitions)
 
 
 def redis_url(settings: Settings) -> str:
@@ -47,7 +64,7 @@ def operator_url(settings: Settings) -> str:
 
 def connect(settings: Settings) -> tuple[Redis, Keys]:
     """The store an operator command works on: TALLY_REDIS_URL, or a running `tally dev`'s."""
-    return Redis.from_url(operator_url(settings)), Keys(settings.partitions)
+    return open_client(operator_url(settings)), Keys(settings.partitions)
 
 
 async def check_store(redis: Redis, keys: Keys) -> None:

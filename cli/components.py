@@ -15,6 +15,7 @@ from projector.webhooks import SenderSettings
 from projector.worker import ProjectorSettings
 from store.archive.archiver import ArchiveSettings
 from store.keys import Keys
+from store.scripts import Replicated
 
 # A projector counts as live for two lease TTLs after its last heartbeat (it beats every third of a TTL): one slow
 # heartbeat does not make the other projectors take its share of the partitions.
@@ -72,7 +73,13 @@ def api_config(settings: Settings, api_keys: dict[str, Principal]) -> ApiConfig:
     return ApiConfig(api_keys=api_keys, keys=Keys(settings.partitions), dedup_ttl_seconds=settings.dedup_ttl_seconds,
                      max_future_skew_seconds=settings.max_future_skew_seconds, request_log=settings.request_log,
                      webhook_allow_private=settings.webhook_allow_private, body=body_bounds(settings),
-                     operator_keys=parse_operator_keys(settings.operator_keys), ledger_keep=settings.ledger_keep)
+                     operator_keys=parse_operator_keys(settings.operator_keys), ledger_keep=settings.ledger_keep,
+                     replicated=replicated(settings))
+
+
+def replicated(settings: Settings) -> Replicated | None:
+    """TALLY_WAIT_REPLICAS (0: appends are not waited for) with TALLY_WAIT_TIMEOUT_MS."""
+    return Replicated(settings.wait_replicas, settings.wait_timeout_ms) if settings.wait_replicas else None
 
 
 def transport_bounds(settings: Settings) -> TransportBounds:

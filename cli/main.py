@@ -8,19 +8,19 @@ from typing import Annotated, Any
 
 import typer
 from prometheus_client import start_http_server
-from redis.asyncio import Redis
 
 from api.auth import Principal
 from cli import wiring
 from cli.archive import commands as archive_commands
-from cli.common import err, load_settings, redis_url
+from cli.common import err, load_settings, redis_url, resolved
 from cli.components import transport_bounds
 from cli.dlq import dlq
 from cli.ops import ops
 from cli.retention import retention_app
 from cli.serve import serve
 from cli.settings import Settings
-from cli.stores import embedded_store
+from cli.stores import embedded_store, running_dev_store
+from store.connect import connect
 
 app = typer.Typer(help="tally: exact, instant, provable wallet balances on Redis Streams.", no_args_is_help=True)
 DEMO_KEY = "tally-dev-key"
@@ -43,11 +43,12 @@ def _serve(asgi: Any, host: str, port: int, settings: Settings) -> None:
 @app.command()
 def dev(port: Port = 8080, host: Host = "127.0.0.1", api_key: ApiKey = None) -> None:
     """API, projector and webhook sender in one process, on TALLY_REDIS_URL, a local redis-server, or fakeredis."""
-    settings = wiring.dev_settings(load_settings(), os.environ)
+    settings = wiring.dev_settings(load_settings(resolve=False), os.environ)
     wiring.configure_logging(settings)
     key = api_key or DEMO_KEY
     keys = wiring.api_keys(settings, key, DEMO_PRINCIPAL)
     with embedded_store(settings.redis_url, settings.data_dir, lambda m: err.print(f"[yellow]{m}[/yellow]")) as connect:
+        settings = resolved(settings, settings.redis_url or running_dev_store(settings.data_dir))
         companions = [wiring.projector_companion(settings, wiring.holder_name()),
                       wiring.webhooks_companion(settings, wiring.holder_name())]
         asgi = wiring.build_app(settings, connect, keys, companions)
@@ -68,7 +69,7 @@ def api(port: Port = 8080, host: Host = "127.0.0.1", api_key: ApiKey = None) -> 
     if not keys:
         err.print("[red]no API keys: set TALLY_API_KEYS=key:tenant:environment or pass --api-key[/red]")
         raise typer.Exit(2)
-    _serve(wiring.build_app(settings, lambda: Redis.from_url(url), keys), host, port, settings)
+    _serve(wiring.build_app(settings, lambda: connect(url), keys), host, port, settings)
 
 
 MetricsPort = Annotated[int | None, typer.Option(help="serve Prometheus /metrics on this port")]
@@ -99,7 +100,7 @@ def _run_until_signal(worker: Any, holder: str | None, metrics_port: int | None,
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        redis = Redis.from_url(url)
+        redis = connect(url)
         try:
             await worker(redis, settings, stop, name)
         finally:

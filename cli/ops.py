@@ -37,11 +37,13 @@ def lag() -> None:
             await redis.aclose()
 
     rows = asyncio.run(main())
-    table = Table("partition", "checkpoint", "feed head", "behind", "oldest unfolded age", "lease holder")
+    nodes = any(row.node for row in rows)  # a Redis Cluster: which primary holds each partition
+    table = Table("partition", "checkpoint", "feed head", "behind", "oldest unfolded age", "lease holder",
+                  *(["node"] if nodes else []))
     for row in rows:
         age = operate.age_ms(row)
         table.add_row(str(row.partition), row.checkpoint, row.head, str(row.behind),
-                      "-" if age is None else f"{age} ms", row.holder or "-")
+                      "-" if age is None else f"{age} ms", row.holder or "-", *([row.node or "-"] if nodes else []))
     Console().print(table)
 
 

@@ -14,7 +14,9 @@ IGNORED_PREFIXES = ("TALLY_TEST_",)
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str | None = None
     api_keys: str = ""
-    partitions: int = 16
+    wait_replicas: int = 0  # 0: an append is answered once its primary has it (README "Durability on failover")
+    wait_timeout_ms: int = 1000
+    partitions: int = 0  # 0: the store's recorded count; a new store gets store.meta.DEFAULT_PARTITIONS
     dedup_ttl_seconds: int = 35 * 24 * 3600
     batch_size: int = 1000
     block_ms: int = 50
@@ -79,8 +81,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             settings = msgspec.convert(values, cls, strict=False)
         except msgspec.ValidationError as exc:
             raise ValidationFailed(f"bad setting: {exc}") from exc
-        if settings.partitions < 1 or settings.partitions > 1024:
-            raise ValidationFailed("TALLY_PARTITIONS must be between 1 and 1024")
+        if settings.partitions < 0 or settings.partitions > 1024:
+            raise ValidationFailed("TALLY_PARTITIONS must be between 1 and 1024 (or 0: the store's own count)")
         if min(settings.webhook_timeout_ms, settings.webhook_concurrency, settings.webhook_concurrency_per_tenant,
                settings.webhook_concurrency_per_endpoint) < 1:
             raise ValidationFailed("TALLY_WEBHOOK_TIMEOUT_MS and TALLY_WEBHOOK_CONCURRENCY* must be at least 1")
@@ -90,6 +92,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         except ValueError as exc:
             raise ValidationFailed(f"TALLY_ARCHIVE_AFTER: {exc}") from exc
         _check_retention(settings)
+        if settings.wait_replicas < 0 or settings.wait_timeout_ms < 1:
+            raise ValidationFailed("TALLY_WAIT_REPLICAS must be 0 or more and TALLY_WAIT_TIMEOUT_MS at least 1")
         return settings
 
 

@@ -16,6 +16,8 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from store.connect import connect
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -74,7 +76,7 @@ def start_redis_server(data_dir: Path, port: int, fsync: str = "always",
 def embedded_store(redis_url: str | None, data_dir: str, warn: Callable[[str], None]) -> Iterator[Callable[[], Redis]]:
     """Yield a client factory for the dev store, and stop any server it started on exit."""
     if redis_url:
-        yield lambda: Redis.from_url(redis_url)
+        yield lambda: connect(redis_url)
         return
     if shutil.which("redis-server"):
         port = free_port()
@@ -82,7 +84,7 @@ def embedded_store(redis_url: str | None, data_dir: str, warn: Callable[[str], N
         warn(f"store: redis-server on 127.0.0.1:{port}, AOF (appendfsync always) in {Path(data_dir).resolve()}")
         record = record_dev_store(Path(data_dir), f"redis://127.0.0.1:{port}/0")
         try:
-            yield lambda: Redis(port=port)
+            yield lambda: connect(f"redis://127.0.0.1:{port}/0")
         finally:
             record.unlink(missing_ok=True)
             process.terminate()

@@ -18,6 +18,7 @@ from cli.components import (
     archive_settings,
     membership_ttl_ms,
     projector_settings,
+    replicated,
     retention_settings,
     sender_settings,
 )
@@ -99,7 +100,7 @@ async def run_projector(
     worker_settings = projector_settings(settings, holder)
     membership = Membership(redis, keys, holder, ttl_ms=membership_ttl_ms(settings))
     projection = Projection(redis, keys, settings.ledger_keep)
-    store = EventStore(redis, keys, settings.dedup_ttl_seconds)
+    store = EventStore(redis, keys, settings.dedup_ttl_seconds, replicated=replicated(settings))
     clock = PartitionClock(store, projection, worker_settings.grace, now)
     retention = PartitionRetention(Retention(redis, keys), retention_settings(settings), now)
     projector = Projector(projection, membership, worker_settings, clock, retention)

@@ -1,9 +1,10 @@
 """Bring a store written by an older layout to this code's layout (`tally migrate`).
 
-Layout 1 kept every ledger entry inside the snapshots. The customer streams are the truth in every layout, so the
+Layouts 1 and 2 kept ledger entries otherwise. The customer streams are the truth in every layout, so their
 migration is a full replay: every account is folded from zero into a new projection generation, with its ledger
-entries stored apart, the generation pointer moves, the old generation is dropped and the layout is recorded. Until
-then every other tally process refuses the store; run it with all of them stopped.
+entries stored apart, the generation pointer moves and the old generation is dropped. Layout 3 named the webhook
+sender's keys without a hash tag: they are renamed (store/relayout.py). Then the layout is recorded. Until then every
+other tally process refuses the store; run it with all of them stopped.
 """
 
 import time
@@ -13,9 +14,11 @@ from typing import Any
 from redis.asyncio import Redis
 
 from projector.replay import Progress, Replayer, ReplayReport
+from store.generation import live_generation
 from store.keys import Keys
 from store.ledger import DEFAULT_KEEP
-from store.meta import LAYOUT, LayoutRefused, ensure_partitions, record_layout, stored_layout
+from store.meta import LAYOUT, REPLAY_BELOW, LayoutRefused, ensure_partitions, record_layout, stored_layout
+from store.relayout import move_webhook_keys
 
 
 async def migrate(
@@ -36,6 +39,10 @@ async def migrate(
     if alive:
         names = ", ".join(sorted(a.decode() if isinstance(a, bytes) else str(a) for a in alive))
         raise LayoutRefused(f"projector processes are running ({names}): stop every tally process, then migrate")
-    report = await Replayer(redis, keys, grace, dedup_ttl_seconds, ledger_keep=ledger_keep).rebuild_all(False, progress)
+    report = ReplayReport(generation=await live_generation(redis, keys))
+    if layout < REPLAY_BELOW:
+        report = await Replayer(redis, keys, grace, dedup_ttl_seconds,
+                                ledger_keep=ledger_keep).rebuild_all(False, progress)
+    await move_webhook_keys(redis, keys)
     await record_layout(redis, keys)
     return report

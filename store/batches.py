@@ -47,7 +47,7 @@ async def append_batch(store: EventStore, ref: AccountRef, groups: Sequence[Grou
             dedup_index = len(keys)
         args += [len(group.events), dedup_index, group.dedup.value if group.dedup else ""]
         args.extend(encode_event(event) for event in group.events)
-    return _batch_appended(await store.scripts.append_batch(keys=keys, args=args))
+    return _batch_appended(await store.scripts.append_batch(keys=keys, args=args, wait=store.replicated))
 
 
 def _batch_appended(reply: Sequence[Any]) -> BatchAppended:

@@ -19,7 +19,7 @@ from store.entries import LogEntry, decode_entry, pairs
 from store.keys import Keys
 from store.positions import ORIGIN, is_after, text
 from store.ratecard import RateCards
-from store.scripts import Scripts
+from store.scripts import Replicated, Scripts
 
 LOG_PAGE = 2000
 READ_ATTEMPTS = 20
@@ -98,9 +98,11 @@ def decode_entries(raw: Sequence[Any], cards: RateCards) -> list[tuple[str, AnyE
 
 class EventStore:
     def __init__(self, redis: Redis, keys: Keys, dedup_ttl_seconds: int,
-                 clock: Callable[[], float] = time.time) -> None:
-        """`clock` (unix seconds) picks the week buckets of bare ids; tests move it instead of waiting."""
+                 clock: Callable[[], float] = time.time, replicated: Replicated | None = None) -> None:
+        """`clock` (unix seconds) picks the week buckets of bare ids; tests move it instead of waiting. With
+        `replicated`, an append returns only once WAIT confirmed it (else StoreUnavailable: a 503)."""
         self.redis = redis
+        self.replicated = replicated
         self.keys = keys
         self.dedup_ttl_seconds = dedup_ttl_seconds
         self.clock = clock
@@ -143,15 +145,12 @@ class EventStore:
     ) -> Appended:
         """Append `events` atomically; with `expect`, only if the customer stream still ends at that position."""
         keys, args = self._append_call(ref, events, dedup, expect)
-        return _appended(await self.scripts.append(keys=keys, args=args))
+        return _appended(await self.scripts.append(keys=keys, args=args, wait=self.replicated))
 
     async def append_each(self, items: Sequence[tuple[AccountRef, AnyEvent, Dedup | None]]) -> list[Appended]:
         """Append many single events in one pipeline (one round trip); each is atomic and deduplicated alone."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for ref, event, dedup in items:
-                keys, args = self._append_call(ref, [event], dedup, None)
-                await self.scripts.append(keys=keys, args=args, client=pipe)
-            replies = await pipe.execute()
+        replies = await self.scripts.append.run_each([self._append_call(ref, [event], dedup, None)
+                                                     for ref, event, dedup in items], self.replicated)
         return [_appended(reply) for reply in replies]
 
     async def seen(self, ref: AccountRef, dedup: Dedup) -> str | None:

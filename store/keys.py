@@ -1,9 +1,10 @@
 """Every Redis key tally uses is built here and nowhere else.
 
 Keys of one partition share the hash tag `{pNNN}`, so one script can touch them atomically and a Redis Cluster
-keeps them on one shard. Outside partitions (no hash tag) live: the wallet index, each tenant's rate card as created
-through the API (and its lock), the webhook endpoints, deliveries, queue, lease and fence, the projector membership
-set, the generation pointer and the store's metadata.
+keeps them on one shard. The webhook sender's state (deliveries, queue, lease, fence and its per-partition checkpoints)
+shares the hash tag `{webhooks}`, so each of its fenced steps is one script in one slot. Outside both (no hash tag,
+each only ever touched alone) live: the wallet index, each tenant's rate card as created through the API (and its
+lock), the webhook endpoints, the projector membership set, the generation pointer and the store's metadata.
 
 A key is `:`-separated components. Every component a caller controls (tenant, environment, customer, dedup scope and
 key, wallet id, delivery id, ...) goes through `component`: ASCII letters, digits and SAFE stay as they are, every
@@ -159,9 +160,14 @@ class Keys(msgspec.Struct, frozen=True):
     def rate_card_lock(self, tenant_id: str, environment_id: str) -> str:
         return f"{self.prefix}:ratecard:{_tenant(tenant_id, environment_id)}:lock"
 
+    @property
+    def _webhooks(self) -> str:
+        return f"{self.prefix}:{{webhooks}}"
+
     def webhook_checkpoint(self, partition: int) -> str:
-        """The notices-stream position up to which the webhook sender has queued deliveries."""
-        return f"{self._tag(partition)}:alerts:webhooks-checkpoint"
+        """The partition's notices-stream position up to which the webhook sender has queued deliveries (in the
+        sender's slot: it moves in the same step that queues them)."""
+        return f"{self._webhooks}:checkpoint:p{partition:03d}"
 
     def webhook_endpoints(self, tenant_id: str, environment_id: str) -> str:
         """Hash endpoint id -> encoded endpoint, per tenant and environment."""
@@ -169,27 +175,27 @@ class Keys(msgspec.Struct, frozen=True):
 
     def webhook_delivery(self, delivery_id: str) -> str:
         """Hash of one delivery: its message, endpoint, status, attempts, last error."""
-        return f"{self.prefix}:webhooks:delivery:{component(delivery_id)}"
+        return f"{self._webhooks}:delivery:{component(delivery_id)}"
 
     def webhook_deliveries(self, tenant_id: str, environment_id: str) -> str:
         """Sorted set of a tenant's delivery ids by creation time (ms), for the API."""
-        return f"{self.prefix}:webhooks:{_tenant(tenant_id, environment_id)}:deliveries"
+        return f"{self._webhooks}:{_tenant(tenant_id, environment_id)}:deliveries"
 
     def webhook_due(self) -> str:
         """Sorted set of pending delivery ids by next attempt time (ms)."""
-        return f"{self.prefix}:webhooks:due"
+        return f"{self._webhooks}:due"
 
     def webhook_finished(self) -> str:
         """Sorted set of delivered or dead delivery ids by when they finished (ms): what retention removes."""
-        return f"{self.prefix}:webhooks:finished"
+        return f"{self._webhooks}:finished"
 
     def webhook_lease(self) -> str:
         """`holder#token` of the webhook sender that owns delivery, with a TTL."""
-        return f"{self.prefix}:webhooks:lease"
+        return f"{self._webhooks}:lease"
 
     def webhook_fence(self) -> str:
         """Counter handing out fencing tokens for the webhook sender's lease."""
-        return f"{self.prefix}:webhooks:fence"
+        return f"{self._webhooks}:fence"
 
     def customer(self, ref: AccountRef) -> str:
         """Hash (v = version, c = encoded Customer) of the customer whose external id names the account: in the
@@ -256,6 +262,24 @@ class Keys(msgspec.Struct, frozen=True):
     def archive_pending(self, partition: int) -> str:
         """Set of committed segment numbers whose accounts' streams are not trimmed yet."""
         return f"{self._tag(partition)}:archive:pending"
+
+    def moved_webhook_key(self, old: str) -> str | None:
+        """Where a key of the webhook sender's state as layout 3 named it (no hash tag) lives now; None for any other
+        key (`tally migrate` renames them, store/relayout.py)."""
+        parts = old.split(":")
+        prefix, tag = self.prefix.split(":"), [f"p{p:03d}" for p in range(self.partitions)]
+        n = len(prefix)
+        if parts[:n] != prefix or len(parts) < n + 2:
+            return None
+        if parts[n] == "webhooks" and not (len(parts) == n + 4 and parts[-1] == "endpoints"):
+            return ":".join([self._webhooks, *parts[n + 1:]])
+        if parts[n + 1:] == ["alerts", "webhooks-checkpoint"] and parts[n].strip("{}") in tag:
+            return self.webhook_checkpoint(int(parts[n].strip("{}")[1:]))
+        return None
+
+    def moved_webhook_patterns(self) -> list[str]:
+        """SCAN patterns that find every key `moved_webhook_key` moves (and a few it leaves: the endpoints)."""
+        return [f"{self.prefix}:webhooks:*", f"{self.prefix}:{{p*}}:alerts:webhooks-checkpoint"]
 
     def meta(self) -> str:
         """Store-wide settings every process must agree on (the partition count)."""

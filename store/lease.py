@@ -7,15 +7,14 @@ once the lease is someone else's. Giving it back deletes it only while it is sti
 
 from typing import Any
 
-from redis.commands.core import AsyncScript
-
 from store.positions import text
+from store.scripts import Script
 
 
 class Lease:
     """`value` is the token held now (None: not held); `keep` takes or renews it, `release` gives it back."""
 
-    def __init__(self, take_script: AsyncScript, release_script: AsyncScript, key: str, fence: str, holder: str,
+    def __init__(self, take_script: Script, release_script: Script, key: str, fence: str, holder: str,
                  ttl_ms: int) -> None:
         self.take_script = take_script
         self.release_script = release_script
@@ -41,10 +40,10 @@ class Lease:
         self.value = None
 
 
-async def take(script: AsyncScript, key: str, fence: str, holder: str, ttl_ms: int, held: str | None) -> str | None:
+async def take(script: Script, key: str, fence: str, holder: str, ttl_ms: int, held: str | None) -> str | None:
     value: Any = await script(keys=[key, fence], args=[holder, ttl_ms, held or ""])
     return text(value) if value else None
 
 
-async def give_back(script: AsyncScript, key: str, held: str) -> None:
+async def give_back(script: Script, key: str, held: str) -> None:
     await script(keys=[key], args=[held])

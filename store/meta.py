@@ -6,14 +6,34 @@ from typing import Any
 from redis.asyncio import Redis
 
 from domain.errors import ValidationFailed
+from store.connect import connect_sync
 from store.keys import Keys
 
-LAYOUT = 3
+LAYOUT = 4
 """The store layout this code reads and writes. 1: every snapshot held its wallets' whole ledgers (never recorded);
 2: snapshots hold live state only, ledger entries are kept apart (`Keys.ledger`), every one of them;
-3: as 2, but Redis keeps each wallet's newest `TALLY_LEDGER_KEEP` entries (older ones are read from the log)."""
+3: as 2, but Redis keeps each wallet's newest `TALLY_LEDGER_KEEP` entries (older ones are read from the log);
+4: as 3, with the webhook sender's state under one hash tag, `{webhooks}` (one Redis Cluster slot)."""
 
-WHAT_CHANGED = {1: "ledgers inside the snapshots", 2: "every ledger entry kept in Redis"}
+WHAT_CHANGED = {1: "ledgers inside the snapshots", 2: "every ledger entry kept in Redis",
+                3: "webhook sender state without its {webhooks} hash tag"}
+REPLAY_BELOW = 3
+"""Layouts below this one need their projections rebuilt by `tally migrate`; from it on, keys are only renamed."""
+
+
+DEFAULT_PARTITIONS = 256
+"""Partitions of a new store: enough to spread evenly over the shards of a Redis Cluster (each partition is one hash
+slot; 16 on 6 shards put 25 % of the load on the busiest). A store keeps the count it was created with."""
+
+
+def partitions_for(url: str | None, wanted: int) -> int:
+    """The partition count to run with: TALLY_PARTITIONS when set (ensure_partitions checks it against the
+    store); else the count the store at `url` records; else, for a new store, DEFAULT_PARTITIONS."""
+    if wanted or url is None:
+        return wanted or DEFAULT_PARTITIONS
+    with connect_sync(url) as client:
+        recorded: Any = client.hget(Keys().meta(), "partitions")
+    return int(recorded) if recorded else DEFAULT_PARTITIONS
 
 
 class LayoutRefused(Exception):

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from domain.codec import decode_ref, encode_ref
 from domain.identity import AccountRef
 from domain.state import LedgerWrite
+from store.connect import node_of, on_node_of
 from store.keys import Keys
 from store.lease import Lease, give_back, take
 from store.ledger import DEFAULT_KEEP, LedgerTrim, Removal, ledger_args, removals
@@ -104,7 +105,10 @@ class Projection:
         return text(value) if value else ORIGIN
 
     async def read_feed(self, partition: int, after: str, count: int, block_ms: int | None) -> list[FeedEntry]:
-        reply: Any = await self.redis.xread({self.keys.feed(partition): after}, count=count, block=block_ms)
+        feed = self.keys.feed(partition)
+        command: list[Any] = ["XREAD", "COUNT", count, *(("BLOCK", block_ms) if block_ms is not None else ()),
+                              "STREAMS", feed, after]
+        reply: Any = await on_node_of(self.redis, feed, *command)
         if not reply:
             return []
         _, entries = reply[0]
@@ -201,6 +205,7 @@ class Projection:
             partition=partition, checkpoint=checkpoint, head=text(head) if head else ORIGIN,
             behind=max(0, added - int(folded or 0)), oldest_unfolded_ms=int(text(oldest[0][0]).split("-")[0])
             if oldest else None, holder=text(holder) if holder else None,
+            node=node_of(self.redis, self.keys.feed(partition)),
         )
 
 
@@ -211,6 +216,8 @@ class Lag(msgspec.Struct, frozen=True):
     behind: int
     oldest_unfolded_ms: int | None
     holder: str | None
+    node: str | None = None
+    """`host:port` of the cluster primary holding the partition (None on a single server)."""
 
 
 NOBODY = AccountRef("", "", "")

@@ -72,9 +72,13 @@ async def list_prices(redis: Redis, keys: Keys, tenant_id: str, environment_id: 
 
 
 async def add_price(redis: Redis, keys: Keys, tenant_id: str, environment_id: str, price: PriceVersion) -> None:
-    """Record a version, then republish its event name's versions to every partition in one MULTI.
+    """Record a version, then republish its event name's versions to every partition (one pipeline).
 
-    A per-tenant lock keeps two concurrent creations from publishing an older list last.
+    A per-tenant lock keeps two concurrent creations from publishing an older list last. Each partition is written
+    on its own (partitions live on different shards of a cluster: no one transaction spans them), blob before pointer
+    on one connection, so a pointer never names a blob its partition lacks. The version is recorded first: a crash
+    while publishing leaves some partitions on the previous card and the request unanswered; retrying it (the same
+    price id) records the same version again and republishes every partition, so every step is safe to repeat.
     """
     lock_key = keys.rate_card_lock(tenant_id, environment_id)
     token = os.urandom(8).hex()
@@ -91,7 +95,7 @@ async def add_price(redis: Redis, keys: Keys, tenant_id: str, environment_id: st
         )
         blob = encode_prices(versions)
         digest = hashlib.sha256(blob).digest()[:16]
-        async with redis.pipeline(transaction=True) as pipe:
+        async with redis.pipeline(transaction=False) as pipe:
             for partition in range(keys.partitions):
                 pipe.hsetnx(keys.rate_blobs(partition), digest, blob)
                 pipe.hset(keys.rate_pointers(partition, tenant_id, environment_id), price.event_name, digest)

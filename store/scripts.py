@@ -1,9 +1,34 @@
-"""The Lua scripts of the store, loaded once from store/lua and run by SHA."""
+"""The Lua scripts of the store, loaded from store/lua and run by SHA, on a single server or a Redis Cluster.
 
+A script's cache is empty after a restart, a failover or `SCRIPT FLUSH` (it is not replicated): a call answered
+NOSCRIPT did not run, so only those calls run again, with the script's source (EVAL, which caches it on that node):
+never twice, and never refused again however often the cache is emptied meanwhile.
+Pipelined calls (`run_each`) go as plain EVALSHA commands in a non-transactional pipeline, which both kinds of
+client route by the call's first key (every script's keys share one slot and are all declared in KEYS).
+"""
+
+import hashlib
+from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
+import msgspec
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
+
+from domain.errors import StoreUnavailable
+from store.connect import each_node
+
+Args = Sequence[Any]
+
+
+class Replicated(msgspec.Struct, frozen=True):
+    """TALLY_WAIT_REPLICAS / TALLY_WAIT_TIMEOUT_MS: a write is answered only once WAIT says this many replicas of
+    the primary that took it have it (Redis replication is asynchronous: without this, a primary lost right after
+    answering may lose the write)."""
+
+    replicas: int
+    timeout_ms: int
 
 
 def _source(name: str, *libs: str) -> str:
@@ -13,18 +38,75 @@ def _source(name: str, *libs: str) -> str:
     return "".join([*parts, lua.joinpath(f"{name}.lua").read_text()])
 
 
+class Script:
+    """One Lua script bound to a client: `await script(keys=..., args=...)` runs it by SHA."""
+
+    def __init__(self, redis: Redis, source: str) -> None:
+        self.redis = redis
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, keys: Args = (), args: Args = (), wait: Replicated | None = None) -> Any:
+        if wait is not None:
+            return (await self.run_each([(keys, args)], wait))[0]
+        try:
+            return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await self.redis.eval(self.source, len(keys), *keys, *args)
+
+    async def run_each(self, calls: Sequence[tuple[Args, Args]], wait: Replicated | None = None) -> list[Any]:
+        """Run every call (pipelined, one round trip per node), each atomic on its own; replies in call order.
+        With `wait`, each node's calls are followed by a WAIT on the same connection, which must confirm them."""
+        replies = await self._pipelined("EVALSHA", self.sha, calls, wait)
+        again = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if again:
+            retried = await self._pipelined("EVAL", self.source, [calls[index] for index in again], wait)
+            for index, reply in zip(again, retried, strict=True):
+                replies[index] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    async def _pipelined(self, command: str, script: str, calls: Sequence[tuple[Args, Args]],
+                         wait: Replicated | None) -> list[Any]:
+        """The calls as plain commands in a non-transactional pipeline; errors are left in place."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.execute_command(command, script, len(keys), *keys, *args)
+            waits = each_node(self.redis, [keys[0] for keys, _ in calls]) if wait is not None else []
+            for options in waits:
+                pipe.execute_command("WAIT", wait.replicas if wait else 0, wait.timeout_ms if wait else 0, **options)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        if wait is not None:
+            _confirmed(wait, replies[len(calls):])
+        return replies[:len(calls)]
+
+
+def _confirmed(wait: Replicated, acknowledged: Sequence[Any]) -> None:
+    if any(isinstance(count, Exception) or int(count) < wait.replicas for count in acknowledged):
+        raise StoreUnavailable(
+            f"the write was not confirmed by {wait.replicas} replica(s) within {wait.timeout_ms} ms "
+            "(TALLY_WAIT_REPLICAS): it may or may not survive a failover; retry it with the same event_id or "
+            "idempotency_key")
+
+
+def script(redis: Redis, name: str, *libs: str) -> Script:
+    return Script(redis, _source(name, *libs))
+
+
 class Scripts:
     def __init__(self, redis: Redis) -> None:
-        self.append: AsyncScript = redis.register_script(_source("append", "stream_end"))
-        self.append_batch: AsyncScript = redis.register_script(_source("append_batch", "stream_end"))
-        self.read: AsyncScript = redis.register_script(_source("read"))
-        self.read_within: AsyncScript = redis.register_script(_source("read_within"))
-        self.commit: AsyncScript = redis.register_script(_source("commit"))
-        self.lease: AsyncScript = redis.register_script(_source("lease"))
-        self.release: AsyncScript = redis.register_script(_source("release"))
-        self.webhook_enqueue: AsyncScript = redis.register_script(_source("webhook_enqueue"))
-        self.webhook_record: AsyncScript = redis.register_script(_source("webhook_record"))
-        self.webhook_claim: AsyncScript = redis.register_script(_source("webhook_claim"))
-        self.unquarantine: AsyncScript = redis.register_script(_source("unquarantine", "stream_end"))
-        self.trim_alerts: AsyncScript = redis.register_script(_source("trim_alerts"))
-        self.customer_write: AsyncScript = redis.register_script(_source("customer_write"))
+        self.append = script(redis, "append", "stream_end")
+        self.append_batch = script(redis, "append_batch", "stream_end")
+        self.read = script(redis, "read")
+        self.read_within = script(redis, "read_within")
+        self.commit = script(redis, "commit")
+        self.lease = script(redis, "lease")
+        self.release = script(redis, "release")
+        self.webhook_enqueue = script(redis, "webhook_enqueue")
+        self.webhook_record = script(redis, "webhook_record")
+        self.webhook_claim = script(redis, "webhook_claim")
+        self.unquarantine = script(redis, "unquarantine", "stream_end")
+        self.trim_alerts = script(redis, "trim_alerts")
+        self.customer_write = script(redis, "customer_write")

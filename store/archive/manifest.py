@@ -2,7 +2,6 @@
 whose streams are not trimmed yet, and the archive lease (fenced like the projector's)."""
 
 from collections.abc import Sequence
-from importlib import resources
 from typing import Any
 
 import msgspec
@@ -13,6 +12,7 @@ from domain.identity import AccountRef
 from store.keys import Keys
 from store.lease import give_back, take
 from store.positions import text
+from store.scripts import Script, script
 
 COMMITTED, LEASE_LOST, MOVED = 1, -1, -2
 
@@ -51,8 +51,8 @@ def decode_span(value: Any) -> Span | None:
     return Span(first, through)
 
 
-def _script(redis: Redis, name: str) -> Any:
-    return redis.register_script(resources.files("store").joinpath("lua", f"{name}.lua").read_text())
+def _script(redis: Redis, name: str) -> Script:
+    return script(redis, name)
 
 
 class Manifest:

@@ -1,5 +1,6 @@
 -- Queue webhook deliveries and move the sender's checkpoint, only while the caller still holds the sender lease.
--- KEYS: 1 lease, 2 due set, 3 alerts checkpoint, then per delivery: delivery hash, tenant's deliveries set
+-- KEYS (all of the sender's slot, `{webhooks}`): 1 lease, 2 due set, 3 the partition's webhook checkpoint,
+--       then per delivery: delivery hash, tenant's deliveries set
 -- ARGV: 1 lease value, 2 checkpoint, 3 now ms, then per delivery: id, encoded delivery, created ms
 -- Returns 1, or 0 when the lease is not the caller's (nothing written).
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end

@@ -3,16 +3,16 @@
 from collections.abc import Iterator
 
 import pytest
-import redis
 from flexprice import Flexprice
 
 from tests.support.dev_server import KEY, DevServer, DevServerFailed, dev_server
+from tests.support.redis_cluster import flush_store
 
 
 @pytest.fixture(scope="module")
 def tally_dev(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     """`tally dev` on the flushed test Redis for this module's tests, killed at teardown."""
-    redis.Redis.from_url(redis_url).flushdb()
+    flush_store(redis_url)
     try:
         with dev_server(redis_url, tmp_path_factory.mktemp("tally-dev")) as server:
             yield server

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from bench.hot_clients import book_problems, create_wallet, post_for, read_books
 from tests.support.dev_server import DevServerFailed, api_server
+from tests.support.redis_cluster import flush_store
 from tests.support.split_processes import API_KEY, ENVIRONMENT, TENANT, SplitProcesses, split_processes
 
 SECONDS = 3.0
@@ -20,7 +20,7 @@ HEADERS = {"x-api-key": API_KEY}
 
 @pytest.fixture
 def processes(redis_url: str, tmp_path: Path) -> Iterator[SplitProcesses]:
-    redis.Redis.from_url(redis_url).flushdb()
+    flush_store(redis_url)
     try:
         with split_processes(redis_url, tmp_path) as running:
             yield running

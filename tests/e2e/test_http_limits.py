@@ -11,12 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from cli.stores import free_port
+from store.connect import connect_sync
 from store.keys import Keys
 from tests.support import rawhttp
 from tests.support.dev_server import KEY, PARTITIONS, ROOT, DevServer, api_server
+from tests.support.redis_cluster import flush_store
 
 BODY_LIMIT, BULK_LIMIT, HEADER_LIMIT = 64 << 10, 256 << 10, 8 << 10
 TIMEOUT = 1.0  # body and header deadlines, and keep-alive, in this module's server
@@ -29,14 +30,14 @@ AUTH = {"x-api-key": KEY, "content-type": "application/json"}
 
 @pytest.fixture(scope="module")
 def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    redis.Redis.from_url(redis_url).flushdb()
+    flush_store(redis_url)
     with api_server(redis_url, tmp_path_factory.mktemp("tally-api"), **LIMITS) as server:
         yield server
 
 
 def appended(redis_url: str) -> int:
     """Entries ever appended to the feeds (entries-added: retention may trim them meanwhile)."""
-    client = redis.Redis.from_url(redis_url)
+    client = connect_sync(redis_url)
     total = 0
     for partition in range(PARTITIONS):
         if client.exists(Keys(PARTITIONS).feed(partition)):

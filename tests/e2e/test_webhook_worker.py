@@ -8,8 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-import redis
-
+from store.connect import connect_sync
 from store.keys import Keys
 from tests.support.dev_server import PARTITIONS, ROOT
 
@@ -17,7 +16,7 @@ DEADLINE = 20.0
 
 
 def test_sigterm_releases_the_sender_lease_and_exits_cleanly(redis_url: str, tmp_path: Path) -> None:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = connect_sync(redis_url, decode_responses=True)
     client.flushdb()
     lease = Keys(PARTITIONS).webhook_lease()
     env = {name: value for name, value in os.environ.items() if not name.startswith("TALLY_")}

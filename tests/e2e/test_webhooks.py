@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
+from store.connect import connect_sync
 from store.keys import Keys
 from tests.support.dev_server import (
     ENVIRONMENT,
@@ -29,6 +29,7 @@ from tests.support.dev_server import (
     DevServerFailed,
     dev_server,
 )
+from tests.support.redis_cluster import flush_store
 from tests.support.webhook_receiver import Receiver, Route, verify_signature, webhook_receiver
 
 FAILURES = 2  # the flaky endpoint answers 500 to the first two attempts of every message
@@ -49,7 +50,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture(scope="module")
 def server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    redis.Redis.from_url(redis_url).flushdb()
+    flush_store(redis_url)
     try:
         with dev_server(redis_url, tmp_path_factory.mktemp("tally-dev-webhooks"),
                               webhook_backoff_base_ms=str(BACKOFF_BASE_MS), webhook_max_attempts=str(MAX_ATTEMPTS),
@@ -151,7 +152,7 @@ def test_alerts_arrive_signed_once_per_webhook_id_through_retries_and_a_failing_
 
 def wait_sender_idle(redis_url: str) -> None:
     """Poll until no further request can be sent without a new notice: checkpoints at heads, an empty queue."""
-    keys, client = Keys(PARTITIONS), redis.Redis.from_url(redis_url, decode_responses=True)
+    keys, client = Keys(PARTITIONS), connect_sync(redis_url, decode_responses=True)
     deadline = time.monotonic() + DEADLINE
     while True:
         heads = [client.xrevrange(keys.notices(p), count=1) for p in range(PARTITIONS)]

@@ -10,6 +10,7 @@ import httpx
 from redis.asyncio import Redis
 
 from domain.identity import AccountRef
+from store.connect import connect
 from store.eventstore import EventStore
 from store.keys import Keys
 from store.projection import Projection
@@ -93,7 +94,7 @@ async def test_a_running_verify_does_not_stall_reads_and_only_one_runs_at_a_time
     async with running_app(clean_redis) as client:
         wallet_id = await _long_history(client, 25_000)
         await wait_folded(aredis, BIG, timeout=60)
-        redis, keys = Redis.from_url(clean_redis), Keys(PARTITIONS)
+        redis, keys = connect(clean_redis), Keys(PARTITIONS)
         started = time.perf_counter()  # what the route used to do: fold the account on the event loop
         await verify_accounts(EventStore(redis, keys, 3600), Projection(redis, keys), [BIG])
         on_loop = time.perf_counter() - started

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from domain.codec import encode_account
 from domain.identity import AccountRef
 from domain.timefmt import parse_rfc3339
+from store.connect import connect
 from store.eventstore import EventStore
 from store.keys import Keys
 from store.positions import ORIGIN
@@ -160,7 +161,7 @@ def assert_stream_matches(notices: list[Notice], expected: dict[AccountRef, tupl
 
 
 async def roll_back(redis: Redis, keys: Keys, refs: list[AccountRef], delete_snapshots: bool) -> None:
-    async with redis.pipeline(transaction=True) as pipe:
+    async with redis.pipeline(transaction=False) as pipe:
         for partition in range(keys.partitions):
             pipe.set(keys.checkpoint(partition), ORIGIN)
         if delete_snapshots:
@@ -173,7 +174,7 @@ async def check_history(url: str, wallets: list[NewWallet], price: Decimal, ops:
     """Play the history with the projector running; compare; roll back, restart, compare again (nothing new)."""
     config = make_settings(trim_every_batches=0)  # a rolled-back checkpoint must find the whole feed
     keys = Keys(config.partitions)
-    redis = Redis.from_url(url)
+    redis = connect(url)
     store, projection = EventStore(redis, keys, 3600), Projection(redis, keys)
     try:
         await redis.flushdb()
@@ -216,7 +217,7 @@ async def test_a_known_dip_and_recovery_is_on_the_stream_once(clean_redis: str) 
         "warning": {"threshold": 50, "condition": "below"}})
     ops: list[Op] = [TopUp(0, Decimal(100)), Usage(0, (60,)), Debit(0, Decimal("0.95")), TopUp(0, Decimal(20))]
     transitions = await check_history(clean_redis, [wallet], Decimal("1"), ops, rebuild=True)
-    redis = Redis.from_url(clean_redis)
+    redis = connect(clean_redis)
     try:
         notices = [n.payload for n in await read_notices(redis, Keys(make_settings().partitions))]
     finally:

@@ -35,6 +35,7 @@ from domain.ledger import ledgers
 from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
 from domain.watch import auto_topup_key, is_auto_topup
 from projector.clock import PartitionClock
+from store.connect import connect
 from store.eventstore import AccountRead, EventStore
 from store.keys import Keys
 from store.projection import Projection
@@ -253,7 +254,7 @@ async def assert_top_ups_justified(store: EventStore, projection: Projection,
 
 async def run_burst(url: str, workdir: Path, kill_at: list[float]) -> dict[str, Audit]:
     keys = Keys(PARTITIONS)
-    redis = Redis.from_url(url)
+    redis = connect(url)
     store, projection = EventStore(redis, keys, 3600), Projection(redis, keys)
     spares = SpawnedProjectors(url, PARTITIONS, workdir, lease_ttl_ms="1000", block_ms="20",
                                 clock_interval_ms="200", log_level="WARNING")
@@ -343,7 +344,7 @@ async def test_the_clock_appends_no_top_up_for_a_trigger_disarmed_since_its_read
         wallet_id = reply.json()["id"]
         debit = await client.post(f"/v1/wallets/{wallet_id}/debit", json={"credits": "60"})
         assert debit.status_code == 200, debit.text
-    redis = Redis.from_url(clean_redis)
+    redis = connect(clean_redis)
     try:
         async def customer_tops_up() -> None:
             command = TopUpWallet(event_id="evt-race", actor="race", wallet_id=wallet_id, transaction_id="wtx-race",

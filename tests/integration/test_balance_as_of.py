@@ -20,6 +20,7 @@ from api.balances import BREAKDOWN, read_balance
 from cli.wiring import run_projector
 from domain.identity import AccountRef
 from store.batches import BatchAppended, Group, append_batch
+from store.connect import connect
 from store.eventstore import Appended, Dedup, EventStore
 from store.keys import Keys
 from store.positions import parse
@@ -122,7 +123,7 @@ async def fold_everything(redis: Redis, store: EventStore) -> None:
 
 
 async def check_prefixes(url: str, ops: list[object]) -> None:
-    redis = Redis.from_url(url)
+    redis = connect(url)
     try:
         await redis.flushdb()
         store = RecordingStore(redis, Keys(PARTITIONS))
@@ -213,7 +214,7 @@ async def test_an_instant_between_two_appends_reads_the_earlier_one(clean_redis:
 async def test_at_takes_every_entry_of_its_millisecond_and_position_stops_where_it_says(clean_redis: str) -> None:
     async with running_app(clean_redis, projector=False) as client:
         wallet = await ok(client.post("/v1/wallets", json={"customer_id": "cust_1", "currency": "USD"}))
-        store = EventStore(Redis.from_url(clean_redis), Keys(PARTITIONS), 3600)
+        store = EventStore(connect(clean_redis), Keys(PARTITIONS), 3600)
         try:  # two entries of one append, until a pair shares its millisecond (Redis 7.0 may not freeze time)
             earlier = 0  # credits of the pairs before it
             for _ in range(20):
@@ -293,7 +294,7 @@ async def test_an_unfoldable_entry_is_a_409_after_it_and_not_before(clean_redis:
         wallet = await ok(client.post("/v1/wallets", json={"customer_id": "cust_1", "currency": "USD",
                                                            "initial_credits_to_load": "4"}))
         good = (await ok(client.get(f"/v1/wallets/{wallet['id']}/balance/real-time")))["read_position"]
-        store = EventStore(Redis.from_url(clean_redis), Keys(PARTITIONS), 3600)
+        store = EventStore(connect(clean_redis), Keys(PARTITIONS), 3600)
         try:
             await append_event(store, AccountRef("tenant_a", "env_a", "cust_1"), unfoldable_grant(wallet["id"]))
         finally:

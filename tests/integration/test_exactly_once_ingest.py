@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from domain.events import UsageRecorded
 from domain.identity import AccountRef
 from domain.money import canonical, divide, to_wire
+from store.connect import connect
 from store.eventstore import EventStore
 from store.keys import Keys
 from store.projection import Projection
@@ -290,7 +291,7 @@ async def cached_reads_match(client: httpx.AsyncClient, wallets: dict[str, tuple
 async def test_every_event_posted_twice_concurrently_is_charged_once(clean_redis: str, tmp_path: Path) -> None:
     rng = random.Random(SEED)
     keys = Keys(PARTITIONS)
-    redis = Redis.from_url(clean_redis)
+    redis = connect(clean_redis)
     store, projection = EventStore(redis, keys, dedup_ttl_seconds=3600), Projection(redis, keys)
     try:
         with split_processes(clean_redis, tmp_path) as processes:
@@ -343,7 +344,7 @@ async def test_a_retry_with_another_payload_keeps_the_first(clean_redis: str) ->
 
         principal = PRINCIPALS[HARNESS_KEY]
         ref = AccountRef(principal.tenant_id, principal.environment_id, "cust_r")
-        redis = Redis.from_url(clean_redis)
+        redis = connect(clean_redis)
         try:
             await wait_folded(redis, ref, partitions=APP_PARTITIONS)
             log = await EventStore(redis, Keys(APP_PARTITIONS), dedup_ttl_seconds=3600).read_log(ref)

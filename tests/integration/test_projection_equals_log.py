@@ -24,6 +24,7 @@ from domain.ledger import ledgers
 from domain.state import EMPTY_ACCOUNT, LedgerEntry
 from store.archive.archiver import Archiver
 from store.archive.objects import open_files
+from store.connect import connect
 from store.entries import fold_log
 from store.eventstore import EventStore
 from store.keys import Keys
@@ -44,7 +45,7 @@ KEEP = 3  # ledger entries Redis keeps per wallet: small, so that histories trim
 async def check_history(url: str, ops: list[object], live: bool, read_after: int, archive_last: bool) -> None:
     """Write the history (with the projector running alongside, or started after; the archiver running where the
     history says, and perhaps once more at the end), catch up, compare."""
-    redis = Redis.from_url(url)
+    redis = connect(url)
     config = projector_settings(ledger_keep=KEEP)
     keys = Keys(config.partitions)
     store, projection = EventStore(redis, keys, 3600), Projection(redis, keys, KEEP)

@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 import schemathesis
 from hypothesis import strategies as st
 from schemathesis.core.failures import AcceptedNegativeData
@@ -31,6 +30,7 @@ from schemathesis.openapi.checks import RejectedPositiveData
 from domain.identity import AccountRef
 from store.keys import Keys
 from tests.support.dev_server import ENVIRONMENT, KEY, PARTITIONS, TENANT, DevServer, dev_server
+from tests.support.redis_cluster import flush_store
 from tests.support.schemathesis_seeds import Seeds, neighbours_fold, seed_resources
 
 SEED = 20261127
@@ -87,7 +87,7 @@ BULK_REFUSAL = re.compile(r"^\d+ of \d+ events are invalid; none was accepted$")
 
 @pytest.fixture(scope="module")
 def live(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevServer, Seeds]]:
-    redis.Redis.from_url(redis_url).flushdb()
+    flush_store(redis_url)
     workdir = Path(tmp_path_factory.mktemp("schemathesis"))
     with dev_server(redis_url, workdir, request_log="false") as server, httpx.Client(
         base_url=server.url, headers=HEADERS, timeout=10.0

@@ -145,3 +145,27 @@ async def test_a_store_that_kept_every_ledger_entry_is_refused_then_migrated_to_
     assert verified.returncode == 0 and "drifts=0" in verified.stdout, verified.stdout + verified.stderr
     live = Keys(PARTITIONS, generation=await live_generation(aredis, keys))
     assert await aredis.hlen(live.ledger(REF)) == 3
+
+
+async def test_a_store_whose_webhook_keys_had_no_hash_tag_is_refused_then_its_keys_renamed(
+    clean_redis: str, aredis: Redis,
+) -> None:
+    """Layout 3 named the webhook sender's keys without a hash tag; `tally migrate` renames them, nothing else."""
+    keys = Keys(PARTITIONS)
+    store = EventStore(aredis, keys, 3600)
+    await store.append(REF, history())
+    old = {"tally:webhooks:fence": b"7", "tally:webhooks:delivery:msg_1": b"d",
+           "tally:{p001}:alerts:webhooks-checkpoint": b"5-0", "tally:webhooks:tenant_a:env_a:endpoints": b"e"}
+    for name, value in old.items():
+        await aredis.set(name, value)
+    await aredis.hset(keys.meta(), mapping={"layout": 3, "partitions": PARTITIONS})
+    refused = tally(clean_redis, "lag")
+    assert refused.returncode == 2 and "webhook sender state" in refused.stderr, refused.stderr
+    migrated = tally(clean_redis, "migrate")
+    assert migrated.returncode == 0 and f"migrated to layout {LAYOUT}" in migrated.stdout, migrated.stderr
+    assert [await aredis.get(keys.webhook_fence()), await aredis.get(keys.webhook_delivery("msg_1")),
+            await aredis.get(keys.webhook_checkpoint(1))] == [b"7", b"d", b"5-0"]
+    assert await aredis.get("tally:webhooks:tenant_a:env_a:endpoints") == b"e"  # endpoints keep their key
+    assert await aredis.exists("tally:webhooks:fence", "tally:{p001}:alerts:webhooks-checkpoint") == 0
+    assert tally(clean_redis, "lag").returncode == 0
+    assert len(await store.read_log(REF)) == len(history())

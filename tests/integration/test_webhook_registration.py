@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from api.app import create_app
 from domain.bounds import WEBHOOK_MAX_ENDPOINTS, WEBHOOK_SECRET_MIN_BYTES
+from store.connect import connect
 from tests.support.components import api_config
 from tests.support.harness import API_KEY, PARTITIONS, PRINCIPALS
 
@@ -28,7 +28,7 @@ PRIVATE_URLS = [
 @asynccontextmanager
 async def api(redis_url: str, allow_private: bool) -> AsyncIterator[httpx.AsyncClient]:
     config = api_config(PRINCIPALS, PARTITIONS, request_log=False, webhook_allow_private=allow_private)
-    app = create_app(config, lambda: Redis.from_url(redis_url))
+    app = create_app(config, lambda: connect(redis_url))
     async with app.router.lifespan_context(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://tally/v1", headers={"x-api-key": API_KEY},
     ) as client:

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from projector.runtime import supervised
+from store.connect import connect
 from store.keys import Keys
 from tests.support.redis_server import RedisServer
 from tests.support.webhook_receiver import Route, webhook_receiver
@@ -71,7 +72,7 @@ def _loop_errors() -> float:
 async def test_the_sender_outlives_a_redis_restart_and_delivers_what_comes_after(tmp_path: Path) -> None:
     server = RedisServer(tmp_path / "redis")
     server.start()
-    redis = Redis.from_url(server.url)
+    redis = connect(server.url)
     try:
         with webhook_receiver({"/in": Route(SECRET, fail_first=0)}) as receiver:
             await add_endpoint(redis, TENANT, "whe_1", receiver.url("/in"))

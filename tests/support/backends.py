@@ -1,13 +1,16 @@
-"""The stores tally runs on, as interchangeable test backends: a real redis-server and fakeredis (what `tally dev`
-falls back to without one). The contract suite runs the same tests against each."""
+"""The stores tally runs on, as interchangeable test backends: a real redis-server, a real Redis Cluster (3 local
+primaries) and fakeredis (what `tally dev` falls back to without one). The contract suite runs the same tests
+against each."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import fakeredis
-import redis
 from redis.asyncio import Redis
+
+from store.connect import connect
+from tests.support.redis_cluster import RedisCluster, flush_store
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,12 @@ class Backend:
 
 
 def real_redis(url: str) -> Backend:
-    return Backend("redis", lambda: Redis.from_url(url), lambda: redis.Redis.from_url(url).flushall())
+    return Backend("redis", lambda: connect(url), lambda: flush_store(url))
+
+
+def redis_cluster(cluster: RedisCluster) -> Backend:
+    """Clients open through the same factory every process uses (store/connect.py), given one node's URL."""
+    return Backend("cluster", lambda: connect(cluster.url), cluster.flush)
 
 
 def fake_redis() -> Backend:
@@ -30,4 +38,4 @@ def fake_redis() -> Backend:
                    lambda: fakeredis.FakeRedis(server=server).flushall())
 
 
-BACKENDS = ("redis", "fakeredis")
+BACKENDS = ("redis", "cluster", "fakeredis")

@@ -14,9 +14,11 @@ from api.accounts import Clock, system_clock
 from api.app import create_app
 from api.auth import Principal
 from api.fastpath import FastPath
+from cli.components import replicated
 from cli.settings import Settings
 from cli.wiring import projector_companion
 from domain.identity import AccountRef
+from store.connect import connect as open_client
 from store.keys import Keys
 from store.positions import is_after
 from tests.support.components import api_config
@@ -57,12 +59,12 @@ async def running_app(
     projector's clock both read `clock`. The store is `redis_url`'s, or whatever `connect` opens (another backend)."""
     settings = settings or make_settings()
     config = api_config(PRINCIPALS, settings.partitions, request_log=False, operator_keys=operator_keys,
-                        ledger_keep=settings.ledger_keep)
+                        ledger_keep=settings.ledger_keep, replicated=replicated(settings))
     companions = [projector_companion(settings, "test-projector", clock)] if projector else []
     if connect is None:
         assert redis_url is not None, "a store: redis_url or connect"
         url = redis_url
-        connect = lambda: Redis.from_url(url)  # noqa: E731
+        connect = lambda: open_client(url)  # noqa: E731
     app = create_app(config, connect, clock=clock, companions=companions)
     if not fast_path:  # the hot routes through FastAPI too, to test both ways of serving them
         app.user_middleware = [m for m in app.user_middleware if m.cls is not FastPath]

@@ -55,6 +55,9 @@ BUILDERS: dict[str, tuple[Build, st.SearchStrategy[tuple[Any, ...]]]] = {
        for name in ["webhook_due", "webhook_finished", "webhook_lease", "webhook_fence", "projectors",
                     "generation_pointer", "meta"]},
 }
+WEBHOOK_SENDER = {"webhook_checkpoint", "webhook_delivery", "webhook_deliveries", "webhook_due", "webhook_finished",
+                  "webhook_lease", "webhook_fence"}
+"""The webhook sender's state: one slot (`{webhooks}`), so each fenced step of the sender is one script."""
 calls: st.SearchStrategy[Call] = st.sampled_from(sorted(BUILDERS)).flatmap(
     lambda name: BUILDERS[name][1].map(lambda args: (name, args)))
 
@@ -72,7 +75,8 @@ def hash_tag(key: str) -> str | None:
 
 
 def test_every_builder_of_keys_py_is_covered() -> None:
-    public = {n for n in dir(Keys) if not n.startswith("_") and callable(getattr(Keys, n))} - {"partition_of"}
+    public = {n for n in dir(Keys) if not n.startswith("_") and callable(getattr(Keys, n))} - {"partition_of",
+                                                                       "moved_webhook_key", "moved_webhook_patterns"}
     assert public - {"dedup"} - set(BUILDERS) == set(), "add every new key builder to BUILDERS"
 
 
@@ -102,6 +106,9 @@ def test_a_callers_braces_never_change_a_keys_hash_slot(call: Call) -> None:
     ref = next((a for a in args if isinstance(a, AccountRef)), None)
     numbers = [a for a in args if isinstance(a, int)]
     partition = Keys(PARTITIONS).partition_of(ref) if ref else numbers[-1] if numbers else None
+    if call[0] in WEBHOOK_SENDER:
+        assert hash_tag(key) == "webhooks"
+        return
     assert hash_tag(key) == (None if partition is None else f"p{partition:03d}")
 
 
@@ -139,3 +146,18 @@ def test_the_attack_of_issue_8_builds_two_keys() -> None:
     attacker, victim = AccountRef("t", "e", "x"), AccountRef("t", "e", "x:seen:event:s14")
     assert keys.dedup(attacker, "event", "s14:snap") != keys.snapshot(victim)
     assert keys.dedup(victim, "event", "s14:snap").endswith(":x%3Aseen%3Aevent%3As14:seen:event:s14%3Asnap")
+
+
+def test_layout_3s_webhook_sender_keys_move_under_one_hash_tag_and_nothing_else_moves() -> None:
+    keys = Keys(4)
+    old = {"tally:webhooks:lease": keys.webhook_lease(), "tally:webhooks:fence": keys.webhook_fence(),
+           "tally:webhooks:due": keys.webhook_due(), "tally:webhooks:finished": keys.webhook_finished(),
+           "tally:webhooks:delivery:msg_1": keys.webhook_delivery("msg_1"),
+           "tally:webhooks:delivery:endpoints": keys.webhook_delivery("endpoints"),
+           "tally:webhooks:t%3Ax:e:deliveries": keys.webhook_deliveries("t:x", "e"),
+           "tally:{p003}:alerts:webhooks-checkpoint": keys.webhook_checkpoint(3)}
+    assert {name: keys.moved_webhook_key(name) for name in old} == old
+    assert keys.webhook_checkpoint(3) == "tally:{webhooks}:checkpoint:p003"
+    kept = [keys.webhook_endpoints("t", "e"), keys.notices(3), keys.checkpoint(3), keys.meta(), keys.projectors(),
+            "tally:{p004}:alerts:webhooks-checkpoint", keys.log(AccountRef("webhooks", "e", "c"))]
+    assert [keys.moved_webhook_key(name) for name in kept] == [None] * len(kept)

@@ -1,0 +1,75 @@
+"""The one place that opens Redis clients: a single server or a Redis Cluster, decided by asking the server.
+
+`connect(url)` answers a client for TALLY_REDIS_URL, whichever kind of Redis it names. A cluster (any node of one)
+gets `redis.asyncio.cluster.RedisCluster`, which serves every command the store uses under the same names, so the
+rest of the code holds it as a `Redis` and never asks which kind it has. The few things that do differ (which node
+holds a key, sending a command to that node, WAIT after a write) are answered here.
+"""
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Any, cast
+
+from redis import Redis as SyncRedis
+from redis import RedisCluster as SyncRedisCluster
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import AskError, MovedError
+
+NODE_CONNECTIONS = 2**31
+"""Connections a cluster client may open to each node: unbounded, as a single-server client's pool is. redis-py's
+default (100) refuses a command outright once that many are busy, and a projector holding many partitions keeps one
+blocking XREAD open per partition."""
+
+
+@cache
+def is_cluster(url: str) -> bool:
+    """Whether the server at `url` runs in cluster mode (INFO cluster: `cluster_enabled:1`); asked once per URL
+    (a process's start-up: one round trip, blocking, before any client is used)."""
+    with SyncRedis.from_url(url, socket_connect_timeout=10) as probe:
+        info: Any = probe.info("cluster")
+    return int(info.get("cluster_enabled", 0)) == 1
+
+
+def connect(url: str) -> Redis:
+    """A new asyncio client for `url`: a RedisCluster when the server is a cluster node, else a Redis."""
+    if is_cluster(url):
+        return cast(Redis, RedisCluster.from_url(url, max_connections=NODE_CONNECTIONS))
+    return Redis.from_url(url)
+
+
+def connect_sync(url: str, **options: Any) -> SyncRedis:
+    """A blocking client for `url`, of the right kind (start-up reads before any event loop runs)."""
+    if is_cluster(url):
+        return cast(SyncRedis, SyncRedisCluster.from_url(url, **options))
+    return SyncRedis.from_url(url, **options)
+
+
+def node_of(redis: Redis, key: str) -> str | None:
+    """`host:port` of the primary that holds `key` on a cluster; None on a single server."""
+    if not isinstance(redis, RedisCluster):
+        return None
+    node = redis.get_node_from_key(key)
+    return f"{node.host}:{node.port}" if node is not None else None
+
+
+def each_node(redis: Any, keys: Sequence[str]) -> list[dict[str, Any]]:
+    """Options for `execute_command` that send a keyless command (WAIT) once to each primary holding one of `keys`,
+    in a pipeline of `redis` (its commands to one node share one connection); one empty set on a single server."""
+    if not isinstance(redis, RedisCluster):
+        return [{}]
+    nodes = {node.name: node for node in (redis.get_node_from_key(key) for key in keys) if node is not None}
+    return [{"target_nodes": node} for node in nodes.values()]
+
+
+async def on_node_of(redis: Redis, key: str, *command: Any) -> Any:
+    """Run a command whose keys all share `key`'s slot. On a cluster it goes straight to the primary holding that
+    slot: XREAD names its keys at movable places, and redis-py would otherwise ask a node which keys it names (two
+    more round trips per read). When the slot has moved meanwhile, it is routed as usual, which follows it."""
+    client: Any = redis  # redis-py leaves execute_command unannotated
+    if isinstance(redis, RedisCluster):
+        try:
+            return await client.execute_command(*command, target_nodes=redis.get_node_from_key(key))
+        except (MovedError, AskError):
+            pass
+    return await client.execute_command(*command)
