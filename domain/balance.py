@@ -37,12 +37,17 @@ def unpaid_invoices(account: Account, wallet: Wallet) -> Decimal:
 
 def _charges(account: Account, wallet: Wallet) -> tuple[Decimal, Decimal]:
     """(current period usage, unpaid invoices) the real-time figures deduct: none for a POST_PAID wallet."""
-    if wallet.wallet_type == "POST_PAID":
+    if not deducts_charges(wallet):
         return ZERO, ZERO
     return pending_usage(account, wallet), unpaid_invoices(account, wallet)
 
 
-def _real_time_credits(credits: Decimal, wallet: Wallet, charges: Decimal) -> Decimal:
+def deducts_charges(wallet: Wallet) -> bool:
+    """Whether the real-time figures deduct usage and unpaid invoices from the wallet (not for POST_PAID)."""
+    return wallet.wallet_type != "POST_PAID"
+
+
+def real_time_credits(credits: Decimal, wallet: Wallet, charges: Decimal) -> Decimal:
     """The credits left once `charges` (in currency) are paid: the one place the real-time credit balance is
     computed. With nothing to pay it is the credits themselves (no division)."""
     if not charges:
@@ -55,7 +60,7 @@ def credit_figures(account: Account, wallet: Wallet, now: datetime) -> tuple[Dec
     """(credit_balance, real_time_credit_balance): what alerts and auto top-up watch, without the rest."""
     credits = available_credits(wallet.lots, now)
     usage, unpaid = _charges(account, wallet)
-    return credits, _real_time_credits(credits, wallet, usage + unpaid)
+    return credits, real_time_credits(credits, wallet, usage + unpaid)
 
 
 @exact
@@ -64,11 +69,11 @@ def view_balance(account: Account, wallet: Wallet, now: datetime) -> BalanceView
     balance = canonical(credits * wallet.conversion_rate)
     free, purchased = breakdown(wallet.lots, now)
     usage, unpaid = _charges(account, wallet)
-    real_time_credits = canonical(_real_time_credits(credits, wallet, usage + unpaid))
+    real_time = canonical(real_time_credits(credits, wallet, usage + unpaid))
     return BalanceView(
         credit_balance=canonical(credits), balance=balance, current_period_usage=canonical(usage),
         unpaid_invoices_amount=canonical(unpaid), real_time_balance=canonical(balance - usage - unpaid),
-        real_time_credit_balance=real_time_credits, free_credits=canonical(free),
+        real_time_credit_balance=real_time, free_credits=canonical(free),
         purchased_credits=canonical(purchased),
-        alert_state=alert_state(wallet.alert_settings, real_time_credits),
+        alert_state=alert_state(wallet.alert_settings, real_time),
     )

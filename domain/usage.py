@@ -1,6 +1,7 @@
 """Usage in the fold: pricing raw events into open periods, settling a closed period, paying its invoice."""
 
 import functools
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ from domain.events import BillingCycleSet, InvoicePaid, PeriodClosed, UsageRecor
 from domain.ledger import Written, debit
 from domain.money import ZERO, canonical, divide_up, exact
 from domain.periods import BillingCycle, period_of
-from domain.pricing import charge, in_force, quantity_of
+from domain.pricing import PriceVersion, charge, in_force, quantity_of
 from domain.references import SETTLEMENT_PREFIX
 from domain.state import Account, Invoice, LedgerWrite, PeriodUsage, PriceUsage, Wallet
 
@@ -28,31 +29,39 @@ def admits_usage(wallet: Wallet) -> bool:
     return types is None or "ALL" in types or "USAGE" in types
 
 
-def _open_period_for(account: Account, event: UsageRecorded) -> tuple[datetime, datetime, bool]:
-    """The period an event is charged in, and whether it is late (its own period is closed already)."""
-    for period in account.periods.values():
+def open_period_for(periods: Mapping[str, PeriodUsage], closed_until: datetime | None, cycle: BillingCycle,
+                    event: UsageRecorded) -> tuple[datetime, datetime, bool]:
+    """The period an event is charged in (the first open one holding its timestamp, else its cycle's), and whether
+    it is late (its own period is closed already)."""
+    for period in periods.values():
         if period.start <= event.timestamp < period.end:
             return period.start, period.end, False
-    late = account.closed_until is not None and event.timestamp < account.closed_until
+    late = closed_until is not None and event.timestamp < closed_until
     when = event.timestamp
     if late:
-        assert account.closed_until is not None
-        when = max(event.at, account.closed_until)
-    start, end = period_of(account.cycle, when)
+        assert closed_until is not None
+        when = max(event.at, closed_until)
+    start, end = period_of(cycle, when)
     return start, end, late
 
 
+def priced_quantities(event: UsageRecorded) -> list[tuple[PriceVersion, Decimal]]:
+    """What the event adds under each price in force for it (prices whose filters exclude it left out)."""
+    found: list[tuple[PriceVersion, Decimal]] = []
+    for price in in_force(event.prices, event.event_name, event.timestamp):
+        quantity = quantity_of(price, event.properties)
+        if quantity is not None:
+            found.append((price, quantity))
+    return found
+
+
 def record_usage(account: Account, event: UsageRecorded) -> Account:
-    start, end, late = _open_period_for(account, event)
+    start, end, late = open_period_for(account.periods, account.closed_until, account.cycle, event)
     key = period_key(start)
     period = account.periods.get(key) or PeriodUsage(start=start, end=end)
     lines = dict(period.lines)
-    priced = False
-    for price in in_force(event.prices, event.event_name, event.timestamp):
-        quantity = quantity_of(price, event.properties)
-        if quantity is None:
-            continue
-        priced = True
+    priced = priced_quantities(event)
+    for price, quantity in priced:
         line = lines.get(price.id)
         lines[price.id] = PriceUsage(
             price=price, quantity=quantity + (line.quantity if line else ZERO), events=(line.events if line else 0) + 1

@@ -5,6 +5,7 @@ positions; the projector turns the changes into alert transitions and top-ups ke
 """
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import msgspec
 
@@ -55,14 +56,15 @@ def is_auto_topup(key: str | None) -> bool:
 def watch(account: Account, position: str, at: datetime, may_trigger: bool = True) -> Account:
     """Re-evaluate alert states; arm auto top-up unless the event was itself an auto top-up (so it never loops)."""
     wallets = account.wallets
-    changed = {w.id: _watched(account, w, position, at, may_trigger) for w in wallets.values() if _watchable(w)}
+    changed = {w.id: _watched(account, w, position, at, may_trigger) for w in wallets.values() if watchable(w)}
     changed = {k: v for k, v in changed.items() if v is not wallets[k]}
     if not changed:
         return account
     return msgspec.structs.replace(account, wallets={**wallets, **changed})
 
 
-def _watchable(wallet: Wallet) -> bool:
+def watchable(wallet: Wallet) -> bool:
+    """Whether the watch can move this wallet at all (alerts or auto top-up on, or a state to leave)."""
     alerts = wallet.alert_settings is not None and wallet.alert_settings.alert_enabled
     topup = wallet.auto_topup is not None and wallet.auto_topup.enabled
     alarmed = wallet.ongoing_alert != "ok" or wallet.credit_alert != "ok"
@@ -72,6 +74,12 @@ def _watchable(wallet: Wallet) -> bool:
 
 def _watched(account: Account, wallet: Wallet, position: str, at: datetime, may_trigger: bool) -> Wallet:
     credit_balance, real_time_credits = credit_figures(account, wallet, at)
+    return watched_at(wallet, credit_balance, real_time_credits, position, at, may_trigger)
+
+
+def watched_at(wallet: Wallet, credit_balance: Decimal, real_time_credits: Decimal, position: str, at: datetime,
+               may_trigger: bool) -> Wallet:
+    """The wallet after the event at `position`, given its figures then: the same object when nothing moved."""
     ongoing = alert_state(wallet.alert_settings, real_time_credits)
     credit = alert_state(wallet.alert_settings, credit_balance)
     trigger = wallet.auto_topup_trigger

@@ -8,6 +8,7 @@ import msgspec
 
 from domain.clock import next_due
 from domain.codec import decode_account, encode_account, encode_notice
+from domain.events import AnyEvent, UsageRecorded
 from domain.fold import advance_logged
 from domain.identity import AccountRef
 from domain.money import exact_arithmetic
@@ -24,6 +25,7 @@ from domain.notices import (
     wallet_notices,
 )
 from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
+from domain.usage_run import fold_usage_run
 from domain.watch import transitions
 from store.entries import decode_entry
 from store.keys import notice_key
@@ -120,23 +122,59 @@ def fold_entries(ref: AccountRef, account: Account, entries: Sequence[FeedEntry]
 
 
 def _fold_in_order(ref: AccountRef, entries: Sequence[FeedEntry], result: AccountFold, cards: RateCards) -> None:
+    """Consecutive usage entries wait in `run` and fold in one step (domain/usage_run.py) when anything else comes,
+    or the end: every check below sees the position the account reaches once they are folded."""
+    run: list[tuple[FeedEntry, UsageRecorded]] = []
+    position = result.account.position
     for entry in entries:
         try:
-            if not is_after(entry.log_position, result.account.position):
+            if not is_after(entry.log_position, position):
                 continue
-            if entry.previous is not None and entry.previous != result.account.position:
-                result.failure = dead_letter(ref, entry, "gap", f"the entry before it ({entry.previous}) was never "
-                                             f"folded; the account is at {result.account.position}")
+            if entry.previous is not None and entry.previous != position:
+                if _fold_run(ref, run, result):
+                    result.failure = dead_letter(ref, entry, "gap", f"the entry before it ({entry.previous}) was "
+                                                 f"never folded; the account is at {result.account.position}")
                 return
             event = decode_entry(entry.payload, entry.rates, cards)
-            after, written = advance_logged(result.account, entry.log_position, event)
-            notices = notice_writes(ref, result.account, after, entry.log_position, event.at, written)
         except Exception as exc:  # one account's bad entry must never stop its partition
-            result.failure = dead_letter(ref, entry, "fold", f"{type(exc).__name__}: {exc}")
+            if _fold_run(ref, run, result):
+                result.failure = dead_letter(ref, entry, "fold", f"{type(exc).__name__}: {exc}")
             return
-        result.account = after
-        result.notices.extend(notices)
-        result.ledger.extend(written)
+        position = entry.log_position
+        if isinstance(event, UsageRecorded):
+            run.append((entry, event))
+        elif not _fold_run(ref, run, result) or not _fold_event(ref, entry, event, result):
+            return
+    _fold_run(ref, run, result)
+
+
+def _fold_run(ref: AccountRef, run: list[tuple[FeedEntry, UsageRecorded]], result: AccountFold) -> bool:
+    """Fold the waiting usage entries: in one step up to any that the watch must see alone (or that fails), that
+    one alone, and so on; False when one failed (`result.failure` says why)."""
+    done = 0
+    while done < len(run):
+        result.account, folded = fold_usage_run(result.account, [(e.log_position, ev) for e, ev in run[done:]])
+        done += folded
+        if done < len(run):
+            if not _fold_event(ref, *run[done], result):
+                return False
+            done += 1
+    run.clear()
+    return True
+
+
+def _fold_event(ref: AccountRef, entry: FeedEntry, event: AnyEvent, result: AccountFold) -> bool:
+    """Fold one event with its ledger writes and notices; False when it failed (`result.failure` says why)."""
+    try:
+        after, written = advance_logged(result.account, entry.log_position, event)
+        notices = notice_writes(ref, result.account, after, entry.log_position, event.at, written)
+    except Exception as exc:  # one account's bad entry must never stop its partition
+        result.failure = dead_letter(ref, entry, "fold", f"{type(exc).__name__}: {exc}")
+        return False
+    result.account = after
+    result.notices.extend(notices)
+    result.ledger.extend(written)
+    return True
 
 
 def dead_letter(ref: AccountRef, entry: FeedEntry, kind: Kind, reason: str) -> DeadLetter:

@@ -1,0 +1,160 @@
+"""A run of consecutive usage events folded in one step: each priced into its (period, price line) and the account
+replaced once at the end, instead of a new PeriodUsage and Account per event.
+
+Exactly what `fold` reaches event by event (the property tests in tests/unit/test_usage_run.py say so): a usage
+event writes no ledger entry and changes no wallet, so the only thing that could differ is the watch. The run
+therefore checks, after each event, what the watch would do with the wallet figures the event left (the running
+charges per currency, kept incrementally), and stops *before* the first event at which it could move a wallet (an
+alert state, an auto top-up trigger) or at which anything raises: the caller folds that one event alone with
+`advance_logged`, which finds the same crossing at the same position, and goes on with the rest.
+"""
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+import msgspec
+
+from domain.balance import deducts_charges, real_time_credits
+from domain.events import UsageRecorded
+from domain.lots import available_credits
+from domain.money import ZERO, exact
+from domain.pricing import PriceVersion, charge
+from domain.state import Account, PeriodUsage, PriceUsage, Wallet
+from domain.usage import admits_usage, open_period_for, period_key, priced_quantities, unpaid_amount
+from domain.watch import watchable, watched_at
+
+replace = msgspec.structs.replace
+Line = tuple[PriceVersion, Decimal, int]  # a price line while the run folds it: price, quantity, events
+
+
+class _Period:
+    """One period's usage while the run folds it; a PeriodUsage again once, at the end."""
+
+    __slots__ = ("base", "changed", "events", "late", "lines", "unpriced")
+
+    def __init__(self, base: PeriodUsage) -> None:
+        self.base = base
+        self.lines: dict[str, PriceUsage | None] = dict(base.lines)  # the order the lines will have; None: new
+        self.changed: dict[str, Line] = {}
+        self.events, self.late, self.unpriced = base.events, base.late_events, base.unpriced_events
+
+    def line(self, price_id: str) -> tuple[Decimal, int] | None:
+        changed = self.changed.get(price_id)
+        if changed is not None:
+            return changed[1], changed[2]
+        line = self.lines.get(price_id)
+        return None if line is None else (line.quantity, line.events)
+
+    def usage(self) -> PeriodUsage:
+        lines = {k: PriceUsage(price=c[0], quantity=c[1], events=c[2]) if (c := self.changed.get(k)) else v
+                 for k, v in self.lines.items()}
+        return replace(self.base, lines=lines, events=self.events, late_events=self.late,
+                       unpriced_events=self.unpriced)
+
+
+class _Charges:
+    """The priced usage of every open period per currency, kept per line as the run adds to it (what
+    `pending_charges` sums from scratch)."""
+
+    def __init__(self, periods: dict[str, PeriodUsage]) -> None:
+        self.lines: dict[tuple[str, str], tuple[str, Decimal]] = {}
+        self.totals: dict[str, Decimal] = {}
+        for key, period in periods.items():
+            for price_id, line in period.lines.items():
+                self.add(key, price_id, line.price, line.quantity)
+
+    def add(self, key: str, price_id: str, price: PriceVersion, quantity: Decimal) -> None:
+        """Line `price_id` of period `key` now holds `quantity` under `price`."""
+        amount = charge(price, quantity)
+        old = self.lines.get((key, price_id))
+        if old is not None:
+            self.totals[old[0]] -= old[1]
+        self.lines[key, price_id] = price.currency, amount
+        self.totals[price.currency] = self.totals.get(price.currency, ZERO) + amount
+
+
+class _Run:
+    """The account's usage state while a run folds: its periods (open ones first, new ones as they open)."""
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+        self.periods: dict[str, PeriodUsage] = dict(account.periods)
+        self.open: dict[str, _Period] = {}
+        self.watched = [w for w in account.wallets.values() if watchable(w)]
+        self.unpaid = {w.currency: unpaid_amount(account, w.currency) for w in self.watched}
+        self.charges = _Charges(self.periods) if self.watched else None
+
+    def add(self, position: str, event: UsageRecorded) -> bool:
+        """Fold one event; False (and nothing changed) when the watch could move a wallet at it."""
+        start, end, late = open_period_for(self.periods, self.account.closed_until, self.account.cycle, event)
+        key = period_key(start)
+        period = self.open.get(key)
+        if period is None:
+            period = _Period(self.periods.get(key) or PeriodUsage(start=start, end=end))
+        priced = priced_quantities(event)
+        staged: dict[str, Line] = {}
+        for price, quantity in priced:
+            before = staged.get(price.id)
+            held = (before[1], before[2]) if before is not None else period.line(price.id)
+            staged[price.id] = (price, quantity + (held[0] if held else ZERO), (held[1] if held else 0) + 1)
+        if self.charges is not None and not self._quiet(key, staged, position, event):
+            return False
+        self._commit(key, period, staged, late, not priced)
+        return True
+
+    def _quiet(self, key: str, staged: dict[str, Line], position: str, event: UsageRecorded) -> bool:
+        """Whether the watch leaves every wallet as it is after this event (the charges then kept, if so)."""
+        assert self.charges is not None
+        saved = dict(self.charges.lines), dict(self.charges.totals)
+        for price_id, (price, quantity, _) in staged.items():
+            self.charges.add(key, price_id, price, quantity)
+        if all(self._unmoved(w, position, event) for w in self.watched):
+            return True
+        self.charges.lines, self.charges.totals = saved
+        return False
+
+    def _unmoved(self, wallet: Wallet, position: str, event: UsageRecorded) -> bool:
+        assert self.charges is not None
+        credits = available_credits(wallet.lots, event.at)
+        usage = unpaid = ZERO
+        if deducts_charges(wallet):
+            usage = self.charges.totals.get(wallet.currency, ZERO) if admits_usage(wallet) else ZERO
+            unpaid = self.unpaid[wallet.currency]
+        real_time = real_time_credits(credits, wallet, usage + unpaid)
+        return watched_at(wallet, credits, real_time, position, event.at, True) is wallet
+
+    def _commit(self, key: str, period: _Period, staged: dict[str, Line], late: bool, unpriced: bool) -> None:
+        if key not in self.open:
+            self.open[key] = period
+            self.periods.setdefault(key, period.base)
+        for price_id, line in staged.items():
+            if price_id not in period.lines:
+                period.lines[price_id] = None
+            period.changed[price_id] = line
+        period.events += 1
+        period.late += int(late)
+        period.unpriced += int(unpriced)
+
+    def account_after(self, position: str, count: int) -> Account:
+        periods = {k: (self.open[k].usage() if k in self.open else v) for k, v in self.periods.items()}
+        return replace(self.account, periods=periods, usage_events=self.account.usage_events + count,
+                       position=position, applied=self.account.applied + count)
+
+
+@exact
+def fold_usage_run(account: Account, events: Sequence[tuple[str, UsageRecorded]]) -> tuple[Account, int]:
+    """The account `fold` reaches after the first n of `events` (usage events at their stream positions), and n:
+    all of them, or those before the first at which the watch could move a wallet or whose fold raises. Those n
+    events write no ledger entry and cause no notice; the caller folds the next one alone."""
+    count, position = 0, account.position
+    try:
+        run = _Run(account)
+        for where, event in events:
+            if not run.add(where, event):
+                break
+            count, position = count + 1, where
+    except Exception:  # the event is left to the caller's own fold, which raises (or not) exactly as before
+        pass
+    if count == 0:
+        return account, 0
+    return run.account_after(position, count), count
