@@ -172,7 +172,8 @@ def test_the_embedded_projector_folds_what_the_sdk_wrote(tally_dev: DevServer, s
     sdk.wallets.top_up_wallet(id=wallet.id, transaction_reason="PURCHASED_CREDIT_DIRECT", credits_to_add="3")
     url = f"{tally_dev.url}/v1/wallets/{wallet.id}/balance/real-time"
     headers = {"x-api-key": KEY}
-    exact = httpx.get(url, headers=headers, timeout=5).json()
+    before_fold = httpx.get(url, headers=headers, timeout=5).json()
+    assert (before_fold["credit_balance"], before_fold["is_cached_fallback"]) == ("3", False)  # exact at once
     deadline = time.monotonic() + FOLD_TIMEOUT
     while True:
         cached = httpx.get(url, params={"from_cache": "true"}, headers=headers, timeout=5).json()
@@ -180,6 +181,7 @@ def test_the_embedded_projector_folds_what_the_sdk_wrote(tally_dev: DevServer, s
             break
         assert time.monotonic() < deadline, f"snapshot never caught up: {cached}\n{tally_dev.log_tail()}"
         time.sleep(0.02)
+    exact = httpx.get(url, headers=headers, timeout=5).json()  # after the fold: both reflect the same snapshot
     assert exact.pop("is_cached_fallback") is False
     cached.pop("is_cached_fallback")
     assert cached == exact
