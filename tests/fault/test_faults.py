@@ -23,6 +23,7 @@ import pytest
 from tests.fault.scenarios import (
     archive,
     crash,
+    failover,
     fencing,
     poison,
     quarantine,
@@ -174,3 +175,9 @@ async def test_a_zombie_archiver_is_fenced_at_its_commit(tmp_path: Path) -> None
 @pytest.mark.parametrize("damage", ["deleted", "corrupted"])
 async def test_a_lost_or_corrupted_segment_is_named_and_nothing_is_trimmed(tmp_path: Path, damage: str) -> None:
     await record(archive.run_broken(tmp_path, damage, accounts=8, seed=seed()), timeout=120)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("wait", [True, False], ids=["wait-replicas-1", "no-wait"])
+async def test_a_cluster_primary_killed_under_load_fails_over(tmp_path: Path, wait: bool) -> None:
+    await record(failover.run(tmp_path, wait, kills=2, load_s=2.0, seed=seed()), timeout=400)
