@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -44,8 +45,10 @@ def have_cluster_tools() -> bool:
 class RedisCluster:
     """`primaries` primaries, `replicas` replicas each; `kill(port)` SIGKILLs one node (a failover follows)."""
 
-    def __init__(self, data_dir: Path, primaries: int = 3, replicas: int = 0, node_timeout_ms: int = 2000) -> None:
+    def __init__(self, data_dir: Path, primaries: int = 3, replicas: int = 0, node_timeout_ms: int = 2000,
+                 extra: Sequence[str] = ()) -> None:
         self.data_dir = data_dir
+        self.extra = list(extra)  # more redis-server options, after the defaults (a bench turns AOF on)
         self.replicas = replicas
         self.primary_count = primaries
         self.node_timeout_ms = node_timeout_ms
@@ -79,7 +82,7 @@ class RedisCluster:
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
              "--cluster-config-file", f"nodes-{port}.conf", "--cluster-node-timeout", str(self.node_timeout_ms),
              "--save", "", "--appendonly", "no", "--dir", str(node_dir.resolve()), "--logfile", "redis.log",
-             *REDIS_SETTINGS],
+             *REDIS_SETTINGS, *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
 
