@@ -178,7 +178,8 @@ def rows(single: Store, cluster: Store) -> list[Row]:
                   f"{c['sent']:,} sent (single +{s['ingested']:,} for {s['sent']:,}); errors {c['ingest errors']} "
                   f"(single {s['ingest errors']}). Commands per shard: {shares(c['ingest share'])}. Redis CPU per "
                   f"event: {c['ingest redis us']:.1f} µs summed over the shards (single {s['ingest redis us']:.1f} "
-                  f"µs), i.e. one shard's core takes ~{1e6 / c['ingest redis us'] * NODES:,.0f} ev/s of its share "
+                  f"µs): with a whole core per shard, ~{1e6 / c['ingest redis us']:,.0f} ev/s per shard, "
+                  f"~{1e6 / c['ingest redis us'] * NODES:,.0f} for the {NODES} "
                   f"(single ~{1e6 / s['ingest redis us']:,.0f}). Cluster {c['ingest cpu']}; single "
                   f"{s['ingest cpu']}.")),
         Row(name=f"cluster fold ({NODES} primaries, 1 projector)", value=rate(c["fold"]),
