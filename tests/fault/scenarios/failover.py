@@ -18,6 +18,7 @@ WINDOW_S before a kill count as lost. Either way: 0 duplicated, 0 drift (a fold 
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -44,10 +45,10 @@ async def create_wallets(client: httpx.AsyncClient) -> None:
         assert answer.status_code == 200, answer.text
 
 
-async def until(probe: object, timeout: float, failure: str) -> float:
+async def until(probe: Callable[[], bool], timeout: float, failure: str) -> float:
     """Poll a blocking probe (off the event loop, so the load goes on) until it holds; returns the seconds taken."""
     started = time.monotonic()
-    while not await asyncio.to_thread(probe):  # type: ignore[arg-type]
+    while not await asyncio.to_thread(probe):
         assert time.monotonic() - started < timeout, failure
         await asyncio.sleep(0.05)
     return time.monotonic() - started
