@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.run                 full run (~5 min), rewrites bench/RESULTS.md
     .venv/bin/python -m bench.run --quick         short run (~75 s), prints only
     .venv/bin/python -m bench.run --only reads    one section (append, fold, reads, freshness, ingest, replay,
-                                                  archive, alerts, hotwallet, history), prints only
+                                                  archive, alerts, hotwallet, history, cluster), prints only
 """
 
 import argparse
@@ -17,11 +17,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import alerts, append, archive_replay, fold, freshness, history, hotwallet, ingest, reads, replay
+from bench import alerts, append, archive_replay, cluster, fold, freshness, history, hotwallet, ingest, reads, replay
 from bench.machine import OTHER_LOAD, CpuMeter, describe
 from bench.report import Row, markdown_table, text_table
 
-SECTIONS = ("append", "fold", "reads", "freshness", "ingest", "replay", "archive", "alerts", "hotwallet", "history")
+SECTIONS = ("append", "fold", "reads", "freshness", "ingest", "replay", "archive", "alerts", "hotwallet", "history",
+            "cluster")
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
@@ -41,6 +42,7 @@ class Sizes:
         self.alert_warmup, self.alert_seconds = (0.5, 2.0) if quick else (1.0, 6.0)
         self.hot_seconds = 3.0 if quick else 6.0
         self.history = history.HistoryPlan(20_000 if quick else 100_000, quick)
+        self.cluster_seconds = 2.0 if quick else 4.0
 
 
 def plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], Awaitable[list[Row]]]]]:
@@ -67,6 +69,7 @@ def plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], Awaitable[lis
                                                sizes.alert_seconds)),
         ("hotwallet", lambda: hotwallet.bench_hotwallet(fsync, sizes.hot_seconds)),
         ("history", lambda: history.bench_history(fsync, sizes.history)),
+        ("cluster", lambda: cluster.bench_cluster(fsync, sizes.ingest, sizes.cluster_seconds)),
     ]
     return [(name, step) for name, step in steps if not args.only or name in args.only]
 

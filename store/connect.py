@@ -17,9 +17,9 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import AskError, MovedError
 
 NODE_CONNECTIONS = 2**31
-"""Connections a cluster client may open to each node: unbounded, as a single-server client's pool is. redis-py's
-default (100) refuses a command outright once that many are busy, and a projector holding many partitions keeps one
-blocking XREAD open per partition."""
+"""Connections a client may open to each node (or to the one server): unbounded. redis-py's default (100, for a single
+server's pool too) refuses a command outright once that many are busy, and a projector holding many partitions (a new
+store has 256) keeps one blocking XREAD open per partition."""
 
 
 @cache
@@ -35,7 +35,7 @@ def connect(url: str) -> Redis:
     """A new asyncio client for `url`: a RedisCluster when the server is a cluster node, else a Redis."""
     if is_cluster(url):
         return cast(Redis, RedisCluster.from_url(url, max_connections=NODE_CONNECTIONS))
-    return Redis.from_url(url)
+    return Redis.from_url(url, max_connections=NODE_CONNECTIONS)
 
 
 def connect_sync(url: str, **options: Any) -> SyncRedis:

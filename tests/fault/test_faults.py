@@ -23,6 +23,7 @@ import pytest
 from tests.fault.scenarios import (
     archive,
     crash,
+    failover,
     fencing,
     poison,
     quarantine,
@@ -30,6 +31,7 @@ from tests.fault.scenarios import (
     replay,
     restart,
     switch,
+    takeover,
     trimming,
     webhooks,
 )
@@ -174,3 +176,18 @@ async def test_a_zombie_archiver_is_fenced_at_its_commit(tmp_path: Path) -> None
 @pytest.mark.parametrize("damage", ["deleted", "corrupted"])
 async def test_a_lost_or_corrupted_segment_is_named_and_nothing_is_trimmed(tmp_path: Path, damage: str) -> None:
     await record(archive.run_broken(tmp_path, damage, accounts=8, seed=seed()), timeout=120)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("wait", [True, False], ids=["wait-replicas-1", "no-wait"])
+async def test_a_cluster_primary_killed_under_load_fails_over(tmp_path: Path, wait: bool) -> None:
+    await record(failover.run(tmp_path, wait, kills=2, load_s=2.0, seed=seed()), timeout=400)
+
+
+async def test_a_projector_killed_with_partitions_on_three_cluster_nodes_is_taken_over(tmp_path: Path) -> None:
+    await record(takeover.run(tmp_path, kills=1, per_partition=2, seed=seed()), timeout=300)
+
+
+@pytest.mark.slow
+async def test_projectors_killed_again_and_again_on_a_cluster(tmp_path: Path) -> None:
+    await record(takeover.run(tmp_path, kills=5, per_partition=3, seed=seed()), timeout=600)

@@ -1,6 +1,6 @@
 """Instruments for fault scenarios on real processes: which Redis connections a process owns, commits caught as
-they land (keyspace notifications), commits caught before they run (CLIENT PAUSE WRITE), torn-state checks,
-and one-off `tally` commands run as subprocesses (always reaped)."""
+they land (keyspace notifications), commits caught before they run (CLIENT PAUSE WRITE), torn-state checks (one
+slot at a time, so on a cluster too), and one-off `tally` commands run as subprocesses (always reaped)."""
 
 import asyncio
 import contextlib
@@ -132,28 +132,29 @@ class CommitWatch:
 
 
 async def torn_commits(redis: Redis, keys: Keys, refs: Sequence[AccountRef]) -> list[str]:
-    """Read every checkpoint, feed and snapshot position in one MULTI and list the accounts whose snapshot does not
-    stop exactly at their last feed entry at or below the checkpoint (a commit half applied). Needs the whole feed."""
-    partitions = range(keys.partitions)
-    async with redis.pipeline(transaction=True) as pipe:
-        for partition in partitions:
+    """Read each partition's checkpoint, feed and snapshot positions in one MULTI (one slot: a commit is one script
+    on one partition, so it works on a cluster too) and list the accounts whose snapshot does not stop exactly at
+    their last feed entry at or below the checkpoint (a commit half applied). Needs the whole feed."""
+    by_partition: dict[int, list[AccountRef]] = {}
+    for ref in refs:
+        by_partition.setdefault(keys.partition_of(ref), []).append(ref)
+    torn = []
+    for partition, members in sorted(by_partition.items()):
+        async with redis.pipeline(transaction=True) as pipe:
             pipe.get(keys.checkpoint(partition))
             pipe.xrange(keys.feed(partition))
-        for ref in refs:
-            pipe.hget(keys.snapshot(ref), "p")
-        replies: list[Any] = await pipe.execute()
-    last: dict[bytes, str] = {}
-    for partition in partitions:
-        checkpoint = text(replies[2 * partition] or ORIGIN)
-        for entry_id, fields in replies[2 * partition + 1]:
+            for ref in members:
+                pipe.hget(keys.snapshot(ref), "p")
+            replies: list[Any] = await pipe.execute()
+        checkpoint, last = text(replies[0] or ORIGIN), {}
+        for entry_id, fields in replies[1]:
             if is_after(text(entry_id), checkpoint):
                 break
             last[fields[b"c"]] = text(fields[b"l"])
-    torn = []
-    for ref, position in zip(refs, replies[2 * keys.partitions:], strict=True):
-        expected, actual = last.get(encode_ref(ref), ORIGIN), text(position or ORIGIN)
-        if expected != actual:
-            torn.append(f"{ref.customer_id}: snapshot at {actual}, checkpoint covers up to {expected}")
+        for ref, position in zip(members, replies[2:], strict=True):
+            expected, actual = last.get(encode_ref(ref), ORIGIN), text(position or ORIGIN)
+            if expected != actual:
+                torn.append(f"{ref.customer_id}: snapshot at {actual}, checkpoint covers up to {expected}")
     return torn
 
 

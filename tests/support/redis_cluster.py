@@ -1,11 +1,14 @@
 """A real local Redis Cluster for tests: 3 primaries (optionally with a replica each) from Debian's redis-server, on
-free loopback ports (each port + 10000, the cluster bus, free too), created with `redis-cli --cluster create`."""
+free loopback ports (each port + 10000, the cluster bus, free too), created with `redis-cli --cluster create`.
+A node SIGKILLed (`kill`) can be started again on its port (`restart`): it rejoins from its nodes.conf, as a replica of
+whichever node took its slots over."""
 
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -42,9 +45,13 @@ def have_cluster_tools() -> bool:
 class RedisCluster:
     """`primaries` primaries, `replicas` replicas each; `kill(port)` SIGKILLs one node (a failover follows)."""
 
-    def __init__(self, data_dir: Path, primaries: int = 3, replicas: int = 0) -> None:
+    def __init__(self, data_dir: Path, primaries: int = 3, replicas: int = 0, node_timeout_ms: int = 2000,
+                 extra: Sequence[str] = ()) -> None:
         self.data_dir = data_dir
+        self.extra = list(extra)  # more redis-server options, after the defaults (a bench turns AOF on)
         self.replicas = replicas
+        self.primary_count = primaries
+        self.node_timeout_ms = node_timeout_ms
         self.ports = cluster_ports(primaries * (1 + replicas))
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -60,29 +67,43 @@ class RedisCluster:
         subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
                        "--cluster-replicas", str(self.replicas), "--cluster-yes"],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
-        for port in self.ports:
-            _poll(lambda p=port: self._ready(p), f"node {port} did not reach cluster_state:ok")
+        self.wait_ready()
+
+    def wait_ready(self, seconds: float = 30) -> None:
+        """Poll until every running node says cluster_state:ok and (with replicas) each primary has its replicas
+        online."""
+        for port in list(self.processes):
+            _poll(lambda p=port: self._ready(p), f"node {port} did not reach cluster_state:ok", seconds)
 
     def _node(self, port: int) -> subprocess.Popen[bytes]:
         node_dir = self.data_dir / str(port)
         node_dir.mkdir(parents=True, exist_ok=True)
         return subprocess.Popen(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-             "--cluster-config-file", f"nodes-{port}.conf", "--cluster-node-timeout", "2000", "--save", "",
-             "--appendonly", "no", "--dir", str(node_dir.resolve()), "--logfile", "redis.log", *REDIS_SETTINGS],
+             "--cluster-config-file", f"nodes-{port}.conf", "--cluster-node-timeout", str(self.node_timeout_ms),
+             "--save", "", "--appendonly", "no", "--dir", str(node_dir.resolve()), "--logfile", "redis.log",
+             *REDIS_SETTINGS, *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
 
     def _ready(self, port: int) -> bool:
-        info = redis.Redis(port=port).execute_command("CLUSTER", "INFO")
-        text = info.decode() if isinstance(info, bytes) else str(info)
-        if "cluster_state:ok" not in text:
+        if "cluster_state:ok" not in _text(redis.Redis(port=port).execute_command("CLUSTER", "INFO")):
             return False
         if self.replicas:  # every replica attached and in sync
             roles = redis.Redis(port=port).info("replication")
             online = [n for n in range(self.replicas) if roles.get(f"slave{n}", {}).get("state") == "online"]
             return roles.get("role") != "master" or len(online) == self.replicas
         return True
+
+    def failed_over(self) -> bool:
+        """Every slot served again after a primary was killed: as many primaries as at the start among the nodes
+        still running, each saying cluster_state:ok."""
+        try:
+            return len(self.primaries()) == self.primary_count and all(
+                "cluster_state:ok" in _text(redis.Redis(port=p).execute_command("CLUSTER", "INFO"))
+                for p in self.processes)
+        except redis.RedisError:
+            return False
 
     def flush(self) -> None:
         """Empty every primary (a replica refuses FLUSHALL and follows its primary)."""
@@ -100,6 +121,11 @@ class RedisCluster:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
 
+    def restart(self, port: int) -> None:
+        """Start a killed node again on its port and data directory (it has no data: it resyncs as a replica)."""
+        assert port not in self.processes, f"node {port} is running"
+        self.processes[port] = self._node(port)
+
     def stop(self) -> None:
         for process in self.processes.values():
             process.terminate()
@@ -114,6 +140,10 @@ def flush_store(url: str) -> None:
         redis.RedisCluster.from_url(url).flushall()
     else:
         redis.Redis.from_url(url).flushdb()
+
+
+def _text(reply: object) -> str:
+    return reply.decode() if isinstance(reply, bytes) else str(reply)
 
 
 def _poll(ready: object, failure: str, seconds: float = 30) -> None:

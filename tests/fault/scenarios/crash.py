@@ -6,7 +6,7 @@ Three kill points, taken in turn (a kill that missed its point is tried again at
 - after applying: a keyspace notification says a commit by the victim just ran; it is SIGKILLed at once;
 - at a random instant while commits flow. The commit (snapshots + clock schedule + alerts + checkpoint + count)
   is one Lua script, so "between the snapshot write and the checkpoint" is not an instant a kill can hit:
-  after every kill, one MULTI reads every checkpoint, feed and snapshot and counts half-applied commits.
+  after every kill, one MULTI per partition reads its checkpoint, feed and snapshots and counts half-applied commits.
 """
 
 import asyncio
