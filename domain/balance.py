@@ -65,15 +65,22 @@ def credit_figures(account: Account, wallet: Wallet, now: datetime) -> tuple[Dec
 
 @exact
 def view_balance(account: Account, wallet: Wallet, now: datetime) -> BalanceView:
-    credits = available_credits(wallet.lots, now)
-    balance = canonical(credits * wallet.conversion_rate)
+    credits, balance, usage, unpaid, real_time = balance_figures(account, wallet, now)
     free, purchased = breakdown(wallet.lots, now)
-    usage, unpaid = _charges(account, wallet)
-    real_time = canonical(real_time_credits(credits, wallet, usage + unpaid))
     return BalanceView(
-        credit_balance=canonical(credits), balance=balance, current_period_usage=canonical(usage),
-        unpaid_invoices_amount=canonical(unpaid), real_time_balance=canonical(balance - usage - unpaid),
-        real_time_credit_balance=real_time, free_credits=canonical(free),
-        purchased_credits=canonical(purchased),
+        credit_balance=credits, balance=balance, current_period_usage=usage, unpaid_invoices_amount=unpaid,
+        real_time_balance=canonical(balance - usage - unpaid), real_time_credit_balance=real_time,
+        free_credits=canonical(free), purchased_credits=canonical(purchased),
         alert_state=alert_state(wallet.alert_settings, real_time),
     )
+
+
+@exact
+def balance_figures(account: Account, wallet: Wallet, now: datetime) -> tuple[Decimal, Decimal, Decimal, Decimal,
+                                                                             Decimal]:
+    """(credit balance, balance, current period usage, unpaid invoices, real-time credit balance) at `now`, each
+    canonical: the view without the free/purchased breakdown (a notice shows no breakdown)."""
+    credits = available_credits(wallet.lots, now)
+    usage, unpaid = _charges(account, wallet)
+    return (canonical(credits), canonical(credits * wallet.conversion_rate), canonical(usage), canonical(unpaid),
+            canonical(real_time_credits(credits, wallet, usage + unpaid)))

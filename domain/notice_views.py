@@ -2,11 +2,13 @@
 money as exact decimal strings, so a webhook can show a receiver the wallet as it was when the notice happened."""
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 
 import msgspec
 
-from domain.balance import view_balance
+from domain.alerts import alert_state
+from domain.balance import balance_figures
 from domain.money import to_wire
 from domain.settings import AlertSettings, AlertState
 from domain.state import Account, LedgerEntry, Wallet, WalletStatus
@@ -61,20 +63,24 @@ class TransactionShown(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=
 
 
 def wallet_shown(account: Account, wallet: Wallet, at: datetime) -> WalletShown:
-    """The wallet and its balances as a read at `at` shows them."""
-    view = view_balance(account, wallet, at)
+    """The wallet and its balances as a read at `at` shows them (the figures view_balance gives)."""
+    credits, balance, usage, unpaid, real_time = balance_figures(account, wallet, at)
     return WalletShown(
         id=wallet.id, customer_id=wallet.customer_id, tenant_id=wallet.tenant_id,
         environment_id=wallet.environment_id, currency=wallet.currency, wallet_type=wallet.wallet_type,
         wallet_status=wallet.status, name=wallet.name, description=wallet.description, metadata=wallet.metadata,
         conversion_rate=to_wire(wallet.conversion_rate), topup_conversion_rate=to_wire(wallet.topup_conversion_rate),
-        balance=to_wire(view.balance), credit_balance=to_wire(view.credit_balance),
-        real_time_balance=to_wire(view.real_time_balance),
-        real_time_credit_balance=to_wire(view.real_time_credit_balance),
-        current_period_usage=to_wire(view.current_period_usage), alert_state=view.alert_state,
+        balance=_wire(balance), credit_balance=_wire(credits),
+        real_time_balance=to_wire(balance - usage - unpaid), real_time_credit_balance=_wire(real_time),
+        current_period_usage=_wire(usage), alert_state=alert_state(wallet.alert_settings, real_time),
         alert_settings=wallet.alert_settings, created_at=format_rfc3339(wallet.created_at),
         updated_at=format_rfc3339(wallet.updated_at), created_by=wallet.created_by, updated_by=wallet.updated_by,
     )
+
+
+def _wire(value: Decimal) -> str:
+    """A canonical decimal as to_wire writes it (without making it canonical a second time)."""
+    return format(value, "f")
 
 
 def transaction_shown(wallet: Wallet, entry: LedgerEntry) -> TransactionShown:

@@ -12,7 +12,7 @@ from domain.events import AnyEvent, UsageRecorded
 from domain.fold import advance_logged
 from domain.identity import AccountRef
 from domain.money import exact_arithmetic
-from domain.notice_views import transaction_shown, wallet_shown
+from domain.notice_views import WalletShown, transaction_shown, wallet_shown
 from domain.notices import (
     AnyNotice,
     BalanceAlert,
@@ -205,16 +205,23 @@ def notice_writes(ref: AccountRef, before: Account, after: Account, position: st
                   written: Sequence[LedgerWrite]) -> list[NoticeWrite]:
     """The notices of one event: wallets it created, updated or terminated, its alert transitions, then
     `wallet.transaction.created` for each ledger entry it added (`.updated` for each it changed); each shows the
-    wallet as the event left it."""
+    wallet as the event left it (worked out once per wallet and instant)."""
     writes = [notice_write(n, at) for n in wallet_notices(ref, before, after, position, at)]
+    views: dict[tuple[str, datetime], WalletShown] = {}
+
+    def shown(wallet_id: str, when: datetime) -> WalletShown:
+        view = views.get((wallet_id, when))
+        if view is None:
+            view = views[wallet_id, when] = wallet_shown(after, after.wallets[wallet_id], when)
+        return view
+
     for t in transitions(before, after, position, at):
-        writes.append(notice_write(alert_notice(ref, t, wallet_shown(after, after.wallets[t.wallet_id], t.at)), t.at))
+        writes.append(notice_write(alert_notice(ref, t, shown(t.wallet_id, t.at)), t.at))
     for w in written:
         wallet = after.wallets[w.wallet_id]
         if w.new:
             notice: AnyNotice = transaction_notice(ref, w.wallet_id, w.entry, position,
-                                                   transaction_shown(wallet, w.entry),
-                                                   wallet_shown(after, wallet, w.entry.at))
+                                                   transaction_shown(wallet, w.entry), shown(wallet.id, w.entry.at))
         else:
             notice = transaction_updated(ref, wallet, w.entry, position, after, at)
         writes.append(notice_write(notice, w.entry.at if w.new else at))

@@ -10,6 +10,7 @@ from domain.events import AnyEvent, UsageRecorded
 from domain.fold import advance_logged
 from domain.money import exact_arithmetic
 from domain.state import Account, LedgerWrite
+from domain.usage_run import fold_usage_run
 from store.ratecard import RateCards
 
 
@@ -46,14 +47,51 @@ class LogFold(msgspec.Struct):
 
 def fold_log(account: Account, entries: Sequence[LogEntry], cards: RateCards) -> LogFold:
     """Fold entries in order up to the first that cannot be decoded or folded (it is returned, with why); their
-    rate cards are in `cards`."""
-    ledger: list[LedgerWrite] = []
+    rate cards are in `cards`. Consecutive usage entries fold in one step (domain/usage_run.py), exactly as one
+    by one: a run stops before any entry at which the watch moves a wallet or anything raises, and that entry
+    folds alone."""
+    result = LogFold(account)
+    run: list[tuple[LogEntry, UsageRecorded]] = []
     with exact_arithmetic():  # entered once for the whole log, not twice per event
         for entry in entries:
             try:
                 event = decode_entry(entry.payload, entry.rates, cards)
-                account, written = advance_logged(account, entry.position, event)
             except Exception as exc:  # any failure: the caller reports or quarantines this account
-                return LogFold(account, entry, f"{type(exc).__name__}: {exc}"[:2000], ledger)
-            ledger.extend(written)
-    return LogFold(account, ledger=ledger)
+                if _fold_run(run, result):
+                    _failed(result, entry, exc)
+                return result
+            if isinstance(event, UsageRecorded):
+                run.append((entry, event))
+            elif not _fold_run(run, result) or not _fold_one(entry, event, result):
+                return result
+        _fold_run(run, result)
+    return result
+
+
+def _fold_run(run: list[tuple[LogEntry, UsageRecorded]], result: LogFold) -> bool:
+    """Fold the waiting usage entries: in one step up to any that must fold alone, that one alone, and so on;
+    False when one failed (`result.failed` is that entry)."""
+    done = 0
+    while done < len(run):
+        result.account, folded = fold_usage_run(result.account, [(e.position, ev) for e, ev in run[done:]])
+        done += folded
+        if done < len(run):
+            if not _fold_one(*run[done], result):
+                return False
+            done += 1
+    run.clear()
+    return True
+
+
+def _fold_one(entry: LogEntry, event: AnyEvent, result: LogFold) -> bool:
+    try:
+        result.account, written = advance_logged(result.account, entry.position, event)
+    except Exception as exc:  # any failure: the caller reports or quarantines this account
+        _failed(result, entry, exc)
+        return False
+    result.ledger.extend(written)
+    return True
+
+
+def _failed(result: LogFold, entry: LogEntry, exc: Exception) -> None:
+    result.failed, result.reason = entry, f"{type(exc).__name__}: {exc}"[:2000]

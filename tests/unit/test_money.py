@@ -8,7 +8,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from domain.bounds import DECIMAL_FRACTION_DIGITS, DECIMAL_INTEGER_DIGITS, DECIMAL_TEXT_MAX_LENGTH
-from domain.money import divide, divide_up, exact, parse_decimal, parse_quantity, to_wire
+from domain.money import CONTEXT, canonical, divide, divide_up, exact, parse_decimal, parse_quantity, to_wire
 
 DIGITS = "0123456789"
 LARGEST = Decimal("999999999999999.999999999999")  # 15 digits before the point, 12 after
@@ -179,3 +179,19 @@ def test_in_bounds_products_are_exact_and_the_context_does_not_leak() -> None:
     assert Fraction(_product(LARGEST, LARGEST)) == Fraction(LARGEST) ** 2
     assert getcontext().prec == before
     assert to_wire(_product(LARGEST, LARGEST)) == "999999999999999999999999998000.000000000000000000000001"
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False) | st.sampled_from(
+    [Decimal("1E+2"), Decimal("-1.50E+3"), Decimal("100"), Decimal("-0"), Decimal("0E+7"), Decimal("1E-9")]))
+def test_canonical_drops_trailing_zeros_and_negative_zero_and_keeps_the_value(value: Decimal) -> None:
+    """Against a reading of the digits themselves (as_tuple): a zero is 0, any other value keeps its sign and
+    digits without the trailing zeros, and its exponent is never positive."""
+    got = canonical(value)
+    assert got == value
+    sign, digits, exponent = got.as_tuple()
+    assert isinstance(exponent, int) and exponent <= 0
+    if value == 0:
+        assert (sign, digits, exponent) == (0, (0,), 0)
+    elif exponent < 0:
+        assert digits[-1] != 0
+    assert got == value.normalize(CONTEXT)
