@@ -25,7 +25,7 @@ from api.ids import new_id
 from api.responses import json
 from api.service import Service
 from api.translate import time_field
-from domain.customers import Customer, may_be_customer_id
+from domain.customers import Customer, may_be_customer_id, micros
 from domain.errors import InvalidOperation, NotFound, ValidationFailed
 from domain.identity import AccountRef
 from store.customers import CustomerQuery, Stored
@@ -153,10 +153,10 @@ def customer_query(body: CustomerSearchRequest) -> CustomerQuery:
     direction = body.order or (sort.direction if sort else "desc")
     external = [*(body.external_ids or ()), *([body.external_id] if body.external_id else [])]
     return CustomerQuery(ids=tuple(body.customer_ids or ()), external_ids=tuple(external), email=body.email or "",
-                         metadata=body.metadata or {}, created_from_ms=_ms(start), created_to_ms=_ms(end),
+                         metadata=body.metadata or {}, created_from_us=_micros(start), created_to_us=_micros(end),
                          newest_first=direction == "desc", offset=body.offset or 0,
                          limit=body.limit or DEFAULT_LIMIT)
 
 
-def _ms(moment: datetime | None) -> int | None:
-    return None if moment is None else int(moment.timestamp() * 1000)
+def _micros(moment: datetime | None) -> int | None:
+    return None if moment is None else micros(moment)

@@ -12,7 +12,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from domain.codec import decode_customer, decode_ref, encode_customer, encode_ref
-from domain.customers import Customer, may_be_customer_id
+from domain.customers import Customer, may_be_customer_id, micros
 from domain.errors import AlreadyExists, NotFound, ValidationFailed, VersionConflict
 from domain.identity import AccountRef
 from store.keys import Keys
@@ -30,26 +30,26 @@ class Stored(msgspec.Struct, frozen=True):
 
 
 class CustomerQuery(msgspec.Struct, frozen=True, kw_only=True):
-    """What a search asks for; empty means any. Times are ms since the epoch, inclusive."""
+    """What a search asks for; empty means any. Times are microseconds since the epoch, inclusive."""
 
     ids: tuple[str, ...] = ()
     external_ids: tuple[str, ...] = ()
     email: str = ""
     metadata: dict[str, str] = {}
-    created_from_ms: int | None = None
-    created_to_ms: int | None = None
+    created_from_us: int | None = None
+    created_to_us: int | None = None
     newest_first: bool = True
     offset: int = 0
     limit: int = 50
 
     def matches(self, customer: Customer) -> bool:
-        created = int(customer.created_at.timestamp() * 1000)
+        created = micros(customer.created_at)
         return ((not self.ids or customer.id in self.ids)
                 and (not self.external_ids or customer.external_id in self.external_ids)
                 and (not self.email or customer.email == self.email)
                 and all(customer.metadata.get(k) == v for k, v in self.metadata.items())
-                and (self.created_from_ms is None or created >= self.created_from_ms)
-                and (self.created_to_ms is None or created <= self.created_to_ms))
+                and (self.created_from_us is None or created >= self.created_from_us)
+                and (self.created_to_us is None or created <= self.created_to_us))
 
 
 class Found(msgspec.Struct, frozen=True):
@@ -69,7 +69,7 @@ class CustomerDirectory:
         ref = AccountRef(tenant_id, environment_id, customer.external_id)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(self.keys.customer_pointer(customer.id), encode_ref(ref))
-            pipe.zadd(self.keys.customers(tenant_id, environment_id), {customer.id: _ms(customer)})
+            pipe.zadd(self.keys.customers(tenant_id, environment_id), {customer.id: micros(customer.created_at)})
             await pipe.execute()
         written = await self._write(ref, "create", "", encode_customer(customer))
         if written.done:
@@ -211,15 +211,11 @@ class Written(msgspec.Struct, frozen=True):
     now: Stored | None = None
 
 
-def _ms(customer: Customer) -> int:
-    return int(customer.created_at.timestamp() * 1000)
-
-
 def _order_key(customer: Customer) -> tuple[int, str]:
-    return _ms(customer), customer.id
+    return micros(customer.created_at), customer.id
 
 
 def _bounds(query: CustomerQuery) -> tuple[str, str]:
-    low = "-inf" if query.created_from_ms is None else str(query.created_from_ms)
-    high = "+inf" if query.created_to_ms is None else str(query.created_to_ms)
+    low = "-inf" if query.created_from_us is None else str(query.created_from_us)
+    high = "+inf" if query.created_to_us is None else str(query.created_to_us)
     return low, high

@@ -207,7 +207,7 @@ class Keys(msgspec.Struct, frozen=True):
         return f"{self.prefix}:customer:{component(customer_id)}"
 
     def customers(self, tenant_id: str, environment_id: str) -> str:
-        """Sorted set of the tenant's customer ids by creation time (ms): what customer search walks."""
+        """Sorted set of the tenant's customer ids by creation time (µs): what customer search walks."""
         return f"{self.prefix}:customers:{_tenant(tenant_id, environment_id)}"
 
     def wallet_index(self, wallet_id: str) -> str:
