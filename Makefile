@@ -30,11 +30,11 @@ unit: $(STAMP)
 faults: $(STAMP)
 	$(BIN)/pytest -m slow tests
 
-# The integration, contract and SDK e2e suites again, every store a real local 3-primary Redis Cluster
+# The integration, contract, SDK e2e and crash (fast fault) suites again, every store a real local 3-primary Redis Cluster
 # (tests/support/redis_cluster.py); `make test` runs a representative subset on it (tests/integration/test_cluster.py,
 # the contract suite's cluster backend, tests/e2e/test_sdk_cluster.py).
 cluster: $(STAMP)
-	TALLY_TEST_CLUSTER=1 $(BIN)/pytest -m "not slow" --durations=25 tests/contract tests/integration tests/e2e
+	TALLY_TEST_CLUSTER=1 $(BIN)/pytest -m "not slow" --durations=25 tests/contract tests/integration tests/e2e tests/fault
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

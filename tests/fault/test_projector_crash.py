@@ -24,6 +24,7 @@ from domain.errors import InvalidOperation
 from domain.events import CreditsGranted
 from domain.identity import AccountRef
 from domain.settings import AlertSettings, AlertThreshold
+from store.connect import connect
 from store.eventstore import Dedup, EventStore
 from store.keys import Keys
 from store.positions import ORIGIN, parse
@@ -280,7 +281,7 @@ async def crash_projectors_while_writing(
     """The writer writes `events` or for `seconds`, and on until at least MIN_EVENTS are acknowledged (a loaded
     machine writes slowly: the test takes longer, it does not prove less)."""
     rng = random.Random(seed)
-    redis = Redis.from_url(url)
+    redis = connect(url)
     keys = Keys(PARTITIONS)
     store, projection = EventStore(redis, keys, 3600), Projection(redis, keys)
     writer = Writer(store, rng, [AccountRef("tenant_f", "env_f", f"cust_{i:02d}") for i in range(20)])
