@@ -26,8 +26,7 @@ from api.translate import time_field
 from domain.errors import NotFound
 from domain.events import UsageRecorded
 from domain.identity import AccountRef
-from store.entries import decode_entry
-from store.log_pages import log_page
+from store.log_pages import log_page, readable_event
 from store.positions import is_after
 
 router = APIRouter(prefix="/v1", tags=["Events"])
@@ -119,7 +118,7 @@ async def get_event(
     ref = _account(caller, external_customer_id or x_external_customer_id, event_id)
     page = await log_page(service.store, ref, False, None, LOOKUP_BUDGET)
     for entry in page.entries:
-        event = decode_entry(entry.payload, entry.rates, service.store.rate_cards)
+        event = readable_event(entry, service.store.rate_cards)
         if isinstance(event, UsageRecorded) and event.id == event_id:
             read = await service.store.read_account(ref, cached=True)
             folded = not is_after(entry.position, read.snapshot_position)
@@ -146,7 +145,7 @@ async def query_events(
     last = None
     for entry in page.entries:
         last = entry.position
-        event = decode_entry(entry.payload, entry.rates, service.store.rate_cards)
+        event = readable_event(entry, service.store.rate_cards)
         if isinstance(event, UsageRecorded) and _matches(body, event, start, end):
             found.append(_wire(ref, event))
             if len(found) == size:

@@ -12,12 +12,14 @@ from typing import Any
 import msgspec
 
 from domain.codec import encode_ref
+from domain.events import AnyEvent
 from domain.identity import AccountRef
 from store.archive.manifest import decode_span
 from store.archive.reader import segment_rows
-from store.entries import LogEntry
+from store.entries import LogEntry, decode_entry
 from store.eventstore import EventStore
 from store.positions import is_after, parse, text
+from store.ratecard import RateCards
 
 LAST = (2**64 - 1, 2**64 - 1)
 """The greatest stream position."""
@@ -80,3 +82,12 @@ async def _archived(store: EventStore, ref: AccountRef, after: str | None, below
             break
     found.sort(key=lambda pair: pair[0], reverse=not ascending)
     return [entry for _, entry in found[:budget]]
+
+
+def readable_event(entry: LogEntry, cards: RateCards) -> AnyEvent | None:
+    """The entry's event, or None for an entry that cannot be decoded (a poison entry, which the projector
+    quarantines its account on): a read of the log passes over it instead of failing."""
+    try:
+        return decode_entry(entry.payload, entry.rates, cards)
+    except Exception:  # whatever the bytes: undecodable is not an event
+        return None

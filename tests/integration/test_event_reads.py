@@ -12,9 +12,11 @@ from redis.asyncio import Redis
 
 from api import event_reads
 from domain.identity import AccountRef
+from store.eventstore import EventStore
 from store.keys import Keys
 from tests.support.archive import archive_env, tally
 from tests.support.harness import OTHER_KEY, PARTITIONS, running_app, wait_folded
+from tests.support.poison import append_raw
 
 CUSTOMER = "cust_reads"
 Event = dict[str, Any]
@@ -122,3 +124,17 @@ async def test_scope_unknown_fields_and_other_tenants(clean_redis: str) -> None:
             reply = await client.post("/v1/events/query", json=body)
             assert reply.status_code == 400 and reply.json()["code"] == "validation_error", (body, reply.text)
         assert (await client.get(f"/v1/events/{CUSTOMER}-e1", params={**scope, "expand": "x"})).status_code == 400
+
+
+async def test_an_undecodable_entry_in_the_log_is_passed_over_not_a_failure(clean_redis: str, aredis: Redis) -> None:
+    """A poison entry (one the projector quarantines its account on) is not an event: reads go on around it."""
+    ref = AccountRef("tenant_a", "env_a", "cust_poisoned_log")
+    async with running_app(clean_redis, projector=False) as client:
+        first, second = events_of(ref.customer_id, 2)
+        assert (await client.post("/v1/events", json=first)).status_code == 202
+        await append_raw(EventStore(aredis, Keys(PARTITIONS), 3600), ref)
+        assert (await client.post("/v1/events", json=second)).status_code == 202
+        by_id = await client.get(f"/v1/events/{first['event_id']}", params={"external_customer_id": ref.customer_id})
+        listed = await query_all(client, {"external_customer_id": ref.customer_id})
+    assert by_id.status_code == 200, by_id.text
+    assert [e["id"] for e in listed] == [second["event_id"], first["event_id"]]
