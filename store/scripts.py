@@ -99,8 +99,8 @@ class Scripts:
     def __init__(self, redis: Redis) -> None:
         self.append = script(redis, "append", "stream_end")
         self.append_batch = script(redis, "append_batch", "stream_end")
-        self.read = script(redis, "read")
-        self.read_within = script(redis, "read_within")
+        self.read = script(redis, "read", "unfolded_tail")
+        self.read_within = script(redis, "read_within", "unfolded_tail")
         self.commit = script(redis, "commit")
         self.lease = script(redis, "lease")
         self.release = script(redis, "release")

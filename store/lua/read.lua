@@ -7,17 +7,6 @@ local position = snap[1] or '0-0'
 local tail = {}
 local blobs = {}
 if ARGV[1] ~= 'cached' and not snap[4] then
-  tail = redis.call('XRANGE', KEYS[2], '(' .. position, '+')
-  local seen = {}
-  for _, entry in ipairs(tail) do
-    local fields = entry[2]
-    for i = 1, #fields, 2 do
-      if fields[i] == 'r' and not seen[fields[i + 1]] then
-        seen[fields[i + 1]] = true
-        blobs[#blobs + 1] = fields[i + 1]
-        blobs[#blobs + 1] = redis.call('HGET', KEYS[3], fields[i + 1])
-      end
-    end
-  end
+  tail, blobs = unfolded_tail(KEYS[2], KEYS[3], position)
 end
 return {position, snap[2], snap[3], tail, blobs, snap[4]}

@@ -21,17 +21,5 @@ local appended_ms = tonumber(string.match(first[1][1], '^(%d+)'))
 if now_ms - appended_ms <= tonumber(ARGV[1]) then
   return {position, snap[2], snap[3], {}, {}, false, 1}
 end
-local tail = redis.call('XRANGE', KEYS[2], '(' .. position, '+')
-local blobs = {}
-local seen = {}
-for _, entry in ipairs(tail) do
-  local fields = entry[2]
-  for i = 1, #fields, 2 do
-    if fields[i] == 'r' and not seen[fields[i + 1]] then
-      seen[fields[i + 1]] = true
-      blobs[#blobs + 1] = fields[i + 1]
-      blobs[#blobs + 1] = redis.call('HGET', KEYS[3], fields[i + 1])
-    end
-  end
-end
+local tail, blobs = unfolded_tail(KEYS[2], KEYS[3], position)
 return {position, snap[2], snap[3], tail, blobs, false, 0}
