@@ -2,6 +2,7 @@
 existed included); create, read, search, update and delete keep their promises; nothing leaks across tenants."""
 
 from typing import Any
+from urllib.parse import quote
 
 from redis.asyncio import Redis
 
@@ -158,3 +159,23 @@ async def test_bad_input_is_a_400_and_tenants_do_not_see_each_other(clean_redis:
     assert foreign_get.status_code == foreign_external.status_code == foreign_delete.status_code == 404
     assert foreign_search.json()["items"] == []
     assert [c["id"] for c in listed["items"]] == [customer["id"]]
+
+
+async def test_hostile_ids_stay_in_their_tenant_and_never_collide(clean_redis: str, aredis: Redis) -> None:
+    """External ids with separators and hash-tag braces name their own accounts; another tenant's internal customer
+    id names nothing of that tenant's (it is just an account name here)."""
+    async with running_app(clean_redis) as client:
+        assert (await client.post("/v1/prices", json=PRICE)).status_code == 201
+        odd = [await create_customer(client, external) for external in ("a:b", "a", "{p001}x", "x" * 255)]
+        foreign = (await client.post("/v1/customers", json={"external_id": "theirs"},
+                                     headers={"x-api-key": OTHER_KEY})).json()
+        wallet = await client.post("/v1/wallets", json={"customer_id": foreign["id"], "currency": "USD"})
+        event = usage({"customer_id": foreign["id"], "external_customer_id": "mine"}, "e-foreign")
+        sent = await client.post("/v1/events", json=event)
+        found = [(await client.get("/v1/customers/external/" + quote(c["external_id"], safe=""))).json() for c in odd]
+        theirs = await client.get("/v1/customers/external/theirs", headers={"x-api-key": OTHER_KEY})
+    assert [c["id"] for c in found] == [c["id"] for c in odd]  # four external ids, four customers
+    assert wallet.status_code == 200 and wallet.json()["customer_id"] == foreign["id"]  # a plain name here
+    assert sent.status_code == 202  # not resolved to the other tenant's customer: no mismatch to refuse
+    assert theirs.json()["id"] == foreign["id"]
+    assert not [key async for key in aredis.scan_iter("*theirs*:log")]  # nothing reached the other tenant's account
