@@ -4,9 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck unit bench faults cluster clean
+.PHONY: dev test lint typecheck unit bench faults cluster clean pure
 
-$(STAMP): pyproject.toml
+# The install compiles the modules listed in pyproject.toml [tool.tally.mypyc] with mypyc (setup.py), so it is
+# redone when any domain/ source changes (domain/build_check.py refuses a stale build at import time anyway).
+$(STAMP): pyproject.toml setup.py $(wildcard domain/*.py)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[test]"
@@ -39,5 +41,11 @@ cluster: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
+# Pure Python instead of the compiled modules (until the next install that the stamp's sources trigger, or
+# `rm .venv/.installed && make`): removes the extensions and reinstalls without compiling.
+pure: $(STAMP)
+	TALLY_BUILD_PURE=1 $(BIN)/pip install -q --no-deps -e .
+	rm -f domain/*.so *__mypyc.*.so domain/compiled.json
+
 clean:
-	rm -rf $(VENV) .tally .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tally .pytest_cache .mypy_cache .ruff_cache build domain/*.so *__mypyc.*.so domain/compiled.json

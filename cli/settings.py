@@ -8,7 +8,7 @@ import msgspec
 from domain.errors import ValidationFailed
 
 PREFIX = "TALLY_"
-IGNORED_PREFIXES = ("TALLY_TEST_",)
+IGNORED_PREFIXES = ("TALLY_TEST_", "TALLY_BUILD_")  # the tests' and the build's (setup.py)
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
