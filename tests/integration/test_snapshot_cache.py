@@ -13,8 +13,8 @@ from projector.clock import PartitionClock
 from projector.worker import PartitionWorker
 from store.eventstore import EventStore
 from store.keys import Keys
-from store.positions import is_after
-from store.projection import Projection
+from store.positions import ORIGIN, is_after
+from store.projection import COMMITTED, SNAPSHOT_MOVED, NoticeWrite, Projection, SnapshotWrite
 from tests.integration.test_quarantine import wallet_of
 from tests.support.components import projector_settings
 from tests.support.harness import PARTITIONS, running_app
@@ -87,3 +87,21 @@ async def test_another_holders_takeover_empties_the_cache(clean_redis: str, ared
     await caught_up(first)
     _, state = await stored(aredis)
     assert decode_account(state).applied == 3  # the wallet created (with its first credits), two grants: each once
+
+
+async def test_a_commit_from_a_snapshot_that_moved_writes_nothing(aredis: Redis) -> None:
+    """One account's base is not the stored snapshot: nothing of the batch is written (not the other account, not a
+    notice, not the checkpoint), however the arguments are ordered."""
+    projection, other = Projection(aredis, KEYS), AccountRef("tenant_a", "env_a", "cust_cache_other")
+    await aredis.hset(KEYS.snapshot(REF), mapping={"p": "5-0", "s": b"stored"})
+    lease = await projection.take_lease(PARTITION, "moved", 5000, None)
+    assert lease is not None
+    writes = [SnapshotWrite(other, "6-0", b"new other"), SnapshotWrite(REF, "6-0", b"new", base=b"kept in memory")]
+    notice = NoticeWrite("a-notice", b"payload", 1)
+    outcome = await projection.commit(PARTITION, lease, ORIGIN, "9-0", writes, "now", 2, [notice])
+    assert outcome == SNAPSHOT_MOVED
+    assert await stored(aredis) == ("5-0", b"stored")
+    assert not await aredis.exists(KEYS.snapshot(other))
+    assert await aredis.xlen(KEYS.notices(PARTITION)) == 0
+    assert await projection.checkpoint(PARTITION) == ORIGIN
+    assert await projection.commit(PARTITION, lease, ORIGIN, "9-0", writes[:1], "now", 2, [notice]) == COMMITTED
