@@ -87,9 +87,11 @@ def fold_batch(
 def _fold_one(folded: Folded, ref: AccountRef, entries: list[FeedEntry], snapshot: Snapshot, grace: timedelta,
               cards: RateCards, keep: int) -> None:
     try:
-        before = decode_account(snapshot.state) if snapshot.state else EMPTY_ACCOUNT
+        before = snapshot.decoded if snapshot.decoded is not None else (
+            decode_account(snapshot.state) if snapshot.state else EMPTY_ACCOUNT)
     except Exception as exc:
-        folded.quarantines.append(QuarantineWrite(dead_letter(ref, entries[0], "fold", f"snapshot: {exc!r}")))
+        letter = dead_letter(ref, entries[0], "fold", f"snapshot: {exc!r}")
+        folded.quarantines.append(QuarantineWrite(letter, base=snapshot.state or b""))
         return
     result = fold_entries(ref, before, entries, cards)
     account, failure = result.account, result.failure
@@ -107,9 +109,11 @@ def _fold_one(folded: Folded, ref: AccountRef, entries: list[FeedEntry], snapsho
     if failure is not None:
         changed = account.applied != before.applied
         folded.quarantines.append(QuarantineWrite(failure, account.position if changed else None,
-                                                  encode_account(account) if changed else None, ledger, trims))
+                                                  encode_account(account) if changed else None, ledger, trims,
+                                                  snapshot.state or b""))
     elif account.applied != before.applied:
-        folded.writes.append(SnapshotWrite(ref, account.position, encode_account(account), due_ms, ledger, trims))
+        folded.writes.append(SnapshotWrite(ref, account.position, encode_account(account), due_ms, ledger, trims,
+                                           snapshot.state or b"", account))
 
 
 def fold_entries(ref: AccountRef, account: Account, entries: Sequence[FeedEntry], cards: RateCards) -> AccountFold:

@@ -4,9 +4,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import UTC, datetime, timedelta
-
-import msgspec
+from datetime import UTC, datetime
 
 from domain.timefmt import format_rfc3339
 from projector.batch import Folded, PoisonEntry, fold_batch, group_by_account
@@ -25,39 +23,18 @@ from projector.metrics import (
 )
 from projector.retention import PartitionRetention
 from projector.runtime import Backoff, repeat
+from projector.settings import ProjectorSettings as ProjectorSettings
+from projector.snapshots import SnapshotCache, per_partition
 from store.deadletters import DeadLetters
 from store.generation import live_generation
-from store.projection import CHECKPOINT_MOVED, COMMITTED, LEASE_LOST, FeedEntry, Projection
+from store.projection import CHECKPOINT_MOVED, COMMITTED, LEASE_LOST, SNAPSHOT_MOVED, FeedEntry, Projection
 
 log = logging.getLogger("tally.projector")
 # A partition's loop (and the heartbeat) retries a failed turn after 1 s, doubling while it keeps failing, up to 5 s.
 BACKOFF = Backoff(first_s=1.0, max_s=5.0)
-# A lease is renewed (and the membership heartbeat sent) once a third of its TTL has passed: two renewals in a row
-# may fail (a Redis blip, a slow batch) before it expires under the holder.
-RENEWALS_PER_TTL = 3
 # A worker without its partition looks again five times per TTL: a partition whose holder died is taken over within
 # a fifth of a TTL of its lease expiring, without a waiting worker polling Redis in a tight loop.
 IDLE_LOOKS_PER_TTL = 5
-
-
-class ProjectorSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """Built from the process's Settings by cli/components.py (the defaults live there, once)."""
-
-    holder: str
-    batch_size: int
-    block_ms: int
-    lease_ttl_ms: int
-    period_grace_seconds: int
-    clock_interval_ms: int
-    trim_every_batches: int
-
-    @property
-    def grace(self) -> timedelta:
-        return timedelta(seconds=self.period_grace_seconds)
-
-    @property
-    def renew_every_s(self) -> float:
-        return self.lease_ttl_ms / 1000 / RENEWALS_PER_TTL
 
 
 class PartitionWorker:
@@ -76,6 +53,12 @@ class PartitionWorker:
         self.renewed_at = 0.0
         self.halted: str | None = None
         self.batches = 0
+        self.snapshots = SnapshotCache(per_partition(projection.keys.partitions))
+
+    def forget(self) -> None:
+        """Read the checkpoint and the snapshots from Redis again (something may have moved them)."""
+        self.checkpoint = None
+        self.snapshots.forget()
 
     @property
     def lease(self) -> str | None:
@@ -92,9 +75,9 @@ class PartitionWorker:
             await self.held.keep()
             self.renewed_at = time.monotonic()
             if self.lease is None:
-                self.checkpoint = None
                 self._forget_quarantined()
             if self.lease != held:
+                self.forget()
                 LEASES.labels("taken" if self.lease else "lost").inc()
                 log.debug("lease partition=%d held=%s now=%s", self.partition, held, self.lease)
 
@@ -104,7 +87,7 @@ class PartitionWorker:
             await self.held.release()
             LEASES.labels("released").inc()
             log.debug("lease released partition=%d lease=%s", self.partition, lease)
-        self.checkpoint = None
+        self.forget()
         self._forget_quarantined()
 
     def _forget_quarantined(self) -> None:
@@ -142,7 +125,7 @@ class PartitionWorker:
         if not entries:
             return [], Folded(), poison
         groups = group_by_account(entries)
-        snapshots = await self.projection.load_snapshots(list(groups))
+        snapshots = await self.snapshots.load(self.projection, list(groups))
         await self.projection.load_rate_cards(self.partition, entries)
         cards = self.projection.rate_cards
         return entries, fold_batch(groups, snapshots, self.settings.grace, cards, self.projection.ledger_keep), poison
@@ -166,6 +149,7 @@ class PartitionWorker:
         if outcome == COMMITTED:
             if self.checkpoint == checkpoint:
                 self.checkpoint = entries[-1].position
+                self.snapshots.wrote(folded.writes, [q.letter.ref for q in folded.quarantines])
             if folded.quarantines:
                 await self._quarantined(folded)
             FOLDED.labels(str(self.partition)).inc(folded.applied)
@@ -187,7 +171,10 @@ class PartitionWorker:
             self.held.lost()
         elif outcome == CHECKPOINT_MOVED:
             log.warning("checkpoint moved partition=%d expected=%s", self.partition, checkpoint)
-        self.checkpoint = None
+        elif outcome == SNAPSHOT_MOVED:
+            log.info("snapshot moved under the batch partition=%d checkpoint=%s: read again", self.partition,
+                     checkpoint)
+        self.forget()
         return False
 
     async def _quarantined(self, folded: Folded) -> None:
@@ -209,7 +196,7 @@ class PartitionWorker:
             log.info("partition resumed partition=%d", self.partition)
             HALTED.dec()
             self.halted = None
-            self.checkpoint = None
+            self.forget()
 
     async def tick(self) -> None:
         """Run the clock for this partition when its interval has passed."""
@@ -246,7 +233,7 @@ class Projector:
         self.projection.use_generation(generation)
         self.clock.use_generation(generation)
         for worker in self.workers:
-            worker.checkpoint = None
+            worker.forget()
 
     async def run(self, stop: asyncio.Event) -> None:
         self.use_generation(await live_generation(self.projection.redis, self.projection.keys))
@@ -274,7 +261,7 @@ class Projector:
 
         def forget(exc: Exception) -> None:
             _count_error(exc)
-            worker.checkpoint = None
+            worker.forget()
 
         try:
             await repeat(f"projector partition={worker.partition}", lambda: self._turn(worker), stop, BACKOFF,

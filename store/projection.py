@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from domain.codec import decode_ref, encode_ref
 from domain.identity import AccountRef
-from domain.state import LedgerWrite
+from domain.state import Account, LedgerWrite
 from store.connect import node_of, on_node_of
 from store.keys import Keys
 from store.lease import Lease, give_back, take
@@ -19,7 +19,7 @@ from store.positions import ORIGIN, is_after, text
 from store.ratecard import RateCards
 from store.scripts import Scripts
 
-COMMITTED, LEASE_LOST, CHECKPOINT_MOVED = 1, -1, -2
+COMMITTED, LEASE_LOST, CHECKPOINT_MOVED, SNAPSHOT_MOVED = 1, -1, -2, -3
 
 
 class FeedEntry(msgspec.Struct, frozen=True):
@@ -45,16 +45,21 @@ class NoticeWrite(msgspec.Struct, frozen=True):
 
 
 class Snapshot(msgspec.Struct, frozen=True):
-    """`quarantined` says why the account is quarantined (None when it is not)."""
+    """`quarantined` says why the account is quarantined (None when it is not); `decoded` is `state` already
+    decoded (a projector's cache of the snapshots it wrote, projector/snapshots.py), None when the fold must decode
+    it."""
 
     position: str
     state: bytes | None
     quarantined: str | None = None
+    decoded: Account | None = None
 
 
 class SnapshotWrite(msgspec.Struct, frozen=True):
     """A folded account, when the clock next has work for it (epoch ms, or None), the ledger changes its fold
-    made that Redis keeps (written with it) and the seqs its wallets' windows moved past (store/ledger.py)."""
+    made that Redis keeps (written with it) and the seqs its wallets' windows moved past (store/ledger.py). `base`
+    is the stored state the fold started from (b"": none): the commit is refused when the stored one is another.
+    `account` is `state` decoded (what a cache of the snapshots keeps)."""
 
     ref: AccountRef
     position: str
@@ -62,16 +67,20 @@ class SnapshotWrite(msgspec.Struct, frozen=True):
     due_ms: int | None = None
     ledger: tuple[LedgerWrite, ...] = ()
     trims: tuple[LedgerTrim, ...] = ()
+    base: bytes = b""
+    account: Account | None = None
 
 
 class QuarantineWrite(msgspec.Struct, frozen=True):
-    """An account quarantined by a batch: its dead letter, and its last good fold (None: keep the snapshot)."""
+    """An account quarantined by a batch: its dead letter, and its last good fold (None: keep the snapshot); `base`
+    as in SnapshotWrite."""
 
     letter: DeadLetter
     position: str | None = None
     state: bytes | None = None
     ledger: tuple[LedgerWrite, ...] = ()
     trims: tuple[LedgerTrim, ...] = ()
+    base: bytes = b""
 
 
 class Projection:
@@ -127,7 +136,7 @@ class Projection:
         quarantines: Sequence[QuarantineWrite] = (),
     ) -> int:
         """Write the snapshots and quarantines and move the checkpoint in one step; see COMMITTED / LEASE_LOST /
-        CHECKPOINT_MOVED."""
+        CHECKPOINT_MOVED / SNAPSHOT_MOVED (a stored snapshot is not the one a fold started from: nothing written)."""
         keys = [self.keys.lease(partition), self.keys.checkpoint(partition), self.keys.due(partition),
                 self.keys.folded(partition), self.keys.notices(partition), self.keys.notices_emitted(partition),
                 self.keys.quarantined(partition)]
@@ -137,14 +146,14 @@ class Projection:
         removed = await self._removals(snapshots, quarantines)
         for write in snapshots:
             keys.extend(self._account_keys(write.ref))
-            args.extend((write.position, write.state, encode_ref(write.ref),
-                         "" if write.due_ms is None else write.due_ms))
+            args.extend((write.position, memoryview(write.state), encode_ref(write.ref),
+                         "" if write.due_ms is None else write.due_ms, memoryview(write.base)))
             args.extend(ledger_args(write.ledger, removed.pop(0)))
         for quarantine in quarantines:
             letter = quarantine.letter
             keys.extend(self._account_keys(letter.ref))
             args.extend((quarantine.position or "", quarantine.state or b"", encode_ref(letter.ref), letter.encode(),
-                         letter.summary))
+                         letter.summary, memoryview(quarantine.base)))
             args.extend(ledger_args(quarantine.ledger, removed.pop(0)))
         return int(await self.scripts.commit(keys=keys, args=args))
 

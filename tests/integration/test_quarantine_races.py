@@ -43,10 +43,10 @@ async def test_the_projector_never_writes_a_quarantined_snapshot_nor_moves_one_b
     projection, quarantines = Projection(aredis, KEYS), Quarantines(aredis, KEYS)
     state = encode_account(EMPTY_ACCOUNT)
     await aredis.hset(KEYS.snapshot(REF), mapping={"p": "200-0", "s": state})
-    older = await commit(projection, SnapshotWrite(REF, "100-0", b"older"))
+    older = await commit(projection, SnapshotWrite(REF, "100-0", b"older", base=state))
     kept = (await projection.load_snapshots([REF]))[0]
     await quarantines.record(letter("300-0"))
-    newer = await commit(projection, SnapshotWrite(REF, "400-0", b"newer"))
+    newer = await commit(projection, SnapshotWrite(REF, "400-0", b"newer", base=state))
     quarantined = (await projection.load_snapshots([REF]))[0]
     assert older == newer == COMMITTED  # the checkpoint moves on either way
     assert (kept.position, kept.state) == ("200-0", state)
