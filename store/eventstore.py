@@ -1,5 +1,6 @@
 """Append events to customer streams and read accounts back: the snapshot plus the tail it has not folded."""
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -14,9 +15,10 @@ from domain.events import AnyEvent, UsageRecorded
 from domain.fold import fold_logged
 from domain.identity import AccountRef
 from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
-from store.dedup import bucket_expiry, bucket_keys, digest_args, digest_v1, seen_bare, week_of
+from store.dedup import bucket_expiry, bucket_keys, digest_args, digest_v1, previous_layouts_until, seen_bare, week_of
 from store.entries import LogEntry, decode_entry, pairs
 from store.keys import Keys
+from store.meta import dedup_layout_since
 from store.positions import ORIGIN, is_after, text
 from store.ratecard import RateCards
 from store.scripts import Replicated, Scripts
@@ -106,11 +108,18 @@ class EventStore:
         self.keys = keys
         self.dedup_ttl_seconds = dedup_ttl_seconds
         self.clock = clock
+        self.previous_dedup_until = math.inf  # until then bare ids are looked up in the previous layouts too
         self.scripts = Scripts(redis)
         self.rate_cards = RateCards(redis, keys)  # what this store's reads decode usage entries with
         from store.archive.reader import ArchiveReader  # the archive reader imports this module
 
         self.archive = ArchiveReader(redis, keys)
+
+    async def follow_dedup_layout(self) -> None:
+        """Look bare ids up in the previous dedup layouts only while this store may hold them (store/dedup.py);
+        until this is called, always."""
+        since = await dedup_layout_since(self.redis, self.keys, self.clock())
+        self.previous_dedup_until = previous_layouts_until(since, self.dedup_ttl_seconds)
 
     def _append_call(
         self, ref: AccountRef, events: Sequence[AnyEvent], dedup: Dedup | None, expect: str | None
@@ -130,15 +139,18 @@ class EventStore:
     def _dedup_call(self, ref: AccountRef, dedup: Dedup | None) -> tuple[list[str], int, str | bytes]:
         """KEYS 5.. and ARGV 2-3 of append.lua: an idempotency key's marker, its TTL and value; or for a bare id,
         its marker in the older layout, its week buckets (this layout's, then the previous one's), when this week's
-        bucket expires and the id's digests."""
+        bucket expires and the id's digests; once the store cannot hold the previous layouts, this week's bucket in
+        place of the marker, this layout's buckets and the 12-byte digest only."""
         if dedup is None:
             return [], self.dedup_ttl_seconds, ""
         marker = [self.keys.dedup(ref, dedup.scope, dedup.key, dedup.wallet_id)]
         if not dedup.bare:
             return marker, self.dedup_ttl_seconds, dedup.value
         now, window, name = self.clock(), self.dedup_ttl_seconds, digest_v1(dedup.scope, dedup.key)
-        buckets = bucket_keys(self.keys, ref, name, now, window)
-        return marker + buckets, bucket_expiry(week_of(now), window), digest_args(name)
+        previous = now < self.previous_dedup_until
+        buckets = bucket_keys(self.keys, ref, name, now, window, previous)
+        return ((marker if previous else buckets[:1]) + buckets, bucket_expiry(week_of(now), window),
+                digest_args(name, previous))
 
     async def append(
         self, ref: AccountRef, events: Sequence[AnyEvent], dedup: Dedup | None = None, expect: str | None = None
@@ -157,8 +169,9 @@ class EventStore:
         """The value kept with a dedup key still in its window (what the first append stored; '' for a bare id), or
         None."""
         if dedup.bare:
-            return await seen_bare(self.redis, self.keys, ref, dedup.scope, dedup.key, self.clock(),
-                                   self.dedup_ttl_seconds)
+            now = self.clock()
+            return await seen_bare(self.redis, self.keys, ref, dedup.scope, dedup.key, now,
+                                   self.dedup_ttl_seconds, now < self.previous_dedup_until)
         value: Any = await self.redis.get(self.keys.dedup(ref, dedup.scope, dedup.key, dedup.wallet_id))
         return None if value is None else text(value)
 
