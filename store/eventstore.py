@@ -22,6 +22,7 @@ from store.meta import dedup_layout_since
 from store.positions import ORIGIN, is_after, text
 from store.ratecard import RateCards
 from store.scripts import Replicated, Scripts
+from store.usage_append import append_usage
 
 LOG_PAGE = 2000
 READ_ATTEMPTS = 20
@@ -160,7 +161,11 @@ class EventStore:
         return _appended(await self.scripts.append(keys=keys, args=args, wait=self.replicated))
 
     async def append_each(self, items: Sequence[tuple[AccountRef, AnyEvent, Dedup | None]]) -> list[Appended]:
-        """Append many single events in one pipeline (one round trip); each is atomic and deduplicated alone."""
+        """Append many single events in one round trip (usage with bare ids a partition at a time:
+        store/usage_append.py; else one pipeline); each is atomic and deduplicated alone, in the order given."""
+        usage = await append_usage(self, items)
+        if usage:
+            return [Appended("appended", (usage[i],)) if usage[i] else Appended("duplicate") for i in range(len(items))]
         replies = await self.scripts.append.run_each([self._append_call(ref, [event], dedup, None)
                                                      for ref, event, dedup in items], self.replicated)
         return [_appended(reply) for reply in replies]
