@@ -89,8 +89,13 @@ def bucket_keys(keys: Keys, ref: AccountRef, name: bytes, now: float, window: in
     """The buckets to look the id up in, `name` being its 16-byte `digest_v1`: this layout's (the one to write its
     12-byte digest to first), then (with `previous`) as many of the previous layout's, the same weeks in order."""
     weeks = bucket_weeks(now, window)
-    buckets = keys.dedup_buckets(ref, name[0] % SHARDS, weeks)
+    buckets = buckets_of(keys, ref, name, weeks)
     return buckets + keys.dedup_buckets_v1(ref, name[0] % V1_SHARDS, weeks) if previous else buckets
+
+
+def buckets_of(keys: Keys, ref: AccountRef, name: bytes, weeks: list[int]) -> list[str]:
+    """This layout's buckets of `weeks` (`bucket_weeks`) to look the id named `name` (its `digest_v1`) up in."""
+    return keys.dedup_buckets(ref, name[0] % SHARDS, weeks)
 
 
 def digest_args(name: bytes, previous: bool = True) -> bytes:

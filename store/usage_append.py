@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from domain.codec import encode_event, encode_ref
 from domain.events import AnyEvent, UsageRecorded
 from domain.identity import AccountRef
-from store.dedup import DIGEST_BYTES, bucket_expiry, bucket_keys, digest_v1, week_of
+from store.dedup import DIGEST_BYTES, bucket_expiry, bucket_weeks, buckets_of, digest_v1, week_of
 from store.positions import text
 
 if TYPE_CHECKING:
@@ -43,21 +43,19 @@ def usage_calls(store: "EventStore", items: Sequence[Item], groups: dict[tuple[i
                 now: float) -> list[tuple[list[int], list[Any], list[Any]]]:
     """append_usage.lua's calls: (item indexes, KEYS, ARGV) of at most EVENTS_PER_CALL events each."""
     window, calls = store.dedup_ttl_seconds, []
-    expiry = bucket_expiry(week_of(now), window)
+    expiry, weeks = bucket_expiry(week_of(now), window), bucket_weeks(now, window)
     for (partition, tenant, environment), indexes in groups.items():
         for start in range(0, len(indexes), EVENTS_PER_CALL):
             chunk = indexes[start:start + EVENTS_PER_CALL]
             keys: list[Any] = [store.keys.feed(partition), store.keys.accounts(partition),
                                store.keys.rate_pointers(partition, tenant, environment)]
-            args: list[Any] = [expiry, 0]
+            args: list[Any] = [expiry, len(weeks)]
             for index in chunk:
                 ref, event, dedup = items[index]
                 assert isinstance(event, UsageRecorded) and dedup is not None
                 name = digest_v1(dedup.scope, dedup.key)
-                buckets = bucket_keys(store.keys, ref, name, now, window, previous=False)
                 keys.append(store.keys.log(ref))
-                keys.extend(buckets)
-                args[1] = len(buckets)
+                keys.extend(buckets_of(store.keys, ref, name, weeks))
                 args.extend((encode_ref(ref), event.event_name, encode_event(event), name[:DIGEST_BYTES]))
             calls.append((chunk, keys, args))
     return calls
