@@ -6,12 +6,16 @@
 --       then per event 1 + ARGV 2 keys: its customer log, then its week buckets (this week's first)
 -- ARGV: 1 unix time this week's bucket expires at, 2 buckets per event,
 --       then per event 4: encoded account ref, event name whose rate card to attach, encoded event, 12-byte digest
--- Each feed entry carries `pl`, the customer-stream entry before it, as append.lua writes it.
+-- Each feed entry carries `pl`, the customer-stream entry before it, as append.lua writes it. An account is added
+-- to the set, a bucket given its expiry and a customer stream's end read once per call (the same result as once
+-- per event: the entry a call added last is where the stream ends).
 -- Returns {id of each event's entry, '' for a duplicate}, in event order
 local buckets = tonumber(ARGV[2])
 local stride = 1 + buckets
 local rates = {[''] = false}  -- no event name: no rate card (as append.lua)
 local ids = {}
+local added, expiring, last = {}, {}, {}  -- by this call already: accounts added to the set, buckets given their
+-- expiry, each customer stream's last entry
 for e = 0, (#ARGV - 2) / 4 - 1 do
   local k, a = 4 + e * stride, 3 + e * 4
   local ref, name, event, digest = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
@@ -22,7 +26,7 @@ for e = 0, (#ARGV - 2) / 4 - 1 do
   if seen then
     ids[#ids + 1] = ''
   else
-    local previous = stream_end(KEYS[k])
+    local previous = last[KEYS[k]] or stream_end(KEYS[k])
     if rates[name] == nil then rates[name] = redis.call('HGET', KEYS[3], name) end
     local id
     if rates[name] then
@@ -32,10 +36,14 @@ for e = 0, (#ARGV - 2) / 4 - 1 do
       id = redis.call('XADD', KEYS[k], '*', 'e', event)
       redis.call('XADD', KEYS[1], '*', 'c', ref, 'l', id, 'e', event, 'pl', previous)
     end
-    redis.call('SADD', KEYS[2], ref)
+    if not added[ref] then redis.call('SADD', KEYS[2], ref) added[ref] = true end
     redis.call('HSET', KEYS[k + 1], digest, '')
-    -- GT alone never sets an expiry on a bucket just created (no TTL counts as infinite): NX does that
-    if redis.call('EXPIREAT', KEYS[k + 1], ARGV[1], 'GT') == 0 then redis.call('EXPIREAT', KEYS[k + 1], ARGV[1], 'NX') end
+    if not expiring[KEYS[k + 1]] then
+      -- GT alone never sets an expiry on a bucket just created (no TTL counts as infinite): NX does that
+      if redis.call('EXPIREAT', KEYS[k + 1], ARGV[1], 'GT') == 0 then redis.call('EXPIREAT', KEYS[k + 1], ARGV[1], 'NX') end
+      expiring[KEYS[k + 1]] = true
+    end
+    last[KEYS[k]] = id
     ids[#ids + 1] = id
   end
 end
