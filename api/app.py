@@ -108,6 +108,7 @@ def _lifespan(
         app.state.operator_keys = config.operator_keys
         app.state.max_future_skew = timedelta(seconds=config.max_future_skew_seconds)
         store = EventStore(redis, config.keys, config.dedup_ttl_seconds, replicated=config.replicated)
+        await store.follow_dedup_layout()
         generation = await live_generation(redis, config.keys)
         store.use_generation(generation)
         app.state.accounts = Accounts(store, clock)

@@ -101,6 +101,7 @@ async def run_projector(
     membership = Membership(redis, keys, holder, ttl_ms=membership_ttl_ms(settings))
     projection = Projection(redis, keys, settings.ledger_keep)
     store = EventStore(redis, keys, settings.dedup_ttl_seconds, replicated=replicated(settings))
+    await store.follow_dedup_layout()
     clock = PartitionClock(store, projection, worker_settings.grace, now)
     retention = PartitionRetention(Retention(redis, keys), retention_settings(settings), now)
     projector = Projector(projection, membership, worker_settings, clock, retention)

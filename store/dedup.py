@@ -21,6 +21,13 @@ themselves, so a store upgraded mid-window never counts a retry twice.
 
 Idempotency keys keep a value (the original transaction) and stay one key each with a TTL (`Keys.dedup`); a bare
 id's key in that layout (written by earlier versions still) is read as well.
+
+Both previous layouts were written by layout-2 code only (store/meta.py), which every later process refuses at
+start-up. So they are looked up only while the store can still hold them: the store records, in its metadata, the
+instant from which no process writes them (`meta.dedup_layout_since`: 0 for a store created by layout-3+ code, which
+never held them; the migration's or first start's time for an older store). An id marked in a previous layout
+before that instant is a duplicate until at most that instant + window; a day more covers a writer whose clock ran a
+day ahead. After that, the lookups (7 buckets, a second digest and a marker GET per append) are skipped.
 """
 
 import hashlib
@@ -71,29 +78,45 @@ def bucket_expiry(week: int, window: int) -> int:
     return (week + 1) * WEEK - MONDAY + window
 
 
-def bucket_keys(keys: Keys, ref: AccountRef, name: bytes, now: float, window: int) -> list[str]:
+def previous_layouts_until(since: float, window: int) -> float:
+    """Unix time until which a store that writes only this layout since `since` (0: always) may still hold a bare id
+    of the previous layouts inside its window: the lookups of those are needed before it, never after."""
+    return 0.0 if since <= 0 else since + window + DAY
+
+
+def bucket_keys(keys: Keys, ref: AccountRef, name: bytes, now: float, window: int, previous: bool = True
+                ) -> list[str]:
     """The buckets to look the id up in, `name` being its 16-byte `digest_v1`: this layout's (the one to write its
-    12-byte digest to first), then as many of the previous layout's, the same weeks in the same order."""
+    12-byte digest to first), then (with `previous`) as many of the previous layout's, the same weeks in order."""
     weeks = bucket_weeks(now, window)
-    return keys.dedup_buckets(ref, name[0] % SHARDS, weeks) + keys.dedup_buckets_v1(ref, name[0] % V1_SHARDS, weeks)
+    buckets = buckets_of(keys, ref, name, weeks)
+    return buckets + keys.dedup_buckets_v1(ref, name[0] % V1_SHARDS, weeks) if previous else buckets
 
 
-def digest_args(name: bytes) -> bytes:
-    """ARGV 3 of append.lua for a bare id: its 12-byte digest, then its 16-byte one (`name`)."""
-    return name[:DIGEST_BYTES] + name
+def buckets_of(keys: Keys, ref: AccountRef, name: bytes, weeks: list[int]) -> list[str]:
+    """This layout's buckets of `weeks` (`bucket_weeks`) to look the id named `name` (its `digest_v1`) up in."""
+    return keys.dedup_buckets(ref, name[0] % SHARDS, weeks)
+
+
+def digest_args(name: bytes, previous: bool = True) -> bytes:
+    """ARGV 3 of append.lua for a bare id: its 12-byte digest, then (with `previous`) its 16-byte one (`name`)."""
+    return name[:DIGEST_BYTES] + name if previous else name[:DIGEST_BYTES]
 
 
 async def seen_bare(redis: Redis, keys: Keys, ref: AccountRef, scope: str, key: str, now: float,
-                    window: int) -> str | None:
-    """'' when the bare id is in a bucket of the window, the old marker's value when only that holds it, else None."""
+                    window: int, previous: bool = True) -> str | None:
+    """'' when the bare id is in a bucket of the window, the old marker's value when only that holds it (looked up
+    with `previous` only), else None."""
     name = digest_v1(scope, key)
-    buckets = bucket_keys(keys, ref, name, now, window)
-    half = len(buckets) // 2
+    buckets = bucket_keys(keys, ref, name, now, window, previous)
+    half = len(buckets) // 2 if previous else len(buckets)
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.get(keys.dedup(ref, scope, key))
+        if previous:
+            pipe.get(keys.dedup(ref, scope, key))
         for n, bucket in enumerate(buckets):
             pipe.hexists(bucket, name[:DIGEST_BYTES] if n < half else name)
         replies: Sequence[Any] = await pipe.execute()
-    if any(replies[1:]):
+    marker, found = (replies[0], replies[1:]) if previous else (None, replies)
+    if any(found):
         return ""
-    return None if replies[0] is None else text(replies[0])
+    return None if marker is None else text(marker)

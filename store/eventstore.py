@@ -1,5 +1,6 @@
 """Append events to customer streams and read accounts back: the snapshot plus the tail it has not folded."""
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -14,12 +15,14 @@ from domain.events import AnyEvent, UsageRecorded
 from domain.fold import fold_logged
 from domain.identity import AccountRef
 from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
-from store.dedup import bucket_expiry, bucket_keys, digest_args, digest_v1, seen_bare, week_of
+from store.dedup import bucket_expiry, bucket_keys, digest_args, digest_v1, previous_layouts_until, seen_bare, week_of
 from store.entries import LogEntry, decode_entry, pairs
 from store.keys import Keys
+from store.meta import dedup_layout_since
 from store.positions import ORIGIN, is_after, text
 from store.ratecard import RateCards
 from store.scripts import Replicated, Scripts
+from store.usage_append import append_usage
 
 LOG_PAGE = 2000
 READ_ATTEMPTS = 20
@@ -106,11 +109,18 @@ class EventStore:
         self.keys = keys
         self.dedup_ttl_seconds = dedup_ttl_seconds
         self.clock = clock
+        self.previous_dedup_until = math.inf  # until then bare ids are looked up in the previous layouts too
         self.scripts = Scripts(redis)
         self.rate_cards = RateCards(redis, keys)  # what this store's reads decode usage entries with
         from store.archive.reader import ArchiveReader  # the archive reader imports this module
 
         self.archive = ArchiveReader(redis, keys)
+
+    async def follow_dedup_layout(self) -> None:
+        """Look bare ids up in the previous dedup layouts only while this store may hold them (store/dedup.py);
+        until this is called, always."""
+        since = await dedup_layout_since(self.redis, self.keys, self.clock())
+        self.previous_dedup_until = previous_layouts_until(since, self.dedup_ttl_seconds)
 
     def _append_call(
         self, ref: AccountRef, events: Sequence[AnyEvent], dedup: Dedup | None, expect: str | None
@@ -130,15 +140,18 @@ class EventStore:
     def _dedup_call(self, ref: AccountRef, dedup: Dedup | None) -> tuple[list[str], int, str | bytes]:
         """KEYS 5.. and ARGV 2-3 of append.lua: an idempotency key's marker, its TTL and value; or for a bare id,
         its marker in the older layout, its week buckets (this layout's, then the previous one's), when this week's
-        bucket expires and the id's digests."""
+        bucket expires and the id's digests; once the store cannot hold the previous layouts, this week's bucket in
+        place of the marker, this layout's buckets and the 12-byte digest only."""
         if dedup is None:
             return [], self.dedup_ttl_seconds, ""
         marker = [self.keys.dedup(ref, dedup.scope, dedup.key, dedup.wallet_id)]
         if not dedup.bare:
             return marker, self.dedup_ttl_seconds, dedup.value
         now, window, name = self.clock(), self.dedup_ttl_seconds, digest_v1(dedup.scope, dedup.key)
-        buckets = bucket_keys(self.keys, ref, name, now, window)
-        return marker + buckets, bucket_expiry(week_of(now), window), digest_args(name)
+        previous = now < self.previous_dedup_until
+        buckets = bucket_keys(self.keys, ref, name, now, window, previous)
+        return ((marker if previous else buckets[:1]) + buckets, bucket_expiry(week_of(now), window),
+                digest_args(name, previous))
 
     async def append(
         self, ref: AccountRef, events: Sequence[AnyEvent], dedup: Dedup | None = None, expect: str | None = None
@@ -148,7 +161,11 @@ class EventStore:
         return _appended(await self.scripts.append(keys=keys, args=args, wait=self.replicated))
 
     async def append_each(self, items: Sequence[tuple[AccountRef, AnyEvent, Dedup | None]]) -> list[Appended]:
-        """Append many single events in one pipeline (one round trip); each is atomic and deduplicated alone."""
+        """Append many single events in one round trip (usage with bare ids a partition at a time:
+        store/usage_append.py; else one pipeline); each is atomic and deduplicated alone, in the order given."""
+        usage = await append_usage(self, items)
+        if usage:
+            return [Appended("appended", (usage[i],)) if usage[i] else Appended("duplicate") for i in range(len(items))]
         replies = await self.scripts.append.run_each([self._append_call(ref, [event], dedup, None)
                                                      for ref, event, dedup in items], self.replicated)
         return [_appended(reply) for reply in replies]
@@ -157,8 +174,9 @@ class EventStore:
         """The value kept with a dedup key still in its window (what the first append stored; '' for a bare id), or
         None."""
         if dedup.bare:
-            return await seen_bare(self.redis, self.keys, ref, dedup.scope, dedup.key, self.clock(),
-                                   self.dedup_ttl_seconds)
+            now = self.clock()
+            return await seen_bare(self.redis, self.keys, ref, dedup.scope, dedup.key, now,
+                                   self.dedup_ttl_seconds, now < self.previous_dedup_until)
         value: Any = await self.redis.get(self.keys.dedup(ref, dedup.scope, dedup.key, dedup.wallet_id))
         return None if value is None else text(value)
 

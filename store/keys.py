@@ -16,6 +16,7 @@ all builders), and a caller's `{`/`}` can never move a key to another hash slot.
 import re
 import zlib
 from collections.abc import Sequence
+from functools import lru_cache
 from urllib.parse import quote
 
 import msgspec
@@ -26,6 +27,8 @@ PREFIX = "tally"
 SAFE = "-._~@+=/,;!$&()|^#<>`"
 """Kept as is besides letters and digits. Never `%` (the escape), `:` (the separator), `{`/`}` (hash tags), space,
 quotes, glob characters (`*?[]\\`) or anything outside printable ASCII."""
+ACCOUNTS_CACHED = 2**15
+"""Account key prefixes remembered (store/keys.py `_account_prefix`: ~200 bytes each)."""
 _PLAIN = re.compile(r"[A-Za-z0-9" + re.escape(SAFE) + r"]*").fullmatch
 
 
@@ -53,8 +56,7 @@ class Keys(msgspec.Struct, frozen=True):
         return "" if self.generation == 1 else f".g{self.generation}"
 
     def partition_of(self, ref: AccountRef) -> int:
-        name = f"{ref.tenant_id}\x1f{ref.environment_id}\x1f{ref.customer_id}"
-        return zlib.crc32(name.encode(errors="surrogatepass")) % self.partitions
+        return _partition(self.partitions, ref)
 
     def __post_init__(self) -> None:
         if "{" in self.prefix or "}" in self.prefix:
@@ -64,8 +66,7 @@ class Keys(msgspec.Struct, frozen=True):
         return f"{self.prefix}:{{p{partition:03d}}}"
 
     def _account(self, ref: AccountRef) -> str:
-        tenant = _tenant(ref.tenant_id, ref.environment_id)
-        return f"{self._tag(self.partition_of(ref))}:{tenant}:{component(ref.customer_id)}"
+        return _account_prefix(self, ref)
 
     def log(self, ref: AccountRef) -> str:
         """The customer's stream: its history after what the archive holds (store/archive trims it)."""
@@ -284,6 +285,20 @@ class Keys(msgspec.Struct, frozen=True):
     def meta(self) -> str:
         """Store-wide settings every process must agree on (the partition count)."""
         return f"{self.prefix}:meta"
+
+
+@lru_cache(maxsize=ACCOUNTS_CACHED)
+def _partition(partitions: int, ref: AccountRef) -> int:
+    name = f"{ref.tenant_id}\x1f{ref.environment_id}\x1f{ref.customer_id}"
+    return zlib.crc32(name.encode(errors="surrogatepass")) % partitions
+
+
+@lru_cache(maxsize=ACCOUNTS_CACHED)
+def _account_prefix(keys: Keys, ref: AccountRef) -> str:
+    """The account's key prefix: an ingested event names ~10 of its keys, each from this prefix (remembered per
+    (keys, account): building it encodes three components and hashes the account for its partition)."""
+    tenant = _tenant(ref.tenant_id, ref.environment_id)
+    return f"{keys._tag(keys.partition_of(ref))}:{tenant}:{component(ref.customer_id)}"
 
 
 def _tenant(tenant_id: str, environment_id: str) -> str:

@@ -1,6 +1,7 @@
 """Store-wide settings checked at start-up: every process must agree on the partition count and on the layout."""
 
 
+import time
 from typing import Any
 
 from redis.asyncio import Redis
@@ -17,6 +18,8 @@ LAYOUT = 4
 
 WHAT_CHANGED = {1: "ledgers inside the snapshots", 2: "every ledger entry kept in Redis",
                 3: "webhook sender state without its {webhooks} hash tag"}
+DEDUP_SINCE = "dedup_layout_since"
+"""Meta field: from when bare ids are deduplicated in the current layout only (store/dedup.py, dedup_layout_since)."""
 REPLAY_BELOW = 3
 """Layouts below this one need their projections rebuilt by `tally migrate`; from it on, keys are only renamed."""
 
@@ -51,7 +54,8 @@ async def ensure_layout(redis: Redis, keys: Keys) -> None:
     layout versions (it records its partitions but no layout) holds snapshots with ledgers inside: layout 1."""
     layout = await stored_layout(redis, keys)
     if layout is None:
-        await redis.hsetnx(keys.meta(), "layout", LAYOUT)
+        if await redis.hsetnx(keys.meta(), "layout", LAYOUT):
+            await redis.hsetnx(keys.meta(), DEDUP_SINCE, 0)  # created by this code: never held them
         layout = await stored_layout(redis, keys)
     if layout == LAYOUT:
         return
@@ -74,9 +78,21 @@ async def stored_layout(redis: Redis, keys: Keys) -> int | None:
     return 1 if partitions is not None else None
 
 
-async def record_layout(redis: Redis, keys: Keys) -> None:
-    """Mark the store as written in this code's layout (a migration's last step)."""
+async def record_layout(redis: Redis, keys: Keys, now: float | None = None) -> None:
+    """Mark the store as written in this code's layout (a migration's last step, every process stopped): no
+    process writes the previous dedup layouts from `now` on (unless the store recorded an earlier instant)."""
     await redis.hset(keys.meta(), "layout", LAYOUT)
+    await redis.hsetnx(keys.meta(), DEDUP_SINCE, int(time.time() if now is None else now))
+
+
+async def dedup_layout_since(redis: Redis, keys: Keys, now: float) -> float:
+    """The instant (unix seconds) from which no process writes bare ids in the previous dedup layouts (store/dedup.py):
+    0 for a store created by layout-3+ code. A store that records none (created or migrated by older code) records
+    `now`, later than its last old-layout write: the code that wrote those layouts (layout 2) is refused at start-up,
+    and a migration runs with every process stopped."""
+    await redis.hsetnx(keys.meta(), DEDUP_SINCE, int(now))
+    recorded: Any = await redis.hget(keys.meta(), DEDUP_SINCE)
+    return float(recorded)
 
 
 async def ensure_partitions(redis: Redis, keys: Keys) -> None:

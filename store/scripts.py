@@ -99,6 +99,7 @@ class Scripts:
     def __init__(self, redis: Redis) -> None:
         self.append = script(redis, "append", "stream_end")
         self.append_batch = script(redis, "append_batch", "stream_end")
+        self.append_usage = script(redis, "append_usage", "stream_end")
         self.read = script(redis, "read", "unfolded_tail")
         self.read_within = script(redis, "read_within", "unfolded_tail")
         self.commit = script(redis, "commit")

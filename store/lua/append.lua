@@ -2,20 +2,25 @@
 -- concurrency, and (for usage) a reference to the rate card as it stands at this instant.
 -- KEYS: 1 customer log, 2 partition feed, 3 partition's account set, 4 rate pointers of the tenant in this
 --       partition, 5 dedup key (optional), 6.. the customer's week buckets of a bare id (optional; 6 = this week's;
---       the first half in this layout, the second half the same weeks in the previous one, store/dedup.py)
+--       while the previous layouts are looked up, the first half in this layout, the second half the same weeks in
+--       the previous one, store/dedup.py)
 -- ARGV: 1 encoded account ref, 2 dedup ttl seconds, 3 dedup value, 4 expected last log id ('' = any),
 --       5 event name whose rate card to attach ('' = none), 6.. encoded events
 -- With week buckets (a bare id, store/dedup.py): ARGV 2 is the unix time this week's bucket expires at, ARGV 3 the
--- id's 12-byte digest followed by its 16-byte one: the 12 bytes are looked up in the first half of the buckets and
--- written to this week's, the 16 bytes looked up in the second half (the previous layout, never written); KEYS 5 is
--- the id's marker in the older one-key layout, read (honoured until it expires) and never written.
+-- id's 12-byte digest, followed by its 16-byte one while the previous layouts are looked up: the 12 bytes are looked
+-- up in the (first half of the) buckets and written to this week's, the 16 bytes looked up in the second half (the
+-- previous layout, never written); KEYS 5 is then the id's marker in the older one-key layout, read (honoured until
+-- it expires) and never written. With the 12-byte digest alone, KEYS 5 is any key of the account, never touched
+-- (the store passes this week's bucket), and every bucket is of this layout.
 -- Each feed entry carries `pl`, the customer-stream entry before it, so the fold can see a missing predecessor.
 -- Returns {1, {ids}} appended | {0, seen-value} duplicate | {-1, last id} conflict
-if KEYS[5] then
+local bare = KEYS[6] ~= nil
+local previous_layouts = bare and #ARGV[3] > 12
+if KEYS[5] and (previous_layouts or not bare) then
   local seen = redis.call('GET', KEYS[5])
   if seen then return {0, seen} end
 end
-local half = 5 + (#KEYS - 5) / 2
+local half = previous_layouts and 5 + (#KEYS - 5) / 2 or #KEYS
 for i = 6, #KEYS do
   local name = i <= half and string.sub(ARGV[3], 1, 12) or string.sub(ARGV[3], 13)
   if redis.call('HEXISTS', KEYS[i], name) == 1 then return {0, ''} end

@@ -1,12 +1,15 @@
 """store/connect.py: a client for a single server holds as many commands at once as a projector needs (one blocking
-XREAD per partition it holds, 256 partitions in a new store), where redis-py's default pool stops at 100."""
+XREAD per partition it holds, 256 partitions in a new store), where redis-py's default pool stops at 100; and it
+packs commands in C into the bytes redis-py packs in Python."""
 
 import asyncio
 import os
 
 import pytest
+from redis.asyncio.connection import Connection
+from redis.exceptions import DataError
 
-from store.connect import connect
+from store.connect import PackedInC, connect
 
 CONCURRENT = 300
 
@@ -25,3 +28,29 @@ async def test_a_single_server_client_holds_more_blocking_commands_than_redis_py
     finally:
         await redis.aclose()
     assert replies == [None] * CONCURRENT
+
+
+ARGUMENTS = [("EVALSHA", "ab", 2, b"k", 1.5, 10**20, -3, 0.1, 1e-7, "é", b"\x00\xff\r\n", ""),
+             ("CONFIG GET", "maxmemory"), (b"CLIENT LIST",), ("SET", "k", b"v" * 100_000)]
+
+
+@pytest.mark.parametrize("args", ARGUMENTS)
+def test_commands_are_packed_in_c_into_the_bytes_redis_py_packs_in_python(args: tuple[object, ...]) -> None:
+    python, c = Connection(), PackedInC()
+    assert b"".join(c.pack_command(*args)) == b"".join(python.pack_command(*args))
+    for refused in (True, None, object()):
+        with pytest.raises(DataError):
+            python.pack_command("SET", "k", refused)
+        with pytest.raises(DataError):
+            c.pack_command("SET", "k", refused)
+
+
+@pytest.mark.skipif(ON_CLUSTER, reason="a cluster client keeps redis-py's own connections")
+async def test_a_single_server_client_packs_in_c_and_round_trips(clean_redis: str) -> None:
+    redis = connect(clean_redis)
+    try:
+        await redis.set("k", "é\x00")
+        assert await redis.get("k") == "é\x00".encode()
+        assert redis.connection_pool.connection_class is PackedInC
+    finally:
+        await redis.aclose()

@@ -1,6 +1,7 @@
 """The key builder is injective: two different (builder, arguments) never build the same Redis key, and a caller's
 `{`/`}` never moves a key to another hash slot. Ordinary ids keep the keys they always had."""
 
+import zlib
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
@@ -161,3 +162,15 @@ def test_layout_3s_webhook_sender_keys_move_under_one_hash_tag_and_nothing_else_
     kept = [keys.webhook_endpoints("t", "e"), keys.notices(3), keys.checkpoint(3), keys.meta(), keys.projectors(),
             "tally:{p004}:alerts:webhooks-checkpoint", keys.log(AccountRef("webhooks", "e", "c"))]
     assert [keys.moved_webhook_key(name) for name in kept] == [None] * len(kept)
+
+
+
+
+def test_remembered_account_prefixes_belong_to_their_keys() -> None:
+    """Prefixes are remembered per (keys, account): stores of other partition counts or prefixes never share one."""
+    ref = AccountRef("tenant", "env", "cust {x}")
+    stores = (Keys(16), Keys(256), Keys(16, prefix="other"), Keys(16, generation=2))
+    crc = zlib.crc32("\x1f".join(["tenant", "env", "cust {x}"]).encode())
+    expected = [f"{keys.prefix}:{{p{crc % keys.partitions:03d}}}:tenant:env:cust%20%7Bx%7D:log" for keys in stores]
+    for _ in range(2):
+        assert [keys.log(ref) for keys in stores] == expected
