@@ -19,6 +19,7 @@ from store.entries import LogEntry, decode_entry, pairs
 from store.keys import Keys
 from store.positions import ORIGIN, is_after, text
 from store.ratecard import RateCards
+from store.read_memo import ReadMemo
 from store.scripts import Replicated, Scripts
 
 LOG_PAGE = 2000
@@ -108,6 +109,7 @@ class EventStore:
         self.clock = clock
         self.scripts = Scripts(redis)
         self.rate_cards = RateCards(redis, keys)  # what this store's reads decode usage entries with
+        self.read_memo: ReadMemo[AccountRead] = ReadMemo()
         from store.archive.reader import ArchiveReader  # the archive reader imports this module
 
         self.archive = ArchiveReader(redis, keys)
@@ -170,6 +172,9 @@ class EventStore:
             keys=[self.keys.snapshot(ref), self.keys.log(ref), self.keys.rate_blobs(partition)],
             args=["cached" if cached else "exact"],
         )
+        return self.read_memo.read(ref, cached, reply, self._account_read)
+
+    def _account_read(self, reply: Sequence[Any]) -> AccountRead:
         return account_read(reply, self.rate_cards)
 
     async def read_log(self, ref: AccountRef, after: str = ORIGIN) -> list[tuple[str, AnyEvent]]:
