@@ -9,6 +9,7 @@ shared machine inflates it less than wall-clock figures. Prints one JSON object.
 """
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -25,7 +26,7 @@ PATH = "/v1/wallets/wal_{i:05d}/balance/real-time"
 QUERY = {"from_cache": b"from_cache=true", "real-time": b""}
 
 
-async def measure(url: str, requests: int, customers: int, mode: str) -> dict[str, Any]:
+async def measure(url: str, requests: int, customers: int, mode: str, freeze: bool) -> dict[str, Any]:
     settings = load_settings()
     app = wiring.build_app(settings, lambda: connect(url), wiring.api_keys(settings, "bench-key", DEMO_PRINCIPAL))
     statuses: list[int] = []
@@ -44,19 +45,34 @@ async def measure(url: str, requests: int, customers: int, mode: str) -> dict[st
                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
 
     rng = random.Random(7)
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    began = [0.0]
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            pauses[info["generation"]].append(time.perf_counter() - began[0])
+
+    if freeze:
+        gc.freeze()
     async with app.router.lifespan_context(app):
         for i in range(customers):  # warm: every wallet located and read once
             await app(scope(i), receive, send)
         order = [rng.randrange(customers) for _ in range(requests)]
         statuses.clear()
+        gc.callbacks.append(timed)
         cpu, wall = time.process_time(), time.perf_counter()
         for i in order:
             await app(scope(i), receive, send)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        gc.callbacks.remove(timed)
     if set(statuses) != {200}:
         raise RuntimeError(f"statuses {sorted(set(statuses))}")
     return {"mode": mode, "requests": requests, "cpu_us_per_request": cpu / requests * 1e6,
-            "wall_us_per_request": wall / requests * 1e6}
+            "wall_us_per_request": wall / requests * 1e6,
+            "gc": {g: {"count": len(p), "max_ms": max(p, default=0) * 1e3, "total_ms": sum(p) * 1e3}
+                   for g, p in pauses.items()}}
 
 
 def main() -> None:
@@ -65,9 +81,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--mode", choices=tuple(QUERY), default="real-time")
+    parser.add_argument("--freeze", action="store_true", help="gc.freeze() once the app is built")
     args = parser.parse_args()
     os.environ["TALLY_REDIS_URL"] = args.redis_url
-    print(json.dumps(uvloop.run(measure(args.redis_url, args.requests, args.customers, args.mode))))
+    print(json.dumps(uvloop.run(measure(args.redis_url, args.requests, args.customers, args.mode, args.freeze))))
 
 
 if __name__ == "__main__":
