@@ -13,13 +13,15 @@ and at the end the medians. With `--py-spy`, it records the API under open-loop 
 
 import argparse
 import asyncio
+import json
+import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from bench.machine import SUBJECT_CPU, own_redis, pin, stop_process, wait_http
+from bench.machine import SUBJECT_CPU, OwnRedis, own_redis, pin, stop_process, wait_http
 from bench.reads import BALANCE, ReadPlan, generate, prepare, tally_argv, tally_env
 from cli.stores import free_port
 
@@ -27,8 +29,6 @@ PATHS = {"from_cache": BALANCE + "?from_cache=true", "real-time": BALANCE, "ceil
 
 
 def start(argv: list[str], cwd: Path, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    import os
-
     process = subprocess.Popen(argv, cwd=cwd, env=os.environ | env, stdout=subprocess.DEVNULL)
     pin(process.pid, SUBJECT_CPU)
     wait_http(port, process)
@@ -72,9 +72,6 @@ def py_spy(port: int, pid: int, plan: ReadPlan, redis_pid: int, mode: str, out: 
 
 def asgi_runs(trees: dict[str, Path], url: str, args: argparse.Namespace) -> None:
     """`bench.read_cost` from each tree in turn, `--rounds` times per mode: CPU per read inside the process."""
-    import json
-    import os
-
     script = str(Path(__file__).resolve().parent / "read_cost.py")
     cpu: dict[str, list[float]] = {}
     for _ in range(args.rounds):
@@ -95,6 +92,35 @@ async def prepared(url: str, customers: int) -> None:
     await prepare(url, customers)
 
 
+def http_runs(trees: dict[str, Path], store: OwnRedis, args: argparse.Namespace) -> None:
+    """A `tally api` from each tree and (unless --no-ceiling) the ceiling app; alternating runs, or py-spy."""
+    plan = ReadPlan(args.customers, args.rate, 1.0, args.seconds, args.capacity, 1)
+    processes: list[subprocess.Popen[bytes]] = []
+    servers: dict[str, tuple[int, int]] = {}
+    try:
+        for name, tree in trees.items():
+            port = free_port()
+            processes.append(start(tally_argv(port), tree, tally_env(store.url), port))
+            servers[name] = (port, processes[-1].pid)
+        if not args.no_ceiling:
+            port = free_port()
+            argv = [sys.executable, "-m", "bench.ceiling_app", "--port", str(port), "--redis-url", store.url]
+            processes.append(start(argv, trees["this"], {}, port))
+            servers["ceiling"] = (port, processes[-1].pid)
+        if args.py_spy:
+            py_spy(*servers["this"], plan, store.pid, args.mode, args.py_spy)
+            return
+        results = []
+        for _ in range(args.rounds):
+            results += run_round(servers, plan, store.pid, False)
+            if args.capacity:
+                results += run_round(servers, plan, store.pid, True)
+        report(results)
+    finally:
+        for process in processes:
+            stop_process(process)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--other", type=Path, help="a checkout of another commit, served as 'other'")
@@ -109,39 +135,14 @@ def main() -> None:
                         help="instead: N reads through the ASGI app in-process per run (bench.read_cost)")
     parser.add_argument("--mode", choices=("from_cache", "real-time"), default="real-time")
     args = parser.parse_args()
-    plan = ReadPlan(args.customers, args.rate, 1.0, args.seconds, args.capacity, 1)
     here = Path(__file__).resolve().parent.parent
     trees = {"this": here} | ({"other": args.other.resolve()} if args.other else {})
     with own_redis("everysec") as store:
         asyncio.run(prepared(store.url, args.customers))
         if args.asgi:
             asgi_runs(trees, store.url, args)
-            return
-        processes: list[subprocess.Popen[bytes]] = []
-        servers: dict[str, tuple[int, int]] = {}
-        try:
-            for name, tree in trees.items():
-                port = free_port()
-                processes.append(start(tally_argv(port), tree, tally_env(store.url), port))
-                servers[name] = (port, processes[-1].pid)
-            if not args.no_ceiling:
-                port = free_port()
-                argv = [sys.executable, "-m", "bench.ceiling_app", "--port", str(port), "--redis-url", store.url]
-                processes.append(start(argv, here, {}, port))
-                servers["ceiling"] = (port, processes[-1].pid)
-            if args.py_spy:
-                py_spy(*servers["this"], plan, store.pid, args.mode, args.py_spy)
-                return
-            results = []
-            for _ in range(args.rounds):
-                results += run_round(servers, plan, store.pid, False)
-                if args.capacity:
-                    results += run_round(servers, plan, store.pid, True)
-            report(results)
-        finally:
-            for process in processes:
-                stop_process(process)
-
+        else:
+            http_runs(trees, store, args)
 
 if __name__ == "__main__":
     main()

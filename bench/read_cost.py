@@ -26,6 +26,31 @@ PATH = "/v1/wallets/wal_{i:05d}/balance/real-time"
 QUERY = {"from_cache": b"from_cache=true", "real-time": b""}
 
 
+def scope(i: int, mode: str) -> dict[str, Any]:
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+            "path": PATH.format(i=i), "raw_path": PATH.format(i=i).encode(), "root_path": "",
+            "query_string": QUERY[mode], "headers": [(b"host", b"bench"), (b"x-api-key", b"bench-key")],
+            "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+
+
+class GcPauses:
+    """A gc callback: each collection's generation and how long it took."""
+
+    def __init__(self) -> None:
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self.began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.began = time.perf_counter()
+        else:
+            self.pauses[info["generation"]].append(time.perf_counter() - self.began)
+
+    def summary(self) -> dict[int, dict[str, float]]:
+        return {g: {"count": len(p), "max_ms": max(p, default=0) * 1e3, "total_ms": sum(p) * 1e3}
+                for g, p in self.pauses.items()}
+
+
 async def measure(url: str, requests: int, customers: int, mode: str, freeze: bool) -> dict[str, Any]:
     settings = load_settings()
     app = wiring.build_app(settings, lambda: connect(url), wiring.api_keys(settings, "bench-key", DEMO_PRINCIPAL))
@@ -38,41 +63,26 @@ async def measure(url: str, requests: int, customers: int, mode: str, freeze: bo
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
 
-    def scope(i: int) -> dict[str, Any]:
-        return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-                "path": PATH.format(i=i), "raw_path": PATH.format(i=i).encode(), "root_path": "",
-                "query_string": QUERY[mode], "headers": [(b"host", b"bench"), (b"x-api-key", b"bench-key")],
-                "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
-
     rng = random.Random(7)
-    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
-    began = [0.0]
-
-    def timed(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            began[0] = time.perf_counter()
-        else:
-            pauses[info["generation"]].append(time.perf_counter() - began[0])
-
+    pauses = GcPauses()
     if freeze:
         gc.freeze()
     async with app.router.lifespan_context(app):
         for i in range(customers):  # warm: every wallet located and read once
-            await app(scope(i), receive, send)
+            await app(scope(i, mode), receive, send)
         order = [rng.randrange(customers) for _ in range(requests)]
         statuses.clear()
-        gc.callbacks.append(timed)
+        gc.callbacks.append(pauses)
         cpu, wall = time.process_time(), time.perf_counter()
         for i in order:
-            await app(scope(i), receive, send)
+            await app(scope(i, mode), receive, send)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        gc.callbacks.remove(timed)
+        gc.callbacks.remove(pauses)
     if set(statuses) != {200}:
         raise RuntimeError(f"statuses {sorted(set(statuses))}")
     return {"mode": mode, "requests": requests, "cpu_us_per_request": cpu / requests * 1e6,
             "wall_us_per_request": wall / requests * 1e6,
-            "gc": {g: {"count": len(p), "max_ms": max(p, default=0) * 1e3, "total_ms": sum(p) * 1e3}
-                   for g, p in pauses.items()}}
+            "gc": pauses.summary()}
 
 
 def main() -> None:
