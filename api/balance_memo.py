@@ -2,10 +2,12 @@
 
 A response is a pure function of the account read, the wallet, the expansion and the mode it was answered in, and
 of the instant only through which lots count (domain.balance.view_span). So one is kept with the read it came from
-(the very object the store's read memo returns while the stored account is unchanged) and the span of instants it
-holds for; a request whose read is that object and whose instant lies in that span gets the same bytes.
+(the very object the store's read memo returns while the stored account is unchanged; held weakly, so a read the
+store's memo let go is not kept alive here) and the span of instants it holds for; a request whose read is that
+object and whose instant lies in that span gets the same bytes.
 """
 
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 
@@ -20,10 +22,10 @@ class Held:
     __slots__ = ("body", "read", "since", "until")
 
     def __init__(self, read: AccountRead, since: datetime | None, until: datetime | None, body: bytes) -> None:
-        self.read, self.since, self.until, self.body = read, since, until, body
+        self.read, self.since, self.until, self.body = weakref.ref(read), since, until, body
 
     def holds(self, read: AccountRead, now: datetime) -> bool:
-        return (read is self.read and (self.since is None or self.since <= now)
+        return (read is self.read() and (self.since is None or self.since <= now)
                 and (self.until is None or now < self.until))
 
 

@@ -46,10 +46,11 @@ class Appended(msgspec.Struct, frozen=True):
     seen: str = ""
 
 
-class AccountRead(msgspec.Struct, frozen=True):
+class AccountRead(msgspec.Struct, frozen=True, weakref=True):
     """An account as read: `snapshot_position`/`folded_at` say how fresh the snapshot part was. A quarantined
     account (`quarantined` says why) is read from its snapshot alone: its tail holds an entry that cannot fold.
-    `ledger` holds the ledger changes folding the tail made (the stored ledger holds those of the snapshot)."""
+    `ledger` holds the ledger changes folding the tail made (the stored ledger holds those of the snapshot).
+    Weakly referable: api/balance_memo.py keeps a response with its read without keeping the read alive."""
 
     account: Account
     snapshot_position: str

@@ -1,5 +1,7 @@
 """The balance memo answers with the bytes it holds only for the very read they came from and inside their span."""
 
+import gc
+import weakref
 from datetime import UTC, datetime, timedelta
 
 from api.balance_memo import BalanceMemo
@@ -35,3 +37,12 @@ def test_it_holds_at_most_its_limit() -> None:
     for wallet in "abc":
         memo.body((KEY[0], wallet, False, False), read(), T, lambda: (b"x", None, None))
     assert len(memo) == 2
+
+
+def test_a_held_body_does_not_keep_its_read_alive() -> None:
+    memo, held = BalanceMemo(), read()
+    watch = weakref.ref(held)
+    memo.body(KEY, held, T, lambda: (b"x", None, None))
+    del held
+    gc.collect()
+    assert watch() is None and len(memo) == 1

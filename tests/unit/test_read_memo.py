@@ -58,3 +58,14 @@ def test_it_holds_at_most_its_limit_and_no_large_snapshot() -> None:
     assert memo.read(AccountRef("t", "e", "a"), False, reply(), fold)[0] == 4  # the longest held went first
     memo.read(B, True, reply(state=b"x" * (LARGEST + 1)), fold)
     assert fold.calls == 5 and memo.read(B, True, reply(state=b"x" * (LARGEST + 1)), fold)[0] == 6
+
+
+def test_it_holds_at_most_its_budget_of_snapshot_bytes() -> None:
+    memo: ReadMemo[tuple[int, Sequence[Any]]] = ReadMemo(budget=10)
+    fold = Counting()
+    memo.read(A, False, reply(state=b"x" * 6), fold)
+    memo.read(B, False, reply(state=b"y" * 6), fold)  # over the budget: A goes
+    assert len(memo) == 1 and memo.held_bytes == 6
+    memo.read(B, False, reply(state=b"z" * 4), fold)  # B's new reply replaces its old one
+    assert len(memo) == 1 and memo.held_bytes == 4
+    assert memo.read(A, False, reply(state=b"x" * 6), fold)[0] == 4 and memo.held_bytes == 10
