@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from api.auth import Principal
+from api.balance_memo import BalanceMemo
 from api.turns import Turns, Waiting
 from domain.commands import AnyCommand
 from domain.customers import may_be_customer_id
@@ -70,6 +71,7 @@ class Accounts:
         self._owners: dict[tuple[str, str, str], AccountRef] = {}
         self._known: dict[AccountRef, Known] = {}
         self._turns: Turns[AccountRef, Order, Outcome] = Turns(self._serve, _idempotency_token)
+        self.balances = BalanceMemo()  # encoded balance responses (api/balances.py)
 
     async def locate_wallet(self, wallet_id: str, caller: Principal) -> AccountRef:
         """The account holding a wallet; another tenant's wallet is as absent as a missing one.

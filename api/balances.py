@@ -1,12 +1,14 @@
 """A wallet's real-time balance: exact (snapshot + unfolded tail) or from the snapshot alone, with its expansions."""
 
+from datetime import datetime
+
 from fastapi.responses import Response
 
 from api.accounts import Accounts, quarantined
 from api.auth import Principal
 from api.present import balance_response
-from api.responses import json
-from domain.balance import view_balance
+from api.responses import encode, json_body
+from domain.balance import view_balance, view_span
 from domain.decide import find_wallet
 from domain.errors import ValidationFailed
 
@@ -40,6 +42,12 @@ async def read_balance(
             raise quarantined(ref)
         from_cache = True
     wallet = find_wallet(read.account, wallet_id)
-    view = view_balance(read.account, wallet, service.clock())
-    return json(balance_response(wallet, view, breakdown, from_cache, read.snapshot_position, read.folded_at,
-                                 read.account.position))
+    now = service.clock()
+
+    def encoded() -> tuple[bytes, datetime | None, datetime | None]:
+        view = view_balance(read.account, wallet, now)
+        response = balance_response(wallet, view, breakdown, from_cache, read.snapshot_position, read.folded_at,
+                                    read.account.position)
+        return (encode(response), *view_span(wallet, now))
+
+    return json_body(service.balances.body((ref, wallet_id, breakdown, from_cache), read, now, encoded))

@@ -9,4 +9,13 @@ _encoder = msgspec.json.Encoder()
 
 
 def json(value: msgspec.Struct | list[WalletResponse], status: int = 200) -> Response:
-    return Response(_encoder.encode(value), status_code=status, media_type="application/json")
+    return json_body(encode(value), status)
+
+
+def encode(value: msgspec.Struct | list[WalletResponse]) -> bytes:
+    return _encoder.encode(value)
+
+
+def json_body(body: bytes, status: int = 200) -> Response:
+    """A response whose body is already encoded JSON (as `json` encodes it)."""
+    return Response(body, status_code=status, media_type="application/json")

@@ -9,13 +9,12 @@ from redis.asyncio import Redis
 
 from bench import workload
 from bench.machine import CpuMeter, own_redis
-from bench.report import Row, rate, ratio, verdict
+from bench.report import Row, rate, ratio
 from domain.codec import encode_event
 from store.eventstore import EventStore
 from store.keys import Keys
 
 DEDUP_TTL = 35 * 24 * 3600
-TARGET = 50_000
 
 
 async def _time_store(store: EventStore, items: Sequence[workload.Item], batch: int) -> float:
@@ -92,11 +91,10 @@ async def bench_append(fsync: str, count: int, customers: int, batch: int, round
             plain_rate = len(sample) / await _time_unscripted(redis, store.keys, sample, batch) if diagnose else 0.0
         finally:
             await redis.aclose()
-    ok = store_rate >= TARGET
     return [Row(
         name=f"append (appendfsync {fsync})", value=rate(store_rate), ceiling=f"{rate(ceiling_rate)} raw XADD",
-        ratio=ratio(store_rate, ceiling_rate), target="bulk ingest ≥ 50,000 ev/s (HTTP)",
-        verdict=verdict(ok) + ("" if ok else " at store level"),
+        ratio=ratio(store_rate, ceiling_rate), target="none: a diagnostic (the HTTP bulk row is judged)",
+        verdict="",
         note=(f"{count:,} events (1 in {workload.GRANT_EVERY} CreditsGranted, rest UsageRecorded) over {customers:,} "
               f"customers, 16 partitions, pipelines of {batch}, a dedup key each; median of {rounds} alternating "
               f"rounds. Last round store: {store_cpu}; ceiling: {ceiling_cpu}. "

@@ -19,7 +19,7 @@ from store.positions import ORIGIN, is_after, text
 from store.projection import Projection
 
 PARTITIONS = 16
-TARGET = 100_000
+TARGET = 0.60  # DESIGN §5: the fold at ≥ 60 % of a bare XREAD of the same feeds
 POLL_SECONDS = 0.005
 STALL_SECONDS = 15.0
 
@@ -113,7 +113,7 @@ async def bench_fold(fsync: str, count: int, customers: int, batch: int, rounds:
     value, ceiling = statistics.median(fold_rates), statistics.median(read_rates)
     return [Row(
         name="projector fold (1 process)", value=rate(value), ceiling=f"{rate(ceiling)} bare XREAD",
-        ratio=ratio(value, ceiling), target="≥ 100,000 ev/s per process", verdict=verdict(value >= TARGET),
+        ratio=ratio(value, ceiling), target="≥ 60 % of bare XREAD", verdict=verdict(value >= TARGET * ceiling),
         note=(f"{count:,} events ({customers:,} WalletCreated, then 1 in {workload.GRANT_EVERY} CreditsGranted, rest "
               f"UsageRecorded) over {customers:,} customers on {PARTITIONS} partitions, batch {batch}; "
               f"cli.wiring.run_projector in-process (feed trimming off) from zero until every checkpoint reaches its "

@@ -28,8 +28,7 @@ from cli.stores import free_port
 from store.eventstore import EventStore
 from store.keys import Keys
 
-SINGLE_TARGET = 5_000
-BULK_TARGET = 50_000
+TARGET = 0.80  # DESIGN §5: single and bulk ingest at ≥ 80 % of their bare endpoints (decode + XADD)
 P99_BOUND_MS = 50.0
 CAPACITY_CONNECTIONS = 16
 STEP_CONNECTIONS = 64
@@ -173,7 +172,7 @@ def rows(got: dict[str, Any], ceiling: dict[str, Any], plan: IngestPlan) -> list
         Row(name="ingest single capacity (1 worker)", value=f"{cap['achieved_rps']:,.0f} req/s",
             ceiling=f"{cap_c['achieved_rps']:,.0f} req/s parse + XADD", ratio=ratio(cap["achieved_rps"],
                                                                                   cap_c["achieved_rps"]),
-            target=f"≥ {SINGLE_TARGET:,} req/s per worker", verdict=verdict(cap["achieved_rps"] >= SINGLE_TARGET),
+            target="≥ 80 % of parse + XADD", verdict=verdict(cap["achieved_rps"] >= TARGET * cap_c["achieved_rps"]),
             note=(f"POST /v1/events, closed loop: {CAPACITY_CONNECTIONS} keep-alive connections back to back for "
                   f"{plan.capacity_seconds:g} s after {plan.warmup:g} s warm-up; one event per request, a unique "
                   f"event_id each, {plan.customers:,} customers; best of {plan.rounds} alternating runs (tally "
@@ -187,7 +186,7 @@ def rows(got: dict[str, Any], ceiling: dict[str, Any], plan: IngestPlan) -> list
         Row(name=f"ingest single @ p99 ≤ {P99_BOUND_MS:.0f} ms (1 worker)",
             value=f"{held:,.0f} req/s" if held else "none held",
             ceiling=f"{held_c:,.0f} req/s" if held_c else "none held", ratio=ratio(held, held_c),
-            target=f"≥ {SINGLE_TARGET:,} req/s per worker", verdict=verdict(held >= SINGLE_TARGET),
+            target="≥ 80 % of parse + XADD", verdict=verdict(held >= TARGET * held_c),
             note=(f"open loop ({STEP_CONNECTIONS} connections, latency from the scheduled instant), steps of "
                   f"{plan.step_seconds:g} s after {plan.warmup:g} s warm-up at "
                   f"{', '.join(f'{f:g}' for f in plan.steps)} of the ceiling's closed-loop capacity (the same offered "
@@ -199,9 +198,9 @@ def rows(got: dict[str, Any], ceiling: dict[str, Any], plan: IngestPlan) -> list
                   f"{got['steps'][-1]['check']}.")),
         Row(name=f"ingest bulk ({PER_REQUEST:,} events/request)", value=rate(bulk_t["events_per_s"]),
             ceiling=f"{rate(bulk_c['events_per_s'])} parse + pipelined XADD",
-            ratio=ratio(bulk_t["events_per_s"], bulk_c["events_per_s"]), target=f"≥ {BULK_TARGET:,} ev/s, dedup "
-                                                                                 f"included",
-            verdict=verdict(bulk_t["events_per_s"] >= BULK_TARGET),
+            ratio=ratio(bulk_t["events_per_s"], bulk_c["events_per_s"]),
+            target="≥ 80 % of parse + pipelined XADD, dedup included",
+            verdict=verdict(bulk_t["events_per_s"] >= TARGET * bulk_c["events_per_s"]),
             note=(f"POST /v1/events/bulk, closed loop: {BULK_CONNECTIONS} connections back to back for "
                   f"{plan.bulk_seconds:g} s after {plan.warmup:g} s warm-up; every event with its own event_id (dedup "
                   f"checked, duplicates reported {bulk_t['duplicates']}); best of {plan.rounds} alternating runs "

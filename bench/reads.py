@@ -26,6 +26,7 @@ FOLDED_PER_CUSTOMER = 20
 TAIL_PER_CUSTOMER = 3
 BALANCE = "/v1/wallets/wal_{i:05d}/balance/real-time"
 TARGETS = {"from_cache": 5.0, "real-time": 10.0}
+SHARE = 0.90  # DESIGN §5: both modes at ≥ 90 % of the bare endpoint, p99 and throughput
 
 
 class ReadPlan:
@@ -115,12 +116,12 @@ def generate(port: int, path: str, plan: ReadPlan, server_pid: int, redis_pid: i
 
 def latency_row(mode: str, got: dict[str, Any], ceiling: dict[str, Any], plan: ReadPlan, body: int) -> Row:
     share = ceiling["p99_ms"] / got["p99_ms"]
-    ok = got["p99_ms"] < TARGETS[mode] and share >= 0.8 and got["errors"] == 0
+    ok = got["p99_ms"] < TARGETS[mode] and share >= SHARE and got["errors"] == 0
     return Row(
         name=f"read {mode} @ {plan.rate:,.0f} req/s",
         value=f"p50 {ms(got['p50_ms'])}, p99 {ms(got['p99_ms'])}",
         ceiling=f"p50 {ms(ceiling['p50_ms'])}, p99 {ms(ceiling['p99_ms'])}", ratio=share,
-        target=f"p99 < {TARGETS[mode]:.0f} ms, ≥ 80 % of ceiling", verdict=verdict(ok),
+        target=f"p99 < {TARGETS[mode]:.0f} ms, ≥ 90 % of ceiling", verdict=verdict(ok),
         note=(f"ratio = ceiling p99 / tally p99 (p50: {ceiling['p50_ms'] / got['p50_ms'] * 100:.0f} %). "
               f"Open loop {plan.duration:g} s after {plan.warmup:g} s warm-up; "
               f"achieved {got['achieved_rps']:,.0f} req/s "
@@ -136,8 +137,8 @@ def capacity_row(mode: str, got: dict[str, Any], ceiling: dict[str, Any], plan: 
     share = got["achieved_rps"] / ceiling["achieved_rps"]
     return Row(
         name=f"read {mode} capacity", value=f"{got['achieved_rps']:,.0f} req/s",
-        ceiling=f"{ceiling['achieved_rps']:,.0f} req/s", ratio=share, target="≥ 80 % of ceiling (throughput reading)",
-        verdict=verdict(share >= 0.8),
+        ceiling=f"{ceiling['achieved_rps']:,.0f} req/s", ratio=share, target="≥ 90 % of ceiling (throughput)",
+        verdict=verdict(share >= SHARE),
         note=(f"closed loop, 16 connections back to back for {plan.capacity_seconds:g} s; p50 {ms(got['p50_ms'])}, "
               f"p99 {ms(got['p99_ms'])} (ceiling {ms(ceiling['p50_ms'])}, {ms(ceiling['p99_ms'])}); errors "
               f"{got['errors']}. {got['cpu']} (ceiling {ceiling['server_ms_per_request']:.2f} ms)."),

@@ -25,7 +25,7 @@ from store.generation import live_generation
 from store.keys import Keys
 from store.positions import text
 
-TARGET = 300_000
+TARGET = 0.60  # DESIGN §5: replay at ≥ 60 % of a bare XRANGE of the same streams
 DEDUP_TTL = 35 * 24 * 3600
 
 
@@ -87,7 +87,7 @@ async def bench_replay(fsync: str, count: int, customers: int, rounds: int) -> l
     value, ceiling = statistics.median(rates), statistics.median(reads)
     return [Row(
         name="replay rebuild_all", value=rate(value), ceiling=f"{rate(ceiling)} bare XRANGE",
-        ratio=ratio(value, ceiling), target=f"≥ {TARGET:,} ev/s", verdict=verdict(value >= TARGET),
+        ratio=ratio(value, ceiling), target="≥ 60 % of bare XRANGE", verdict=verdict(value >= TARGET * ceiling),
         note=(f"{count:,} events ({customers:,} WalletCreated, then 1 in {workload.GRANT_EVERY} CreditsGranted, rest "
               f"UsageRecorded) over {customers:,} customers on {PARTITIONS} partitions; "
               f"Replayer(...).rebuild_all(dry_run=False) in the bench process, ReplayReport.rate (events / the "

@@ -84,3 +84,20 @@ def balance_figures(account: Account, wallet: Wallet, now: datetime) -> tuple[De
     usage, unpaid = _charges(account, wallet)
     return (canonical(credits), canonical(credits * wallet.conversion_rate), canonical(usage), canonical(unpaid),
             canonical(real_time_credits(credits, wallet, usage + unpaid)))
+
+
+def view_span(wallet: Wallet, now: datetime) -> tuple[datetime | None, datetime | None]:
+    """(since, until): `view_balance` of this wallet gives the same view at every instant `t` with since <= t < until
+    (None: unbounded), because no lot starts or stops counting in between (a lot counts while `t` < its expiry;
+    nothing else in the view reads the instant)."""
+    since: datetime | None = None
+    until: datetime | None = None
+    for lot in wallet.lots:
+        expiry = lot.expires_at
+        if expiry is None:
+            continue
+        if expiry <= now:
+            since = expiry if since is None or expiry > since else since
+        elif until is None or expiry < until:
+            until = expiry
+    return since, until

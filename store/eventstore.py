@@ -21,6 +21,7 @@ from store.keys import Keys
 from store.meta import dedup_layout_since
 from store.positions import ORIGIN, is_after, text
 from store.ratecard import RateCards
+from store.read_memo import ReadMemo
 from store.scripts import Replicated, Scripts
 from store.usage_append import append_usage
 
@@ -48,10 +49,11 @@ class Appended(msgspec.Struct, frozen=True):
     seen: str = ""
 
 
-class AccountRead(msgspec.Struct, frozen=True):
+class AccountRead(msgspec.Struct, frozen=True, weakref=True):
     """An account as read: `snapshot_position`/`folded_at` say how fresh the snapshot part was. A quarantined
     account (`quarantined` says why) is read from its snapshot alone: its tail holds an entry that cannot fold.
-    `ledger` holds the ledger changes folding the tail made (the stored ledger holds those of the snapshot)."""
+    `ledger` holds the ledger changes folding the tail made (the stored ledger holds those of the snapshot).
+    Weakly referable: api/balance_memo.py keeps a response with its read without keeping the read alive."""
 
     account: Account
     snapshot_position: str
@@ -112,6 +114,7 @@ class EventStore:
         self.previous_dedup_until = math.inf  # until then bare ids are looked up in the previous layouts too
         self.scripts = Scripts(redis)
         self.rate_cards = RateCards(redis, keys)  # what this store's reads decode usage entries with
+        self.read_memo: ReadMemo[AccountRead] = ReadMemo()
         from store.archive.reader import ArchiveReader  # the archive reader imports this module
 
         self.archive = ArchiveReader(redis, keys)
@@ -188,6 +191,9 @@ class EventStore:
             keys=[self.keys.snapshot(ref), self.keys.log(ref), self.keys.rate_blobs(partition)],
             args=["cached" if cached else "exact"],
         )
+        return self.read_memo.read(ref, cached, reply, self._account_read)
+
+    def _account_read(self, reply: Sequence[Any]) -> AccountRead:
         return account_read(reply, self.rate_cards)
 
     async def read_log(self, ref: AccountRef, after: str = ORIGIN) -> list[tuple[str, AnyEvent]]:
