@@ -223,17 +223,19 @@ class Chaos:
 
 
 async def wait_settled(store: EventStore, projection: Projection, writer: Writer, timeout: float) -> None:
-    """Poll until every stream is folded and the clock has nothing left to append (no fixed sleep)."""
+    """Poll until the clock has nothing left to append, then until every stream is folded (no fixed sleep): in
+    that order, since the clock may append an expiry at any moment until nothing is due."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        behind = await lag(store, projection)
         now = datetime.now(UTC)
-        if not behind and now > writer.last_expiry:
-            due = [ref for ref in writer.refs if due_events((await store.read_account(ref)).account, now, GRACE)]
-            if not due:
+        behind = [f"lots expiring up to {writer.last_expiry}"] if now <= writer.last_expiry else [
+            f"{ref}: clock events due" for ref in writer.refs
+            if due_events((await store.read_account(ref)).account, now, GRACE)]
+        if not behind:
+            behind = await lag(store, projection)
+            if not behind:
                 return
-            behind = [f"{ref}: clock events due" for ref in due]
         if loop.time() > deadline:
             raise TimeoutError(f"the last projector did not settle in {timeout}s: {behind[:5]}")
         await asyncio.sleep(0.02)

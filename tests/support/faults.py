@@ -134,8 +134,9 @@ async def audit(store: EventStore, projection: Projection, acked: Mapping[str, A
         result.lost += unapplied
         result.duplicated += twice + overapplied + ledger
         if twice or overapplied or ledger or unapplied:
-            result.details.append(f"{ref.customer_id}: stream {len(ids)} ids ({twice} repeated), applied "
-                                  f"{snapshot.applied}, repeated ledger ids {ledger}")
+            head = log[-1][0] if log else "0-0"  # snapshot short of it: not folded yet; at it: skipped
+            result.details.append(f"{ref.customer_id}: stream {len(ids)} ids ({twice} repeated) up to {head}, "
+                                  f"applied {snapshot.applied} up to {snapshot.position}, repeated ledger ids {ledger}")
     missing = [event_id for event_id, ref in acked.items() if event_id not in logged.get(ref, ())]
     result.lost += len(missing)
     result.missing = missing
@@ -144,6 +145,8 @@ async def audit(store: EventStore, projection: Projection, acked: Mapping[str, A
     verified = await verify_all(store, projection)
     result.drift = len(verified.drifts)
     result.behind = len(verified.behind)
+    if verified.behind:
+        result.details.append(f"{result.behind} snapshots short of their stream head, e.g. {verified.behind[0]}")
     if verified.drifts:
         first = verified.drifts[0]
         result.details.append(f"{len(verified.drifts)} drifts, e.g. {first.ref.customer_id} {first.field}: "
