@@ -60,6 +60,21 @@ async def hold_all(st: ClusterStage, holder: str, timeout: float) -> float:
     return time.monotonic() - started
 
 
+async def widest_holder(st: ClusterStage, running: list[str], nodes: dict[int, str], timeout: float) -> str:
+    """Poll until the leases have settled (every partition held, each running projector holding its fair share:
+    a projector that just joined is still taking its share meanwhile, and the one that gives it up may be left on
+    fewer nodes), then the projector whose leases cover the most nodes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        held = await leases(st)
+        counts = {name: sum(1 for n in held.values() if n == name) for name in running}
+        if len(held) == PARTITIONS and all(c == PARTITIONS // len(running) for c in counts.values()):
+            return max(running, key=lambda name: len({nodes[p] for p, n in held.items() if n == name}))
+        assert loop.time() < deadline, f"the leases did not settle: {held}"
+        await asyncio.sleep(0.02)
+
+
 async def rounds(st: ClusterStage, procs: ProjectorProcesses, writer: StoppableWriter, kills: int,
                  rng: random.Random) -> tuple[list[float], list[int], list[str]]:
     """The kills; returns takeover times, nodes each victim's leases covered, half-applied commits seen."""
@@ -71,9 +86,7 @@ async def rounds(st: ClusterStage, procs: ProjectorProcesses, writer: StoppableW
         await procs.wait_joined(st.redis, name)
     for _ in range(kills):
         assert procs.exited_on_their_own() == {}
-        held = await leases(st)
-        by_nodes = {name: len({nodes[p] for p, n in held.items() if n == name}) for name in procs.running}
-        victim = max(procs.running, key=lambda name: by_nodes[name])
+        victim = await widest_holder(st, list(procs.running), nodes, timeout=30)
         survivor = next(name for name in procs.running if name != victim)
         await committed_on_every_node(st, victim, nodes, timeout=30)
         spread.append(len({nodes[p] for p, n in (await leases(st)).items() if n == victim}))
