@@ -30,7 +30,9 @@ from tests.support.faults_processes import TrackedProjectors
 from tests.support.harness import API_KEY, PRINCIPALS, make_settings, running_app
 
 PARTITIONS = 4
-STALL_S = 2.0  # a live projector folds these few thousand events in well under a second
+STALL_S = 15.0  # a live projector folds these few thousand events in well under a second on a quiet machine and
+# in a few seconds with the other core busy; a dead one never does (the bug this row detects): the time taken
+# is in the row's note
 DOCUMENTED_S = 2.0  # README, Durability: with everysec "the last second or two of acknowledged events" can be lost
 WINDOW_S = 2.5  # what Redis itself allows: AOF writes postponed up to 2 s while an fsync is slow, plus slack
 TENANT = PRINCIPALS[API_KEY]
@@ -135,7 +137,9 @@ async def run(tmp_path: Path, fsync: str, kills: int, load_s: float, seed: int) 
                 await st.redis.connection_pool.disconnect()  # its connections died with the server: open new ones
                 doubtful = await in_doubt(st.store, producer)
                 await producer.retry_failed(timeout=30)
+            settling = time.monotonic()
             stalled = await wait_until_caught_up(st.store, st.projection, timeout=STALL_S)
+            caught_up_s = time.monotonic() - settling
             exited.extend(why.splitlines()[-1] for why in procs.exited_on_their_own().values())
             alive = len(procs.running)
             for name in procs.running:  # what an operator would do: restart the projectors
@@ -150,7 +154,8 @@ async def run(tmp_path: Path, fsync: str, kills: int, load_s: float, seed: int) 
     row = Row(f"4 redis SIGKILL+restart, appendfsync {fsync}", faults=kills, note=(
         f"acknowledged {len(producer.acked)}, requests {dict(producer.stats)}; failed requests whose events were "
         f"appended anyway (the 503 says it may have been): {doubtful}; projections behind {STALL_S:.0f} s "
-        f"after the chaos with the {alive} running projectors: {len(stalled)}, after restarting them: {len(behind)}; "
+        f"after the chaos with the {alive} running projectors: {len(stalled)} (caught up in {caught_up_s:.1f} s), "
+        f"after restarting them: {len(behind)}; "
         f"projector processes that exited on a restart: {len(exited)} {sorted(set(exited))[:2]}"))
     if stalled or exited:
         row.known_bugs.append("a Redis error ends a projector: its partition workers die silently (the process "
