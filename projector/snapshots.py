@@ -9,6 +9,10 @@ Correctness never depends on it: every write names the snapshot its fold started
 release, another holder after a takeover, a new generation). The worker then forgets everything it kept and reads
 the batch again from its checkpoint. It also forgets on every change that could have moved a snapshot under it
 (the lease taken or lost, a generation switch, a failed turn), so a refused commit is rare.
+
+The base check compares the snapshot's state only, not its quarantine mark: it relies on a commit being the only
+writer that quarantines an account (the commit that does so also drops it here). A writer that ever set the mark
+on its own would have to change the snapshot too, or commit.lua would have to refuse a quarantined base.
 """
 
 from collections.abc import Sequence

@@ -104,3 +104,27 @@ async def test_a_mixed_bulk_or_a_store_that_looks_the_previous_layouts_up_append
     grouped.previous_dedup_until = 0
     assert [r.status for r in await grouped.append_each(items([(0, "a"), (3, "e")]))] == ["duplicate", "appended"]
     assert len(calls) == 1  # one round trip, one script call per partition in it
+
+
+HOSTILE = [AccountRef("tenant", "env", "a:b"), AccountRef("tenant", "env", "a"),
+           AccountRef("tenant", "env", "{p001}x"), AccountRef("tenant:env", "x", "c"),
+           AccountRef("tenant", "env:x", "c"), AccountRef("tenant", "env", "z" * 255)]
+
+
+async def test_hostile_ids_are_kept_apart_as_one_call_per_event_keeps_them(aredis: Redis) -> None:
+    """Separators and hash tags in customer ids, tenants whose components join alike, the longest id, event ids with
+    ':' and braces: grouped appends write what per-event appends write, and no two of these accounts share a key."""
+    per_event, grouped = stores(aredis)
+    ids = ["e:1", "{p000}", "e:1:", "", "x" * 255]
+    batch = [(ref, usage(i, MONDAY, ref), Dedup("event", i)) for ref in HOSTILE for i in ids]
+    assert usage_append.grouped(grouped, batch, grouped.clock())  # taken a partition at a time, not per event
+    answers = [await store.append_each(batch) for store in (per_event, grouped)]
+    assert _same_shape([answers[0]], [answers[1]])
+    assert [r.status for r in answers[1]] == ["appended"] * len(batch)  # the same id of another account is its own
+    assert await state(aredis, per_event.keys) == await state(aredis, grouped.keys)
+    logs = {grouped.keys.log(ref) for ref in HOSTILE}
+    assert len(logs) == len(HOSTILE)
+    for ref in HOSTILE:
+        assert len(await aredis.xrange(grouped.keys.log(ref))) == len(ids)
+    again = await grouped.append_each(batch)
+    assert [r.status for r in again] == ["duplicate"] * len(batch)
