@@ -3,6 +3,7 @@
 import asyncio
 import os
 import signal
+import socket
 import sys
 from typing import Annotated, Any
 
@@ -20,6 +21,7 @@ from cli.retention import retention_app
 from cli.serve import serve
 from cli.settings import Settings
 from cli.stores import embedded_store, running_dev_store
+from cli.workers import Supervisor, listening_socket
 from store.connect import connect
 
 app = typer.Typer(help="tally: exact, instant, provable wallet balances on Redis Streams.", no_args_is_help=True)
@@ -31,9 +33,9 @@ Host = Annotated[str, typer.Option(help="address to bind")]
 ApiKey = Annotated[str | None, typer.Option(help="an extra API key (bound to tenant_dev/env_dev)")]
 
 
-def _serve(asgi: Any, host: str, port: int, settings: Settings) -> None:
+def _serve(asgi: Any, host: str, port: int, settings: Settings, sockets: list[socket.socket] | None = None) -> None:
     """Serve until SIGTERM or SIGINT; exit 1 when a background task (projector, sender, …) ended the process."""
-    serve(asgi, host, port, transport_bounds(settings))
+    serve(asgi, host, port, transport_bounds(settings), sockets)
     failed = getattr(asgi.state, "failed_task", None)
     if failed:
         err.print(f"[red]{failed} failed and stopped tally; see the log above[/red]")
@@ -59,8 +61,11 @@ def dev(port: Port = 8080, host: Host = "127.0.0.1", api_key: ApiKey = None) -> 
 
 
 
+Workers = Annotated[int, typer.Option(min=1, max=64, help="API processes accepting on the one port (cli/workers.py)")]
+
+
 @app.command()
-def api(port: Port = 8080, host: Host = "127.0.0.1", api_key: ApiKey = None) -> None:
+def api(port: Port = 8080, host: Host = "127.0.0.1", api_key: ApiKey = None, workers: Workers = 1) -> None:
     """The HTTP API alone, against TALLY_REDIS_URL (loopback unless --host says otherwise)."""
     settings = load_settings()
     wiring.configure_logging(settings)
@@ -69,7 +74,17 @@ def api(port: Port = 8080, host: Host = "127.0.0.1", api_key: ApiKey = None) -> 
     if not keys:
         err.print("[red]no API keys: set TALLY_API_KEYS=key:tenant:environment or pass --api-key[/red]")
         raise typer.Exit(2)
-    _serve(wiring.build_app(settings, lambda: connect(url), keys), host, port, settings)
+    asgi = wiring.build_app(settings, lambda: connect(url), keys)
+    if workers == 1:
+        _serve(asgi, host, port, settings)
+        return
+    try:
+        sock = listening_socket(host, port)
+    except OSError as exc:
+        err.print(f"[red]cannot listen on {host}:{port}: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    code = Supervisor(workers, sock, lambda bound: _serve(asgi, host, port, settings, [bound])).run()
+    raise typer.Exit(code)
 
 
 MetricsPort = Annotated[int | None, typer.Option(help="serve Prometheus /metrics on this port")]

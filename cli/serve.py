@@ -9,7 +9,10 @@ The guarded protocol below adds both: headers over `header_limit_bytes` are a 43
 connection is closed. Bodies are bounded in api/limits.py, where the route is known."""
 
 import asyncio
+import contextlib
 import signal
+import socket
+import sys
 from typing import Any
 
 import msgspec
@@ -33,16 +36,27 @@ class TransportBounds(msgspec.Struct, frozen=True, kw_only=True):
     max_concurrency: int
 
 
-def serve(asgi: Any, host: str, port: int, bounds: TransportBounds) -> None:
-    """Serve until SIGTERM (or SIGINT), then return. uvicorn shuts down on the signal and raises it again once
-    done; that second SIGTERM is taken here, so the caller's clean-up runs (`tally dev` stops the redis-server it
-    started and removes its data dir's dev-store.json) instead of the process dying on it."""
+STARTUP_FAILED = 3
+"""Exit status of a process whose server never started (uvicorn's own)."""
+
+
+def serve(asgi: Any, host: str, port: int, bounds: TransportBounds, sockets: list[socket.socket] | None = None
+          ) -> None:
+    """Serve until SIGTERM (or SIGINT), then return; on `sockets` already bound (`tally api --workers`) rather than
+    on host:port. uvicorn shuts down on the signal and raises it again once done; that second SIGTERM is taken
+    here, so the caller's clean-up runs (`tally dev` stops the redis-server it started and removes its data dir's
+    dev-store.json) instead of the process dying on it. A server that never started exits with STARTUP_FAILED."""
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False,
+                            http=guarded_protocol(bounds), timeout_keep_alive=bounds.keep_alive_seconds)
+    server = uvicorn.Server(config)
     try:
-        uvicorn.run(asgi, host=host, port=port, log_level="warning", access_log=False, http=guarded_protocol(bounds),
-                    timeout_keep_alive=bounds.keep_alive_seconds)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=sockets)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if not server.started:
+        sys.exit(STARTUP_FAILED)
 
 
 def guarded_protocol(bounds: TransportBounds) -> type[HttpToolsProtocol]:

@@ -1,5 +1,6 @@
 """Exactly once under producer retries: every usage event posted twice (alone and inside a bulk, interleaved at
-random by concurrent clients) charges exactly what posting it once charges, and the projection equals the log."""
+random by concurrent clients, to one API process or to two sharing the port) charges exactly what posting it once
+charges, and the projection equals the log."""
 
 import asyncio
 import random
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 import msgspec
+import pytest
 from redis.asyncio import Redis
 
 from domain.events import UsageRecorded
@@ -288,13 +290,15 @@ async def cached_reads_match(client: httpx.AsyncClient, wallets: dict[str, tuple
         assert {name: cached[name] for name in FIGURES} == expected_figures(owed[customer], currency, rate)
 
 
-async def test_every_event_posted_twice_concurrently_is_charged_once(clean_redis: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("api_workers", [1, 2], ids=["one API worker", "two API workers"])
+async def test_every_event_posted_twice_concurrently_is_charged_once(clean_redis: str, tmp_path: Path,
+                                                                     api_workers: int) -> None:
     rng = random.Random(SEED)
     keys = Keys(PARTITIONS)
     redis = connect(clean_redis)
     store, projection = EventStore(redis, keys, dedup_ttl_seconds=3600), Projection(redis, keys)
     try:
-        with split_processes(clean_redis, tmp_path) as processes:
+        with split_processes(clean_redis, tmp_path, api_workers) as processes:
             async with httpx.AsyncClient(base_url=processes.url, headers={"x-api-key": API_KEY}, timeout=30) as client:
                 anchor = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
                 wallets = await setup_accounts(client, anchor)

@@ -45,16 +45,17 @@ def _spawn(stack: ExitStack, args: list[str], env: dict[str, str], log: Path) ->
 
 
 @contextmanager
-def split_processes(redis_url: str, workdir: Path) -> Iterator[SplitProcesses]:
-    """Both halves with TALLY_PARTITIONS=4 and API_KEY bound to TENANT/ENVIRONMENT; request logging off so
-    the API spends its time on requests. Stopped (SIGTERM, then SIGKILL) on exit."""
+def split_processes(redis_url: str, workdir: Path, api_workers: int = 1) -> Iterator[SplitProcesses]:
+    """Both halves with TALLY_PARTITIONS=4 and API_KEY bound to TENANT/ENVIRONMENT (the API with `api_workers`
+    processes); request logging off so the API spends its time on requests. Stopped (SIGTERM, then SIGKILL) on
+    exit."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("TALLY_")}
     env.update(TALLY_REDIS_URL=redis_url, TALLY_PARTITIONS=str(PARTITIONS), TALLY_REQUEST_LOG="false",
                TALLY_LOG_LEVEL="WARNING", TALLY_API_KEYS=f"{API_KEY}:{TENANT}:{ENVIRONMENT}")
     host, port = "127.0.0.1", free_port()
     logs = (workdir / "tally-api.log", workdir / "tally-projector.log")
     with ExitStack() as stack:
-        api = _spawn(stack, ["api", "--host", host, "--port", str(port)], env, logs[0])
+        api = _spawn(stack, ["api", "--host", host, "--port", str(port), "--workers", str(api_workers)], env, logs[0])
         projector = _spawn(stack, ["projector", "--holder", "split-projector"], env, logs[1])
         _wait_healthy(api, f"http://{host}:{port}", logs[0])
         yield SplitProcesses(host=host, port=port, api=api, projector=projector, logs=logs)
