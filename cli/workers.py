@@ -48,6 +48,7 @@ class Supervisor:
         self.started: dict[int, float] = {}  # pid -> monotonic start
         self.stopping = False
         self.quick_deaths = 0
+        self.forked = 0  # workers started in all, replacements included
 
     def run(self) -> int:
         """Serve until a signal (0) or a crash loop (1)."""
@@ -82,6 +83,7 @@ class Supervisor:
             finally:
                 os._exit(code)
         self.started[pid] = time.monotonic()
+        self.forked += 1
 
     def _reap_one(self) -> None:
         try:
