@@ -23,6 +23,7 @@ from store.generation import switch_generation
 from store.keys import Keys
 from store.projection import FeedEntry, Projection
 from tests.fault.scenarios.common import DEDUP_TTL, stage
+from tests.fault.test_projector_crash import wait_settled
 from tests.support.components import projector_settings
 from tests.support.faults import Row, audit, wait_until_caught_up
 
@@ -71,6 +72,8 @@ async def run(tmp_path: Path, seed: int) -> Row:
             await writer.stop(writing)  # every lane has ended (a lane's failure is raised here)
             behind = await wait_until_caught_up(st.store, st.projection, timeout=STALL_S)
             alive = not running.done()
+            if not behind:  # then the clock's last expiries too, or one appended mid-audit reads as lost
+                await wait_settled(st.store, st.projection, writer, timeout=30)
             result = await audit(st.store, st.projection, writer.acked_refs())
         finally:
             writer.stopping = True
