@@ -19,10 +19,10 @@ from store.eventstore import EventStore
 from store.keys import Keys
 from store.positions import is_after
 from store.projection import Projection
-from tests.fault import test_projector_crash
-from tests.fault.test_projector_crash import GRACE, Writer, wait_settled
+from tests.support import crash_writer
 from tests.support.catchup import lag
 from tests.support.components import projector_settings
+from tests.support.crash_writer import GRACE, Writer, wait_settled
 
 KEYS = Keys(1)
 REF = AccountRef("tenant_w", "env_w", "cust_settle")
@@ -59,7 +59,7 @@ async def test_a_clock_event_appended_during_the_check_is_folded_before_wait_set
         await clock.run(0)
         return behind
 
-    monkeypatch.setattr(test_projector_crash, "lag", lag_then_clock)  # the name it calls
+    monkeypatch.setattr(crash_writer, "lag", lag_then_clock)  # the name it calls
     with pytest.raises(TimeoutError):  # the expiry is, or is about to be, appended, and nothing folds it
         await wait_settled(store, projection, writer, timeout=(expires - datetime.now(UTC)).total_seconds() + 1)
     await clock.run(0)  # appends the expiry unless the hook did already

@@ -16,7 +16,7 @@ from domain.identity import AccountRef
 from store.eventstore import Dedup, EventStore
 from store.keys import Keys
 from store.projection import Projection
-from tests.fault.test_projector_crash import Writer
+from tests.support.crash_writer import Writer
 from tests.support.redis_server import RedisServer, have_redis_server
 
 DEDUP_TTL = 3600

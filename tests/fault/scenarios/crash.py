@@ -21,7 +21,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from tests.fault.scenarios.common import stage
-from tests.fault.test_projector_crash import Monitor, wait_settled
+from tests.support.crash_writer import Monitor, wait_settled
 from tests.support.faults import Row, audit
 from tests.support.faults_processes import (
     CommitWatch,

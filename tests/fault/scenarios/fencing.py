@@ -22,8 +22,8 @@ from store.keys import Keys
 from store.positions import text
 from store.projection import COMMITTED, LEASE_LOST, Projection
 from tests.fault.scenarios.common import Stage, StoppableWriter, stage
-from tests.fault.test_projector_crash import wait_settled
 from tests.support.components import projector_settings
+from tests.support.crash_writer import wait_settled
 from tests.support.faults import Row, audit, wait_until_caught_up
 from tests.support.faults_processes import TrackedProjectors
 

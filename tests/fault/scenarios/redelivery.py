@@ -15,7 +15,7 @@ from typing import Any
 
 from store.positions import is_after, text
 from tests.fault.scenarios.common import Stage, stage
-from tests.fault.test_projector_crash import wait_settled
+from tests.support.crash_writer import wait_settled
 from tests.support.faults import Row, audit, wait_until_caught_up
 from tests.support.faults_processes import TrackedProjectors
 

@@ -23,8 +23,8 @@ from store.generation import switch_generation
 from store.keys import Keys
 from store.projection import FeedEntry, Projection
 from tests.fault.scenarios.common import DEDUP_TTL, stage
-from tests.fault.test_projector_crash import wait_settled
 from tests.support.components import projector_settings
+from tests.support.crash_writer import wait_settled
 from tests.support.faults import Row, audit, wait_until_caught_up
 
 STALL_S = 60.0  # polled: a live worker folds these few events in milliseconds; the bound only marks a stall

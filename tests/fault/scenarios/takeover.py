@@ -17,7 +17,7 @@ from pathlib import Path
 from store.positions import ORIGIN, text
 from tests.fault.scenarios.cluster import ClusterStage, cluster_stage
 from tests.fault.scenarios.common import StoppableWriter, refs_in
-from tests.fault.test_projector_crash import Monitor, wait_settled
+from tests.support.crash_writer import Monitor, wait_settled
 from tests.support.faults import Row, audit
 from tests.support.faults_processes import torn_commits
 from tests.support.projectors import ProjectorProcesses

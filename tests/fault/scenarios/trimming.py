@@ -20,7 +20,7 @@ from typing import Any
 from domain.codec import encode_ref
 from store.positions import ORIGIN, is_after, text
 from tests.fault.scenarios.common import Stage, stage
-from tests.fault.test_projector_crash import wait_settled
+from tests.support.crash_writer import wait_settled
 from tests.support.faults import Row, audit
 from tests.support.faults_processes import TrackedProjectors
 
