@@ -25,6 +25,7 @@ from tests.support.projectors import ProjectorProcesses
 PARTITIONS = 16
 LEASE_TTL_MS = 1000
 TAKEOVER_S = 60.0  # polled; the survivor takes a dead member's partitions once its membership lapses (2 leases)
+RESHUFFLES = 10  # stop-and-start rounds to get a holder on every node (holder_on_every_node)
 
 
 async def leases(st: ClusterStage) -> dict[int, str]:
@@ -75,6 +76,22 @@ async def widest_holder(st: ClusterStage, running: list[str], nodes: dict[int, s
         await asyncio.sleep(0.02)
 
 
+async def holder_on_every_node(st: ClusterStage, procs: ProjectorProcesses, nodes: dict[int, str]) -> str:
+    """The widest holder once its leases cover every node. Which partitions each of the two projectors ends up
+    with is theirs to settle, and both can end up on two nodes (with 4, 6 and 6 partitions per node, 6 + 2 and
+    4 + 4): then the other one is stopped (its leases go back to the widest, now on every node) and a new one
+    started, which takes its share anew, until a holder covers every node (a bounded number of reshuffles)."""
+    every = len(set(nodes.values()))
+    for _ in range(RESHUFFLES):
+        victim = await widest_holder(st, list(procs.running), nodes, timeout=30)
+        if len({nodes[p] for p, n in (await leases(st)).items() if n == victim}) == every:
+            return victim
+        procs.stop(next(name for name in procs.running if name != victim))
+        await hold_all(st, victim, TAKEOVER_S)
+        await procs.wait_joined(st.redis, procs.start(cold=True))
+    return await widest_holder(st, list(procs.running), nodes, timeout=30)  # the row reports its spread
+
+
 async def rounds(st: ClusterStage, procs: ProjectorProcesses, writer: StoppableWriter, kills: int,
                  rng: random.Random) -> tuple[list[float], list[int], list[str]]:
     """The kills; returns takeover times, nodes each victim's leases covered, half-applied commits seen."""
@@ -86,7 +103,7 @@ async def rounds(st: ClusterStage, procs: ProjectorProcesses, writer: StoppableW
         await procs.wait_joined(st.redis, name)
     for _ in range(kills):
         assert procs.exited_on_their_own() == {}
-        victim = await widest_holder(st, list(procs.running), nodes, timeout=30)
+        victim = await holder_on_every_node(st, procs, nodes)
         survivor = next(name for name in procs.running if name != victim)
         await committed_on_every_node(st, victim, nodes, timeout=30)
         spread.append(len({nodes[p] for p, n in (await leases(st)).items() if n == victim}))
