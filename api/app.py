@@ -41,6 +41,7 @@ from store.eventstore import EventStore
 from store.generation import live_generation
 from store.keys import Keys
 from store.meta import ensure_store
+from store.pipelined import PipelinedConnection
 from store.scripts import Replicated
 
 Companion = Callable[[Redis, asyncio.Event], Coroutine[Any, Any, None]]
@@ -109,6 +110,7 @@ def _lifespan(
         app.state.max_future_skew = timedelta(seconds=config.max_future_skew_seconds)
         store = EventStore(redis, config.keys, config.dedup_ttl_seconds, replicated=config.replicated)
         await store.follow_dedup_layout()
+        store.scripts.append.connection = appends = PipelinedConnection.of(redis)  # the hot single append
         generation = await live_generation(redis, config.keys)
         store.use_generation(generation)
         app.state.accounts = Accounts(store, clock)
@@ -126,6 +128,8 @@ def _lifespan(
             stop.set()
             await jobs.close()
             await asyncio.gather(*(task for _, task in tasks), return_exceptions=True)
+            if appends is not None:
+                await appends.aclose()
             await redis.aclose()
 
     return lifespan
