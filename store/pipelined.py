@@ -1,6 +1,7 @@
-"""One connection to a single Redis server shared by concurrent callers, without a pool: each caller's command is
-written as it comes and the replies are handed back in order (a server answers a connection's commands in the order
-it read them), so callers never wait for one another's round trips and never see one another's replies.
+"""One connection to a single Redis server shared by concurrent callers, without a pool: the commands callers send
+while the event loop is busy with other work go out together in one write once it is done (`loop.call_soon`), and
+the replies are handed back in order (a server answers a connection's commands in the order it read them), so
+callers never wait for one another's round trips and never see one another's replies.
 
 For the API's single append (bench/PROFILE.md): through redis-py's generic command path (pool checkout and release,
 its retry wrapper, a timeout task per write, observability hooks) the call cost more than everything else on the
@@ -52,25 +53,36 @@ class _Replies(asyncio.Protocol):
         self._timeout = timeout
         self._watchdog: asyncio.TimerHandle | None = None
         self._replies = 0  # replies read so far: the watchdog's sign of progress
+        self._outgoing: list[bytes] = []  # commands not written yet (`send`)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
 
     def send(self, packed: bytes) -> asyncio.Future[Any]:
-        assert self.transport is not None
-        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.transport.write(packed)
+        """Queue a command; the commands queued while the loop runs other callbacks go out in one write."""
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[Any] = loop.create_future()
         self.waiting.append(reply)
+        if self._outgoing:
+            self._outgoing.append(packed)
+        else:
+            self._outgoing = [packed]
+            loop.call_soon(self._flush)
         if self._watchdog is None and self._timeout is not None:
             self._arm(self._replies)
         return reply
+
+    def _flush(self) -> None:
+        outgoing, self._outgoing = self._outgoing, []
+        if self.transport is not None and not self.closed:
+            self.transport.write(b"".join(outgoing))
 
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
         while (reply := self._reader.gets()) is not _PENDING:
             self._replies += 1
             if not self.waiting:
-                self._fail(InvalidResponse("a reply arrived that no command asked for"))
+                self.fail(InvalidResponse("a reply arrived that no command asked for"))
                 return
             waiter = self.waiting.popleft()
             if waiter.done():  # its caller was cancelled: the reply is read and dropped
@@ -81,7 +93,7 @@ class _Replies(asyncio.Protocol):
                 waiter.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(RedisConnectionError(f"Connection closed by server or lost: {exc!r}"))
+        self.fail(RedisConnectionError(f"Connection closed by server or lost: {exc!r}"))
 
     def _arm(self, seen: int) -> None:
         assert self._timeout is not None
@@ -93,11 +105,11 @@ class _Replies(asyncio.Protocol):
         if not self.waiting:
             return
         if self._replies == seen:
-            self._fail(RedisTimeoutError("Timeout reading from socket"))
+            self.fail(RedisTimeoutError("Timeout reading from socket"))
             return
         self._arm(self._replies)
 
-    def _fail(self, error: Exception) -> None:
+    def fail(self, error: Exception) -> None:
         self.closed = True
         if self._watchdog is not None:
             self._watchdog.cancel()
@@ -147,8 +159,8 @@ class PipelinedConnection:
 
     async def aclose(self) -> None:
         replies, self._open = self._open, None
-        if replies is not None and replies.transport is not None:
-            replies.transport.close()
+        if replies is not None:
+            replies.fail(RedisConnectionError("the connection was closed"))
 
     async def _reopen(self) -> _Replies:
         async with self._opening:  # callers arriving meanwhile wait for the one connection being opened
