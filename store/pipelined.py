@@ -123,6 +123,9 @@ class _Replies(asyncio.Protocol):
 
 
 class PipelinedConnection:
+    """`execute` sends a command over the one connection (opened on first use, and again after a failure) and
+    answers its reply; `aclose` closes it, failing what still waits."""
+
     def __init__(self, host: str, port: int, *, db: int = 0, username: str | None = None,
                  password: str | None = None, socket_timeout: float | None = None,
                  connect_timeout: float | None = None) -> None:
@@ -131,6 +134,8 @@ class PipelinedConnection:
         self.socket_timeout, self.connect_timeout = socket_timeout, connect_timeout
         self._open: _Replies | None = None
         self._opening = asyncio.Lock()
+        self._attempts = 0  # connection attempts finished
+        self._failure: str | None = None  # why the last one failed
 
     @classmethod
     def of(cls, redis: Redis) -> "PipelinedConnection | None":
@@ -163,9 +168,22 @@ class PipelinedConnection:
             replies.fail(RedisConnectionError("the connection was closed"))
 
     async def _reopen(self) -> _Replies:
-        async with self._opening:  # callers arriving meanwhile wait for the one connection being opened
-            if self._open is None or self._open.closed:
+        """The open connection, opening it if needed: callers arriving meanwhile wait for that one attempt and share
+        its outcome (a failed attempt fails them all, rather than each trying again in turn)."""
+        attempts = self._attempts
+        async with self._opening:
+            if self._open is not None and not self._open.closed:
+                return self._open
+            if self._attempts != attempts and self._failure is not None:
+                raise RedisConnectionError(self._failure)
+            try:
                 self._open = await self._connected()
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                self._failure = str(exc)
+                raise
+            finally:
+                self._attempts += 1
+            self._failure = None
             return self._open
 
     async def _connected(self) -> _Replies:

@@ -5,6 +5,7 @@ script call that fails on it runs again through the client (store/scripts.py).""
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -121,3 +122,21 @@ async def test_a_script_call_the_connection_fails_runs_again_through_the_client(
         assert await script(keys=["counted"]) == 3  # by SHA again
     finally:
         await script.connection.aclose()
+
+
+async def test_callers_waiting_for_a_connection_attempt_share_its_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    connection = PipelinedConnection("127.0.0.1", 1, connect_timeout=1)  # nothing listens there
+    attempts = []
+    connected = connection._connected
+
+    async def counted() -> Any:
+        attempts.append(1)
+        return await connected()
+
+    monkeypatch.setattr(connection, "_connected", counted)
+    outcomes = await asyncio.gather(*(connection.execute("PING") for _ in range(20)), return_exceptions=True)
+    assert all(isinstance(outcome, ConnectionError) for outcome in outcomes)
+    assert len(attempts) == 1
+    with pytest.raises(ConnectionError):
+        await connection.execute("PING")  # a later call tries again
+    assert len(attempts) == 2
