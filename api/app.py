@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
+from starlette.types import Receive, Scope, Send
 
 from api import (
     admin,
@@ -31,7 +32,7 @@ from api import (
 from api.accounts import Accounts, Clock, system_clock
 from api.auth import Principal
 from api.errors import install_error_handlers
-from api.fastpath import FastPath
+from api.fastpath import FastPath, HotFirst
 from api.limits import BodyBounds, BodyLimits
 from api.query import declared_query_only
 from api.requestlog import RequestLog
@@ -41,6 +42,7 @@ from store.eventstore import EventStore
 from store.generation import live_generation
 from store.keys import Keys
 from store.meta import ensure_store
+from store.pipelined import PipelinedConnection
 from store.scripts import Replicated
 
 Companion = Callable[[Redis, asyncio.Event], Coroutine[Any, Any, None]]
@@ -71,14 +73,28 @@ ROUTERS = (
 )
 
 
+class TallyApp(FastAPI):
+    """FastAPI, with the hot routes answered ahead of its middleware stack once `hot_first` is set
+    (api/fastpath.py `HotFirst`; the lifespan sets it when FastAPI's own telemetry is off)."""
+
+    hot_first: HotFirst | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hot = self.hot_first
+        if hot is not None and hot.serves(scope):
+            await hot(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     config: ApiConfig, connect: Callable[[], Redis], clock: Clock = system_clock,
     companions: Sequence[Companion] = (), on_failure: Callable[[str], None] | None = None,
-) -> FastAPI:
+) -> TallyApp:
     """`connect` opens the Redis client at start-up; `companions` run beside the API (the embedded projector and
     webhook sender, each supervised by its caller). A background task that ends while the app runs calls
     `on_failure` with its name (default: app.state.failed_task is set and the process is sent SIGTERM)."""
-    app = FastAPI(title="tally", version="0.1.0", dependencies=[Depends(declared_query_only)],
+    app = TallyApp(title="tally", version="0.1.0", dependencies=[Depends(declared_query_only)],
                   lifespan=_lifespan(config, connect, clock, companions, on_failure),
                   description="Exact, instant, provable wallet balances; Flexprice-compatible under /v1.")
     for router in ROUTERS:
@@ -109,6 +125,7 @@ def _lifespan(
         app.state.max_future_skew = timedelta(seconds=config.max_future_skew_seconds)
         store = EventStore(redis, config.keys, config.dedup_ttl_seconds, replicated=config.replicated)
         await store.follow_dedup_layout()
+        store.scripts.append.connection = appends = PipelinedConnection.of(redis)  # the hot single append
         generation = await live_generation(redis, config.keys)
         store.use_generation(generation)
         app.state.accounts = Accounts(store, clock)
@@ -120,15 +137,26 @@ def _lifespan(
         tasks.append(("generation follower", asyncio.create_task(
             repeat("generation follower", follow, stop, Backoff(GENERATION_POLL_S, GENERATION_POLL_S)))))
         watch(tasks, stop, on_failure or _stop_process(app))
+        if isinstance(app, TallyApp) and not _telemetry_on(app):
+            app.hot_first = HotFirst(app, config.body, config.request_log)
         try:
             yield
         finally:
             stop.set()
             await jobs.close()
             await asyncio.gather(*(task for _, task in tasks), return_exceptions=True)
+            if appends is not None:
+                await appends.aclose()
             await redis.aclose()
 
     return lifespan
+
+
+def _telemetry_on(app: FastAPI) -> bool:
+    """Whether FastAPI traces or measures requests itself (an OpenTelemetry provider is configured): then every
+    request goes through its stack."""
+    telemetry = getattr(app, "_native_telemetry", None)
+    return telemetry is not None and bool(telemetry.enabled())
 
 
 def _generation_follower(redis: Redis, store: EventStore) -> Callable[[], Coroutine[Any, Any, float]]:

@@ -117,6 +117,11 @@ async def _store_down(_: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(_: Request, exc: Exception) -> Response:
+    return unexpected_response(exc)
+
+
+def unexpected_response(exc: Exception) -> Response:
+    """An error no handler maps: logged, answered 500 (the server then sees it raised, and logs it too)."""
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "internal error")
 

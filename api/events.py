@@ -10,7 +10,7 @@ from api.accounts import Accounts
 from api.auth import Principal
 from api.body import decode_body
 from api.ids import new_id
-from api.metrics import APPEND_SECONDS, EVENTS_ACCEPTED
+from api.metrics import accepted, append_seconds
 from api.responses import json
 from api.translate import time_field
 from api.usage_schemas import BulkIngestRequest, EventAccepted, EventsAccepted, IngestEventRequest
@@ -81,9 +81,9 @@ def usage_event(body: IngestEventRequest, caller: Principal, service: Accounts, 
 async def accept_event(body: IngestEventRequest, caller: Principal, service: Accounts, skew: timedelta) -> Response:
     ref, event = usage_event(body, caller, service, skew)
     ref = await service.event_account(ref, event.external_customer_id)
-    with APPEND_SECONDS.labels("single").time():
+    with append_seconds("single").time():
         appended = await service.store.append(ref, [event], Dedup(scope="event", key=event.id))
-    EVENTS_ACCEPTED.labels(appended.status).inc()
+    accepted(appended.status).inc()
     return json(EventAccepted(message="Event accepted for processing", event_id=event.id), 202)
 
 
@@ -103,10 +103,10 @@ async def accept_bulk(body: BulkIngestRequest, caller: Principal, service: Accou
     if problems:
         raise ValidationFailed(f"{len(problems)} of {len(body.events)} events are invalid; none was accepted",
                                {"events": problems})
-    with APPEND_SECONDS.labels("bulk").time():
+    with append_seconds("bulk").time():
         results = await service.store.append_each(items)
     duplicates = sum(1 for r in results if r.status == "duplicate")
-    EVENTS_ACCEPTED.labels("appended").inc(len(results) - duplicates)
-    EVENTS_ACCEPTED.labels("duplicate").inc(duplicates)
+    accepted("appended").inc(len(results) - duplicates)
+    accepted("duplicate").inc(duplicates)
     return json(EventsAccepted(message="Events accepted for processing", accepted=str(len(results)),
                                duplicates=str(duplicates)), 202)

@@ -1,8 +1,11 @@
 """The ingest ceiling: parse the JSON body with msgspec and do one Redis XADD per event (pipelined for bulk).
 
-Built like `tally api` serves ingestion: a FastAPI app with an ASGI middleware that answers the two hot routes
-straight from the scope (as api.fastpath.FastPath does), served by uvicorn with the same options as
-cli.main._serve. No auth, validation, dedup, rate card or feed: what tally adds over this is what the ratio shows.
+Built like `tally api` served ingestion until it answered the hot routes ahead of FastAPI's middleware stack: a
+FastAPI app with an ASGI middleware that answers the two routes straight from the scope (as api.fastpath.FastPath
+does inside that stack; tally's api/fastpath.py HotFirst now answers before it), with redis-py's client, served by
+uvicorn with the same options as cli.main._serve. No auth, validation, dedup, rate card or feed: what tally adds
+over this is what the ratio shows (bench/PROFILE.md, *Single-event ingest at the ceiling*, says what this ceiling
+pays that tally no longer does).
 """
 
 import argparse

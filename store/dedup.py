@@ -32,6 +32,7 @@ day ahead. After that, the lookups (7 buckets, a second digest and a marker GET 
 
 import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from redis.asyncio import Redis
@@ -69,8 +70,12 @@ def week_of(now: float) -> int:
 def bucket_weeks(now: float, window: int) -> list[int]:
     """This week first (where a new id goes), then next week's if a clock a day ahead is in it, then every earlier
     week whose bucket may still hold an id first seen less than `window` seconds ago."""
-    this, ahead, oldest = week_of(now), week_of(now + DAY), week_of(now - window)
-    return [this, *range(ahead, this, -1), *range(this - 1, oldest - 1, -1)]
+    return list(_weeks(week_of(now), week_of(now + DAY), week_of(now - window)))
+
+
+@lru_cache(maxsize=16)
+def _weeks(this: int, ahead: int, oldest: int) -> tuple[int, ...]:
+    return (this, *range(ahead, this, -1), *range(this - 1, oldest - 1, -1))
 
 
 def bucket_expiry(week: int, window: int) -> int:

@@ -147,14 +147,13 @@ class EventStore:
         place of the marker, this layout's buckets and the 12-byte digest only."""
         if dedup is None:
             return [], self.dedup_ttl_seconds, ""
-        marker = [self.keys.dedup(ref, dedup.scope, dedup.key, dedup.wallet_id)]
         if not dedup.bare:
-            return marker, self.dedup_ttl_seconds, dedup.value
+            return [self.keys.dedup(ref, dedup.scope, dedup.key, dedup.wallet_id)], self.dedup_ttl_seconds, dedup.value
         now, window, name = self.clock(), self.dedup_ttl_seconds, digest_v1(dedup.scope, dedup.key)
         previous = now < self.previous_dedup_until
         buckets = bucket_keys(self.keys, ref, name, now, window, previous)
-        return ((marker if previous else buckets[:1]) + buckets, bucket_expiry(week_of(now), window),
-                digest_args(name, previous))
+        first = [self.keys.dedup(ref, dedup.scope, dedup.key)] if previous else buckets[:1]
+        return first + buckets, bucket_expiry(week_of(now), window), digest_args(name, previous)
 
     async def append(
         self, ref: AccountRef, events: Sequence[AnyEvent], dedup: Dedup | None = None, expect: str | None = None

@@ -301,5 +301,6 @@ def _account_prefix(keys: Keys, ref: AccountRef) -> str:
     return f"{keys._tag(keys.partition_of(ref))}:{tenant}:{component(ref.customer_id)}"
 
 
+@lru_cache(maxsize=4096)
 def _tenant(tenant_id: str, environment_id: str) -> str:
     return f"{component(tenant_id)}:{component(environment_id)}"

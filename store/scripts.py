@@ -14,10 +14,13 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from domain.errors import StoreUnavailable
 from store.connect import each_node
+from store.pipelined import PipelinedConnection
 
 Args = Sequence[Any]
 
@@ -39,16 +42,26 @@ def _source(name: str, *libs: str) -> str:
 
 
 class Script:
-    """One Lua script bound to a client: `await script(keys=..., args=...)` runs it by SHA."""
+    """One Lua script bound to a client: `await script(keys=..., args=...)` runs it by SHA. With `connection`
+    (store/pipelined.py), a single call goes over it; a call that fails there on the connection itself runs again
+    through the client, which retries and reconnects as for every command."""
 
     def __init__(self, redis: Redis, source: str) -> None:
         self.redis = redis
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
+        self.connection: PipelinedConnection | None = None
 
     async def __call__(self, keys: Args = (), args: Args = (), wait: Replicated | None = None) -> Any:
         if wait is not None:
             return (await self.run_each([(keys, args)], wait))[0]
+        if self.connection is not None:
+            try:
+                return await self.connection.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                return await self.redis.eval(self.source, len(keys), *keys, *args)
+            except (RedisConnectionError, RedisTimeoutError):
+                pass
         try:
             return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:

@@ -69,6 +69,8 @@ async def running_app(
     if not fast_path:  # the hot routes through FastAPI too, to test both ways of serving them
         app.user_middleware = [m for m in app.user_middleware if m.cls is not FastPath]
     async with app.router.lifespan_context(app):
+        if not fast_path:
+            app.hot_first = None
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://tally", headers={"x-api-key": API_KEY}) as c:
             yield c
