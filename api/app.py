@@ -125,7 +125,8 @@ def _lifespan(
         app.state.max_future_skew = timedelta(seconds=config.max_future_skew_seconds)
         store = EventStore(redis, config.keys, config.dedup_ttl_seconds, replicated=config.replicated)
         await store.follow_dedup_layout()
-        store.scripts.append.connection = appends = PipelinedConnection.of(redis)  # the hot single append
+        hot = PipelinedConnection.of(redis)  # the single append and the balance read: one call each, the hot ones
+        store.scripts.append.connection = store.scripts.read.connection = hot
         generation = await live_generation(redis, config.keys)
         store.use_generation(generation)
         app.state.accounts = Accounts(store, clock)
@@ -145,8 +146,8 @@ def _lifespan(
             stop.set()
             await jobs.close()
             await asyncio.gather(*(task for _, task in tasks), return_exceptions=True)
-            if appends is not None:
-                await appends.aclose()
+            if hot is not None:
+                await hot.aclose()
             await redis.aclose()
 
     return lifespan
