@@ -5,7 +5,7 @@ states them in the OpenAPI document (maxLength, pattern, maxProperties, minimum,
 """
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import msgspec
 from fastapi import Path, Query
@@ -19,6 +19,7 @@ from domain.errors import ValidationFailed
 _PLAIN = f"^[^{bounds.CONTROL_CHARACTERS}]*$(?!\\n)"
 _PLAIN_PATH = f"^[^{bounds.CONTROL_CHARACTERS}]*$"
 _NO_CONTROL = "no control characters"
+_CONTROL = re.compile(f"[{bounds.CONTROL_CHARACTERS}]")
 _TIMESTAMP_DOC = (f"RFC 3339 with a zone offset, from {bounds.EARLIEST.isoformat()} "
                   f"to before {bounds.LATEST.isoformat()}")
 
@@ -113,3 +114,16 @@ def check_id(name: str, value: str) -> str:
     except msgspec.ValidationError as exc:
         raise ValidationFailed(f"{name} must be 1 to {bounds.ID_MAX_LENGTH} characters, {_NO_CONTROL}",
                                {"field": name}) from exc
+
+
+def without_pattern(bounded: Any) -> Any:
+    """A bounded text type (`Id`, `Name`, ...) with the same length bounds and no pattern: for a decoder that checks
+    the pattern of every field at once with `holds_control` (the pattern of these types means exactly that)."""
+    base, meta = get_args(bounded)
+    return Annotated[base, msgspec.Meta(min_length=meta.min_length, max_length=meta.max_length)]
+
+
+def holds_control(text: str) -> bool:
+    """Whether `text` holds a character the `_PLAIN` pattern refuses (C0, DEL or C1: all of them unprintable, so a
+    printable text is answered without the regular expression)."""
+    return not text.isprintable() and _CONTROL.search(text) is not None

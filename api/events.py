@@ -9,11 +9,12 @@ from fastapi.responses import Response
 from api.accounts import Accounts
 from api.auth import Principal
 from api.body import decode_body
+from api.bounded import holds_control
 from api.ids import new_id
 from api.metrics import accepted, append_seconds
 from api.responses import json
 from api.translate import time_field
-from api.usage_schemas import BulkIngestRequest, EventAccepted, EventsAccepted, IngestEventRequest
+from api.usage_schemas import BulkIngestRequest, EventAccepted, EventsAccepted, IngestEventRequest, UncheckedIngestEvent
 from domain.errors import ValidationFailed
 from domain.events import UsageRecorded
 from domain.identity import AccountRef
@@ -21,6 +22,7 @@ from store.eventstore import Dedup
 
 MAX_BULK = 1000
 _event_decoder = msgspec.json.Decoder(IngestEventRequest)
+_unchecked_decoder = msgspec.json.Decoder(UncheckedIngestEvent)
 _EVENT_INDEX = re.compile(r"\$\.events\[(\d+)\]")
 
 
@@ -46,6 +48,18 @@ def decode_bulk(data: bytes) -> BulkIngestRequest:
         if isinstance(exc.__cause__, RecursionError):
             raise _too_deep(data) from exc
         raise
+
+
+def decode_bulk_event(raw: msgspec.Raw) -> IngestEventRequest:
+    """One raw event of a bulk, as `_event_decoder` decodes it (the same value, or the same error): decoded without
+    the text fields' pattern, those fields then checked at once; what that refuses or finds is decoded again."""
+    try:
+        event = _unchecked_decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return _event_decoder.decode(raw)
+    texts = (event.event_name, event.external_customer_id, event.customer_id or "", event.event_id or "",
+             event.source or "", *event.properties)
+    return _event_decoder.decode(raw) if holds_control("".join(texts)) else event
 
 
 def _too_deep(data: bytes) -> ValidationFailed:
@@ -94,7 +108,7 @@ async def accept_bulk(body: BulkIngestRequest, caller: Principal, service: Accou
     problems: dict[str, str] = {}
     for index, raw in enumerate(body.events):
         try:
-            ref, event = usage_event(_event_decoder.decode(raw), caller, service, skew)
+            ref, event = usage_event(decode_bulk_event(raw), caller, service, skew)
             ref = await service.event_account(ref, event.external_customer_id)
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, ValidationFailed) as exc:
             problems[str(index)] = getattr(exc, "message", str(exc))

@@ -5,8 +5,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from api.bounded import Currency, Filters, Id, Name, OptionalId, Properties, PropertyKey, Timestamp
-from domain.bounds import PERIOD_COUNT_MAX, TIERS_MAX_ENTRIES
+from api import bounded
+from api.bounded import Currency, Filters, Id, Name, OptionalId, Properties, PropertyKey, Timestamp, without_pattern
+from domain.bounds import PERIOD_COUNT_MAX, PROPERTIES_MAX_ENTRIES, TIERS_MAX_ENTRIES
 from domain.periods import PeriodUnit
 from domain.pricing import Aggregation, BillingModel, TierMode
 
@@ -21,6 +22,21 @@ class IngestEventRequest(msgspec.Struct, forbid_unknown_fields=True):
     timestamp: Timestamp | None = None
     source: Name | None = None
     properties: Properties = {}
+
+
+class UncheckedIngestEvent(IngestEventRequest, forbid_unknown_fields=True):
+    """An event of a bulk decoded with every bound but the text fields' control-character pattern, which
+    api/events.py checks for all of them at once (msgspec runs a regular expression per field: most of a bulk
+    event's decoding); any event it refuses or finds is decoded again as IngestEventRequest, which says why."""
+
+    event_name: without_pattern(Id)  # type: ignore[valid-type]
+    external_customer_id: without_pattern(Id)  # type: ignore[valid-type]
+    customer_id: without_pattern(OptionalId) | None = None  # type: ignore[valid-type]
+    event_id: without_pattern(Id) | None = None  # type: ignore[valid-type]
+    timestamp: Timestamp | None = None
+    source: without_pattern(Name) | None = None  # type: ignore[valid-type]
+    properties: Annotated[dict[without_pattern(PropertyKey), bounded.Property],  # type: ignore[valid-type]
+                          msgspec.Meta(max_length=PROPERTIES_MAX_ENTRIES)] = {}
 
 
 class BulkIngestRequest(msgspec.Struct, forbid_unknown_fields=True):

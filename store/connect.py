@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any, cast
 
+import hiredis
 from redis import Redis as SyncRedis
 from redis import RedisCluster as SyncRedisCluster
 from redis.asyncio import Redis
@@ -41,6 +42,11 @@ class PackedInC(Connection):
     _packer = HiredisRespSerializer()
 
     def pack_command(self, *args: Any) -> list[bytes]:
+        if type(args[0]) is str and args[0].isalpha():  # one word: the serializer would not split it
+            try:
+                return [hiredis.pack_command(args)]
+            except TypeError:
+                pass  # a bytearray, which the serializer turns into bytes, or an argument it refuses as DataError
         packed: list[bytes] = self._packer.pack(*args)
         return packed
 

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from domain.codec import decode_ref
 from domain.identity import AccountRef
 from store import usage_append
+from store.dedup import DAY, WEEK, week_of
 from store.eventstore import Appended, Dedup, EventStore
 from store.keys import Keys
 from tests.integration.test_compact_dedup import MONDAY, WINDOW, usage
@@ -128,3 +129,27 @@ async def test_hostile_ids_are_kept_apart_as_one_call_per_event_keeps_them(aredi
         assert len(await aredis.xrange(grouped.keys.log(ref))) == len(ids)
     again = await grouped.append_each(batch)
     assert [r.status for r in again] == ["duplicate"] * len(batch)
+
+
+async def test_many_events_of_a_customer_across_weeks_write_what_one_call_per_event_writes(aredis: Redis) -> None:
+    """Customers with many events in a call (several per shard: the script looks each group's digests up together
+    and writes them in one step), ids first sent in earlier weeks of the window (found in older buckets), repeats
+    within the call, and a bucket whose expiry is already later than this week's (kept, as EXPIREAT GT)."""
+    per_event, grouped = stores(aredis)
+    weeks = [f"w0-{n}" for n in range(40)]
+    first = items([(n % 3, i) for n, i in enumerate(weeks)])
+    for store in (per_event, grouped):
+        await store.append_each(first)
+        assert isinstance(store.clock, Clock)
+        store.clock.now += 2 * WEEK + DAY  # the first ids are in a bucket two weeks back now
+        later = store.keys.dedup_buckets(REFS[1], 0, [week_of(store.clock.now)])[0]
+        await aredis.hset(later, "placeholder", "")
+        await aredis.expireat(later, int(store.clock.now) + 100 * WEEK)
+    again = items([(0, "w0-0"), (0, "w2-a"), (0, "w2-b"), (1, "w0-1"), (0, "w2-a"), (1, "w2-c"), (0, "w0-3"),
+                   (2, "w2-d"), *[(1, f"w2-{n}") for n in range(30)], (1, "w0-4"), (1, "w2-5"), (4, "w2-e")])
+    answers = [await store.append_each(again) for store in (per_event, grouped)]
+    assert _same_shape([answers[0]], [answers[1]])
+    assert [r.status for r in answers[1][:8]] == ["duplicate", "appended", "appended", "duplicate", "duplicate",
+                                                  "appended", "duplicate", "appended"]
+    assert [r.status for r in answers[1][-3:]] == ["duplicate", "duplicate", "appended"]
+    assert await state(aredis, per_event.keys) == await state(aredis, grouped.keys)
