@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any, cast
 
+import hiredis
 from redis import Redis as SyncRedis
 from redis import RedisCluster as SyncRedisCluster
 from redis.asyncio import Redis
@@ -36,13 +37,23 @@ def is_cluster(url: str) -> bool:
 class PackedInC(Connection):
     """redis-py's asyncio connection packs each command in Python, argument by argument (its blocking client packs
     with hiredis): the ingest routes' script calls spent a third of their time there (bench/PROFILE.md). This one
-    packs with hiredis as the blocking client does (same bytes; the same DataError for an argument it cannot send)."""
+    packs with hiredis as the blocking client does (same bytes; the same DataError for an argument it cannot send),
+    and hands hiredis the memoryviews the store passes (snapshot bytes in the projector's commit) as they are, where
+    redis-py's serializer first copies each into new bytes."""
 
     _packer = HiredisRespSerializer()
 
     def pack_command(self, *args: Any) -> list[bytes]:
-        packed: list[bytes] = self._packer.pack(*args)
-        return packed
+        name, rest = args[0], args[1:]
+        if isinstance(name, str):  # a command named in several words ("SCRIPT LOAD") is sent as several arguments
+            args = (*name.encode().split(), *rest)
+        elif b" " in name:
+            args = (*name.split(), *rest)
+        try:
+            return [hiredis.pack_command(args)]
+        except TypeError:  # e.g. a bytearray, which hiredis refuses: redis-py's way converts it (or says why not)
+            packed: list[bytes] = self._packer.pack(*args)
+            return packed
 
 
 def connect(url: str) -> Redis:
