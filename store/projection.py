@@ -242,9 +242,9 @@ def _feed_entry(position: str, fields: dict[bytes, bytes]) -> FeedEntry:
     """An entry naming no readable account and position is `broken` (it halts the partition); one that names
     them but carries no payload reaches the fold, which quarantines that account."""
     try:
-        ref, log_position = _account_of(fields[b"c"]), text(fields[b"l"])
+        ref, log_position = _account_of(fields[b"c"]), fields[b"l"].decode()
     except (KeyError, ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
         return FeedEntry(position, NOBODY, "0-0", b"", broken=f"unreadable feed entry fields: {exc!r}")
     previous = fields.get(b"pl")
-    return FeedEntry(position, ref, log_position, fields.get(b"e", b""), fields.get(b"r"),
-                     previous=text(previous) if previous is not None else None)
+    return FeedEntry(position, ref, log_position, fields.get(b"e", b""), fields.get(b"r"), None,
+                     None if previous is None else previous.decode())
