@@ -99,3 +99,15 @@ async def on_node_of(redis: Redis, key: str, *command: Any) -> Any:
         except (MovedError, AskError):
             pass
     return await client.execute_command(*command)
+
+
+async def unparsed_on_node_of(redis: Redis, key: str, *command: Any) -> Any:
+    """`on_node_of`, with the reply as the server sent it where the client allows that: redis-py runs its response
+    callback (for XREAD, a dict built per stream entry) only for a command named by a str it knows, so on a single
+    server the name goes as bytes. A cluster client looks the name up as a str to route it, so there the reply comes
+    parsed as usual: the caller takes either."""
+    if isinstance(redis, RedisCluster):
+        return await on_node_of(redis, key, *command)
+    name, *rest = command
+    client: Any = redis  # redis-py leaves execute_command unannotated
+    return await client.execute_command(name.encode() if isinstance(name, str) else name, *rest)
