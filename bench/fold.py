@@ -13,6 +13,7 @@ from bench.machine import CpuMeter, own_redis
 from bench.report import Row, rate, ratio, verdict
 from cli.settings import Settings
 from cli.wiring import run_projector
+from store.connect import connect
 from store.eventstore import EventStore
 from store.keys import Keys
 from store.positions import ORIGIN, is_after, text
@@ -44,8 +45,9 @@ async def caught_up(redis: Redis, keys: Keys, targets: list[str]) -> bool:
 
 
 async def time_projector(url: str, keys: Keys, targets: list[str], batch: int, timeout: float) -> float:
-    """Start a projector (cli.wiring.run_projector) and poll the checkpoints until every one reaches its head."""
-    worker, poller = Redis.from_url(url), Redis.from_url(url)
+    """Start a projector (cli.wiring.run_projector, on a client from store.connect as `tally projector` opens it)
+    and poll the checkpoints until every one reaches its head."""
+    worker, poller = connect(url), Redis.from_url(url)
     stop = asyncio.Event()
     started = time.perf_counter()
     task = asyncio.create_task(run_projector(worker, projector_settings(batch), stop, "bench-projector"))
@@ -105,7 +107,7 @@ async def bench_fold(fsync: str, count: int, customers: int, batch: int, rounds:
                 meter.start()
                 fold_rates.append(count / await time_projector(server.url, keys, targets, batch, timeout=120))
                 per_event = meter.cpu_seconds("bench") / count * 1e6
-                cpu = f"{meter.stop()}; projector CPU per event {per_event:.0f} µs"
+                cpu = f"{meter.stop()}; projector CPU per event {per_event:.1f} µs"
             snapshot_bytes = statistics.median([len(s.state or b"") for s in await projection.load_snapshots(
                 [workload.ref(i) for i in range(customers)])])
         finally:

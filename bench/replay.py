@@ -72,7 +72,7 @@ async def bench_replay(fsync: str, count: int, customers: int, rounds: int) -> l
                     meter.start()
                     report, wall = await rebuild(redis, keys)
                     per_event = meter.cpu_seconds("bench") / max(1, report.events) * 1e6
-                    cpu = (f"{meter.stop()} (over the whole call, settle included); CPU per event {per_event:.0f} "
+                    cpu = (f"{meter.stop()} (over the whole call, settle included); CPU per event {per_event:.1f} "
                            f"µs, so at most ~{1e6 / per_event:,.0f} ev/s with a whole core")
                     if report.events != entries or not report.switched:
                         raise RuntimeError(f"the rebuild folded {report.events} events of {entries} "

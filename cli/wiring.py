@@ -29,7 +29,7 @@ from projector.clock import PartitionClock, wall_clock
 from projector.membership import Membership
 from projector.outbound import webhook_client
 from projector.retention import PartitionRetention
-from projector.runtime import supervised
+from projector.runtime import heap_frozen, supervised
 from projector.webhooks import WebhookSender
 from projector.worker import Projector
 from store.archive.archiver import Archiver
@@ -107,7 +107,8 @@ async def run_projector(
     projector = Projector(projection, membership, worker_settings, clock, retention)
     archiving = _background_archiver(redis, settings, keys, holder, projector, stop)
     try:
-        await projector.run(stop)
+        with heap_frozen():
+            await projector.run(stop)
     finally:
         if archiving is not None:
             await asyncio.gather(archiving, return_exceptions=True)

@@ -31,7 +31,7 @@ from store.entries import decode_entry
 from store.keys import notice_key
 from store.ledger import DEFAULT_KEEP, bound_ledger
 from store.letters import DeadLetter, Kind, now_ms
-from store.positions import is_after
+from store.positions import parse
 from store.projection import FeedEntry, NoticeWrite, QuarantineWrite, Snapshot, SnapshotWrite
 from store.ratecard import RateCards
 
@@ -130,9 +130,13 @@ def _fold_in_order(ref: AccountRef, entries: Sequence[FeedEntry], result: Accoun
     or the end: every check below sees the position the account reaches once they are folded."""
     run: list[tuple[FeedEntry, UsageRecorded]] = []
     position = result.account.position
+    reached: tuple[int, int] | None = None  # `position` parsed (once: `is_after(a, b)` is `parse(a) > parse(b)`)
     for entry in entries:
         try:
-            if not is_after(entry.log_position, position):
+            here = parse(entry.log_position)
+            if reached is None:
+                reached = parse(position)
+            if not here > reached:
                 continue
             if entry.previous is not None and entry.previous != position:
                 if _fold_run(ref, run, result):
@@ -144,7 +148,7 @@ def _fold_in_order(ref: AccountRef, entries: Sequence[FeedEntry], result: Accoun
             if _fold_run(ref, run, result):
                 result.failure = dead_letter(ref, entry, "fold", f"{type(exc).__name__}: {exc}")
             return
-        position = entry.log_position
+        position, reached = entry.log_position, here
         if isinstance(event, UsageRecorded):
             run.append((entry, event))
         elif not _fold_run(ref, run, result) or not _fold_event(ref, entry, event, result):

@@ -24,6 +24,7 @@ from domain.clock import next_due
 from domain.codec import decode_account, encode_account, encode_ref
 from domain.identity import AccountRef
 from domain.state import EMPTY_ACCOUNT
+from projector.runtime import heap_frozen
 from store.entries import LogFold, fold_log
 from store.eventstore import EventStore
 from store.floors import FLOOR_TTL_S, RetentionFloors
@@ -83,7 +84,8 @@ class Replayer:
         live = await live_generation(self.redis, self.keys)
         target = msgspec.structs.replace(self.keys, generation=live + 1)
         async with RetentionFloors(self.redis, self.keys, self.floor_ttl_s).kept() as floors:
-            report = await self._rebuild(target, None if dry_run else floors, progress)
+            with heap_frozen():
+                report = await self._rebuild(target, None if dry_run else floors, progress)
             if not dry_run:
                 await switch_generation(self.redis, self.keys, target.generation)
                 report.switched = True

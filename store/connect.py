@@ -37,18 +37,24 @@ def is_cluster(url: str) -> bool:
 class PackedInC(Connection):
     """redis-py's asyncio connection packs each command in Python, argument by argument (its blocking client packs
     with hiredis): the ingest routes' script calls spent a third of their time there (bench/PROFILE.md). This one
-    packs with hiredis as the blocking client does (same bytes; the same DataError for an argument it cannot send)."""
+    packs with hiredis as the blocking client does (same bytes; the same DataError for an argument it cannot send),
+    and hands hiredis the memoryviews the store passes (snapshot bytes in the projector's commit) as they are, where
+    redis-py's serializer first copies each into new bytes."""
 
     _packer = HiredisRespSerializer()
 
     def pack_command(self, *args: Any) -> list[bytes]:
-        if type(args[0]) is str and args[0].isalpha():  # one word: the serializer would not split it
-            try:
-                return [hiredis.pack_command(args)]
-            except TypeError:
-                pass  # a bytearray, which the serializer turns into bytes, or an argument it refuses as DataError
-        packed: list[bytes] = self._packer.pack(*args)
-        return packed
+        name = args[0]
+        if isinstance(name, str):
+            if not name.isalpha():  # a command named in several words ("SCRIPT LOAD") is sent as several arguments
+                args = (*name.encode().split(), *args[1:])
+        elif b" " in name:
+            args = (*name.split(), *args[1:])
+        try:
+            return [hiredis.pack_command(args)]
+        except TypeError:  # e.g. a bytearray, which hiredis refuses: redis-py's way converts it (or says why not)
+            packed: list[bytes] = self._packer.pack(*args)
+            return packed
 
 
 def connect(url: str) -> Redis:
@@ -94,3 +100,15 @@ async def on_node_of(redis: Redis, key: str, *command: Any) -> Any:
         except (MovedError, AskError):
             pass
     return await client.execute_command(*command)
+
+
+async def unparsed_on_node_of(redis: Redis, key: str, *command: Any) -> Any:
+    """`on_node_of`, with the reply as the server sent it where the client allows that: redis-py runs its response
+    callback (for XREAD, a dict built per stream entry) only for a command named by a str it knows, so on a single
+    server the name goes as bytes. A cluster client looks the name up as a str to route it, so there the reply comes
+    parsed as usual: the caller takes either."""
+    if isinstance(redis, RedisCluster):
+        return await on_node_of(redis, key, *command)
+    name, *rest = command
+    client: Any = redis  # redis-py leaves execute_command unannotated
+    return await client.execute_command(name.encode() if isinstance(name, str) else name, *rest)

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from domain.codec import decode_ref, encode_ref
 from domain.identity import AccountRef
 from domain.state import Account, LedgerWrite
-from store.connect import node_of, on_node_of
+from store.connect import node_of, unparsed_on_node_of
 from store.keys import Keys
 from store.lease import Lease, give_back, take
 from store.ledger import DEFAULT_KEEP, LedgerTrim, Removal, ledger_args, removals
@@ -117,10 +117,12 @@ class Projection:
         feed = self.keys.feed(partition)
         command: list[Any] = ["XREAD", "COUNT", count, *(("BLOCK", block_ms) if block_ms is not None else ()),
                               "STREAMS", feed, after]
-        reply: Any = await on_node_of(self.redis, feed, *command)
+        reply: Any = await unparsed_on_node_of(self.redis, feed, *command)
         if not reply:
             return []
-        _, entries = reply[0]
+        # as sent: {feed: entries} (RESP3) or [[feed, entries]] (RESP2), each entry's fields a flat list; parsed by
+        # redis-py (a cluster client): [[feed, entries]], each entry's fields a dict
+        _, entries = next(iter(reply.items())) if isinstance(reply, dict) else reply[0]
         return [_feed_entry(text(entry_id), fields) for entry_id, fields in entries]
 
     async def read_feeds(self, afters: dict[int, str], count: int, block_ms: int | None
@@ -128,10 +130,10 @@ class Projection:
         """Several partitions' feeds in one XREAD (a single server only: on a cluster they are in different slots);
         only the partitions with entries are in the answer."""
         feeds = {self.keys.feed(partition): partition for partition in afters}
-        command: list[Any] = ["XREAD", "COUNT", count, *(("BLOCK", block_ms) if block_ms is not None else ()),
+        command: list[Any] = [b"XREAD", "COUNT", count, *(("BLOCK", block_ms) if block_ms is not None else ()),
                               "STREAMS", *feeds, *(afters[partition] for partition in feeds.values())]
         client: Any = self.redis  # redis-py leaves execute_command unannotated
-        reply: Any = await client.execute_command(*command)
+        reply: Any = await client.execute_command(*command)  # unparsed: the name as bytes (unparsed_on_node_of)
         streams = reply.items() if isinstance(reply, dict) else reply or ()
         return {feeds[text(name)]: [_feed_entry(text(entry_id), fields) for entry_id, fields in entries]
                 for name, entries in streams}
@@ -251,13 +253,29 @@ def _account_of(data: bytes) -> AccountRef:
     return decode_ref(data)
 
 
-def _feed_entry(position: str, fields: dict[bytes, bytes]) -> FeedEntry:
+FIELDS = (b"c", b"l", b"e", b"r", b"pl")
+FIELDS_WITHOUT_RATES = (b"c", b"l", b"e", b"pl")
+"""The fields the append scripts write into a feed entry, in their order (store/lua/append*.lua)."""
+
+
+def _feed_entry(position: str, fields: list[bytes] | dict[bytes, bytes]) -> FeedEntry:
     """An entry naming no readable account and position is `broken` (it halts the partition); one that names
-    them but carries no payload reaches the fold, which quarantines that account."""
+    them but carries no payload reaches the fold, which quarantines that account. `fields` as the server sent
+    them (a flat list of names and values) or as redis-py parses them (a dict)."""
+    if isinstance(fields, list):
+        if tuple(fields[::2]) in (FIELDS, FIELDS_WITHOUT_RATES):  # what the append scripts write: read in place
+            try:
+                ref, log_position = _account_of(fields[1]), fields[3].decode()
+            except (ValueError, msgspec.DecodeError, msgspec.ValidationError):
+                pass  # said below, as for any other entry
+            else:
+                rates = fields[7] if len(fields) == 2 * len(FIELDS) else None
+                return FeedEntry(position, ref, log_position, fields[5], rates, None, fields[-1].decode())
+        fields = dict(zip(fields[::2], fields[1::2], strict=False))
     try:
-        ref, log_position = _account_of(fields[b"c"]), text(fields[b"l"])
+        ref, log_position = _account_of(fields[b"c"]), fields[b"l"].decode()
     except (KeyError, ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
         return FeedEntry(position, NOBODY, "0-0", b"", broken=f"unreadable feed entry fields: {exc!r}")
     previous = fields.get(b"pl")
-    return FeedEntry(position, ref, log_position, fields.get(b"e", b""), fields.get(b"r"),
-                     previous=text(previous) if previous is not None else None)
+    return FeedEntry(position, ref, log_position, fields.get(b"e", b""), fields.get(b"r"), None,
+                     None if previous is None else previous.decode())

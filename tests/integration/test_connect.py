@@ -32,7 +32,8 @@ async def test_a_single_server_client_holds_more_blocking_commands_than_redis_py
 
 ARGUMENTS = [("EVALSHA", "ab", 2, b"k", 1.5, 10**20, -3, 0.1, 1e-7, "é", b"\x00\xff\r\n", ""),
              ("CONFIG GET", "maxmemory"), (b"CLIENT LIST",), ("SET", "k", b"v" * 100_000),
-             ("SET", "k", memoryview(b"view")), ("SET", "k", bytearray(b"array")), ("SET", "k", "v", "EX", 1)]
+             ("SET", "k", memoryview(b"view")), ("SET", "k", bytearray(b"array")), ("SET", "k", "v", "EX", 1),
+             ("EVALSHA", "ab", 1, "k", memoryview(b"snapshot \x00\xff" * 300), memoryview(b""), bytearray(b"\x01\x02"))]
 
 
 @pytest.mark.parametrize("args", ARGUMENTS)
