@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from cli.wiring import run_projector
 from store.archive.manifest import Manifest
 from tests.fault.scenarios.common import Stage, StoppableWriter, stage
 from tests.support.archive import stream_lengths, tally
+from tests.support.crash_writer import wait_settled
 from tests.support.faults import Audit, Row, audit, wait_until_caught_up
 
 PARTITIONS = 4
@@ -71,18 +71,18 @@ async def caught_up(st: Stage) -> None:
 
 
 async def settled_audit(st: Stage, writer: StoppableWriter, attempts: int = 5) -> Audit:
-    """Audit once the writer's short-lived lots have expired and the projector caught up. The projector's clock
-    may still append (an expiry it had not run yet) between the catch-up and the audit's reads, which the audit
-    would count as unapplied: then catch up and audit again, a bounded number of times. An entry really skipped
-    stays unapplied with the snapshot at the head, so it fails every attempt; so does a missing acknowledged append."""
-    while datetime.now(UTC) <= writer.last_expiry:  # every lot the writer made short-lived has expired (<= 3 s)
-        await asyncio.sleep(0.05)
+    """Audit once the clock has nothing left to append for the writer's accounts (its short-lived lots expired and
+    their expiries appended) and the projector caught up (wait_settled: clock first, then positions; catching up
+    first let an expiry appended just after it read as a snapshot short of its head). An audit that still finds
+    anything (unapplied, repeated, drifted, short of a head) settles and audits again, a bounded number of times:
+    an entry really skipped stays unapplied with the snapshot at the head, so it fails every attempt; so does a
+    missing acknowledged append."""
     for _ in range(attempts - 1):
-        await caught_up(st)
+        await wait_settled(st.store, st.projection, writer, timeout=60)
         result = await audit(st.store, st.projection, writer.acked_refs())
-        if not (result.lost or result.duplicated or result.drift):
+        if not (result.lost or result.duplicated or result.drift or result.behind):
             return result
-    await caught_up(st)
+    await wait_settled(st.store, st.projection, writer, timeout=60)
     return await audit(st.store, st.projection, writer.acked_refs())
 
 
