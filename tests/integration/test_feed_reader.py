@@ -2,6 +2,7 @@
 would, block in Redis only while every partition served waits, and never leave a worker waiting for ever."""
 
 import asyncio
+import os
 from typing import Any
 
 import pytest
@@ -13,6 +14,9 @@ from projector.feed_reader import FeedReader
 from store.keys import Keys
 from store.positions import ORIGIN
 from store.projection import FeedEntry, Projection
+
+pytestmark = pytest.mark.skipif(bool(os.environ.get("TALLY_TEST_CLUSTER")),
+                                reason="a single server's reader: on a cluster each partition reads its own feed")
 
 KEYS = Keys(4)
 LONG_BLOCK_MS = 10_000
