@@ -1,5 +1,4 @@
-"""The projector: a catch-up subscription per partition, folded in batches, committed with its checkpoint; on a single
-server the partitions' feeds are read together (projector/feed_reader.py)."""
+"""The projector: a catch-up subscription per partition, folded in batches, committed with its checkpoint."""
 
 import asyncio
 import contextlib
@@ -7,12 +6,9 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from redis.asyncio.cluster import RedisCluster
-
 from domain.timefmt import format_rfc3339
 from projector.batch import Folded, PoisonEntry, fold_batch, group_by_account
 from projector.clock import PartitionClock
-from projector.feed_reader import FeedReader
 from projector.membership import Membership
 from projector.metrics import (
     ALERTS,
@@ -45,11 +41,9 @@ class PartitionWorker:
     """Owns at most one partition's lease and folds its feed while it holds it."""
 
     def __init__(
-        self, partition: int, projection: Projection, settings: ProjectorSettings, clock: PartitionClock,
-        reader: FeedReader | None = None,
+        self, partition: int, projection: Projection, settings: ProjectorSettings, clock: PartitionClock
     ) -> None:
         self.partition = partition
-        self.reader = reader
         self.projection = projection
         self.settings = settings
         self.clock = clock
@@ -107,12 +101,9 @@ class PartitionWorker:
         if self.checkpoint is None:
             self.checkpoint = await self.projection.checkpoint(self.partition)
         checkpoint, lease = self.checkpoint, self.lease  # a generation switch may reset self.checkpoint meanwhile
-        if self.reader is None:
-            entries = await self.projection.read_feed(
-                self.partition, checkpoint, self.settings.batch_size, self.settings.block_ms
-            )
-        else:
-            entries = await self.reader.read(self.partition, checkpoint, self.settings.block_ms)
+        entries = await self.projection.read_feed(
+            self.partition, checkpoint, self.settings.batch_size, self.settings.block_ms
+        )
         if not entries:
             return 0
         started = time.perf_counter()
@@ -234,13 +225,7 @@ class Projector:
         self.settings = settings
         self.clock = clock
         partitions = projection.keys.partitions
-        reader = None if isinstance(projection.redis, RedisCluster) else FeedReader(
-            projection, settings.batch_size, self._reading)
-        self.workers = [PartitionWorker(p, projection, settings, clock, reader) for p in range(partitions)]
-
-    def _reading(self) -> set[int]:
-        """The partitions whose workers read their feed (FeedReader.members)."""
-        return {worker.partition for worker in self.workers if worker.lease is not None and not worker.halted}
+        self.workers = [PartitionWorker(p, projection, settings, clock) for p in range(partitions)]
 
     def use_generation(self, generation: int) -> None:
         """Fold into another projection generation (after `tally replay` switched it) from its own checkpoints."""

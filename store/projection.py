@@ -125,19 +125,6 @@ class Projection:
         _, entries = next(iter(reply.items())) if isinstance(reply, dict) else reply[0]
         return [_feed_entry(text(entry_id), fields) for entry_id, fields in entries]
 
-    async def read_feeds(self, afters: dict[int, str], count: int, block_ms: int | None
-                         ) -> dict[int, list[FeedEntry]]:
-        """Several partitions' feeds in one XREAD (a single server only: on a cluster they are in different slots);
-        only the partitions with entries are in the answer."""
-        feeds = {self.keys.feed(partition): partition for partition in afters}
-        command: list[Any] = [b"XREAD", "COUNT", count, *(("BLOCK", block_ms) if block_ms is not None else ()),
-                              "STREAMS", *feeds, *(afters[partition] for partition in feeds.values())]
-        client: Any = self.redis  # redis-py leaves execute_command unannotated
-        reply: Any = await client.execute_command(*command)  # unparsed: the name as bytes (unparsed_on_node_of)
-        streams = reply.items() if isinstance(reply, dict) else reply or ()
-        return {feeds[text(name)]: [_feed_entry(text(entry_id), fields) for entry_id, fields in entries]
-                for name, entries in streams}
-
     async def load_snapshots(self, refs: Sequence[AccountRef]) -> list[Snapshot]:
         async with self.redis.pipeline(transaction=False) as pipe:
             for ref in refs:

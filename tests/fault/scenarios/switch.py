@@ -40,21 +40,10 @@ class HeldReads(Projection):
 
     async def read_feed(self, *args: Any, **kwargs: Any) -> list[FeedEntry]:
         entries = await super().read_feed(*args, **kwargs)
-        if entries:
-            await self._held()
-        return entries
-
-    async def read_feeds(self, *args: Any, **kwargs: Any) -> dict[int, list[FeedEntry]]:
-        """The projector's read on a single server (projector/feed_reader.py)."""
-        found = await super().read_feeds(*args, **kwargs)
-        if found:
-            await self._held()
-        return found
-
-    async def _held(self) -> None:
-        if not self.arrived.is_set():
+        if entries and not self.arrived.is_set():
             self.arrived.set()
             await self.gate.wait()
+        return entries
 
 
 async def run(tmp_path: Path, seed: int) -> Row:
