@@ -44,7 +44,9 @@ def _source(name: str, *libs: str) -> str:
 class Script:
     """One Lua script bound to a client: `await script(keys=..., args=...)` runs it by SHA. With `connection`
     (store/pipelined.py), a single call goes over it; a call that fails there on the connection itself runs again
-    through the client, which retries and reconnects as for every command."""
+    through the client, which retries and reconnects as for every command. What the failed call did is unknown, so
+    only scripts that may run twice get a connection: the balance read, and the single append (deduplicated by
+    event id)."""
 
     def __init__(self, redis: Redis, source: str) -> None:
         self.redis = redis
