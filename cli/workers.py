@@ -53,6 +53,7 @@ class Supervisor:
     def run(self) -> int:
         """Serve until a signal (0) or a crash loop (1)."""
         previous = {s: signal.signal(s, self._stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, self._kill_stragglers)
         try:
             for _ in range(self.workers):
                 self._fork()
@@ -60,6 +61,7 @@ class Supervisor:
                 self._reap_one()
             return 1 if self.quick_deaths >= CRASH_LOOP else 0
         finally:
+            signal.alarm(0)  # every worker has ended: no straggler to kill
             for number, handler in previous.items():
                 signal.signal(number, handler)
 
@@ -69,7 +71,7 @@ class Supervisor:
         if pid == 0:  # the worker: default signal handling (uvicorn installs its own), serve, never return here
             code = 0
             try:
-                for number in (signal.SIGTERM, signal.SIGINT):
+                for number in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
                     signal.signal(number, signal.SIG_DFL)
                 die_with(parent)
                 self.run_worker(self.sock)
@@ -112,7 +114,6 @@ class Supervisor:
         for pid in self.started:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        signal.signal(signal.SIGALRM, self._kill_stragglers)
         signal.alarm(int(GRACE_SECONDS))
 
     def _kill_stragglers(self, signum: int, frame: FrameType | None) -> None:
