@@ -246,23 +246,24 @@ FIELDS_WITHOUT_RATES = (b"c", b"l", b"e", b"pl")
 
 
 def _feed_entry(position: str, fields: list[bytes] | dict[bytes, bytes]) -> FeedEntry:
-    """An entry naming no readable account and position is `broken` (it halts the partition); one that names
-    them but carries no payload reaches the fold, which quarantines that account. `fields` as the server sent
-    them (a flat list of names and values) or as redis-py parses them (a dict)."""
+    """An entry naming no readable account, position or previous position is `broken` (it halts the partition,
+    where raising would only fail every turn of its worker again); one that names them but carries no payload
+    reaches the fold, which quarantines that account. `fields` as the server sent them (a flat list of names and
+    values) or as redis-py parses them (a dict)."""
     if isinstance(fields, list):
         if tuple(fields[::2]) in (FIELDS, FIELDS_WITHOUT_RATES):  # what the append scripts write: read in place
             try:
-                ref, log_position = _account_of(fields[1]), fields[3].decode()
+                ref, log_position, previous = _account_of(fields[1]), fields[3].decode(), fields[-1].decode()
             except (ValueError, msgspec.DecodeError, msgspec.ValidationError):
                 pass  # said below, as for any other entry
             else:
                 rates = fields[7] if len(fields) == 2 * len(FIELDS) else None
-                return FeedEntry(position, ref, log_position, fields[5], rates, None, fields[-1].decode())
+                return FeedEntry(position, ref, log_position, fields[5], rates, None, previous)
         fields = dict(zip(fields[::2], fields[1::2], strict=False))
     try:
         ref, log_position = _account_of(fields[b"c"]), fields[b"l"].decode()
+        before = fields.get(b"pl")
+        previous_position = None if before is None else before.decode()
     except (KeyError, ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
         return FeedEntry(position, NOBODY, "0-0", b"", broken=f"unreadable feed entry fields: {exc!r}")
-    previous = fields.get(b"pl")
-    return FeedEntry(position, ref, log_position, fields.get(b"e", b""), fields.get(b"r"), None,
-                     None if previous is None else previous.decode())
+    return FeedEntry(position, ref, log_position, fields.get(b"e", b""), fields.get(b"r"), None, previous_position)

@@ -29,9 +29,10 @@ def test_a_flat_entry_reads_as_its_parsed_dict(flat: list[bytes]) -> None:
     assert _feed_entry("1700000000000-7", flat) == _feed_entry("1700000000000-7", parsed)
 
 
-def test_a_previous_position_that_is_not_utf8_fails_alike() -> None:
+def test_a_previous_position_that_is_not_utf8_is_a_broken_entry_alike() -> None:
+    """It halts the partition with its reason (as an unreadable account or position does), rather than raising out
+    of every read of the feed."""
     flat = [b"c", REF, b"l", b"1-0", b"e", b"x", b"pl", b"\xff"]
-    with pytest.raises(UnicodeDecodeError):
-        _feed_entry("1-1", flat)
-    with pytest.raises(UnicodeDecodeError):
-        _feed_entry("1-1", dict(zip(flat[::2], flat[1::2], strict=True)))
+    read = _feed_entry("1-1", flat)
+    assert read.broken is not None and "UnicodeDecodeError" in read.broken
+    assert read == _feed_entry("1-1", dict(zip(flat[::2], flat[1::2], strict=True)))
