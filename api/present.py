@@ -17,7 +17,7 @@ from api.schemas import (
     WalletConfigWire,
     WalletResponse,
 )
-from domain.balance import BalanceView
+from domain.balance_view import BalanceView
 from domain.events import WalletType
 from domain.lots import is_available
 from domain.money import ZERO, canonical, to_wire

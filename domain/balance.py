@@ -3,26 +3,12 @@
 from datetime import datetime
 from decimal import Decimal
 
-import msgspec
-
 from domain.alerts import alert_state
+from domain.balance_view import BalanceView
 from domain.lots import available_credits, breakdown
 from domain.money import ZERO, canonical, divide, exact
-from domain.settings import AlertState
 from domain.state import Account, Wallet
 from domain.usage import admits_usage, pending_charges, unpaid_amount
-
-
-class BalanceView(msgspec.Struct, frozen=True, kw_only=True):
-    credit_balance: Decimal
-    balance: Decimal
-    current_period_usage: Decimal
-    unpaid_invoices_amount: Decimal
-    real_time_balance: Decimal
-    real_time_credit_balance: Decimal
-    free_credits: Decimal
-    purchased_credits: Decimal
-    alert_state: AlertState
 
 
 def pending_usage(account: Account, wallet: Wallet) -> Decimal:

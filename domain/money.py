@@ -184,5 +184,6 @@ def canonical(value: Decimal) -> Decimal:
 
 
 def to_wire(value: Decimal) -> str:
-    """The canonical string a decimal leaves the API as: '87.5', '100', '0'."""
-    return format(canonical(value), "f")
+    """The canonical string a decimal leaves the API as: '87.5', '100', '0': `format(canonical(value), "f")`,
+    written without canonical's last step (the "f" format writes 1E+2 as 100, which is all its quantize does)."""
+    return "0" if value == 0 else format(value.normalize(CONTEXT), "f")

@@ -3,63 +3,13 @@ money as exact decimal strings, so a webhook can show a receiver the wallet as i
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
-
-import msgspec
 
 from domain.alerts import alert_state
 from domain.balance import balance_figures
 from domain.money import to_wire
-from domain.settings import AlertSettings, AlertState
-from domain.state import Account, LedgerEntry, Wallet, WalletStatus
+from domain.notice_shapes import TransactionShown, WalletShown
+from domain.state import Account, LedgerEntry, Wallet
 from domain.timefmt import format_rfc3339
-
-
-class WalletShown(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    customer_id: str
-    tenant_id: str
-    environment_id: str
-    currency: str
-    wallet_type: str
-    wallet_status: WalletStatus
-    status: Literal["published"] = "published"
-    name: str
-    description: str
-    metadata: dict[str, str]
-    conversion_rate: str
-    topup_conversion_rate: str
-    balance: str
-    credit_balance: str
-    real_time_balance: str
-    real_time_credit_balance: str
-    current_period_usage: str
-    alert_state: AlertState
-    alert_settings: AlertSettings | None
-    created_at: str
-    updated_at: str
-    created_by: str
-    updated_by: str
-
-
-class TransactionShown(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    id: str
-    wallet_id: str
-    customer_id: str
-    type: str
-    transaction_reason: str
-    transaction_status: Literal["completed", "pending"]
-    credit_amount: str
-    amount: str
-    credit_balance_before: str
-    credit_balance_after: str
-    created_at: str
-    created_by: str = ""
-    description: str = ""
-    metadata: dict[str, str] = {}
-    idempotency_key: str | None = None
-    priority: int | None = None
-    expiry_date: str | None = None
 
 
 def wallet_shown(account: Account, wallet: Wallet, at: datetime) -> WalletShown:

@@ -12,7 +12,8 @@ import msgspec
 
 from domain.identity import AccountRef
 from domain.money import to_wire
-from domain.notice_views import TransactionShown, WalletShown, transaction_shown, wallet_shown
+from domain.notice_shapes import TransactionShown, WalletShown
+from domain.notice_views import transaction_shown, wallet_shown
 from domain.settings import AlertState
 from domain.state import Account, EntryType, LedgerEntry, Wallet
 from domain.timefmt import format_rfc3339

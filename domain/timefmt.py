@@ -1,6 +1,7 @@
 """RFC 3339 timestamps in and out: parsing with a zone within the documented bounds, printing in UTC with a Z."""
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from domain.bounds import EARLIEST, LATEST
 
@@ -35,8 +36,11 @@ def within_bounds(value: datetime) -> datetime:
     return value
 
 
+@lru_cache(maxsize=8192)
 def format_rfc3339(value: datetime) -> str:
-    """UTC, microseconds kept only when present, suffixed with Z."""
+    """UTC, microseconds kept only when present, suffixed with Z. Remembered for the last 8,192 instants (the
+    projector writes a wallet's creation and update times, and a transaction's, into every notice about them):
+    equal instants in any zone have one UTC text, so the memo cannot answer another's."""
     utc = value.astimezone(UTC)
     text = utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds")
     return text.replace("+00:00", "Z")

@@ -12,7 +12,8 @@ from domain.events import AnyEvent, UsageRecorded
 from domain.fold import advance_logged
 from domain.identity import AccountRef
 from domain.money import exact_arithmetic
-from domain.notice_views import WalletShown, transaction_shown, wallet_shown
+from domain.notice_shapes import WalletShown
+from domain.notice_views import transaction_shown, wallet_shown
 from domain.notices import (
     AnyNotice,
     BalanceAlert,

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from domain.notice_views import WalletShown
+from domain.notice_shapes import WalletShown
 from domain.notices import AnyNotice, BalanceAlert, TransactionCreated, TransactionUpdated, WalletChanged
 from domain.settings import AlertSettings, AlertThreshold
 from store.webhooks import PayloadFormat

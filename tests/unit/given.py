@@ -3,7 +3,8 @@
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from domain.balance import BalanceView, view_balance
+from domain.balance import view_balance
+from domain.balance_view import BalanceView
 from domain.commands import AnyCommand
 from domain.decide import decide
 from domain.events import (

@@ -174,3 +174,9 @@ def test_remembered_account_prefixes_belong_to_their_keys() -> None:
     expected = [f"{keys.prefix}:{{p{crc % keys.partitions:03d}}}:tenant:env:cust%20%7Bx%7D:log" for keys in stores]
     for _ in range(2):
         assert [keys.log(ref) for keys in stores] == expected
+
+
+@given(st.lists(st.one_of(ids, st.sampled_from(["wallet_1", "tx", "t-1.a", ""])), min_size=2, max_size=5))
+def test_a_notice_key_encodes_each_part_as_component_does(parts: list[str]) -> None:
+    """Parts that are all plain are checked in one match: the key is the one encoding each part gives."""
+    assert notice_key(*parts) == ":".join(component(part) for part in parts)

@@ -195,3 +195,4 @@ def test_canonical_drops_trailing_zeros_and_negative_zero_and_keeps_the_value(va
     elif exponent < 0:
         assert digits[-1] != 0
     assert got == value.normalize(CONTEXT)
+    assert to_wire(value) == format(got, "f")

@@ -51,3 +51,15 @@ def test_yyyymmdd_within_the_bounds(number: int, expected: datetime) -> None:
 def test_yyyymmdd_outside_the_bounds_or_malformed(number: int) -> None:
     with pytest.raises(ValueError):
         parse_yyyymmdd(number)
+
+
+@given(naive, offsets, offsets)
+def test_a_remembered_text_is_the_one_its_instant_has_in_any_zone(value: datetime, first: timezone,
+                                                                  second: timezone) -> None:
+    """format_rfc3339 remembers its answers: one given for an equal instant in another zone is still this one's."""
+    try:
+        primed, asked = value.replace(tzinfo=first), value.replace(tzinfo=first).astimezone(second)
+    except OverflowError:
+        return  # no such instant in the second zone
+    format_rfc3339(primed)
+    assert format_rfc3339(asked) == format_rfc3339.__wrapped__(asked) == format_rfc3339.__wrapped__(primed)
