@@ -2,7 +2,7 @@
 
 The figure is ReplayReport.rate: events folded over the rebuild itself (planning, reading, folding, writing the
 next generation's snapshots and checkpoints), without the generation switch's settling pause. The ceiling reads the
-same streams the same way (account by account, XRANGE pages of store.eventstore.LOG_PAGE entries) and decodes
+same streams the same way (account by account, XRANGE pages of store.log_read.LOG_PAGE entries) and decodes
 nothing. Both run in the bench process, pinned to the subject CPU (Redis on the other). The rebuild runs on a client
 from store.connect, as `tally ops replay` opens it; the ceiling on a plain client.
 """
@@ -22,9 +22,10 @@ from bench.report import Row, rate, ratio, verdict
 from cli.settings import Settings
 from projector.replay import SWITCH_SETTLE_S, Replayer, ReplayReport
 from store.connect import connect
-from store.eventstore import LOG_PAGE, EventStore
+from store.eventstore import EventStore
 from store.generation import live_generation
 from store.keys import Keys
+from store.log_read import LOG_PAGE
 from store.positions import text
 
 TARGET = 0.60  # DESIGN §5: replay at ≥ 60 % of a bare XRANGE of the same streams

@@ -1,0 +1,121 @@
+"""Customer logs read whole, as stored: what only the archive still holds, then the stream, page by page.
+
+The stream's pages are XRANGE replies. On a single server the command goes to redis-py named as bytes, for which it
+runs no response callback, so a page comes as the server sent it (each entry's fields a flat list) and is read in
+place; a cluster client looks the name up as a str to route it, so there a page comes parsed (each entry's fields a
+dict). Both give the same entries (tests/unit/test_log_read.py).
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from domain.codec import encode_ref
+from domain.errors import StoreUnavailable
+from domain.identity import AccountRef
+from store.archive.reader import ArchiveReader
+from store.connect import unparsed_name
+from store.entries import LogEntry
+from store.keys import Keys
+from store.positions import ORIGIN, is_after, text
+from store.ratecard import RateCards
+
+LOG_PAGE = 2000
+READ_ATTEMPTS = 20
+
+PAYLOAD, RATES = b"e", b"r"
+"""The fields the append scripts write in a customer-stream entry, in this order (the rate card digest of usage
+only)."""
+
+
+def log_entries(page: Sequence[Any]) -> list[LogEntry]:
+    """A page of XRANGE as the server sent it ([[id, [name, value, ...]], ...]) or as redis-py parses it
+    ([(id, {name: value}), ...]). An entry without a payload gets an empty one (the fold quarantines its account);
+    a field named twice counts with its last value, as in redis-py's dict."""
+    entries = []
+    for entry_id, fields in page:
+        if type(fields) is list:
+            size = len(fields)
+            if size == 2 and fields[0] == PAYLOAD:  # what the append scripts write: read in place
+                entries.append(LogEntry(entry_id.decode(), fields[1]))
+                continue
+            if size == 4 and fields[0] == PAYLOAD and fields[2] == RATES:
+                entries.append(LogEntry(entry_id.decode(), fields[1], fields[3]))
+                continue
+            fields = dict(zip(fields[::2], fields[1::2], strict=False))
+        entries.append(LogEntry(text(entry_id), fields.get(PAYLOAD, b""), fields.get(RATES)))
+    return entries
+
+
+def _trimmed_under(live: Sequence[LogEntry], first_live: str | None) -> bool:
+    """The archiver trimmed the stream while it was read: its first entry moved past what the read began with."""
+    return bool(live) and (first_live is None or is_after(first_live, live[0].position))
+
+
+class LogReader:
+    """Reads customer logs whole (archive + stream) and loads the rate cards their entries name into `cards`."""
+
+    def __init__(self, redis: Redis, keys: Keys, archive: ArchiveReader, cards: RateCards) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.archive = archive
+        self.cards = cards
+        self.xrange = unparsed_name(redis, "XRANGE")
+
+    async def log(self, ref: AccountRef, after: str = ORIGIN) -> list[LogEntry]:
+        """The customer's whole log after `after`. Read again if the archiver trimmed the stream while it was read."""
+        for _ in range(READ_ATTEMPTS):
+            live, first_live, span = await self._stream(ref, after)
+            if _trimmed_under(live, first_live):
+                continue  # an entry it read may have taken others with it
+            archived = await self.archive.before(ref, after, first_live, span)
+            await self.cards.load(self.keys.partition_of(ref), [e.rates for e in archived])
+            return archived + live
+        raise StoreUnavailable("the customer stream kept being trimmed while it was read; try again")
+
+    async def logs(self, refs: Sequence[AccountRef]) -> list[list[LogEntry]]:
+        """`log(ref)` of every account of `refs` (one partition), the first page of each in one round trip; an
+        account with more than a page, or whose stream was trimmed under the read, is read alone."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for ref in refs:
+                self._queue_page(pipe, ref, f"({ORIGIN}")
+            replies: list[Any] = await pipe.execute()
+        logs: list[list[LogEntry]] = []
+        for index, ref in enumerate(refs):
+            page, first, span = replies[3 * index: 3 * index + 3]
+            live, first_live = log_entries(page), text(first[0][0]) if first else None
+            if len(page) >= LOG_PAGE or _trimmed_under(live, first_live):
+                logs.append(await self.log(ref))  # a long or moving stream: paged and retried alone
+                continue
+            logs.append(await self.archive.before(ref, ORIGIN, first_live, span) + live)
+        digests: dict[int, list[bytes | None]] = {}
+        for ref, log in zip(refs, logs, strict=True):
+            digests.setdefault(self.keys.partition_of(ref), []).extend(e.rates for e in log)
+        for partition, named in digests.items():
+            await self.cards.load(partition, named)
+        return logs
+
+    async def _stream(self, ref: AccountRef, after: str) -> tuple[list[LogEntry], str | None, Any]:
+        """The customer stream after `after`, page by page (rate cards loaded); with each page, in the same round
+        trip and after it, the stream's first entry now and the account's archived span (store.archive)."""
+        entries: list[LogEntry] = []
+        start = f"({after}"
+        while True:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self._queue_page(pipe, ref, start)
+                page, first, span = await pipe.execute()
+            live = log_entries(page)
+            await self.cards.load(self.keys.partition_of(ref), [e.rates for e in live])
+            entries.extend(live)
+            if len(page) < LOG_PAGE:
+                return entries, text(first[0][0]) if first else None, span
+            start = f"({live[-1].position}"
+
+    def _queue_page(self, pipe: Any, ref: AccountRef, start: str) -> None:
+        """A page of the customer stream from `start`, then (after it, in the same round trip) the stream's first
+        entry now and the account's archived span."""
+        log = self.keys.log(ref)
+        pipe.execute_command(self.xrange, log, start, "+", "COUNT", LOG_PAGE)
+        pipe.execute_command(self.xrange, log, "-", "+", "COUNT", 1)
+        pipe.hget(self.keys.archive_through(self.keys.partition_of(ref)), encode_ref(ref))
