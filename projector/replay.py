@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import cast
+from typing import Any, cast
 
 import msgspec
 from redis.asyncio import Redis
@@ -30,7 +30,7 @@ from store.eventstore import EventStore
 from store.floors import FLOOR_TTL_S, RetentionFloors
 from store.generation import live_generation, switch_generation
 from store.keys import Keys
-from store.ledger import DEFAULT_KEEP, ledger_differences, load_with_snapshot, queue_ledger
+from store.ledger import DEFAULT_KEEP, ledger_differences, ledger_hashes, load_with_snapshot, queue_ledger
 from store.letters import DeadLetter, now_ms
 from store.positions import ORIGIN, is_after, text
 from store.quarantine import Quarantines
@@ -175,18 +175,28 @@ class Replayer:
         return differences(ref, live, result.account) + [Drift(ref, *difference) for difference in found]
 
     async def _write(self, target: Keys, folded: list[tuple[AccountRef, LogFold, DeadLetter | None]]) -> None:
-        """The accounts' snapshots, stored ledgers, clock schedule and quarantine records, in one transaction."""
+        """The accounts' snapshots, stored ledgers, clock schedule and quarantine records, in one transaction: the
+        old ledgers deleted first, and the schedule and quarantine records of a partition in one command each."""
+        due: dict[str, dict[bytes, int]] = {}
+        quarantined: dict[str, dict[Any, bytes]] = {}  # keyed by Any: redis-py's hset wants a mapping of its own
         async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(*(key for ref, _, _ in folded for key in (target.ledger(ref), target.ledger_ids(ref))))
             for ref, result, letter in folded:
                 account = result.account
-                due = None if letter is not None else next_due(account, self.grace)
-                pipe.hset(target.snapshot(ref), mapping={"p": account.position, "s": encode_account(account), "t": ""})
-                queue_ledger(pipe, target, ref, result.ledger, account, self.ledger_keep)
+                snapshot: dict[Any, str | bytes] = {"p": account.position, "s": encode_account(account), "t": ""}
+                member, partition = encode_ref(ref), target.partition_of(ref)
                 if letter is not None:
-                    pipe.hset(target.snapshot(ref), "q", letter.summary)
-                    pipe.hset(target.quarantined(target.partition_of(ref)), encode_ref(ref), letter.encode())
-                if due is not None:
-                    pipe.zadd(target.due(target.partition_of(ref)), {encode_ref(ref): int(due.timestamp() * 1000)})
+                    snapshot["q"] = letter.summary
+                    quarantined.setdefault(target.quarantined(partition), {})[member] = letter.encode()
+                elif (when := next_due(account, self.grace)) is not None:
+                    due.setdefault(target.due(partition), {})[member] = int(when.timestamp() * 1000)
+                pipe.hset(target.snapshot(ref), mapping=snapshot)
+                for key, fields in ledger_hashes(target, ref, result.ledger, account, self.ledger_keep):
+                    pipe.hset(key, mapping=fields)
+            for key, records in quarantined.items():
+                pipe.hset(key, mapping=records)
+            for key, members in due.items():
+                pipe.zadd(key, members)
             await pipe.execute()
 
     async def _hold_floor(self, floors: RetentionFloors, partition: int) -> tuple[str, int]:

@@ -7,6 +7,7 @@ dict). Both give the same entries (tests/unit/test_log_read.py).
 """
 
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
 from redis.asyncio import Redis
@@ -27,6 +28,7 @@ READ_ATTEMPTS = 20
 PAYLOAD, RATES = b"e", b"r"
 """The fields the append scripts write in a customer-stream entry, in this order (the rate card digest of usage
 only)."""
+RATES_OF = attrgetter("rates")
 
 
 def log_entries(page: Sequence[Any]) -> list[LogEntry]:
@@ -75,26 +77,39 @@ class LogReader:
         raise StoreUnavailable("the customer stream kept being trimmed while it was read; try again")
 
     async def logs(self, refs: Sequence[AccountRef]) -> list[list[LogEntry]]:
-        """`log(ref)` of every account of `refs` (one partition), the first page of each in one round trip; an
-        account with more than a page, or whose stream was trimmed under the read, is read alone."""
+        """`log(ref)` of every account of `refs`, the first page of each in one round trip (the accounts' archived
+        spans read after all of them, one HMGET a partition); an account with more than a page, or whose stream was
+        trimmed under the read, is read alone."""
+        partitions: dict[int, list[int]] = {}  # partition -> indexes in `refs`
         async with self.redis.pipeline(transaction=False) as pipe:
-            for ref in refs:
+            for index, ref in enumerate(refs):
                 self._queue_page(pipe, ref, f"({ORIGIN}")
+                partitions.setdefault(self.keys.partition_of(ref), []).append(index)
+            for partition, indexes in partitions.items():
+                pipe.hmget(self.keys.archive_through(partition), [encode_ref(refs[i]) for i in indexes])
             replies: list[Any] = await pipe.execute()
+        spans: list[Any] = [None] * len(refs)
+        for indexes, found in zip(partitions.values(), replies[2 * len(refs):], strict=True):
+            for index, span in zip(indexes, found, strict=True):
+                spans[index] = span
         logs: list[list[LogEntry]] = []
         for index, ref in enumerate(refs):
-            page, first, span = replies[3 * index: 3 * index + 3]
+            page, first = replies[2 * index: 2 * index + 2]
             live, first_live = log_entries(page), text(first[0][0]) if first else None
             if len(page) >= LOG_PAGE or _trimmed_under(live, first_live):
                 logs.append(await self.log(ref))  # a long or moving stream: paged and retried alone
                 continue
-            logs.append(await self.archive.before(ref, ORIGIN, first_live, span) + live)
-        digests: dict[int, list[bytes | None]] = {}
-        for ref, log in zip(refs, logs, strict=True):
-            digests.setdefault(self.keys.partition_of(ref), []).extend(e.rates for e in log)
-        for partition, named in digests.items():
-            await self.cards.load(partition, named)
+            logs.append(await self.archive.before(ref, ORIGIN, first_live, spans[index]) + live)
+        await self._load_cards(refs, logs)
         return logs
+
+    async def _load_cards(self, refs: Sequence[AccountRef], logs: Sequence[list[LogEntry]]) -> None:
+        """The rate cards the entries of `logs` name, one HMGET a partition."""
+        digests: dict[int, set[bytes | None]] = {}
+        for ref, log in zip(refs, logs, strict=True):
+            digests.setdefault(self.keys.partition_of(ref), set()).update(map(RATES_OF, log))
+        for partition, named in digests.items():
+            await self.cards.load(partition, list(named))
 
     async def _stream(self, ref: AccountRef, after: str) -> tuple[list[LogEntry], str | None, Any]:
         """The customer stream after `after`, page by page (rate cards loaded); with each page, in the same round
@@ -104,9 +119,10 @@ class LogReader:
         while True:
             async with self.redis.pipeline(transaction=False) as pipe:
                 self._queue_page(pipe, ref, start)
+                pipe.hget(self.keys.archive_through(self.keys.partition_of(ref)), encode_ref(ref))
                 page, first, span = await pipe.execute()
             live = log_entries(page)
-            await self.cards.load(self.keys.partition_of(ref), [e.rates for e in live])
+            await self.cards.load(self.keys.partition_of(ref), list(set(map(RATES_OF, live))))
             entries.extend(live)
             if len(page) < LOG_PAGE:
                 return entries, text(first[0][0]) if first else None, span
@@ -114,8 +130,7 @@ class LogReader:
 
     def _queue_page(self, pipe: Any, ref: AccountRef, start: str) -> None:
         """A page of the customer stream from `start`, then (after it, in the same round trip) the stream's first
-        entry now and the account's archived span."""
+        entry now; the caller reads the account's archived span after both."""
         log = self.keys.log(ref)
         pipe.execute_command(self.xrange, log, start, "+", "COUNT", LOG_PAGE)
         pipe.execute_command(self.xrange, log, "-", "+", "COUNT", 1)
-        pipe.hget(self.keys.archive_through(self.keys.partition_of(ref)), encode_ref(ref))
