@@ -3,7 +3,8 @@
 The stream's pages are XRANGE replies. On a single server the command goes to redis-py named as bytes, for which it
 runs no response callback, so a page comes as the server sent it (each entry's fields a flat list) and is read in
 place; a cluster client looks the name up as a str to route it, so there a page comes parsed (each entry's fields a
-dict). Both give the same entries (tests/unit/test_log_read.py).
+dict). Both give the same entries (tests/unit/test_log_read.py). While a rebuild runs, its pages go over a connection
+of its own on a single server (`direct`, store/pipelined.py), whose replies always come as sent.
 """
 
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from store.archive.reader import ArchiveReader
 from store.connect import unparsed_name
 from store.entries import LogEntry
 from store.keys import Keys
+from store.pipelined import PipelinedConnection, run_together
 from store.positions import ORIGIN, is_after, text
 from store.ratecard import RateCards
 
@@ -64,6 +66,7 @@ class LogReader:
         self.archive = archive
         self.cards = cards
         self.xrange = unparsed_name(redis, "XRANGE")
+        self.direct: PipelinedConnection | None = None  # the pages' connection while a rebuild runs (projector/replay)
 
     async def log(self, ref: AccountRef, after: str = ORIGIN) -> list[LogEntry]:
         """The customer's whole log after `after`. Read again if the archiver trimmed the stream while it was read."""
@@ -81,13 +84,13 @@ class LogReader:
         spans read after all of them, one HMGET a partition); an account with more than a page, or whose stream was
         trimmed under the read, is read alone."""
         partitions: dict[int, list[int]] = {}  # partition -> indexes in `refs`
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for index, ref in enumerate(refs):
-                self._queue_page(pipe, ref, f"({ORIGIN}")
-                partitions.setdefault(self.keys.partition_of(ref), []).append(index)
-            for partition, indexes in partitions.items():
-                pipe.hmget(self.keys.archive_through(partition), [encode_ref(refs[i]) for i in indexes])
-            replies: list[Any] = await pipe.execute()
+        commands: list[tuple[Any, ...]] = []
+        for index, ref in enumerate(refs):
+            commands += self._page(ref, f"({ORIGIN}")
+            partitions.setdefault(self.keys.partition_of(ref), []).append(index)
+        for partition, indexes in partitions.items():
+            commands.append(("HMGET", self.keys.archive_through(partition), *[encode_ref(refs[i]) for i in indexes]))
+        replies = await run_together(self.redis, self.direct, commands)
         spans: list[Any] = [None] * len(refs)
         for indexes, found in zip(partitions.values(), replies[2 * len(refs):], strict=True):
             for index, span in zip(indexes, found, strict=True):
@@ -117,10 +120,8 @@ class LogReader:
         entries: list[LogEntry] = []
         start = f"({after}"
         while True:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                self._queue_page(pipe, ref, start)
-                pipe.hget(self.keys.archive_through(self.keys.partition_of(ref)), encode_ref(ref))
-                page, first, span = await pipe.execute()
+            span_of = ("HGET", self.keys.archive_through(self.keys.partition_of(ref)), encode_ref(ref))
+            page, first, span = await run_together(self.redis, self.direct, [*self._page(ref, start), span_of])
             live = log_entries(page)
             await self.cards.load(self.keys.partition_of(ref), list(set(map(RATES_OF, live))))
             entries.extend(live)
@@ -128,9 +129,8 @@ class LogReader:
                 return entries, text(first[0][0]) if first else None, span
             start = f"({live[-1].position}"
 
-    def _queue_page(self, pipe: Any, ref: AccountRef, start: str) -> None:
+    def _page(self, ref: AccountRef, start: str) -> list[tuple[Any, ...]]:
         """A page of the customer stream from `start`, then (after it, in the same round trip) the stream's first
         entry now; the caller reads the account's archived span after both."""
         log = self.keys.log(ref)
-        pipe.execute_command(self.xrange, log, start, "+", "COUNT", LOG_PAGE)
-        pipe.execute_command(self.xrange, log, "-", "+", "COUNT", 1)
+        return [(self.xrange, log, start, "+", "COUNT", LOG_PAGE), (self.xrange, log, "-", "+", "COUNT", 1)]
