@@ -77,11 +77,8 @@ class Replayer:
     async def plan(self) -> tuple[list[list[AccountRef]], int]:
         """Accounts per partition, and how many events their streams hold in all."""
         partitions = [await self.store.accounts(p) for p in range(self.keys.partitions)]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for refs in partitions:
-                for ref in refs:
-                    pipe.xlen(self.keys.log(ref))
-            lengths: list[int] = await pipe.execute()
+        lengths = await run_together(self.redis, self.direct, [("XLEN", self.keys.log(ref))
+                                                               for refs in partitions for ref in refs])
         return partitions, sum(int(n) for n in lengths)
 
     async def rebuild_all(self, dry_run: bool, progress: Progress) -> ReplayReport:
@@ -229,10 +226,8 @@ class Replayer:
         return head, added
 
     async def _start_at(self, target: Keys, partition: int, head: str, added: int) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(target.checkpoint(partition), head)
-            pipe.set(target.folded(partition), added)
-            await pipe.execute()
+        await run_together(self.redis, self.direct, [("SET", target.checkpoint(partition), head),
+                                                     ("SET", target.folded(partition), added)], transaction=True)
 
     async def _drop_generation(self, old: Keys) -> None:
         for partition in range(self.keys.partitions):
