@@ -4,7 +4,8 @@ One store, one run: N events appended and a first rebuild (so that a projection 
 ceiling, a rebuild_all reading every entry from the customer streams; then `Archiver` moves every folded entry
 into Parquet segments (a local folder) and trims the streams, N/10 more events are appended (the live tail), and
 the figure is a rebuild_all reading the archive + that tail. Rates are events / the rebuild's own seconds
-(ReplayReport.rate), so the two rebuilds of different sizes compare per event. Target: at least as fast.
+(ReplayReport.rate), so the two rebuilds of different sizes compare per event. Target: at least as fast. The store
+is used through a client from store.connect, as `tally ops replay` opens it.
 """
 
 import os
@@ -24,6 +25,7 @@ from cli.components import archive_settings
 from cli.settings import Settings
 from store.archive.archiver import Archiver
 from store.archive.objects import LocalFiles
+from store.connect import connect
 from store.eventstore import EventStore
 from store.keys import Keys
 
@@ -42,7 +44,7 @@ async def archive_all(redis: Redis, keys: Keys, folder: Path) -> int:
 
 async def bench_archive_replay(fsync: str, count: int, customers: int, rounds: int) -> list[Row]:
     with own_redis(fsync) as server, tempfile.TemporaryDirectory() as folder:
-        redis = Redis.from_url(server.url)
+        redis = connect(server.url)
         try:
             keys = Keys(PARTITIONS)
             store = EventStore(redis, keys, DEDUP_TTL)

@@ -2,8 +2,9 @@
 
 The figure is ReplayReport.rate: events folded over the rebuild itself (planning, reading, folding, writing the
 next generation's snapshots and checkpoints), without the generation switch's settling pause. The ceiling reads the
-same streams the same way (account by account, XRANGE pages of store.eventstore.LOG_PAGE entries) and decodes
-nothing. Both run in the bench process, pinned to the subject CPU (Redis on the other).
+same streams the same way (account by account, XRANGE pages of store.log_read.LOG_PAGE entries) and decodes
+nothing. Both run in the bench process, pinned to the subject CPU (Redis on the other). The rebuild runs on a client
+from store.connect, as `tally ops replay` opens it; the ceiling on a plain client.
 """
 
 import os
@@ -20,9 +21,11 @@ from bench.machine import SUBJECT_CPU, CpuMeter, own_redis, pin, unpin
 from bench.report import Row, rate, ratio, verdict
 from cli.settings import Settings
 from projector.replay import SWITCH_SETTLE_S, Replayer, ReplayReport
-from store.eventstore import LOG_PAGE, EventStore
+from store.connect import connect
+from store.eventstore import EventStore
 from store.generation import live_generation
 from store.keys import Keys
+from store.log_read import LOG_PAGE
 from store.positions import text
 
 TARGET = 0.60  # DESIGN §5: replay at ≥ 60 % of a bare XRANGE of the same streams
@@ -54,7 +57,7 @@ async def rebuild(redis: Redis, keys: Keys) -> tuple[ReplayReport, float]:
 
 async def bench_replay(fsync: str, count: int, customers: int, rounds: int) -> list[Row]:
     with own_redis(fsync) as server:
-        redis = Redis.from_url(server.url)
+        redis, production = Redis.from_url(server.url), connect(server.url)
         try:
             keys = Keys(PARTITIONS)
             store = EventStore(redis, keys, DEDUP_TTL)
@@ -70,7 +73,7 @@ async def bench_replay(fsync: str, count: int, customers: int, rounds: int) -> l
                     reads.append(entries / seconds)
                     read_cpu = f"{meter.stop()}"
                     meter.start()
-                    report, wall = await rebuild(redis, keys)
+                    report, wall = await rebuild(production, keys)
                     per_event = meter.cpu_seconds("bench") / max(1, report.events) * 1e6
                     cpu = (f"{meter.stop()} (over the whole call, settle included); CPU per event {per_event:.1f} "
                            f"µs, so at most ~{1e6 / per_event:,.0f} ev/s with a whole core")
@@ -84,6 +87,7 @@ async def bench_replay(fsync: str, count: int, customers: int, rounds: int) -> l
             generation = await live_generation(redis, keys)
         finally:
             await redis.aclose()
+            await production.aclose()
     value, ceiling = statistics.median(rates), statistics.median(reads)
     return [Row(
         name="replay rebuild_all", value=rate(value), ceiling=f"{rate(ceiling)} bare XRANGE",

@@ -12,9 +12,11 @@ wait is a time, not a confirmation. Real-time reads stay exact throughout (snaps
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import cast
+from itertools import chain
+from typing import Any, cast
 
 import msgspec
 from redis.asyncio import Redis
@@ -30,14 +32,16 @@ from store.eventstore import EventStore
 from store.floors import FLOOR_TTL_S, RetentionFloors
 from store.generation import live_generation, switch_generation
 from store.keys import Keys
-from store.ledger import DEFAULT_KEEP, ledger_differences, load_with_snapshot, queue_ledger
+from store.ledger import DEFAULT_KEEP, ledger_differences, ledger_hashes, load_with_snapshot, queue_ledger
 from store.letters import DeadLetter, now_ms
+from store.pipelined import PipelinedConnection, run_together
 from store.positions import ORIGIN, is_after, text
 from store.quarantine import Quarantines
 from store.verify import Drift, differences
 
 SWITCH_SETTLE_S = 3.0
 CHUNK = 64  # accounts read in one round trip and written in one transaction
+REPLY_TIMEOUT_S = 5.0  # redis-py's default socket timeout: how long the rebuild's own connection waits for a reply
 
 
 class ReplayReport(msgspec.Struct):
@@ -69,15 +73,13 @@ class Replayer:
         self.grace = grace
         self.store = EventStore(redis, keys, dedup_ttl_seconds)
         self.floor_ttl_s = floor_ttl_s
+        self.direct: PipelinedConnection | None = None  # a rebuild's own connection (rebuild_all)
 
     async def plan(self) -> tuple[list[list[AccountRef]], int]:
         """Accounts per partition, and how many events their streams hold in all."""
         partitions = [await self.store.accounts(p) for p in range(self.keys.partitions)]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for refs in partitions:
-                for ref in refs:
-                    pipe.xlen(self.keys.log(ref))
-            lengths: list[int] = await pipe.execute()
+        lengths = await run_together(self.redis, self.direct, [("XLEN", self.keys.log(ref))
+                                                               for refs in partitions for ref in refs])
         return partitions, sum(int(n) for n in lengths)
 
     async def rebuild_all(self, dry_run: bool, progress: Progress) -> ReplayReport:
@@ -85,13 +87,32 @@ class Replayer:
         target = msgspec.structs.replace(self.keys, generation=live + 1)
         async with RetentionFloors(self.redis, self.keys, self.floor_ttl_s).kept() as floors:
             with heap_frozen():
-                report = await self._rebuild(target, None if dry_run else floors, progress)
+                async with self._own_connection():
+                    report = await self._rebuild(target, None if dry_run else floors, progress)
             if not dry_run:
                 await switch_generation(self.redis, self.keys, target.generation)
                 report.switched = True
                 await asyncio.sleep(SWITCH_SETTLE_S)  # let readers and projectors move to the new generation
                 await self._drop_generation(msgspec.structs.replace(self.keys, generation=live))
         return report
+
+    @asynccontextmanager
+    async def _own_connection(self) -> AsyncIterator[None]:
+        """On a single server, the rebuild's page reads and writes go over a connection of its own
+        (store/pipelined.py: a batch of commands costs one waiter, not redis-py's path a command: ~2 against ~8 us
+        of CPU a command); a batch that fails on it runs again through redis-py (reading, and rewriting the same
+        values, may run twice). Closed when the rebuild ends. Unless the client's URL sets a socket timeout, it
+        waits for a reply as long as redis-py's connections do by default (a silent server fails the batch)."""
+        direct = PipelinedConnection.of(self.redis)
+        if direct is not None and direct.socket_timeout is None:
+            direct.socket_timeout = REPLY_TIMEOUT_S
+        self.direct = self.store.log_reader.direct = direct
+        try:
+            yield
+        finally:
+            direct, self.direct, self.store.log_reader.direct = self.direct, None, None
+            if direct is not None:
+                await direct.aclose()
 
     async def _rebuild(self, target: Keys, floors: RetentionFloors | None, progress: Progress) -> ReplayReport:
         """Fold every account into `target` (compare with the live generation when `floors` is None: a dry run)."""
@@ -175,19 +196,27 @@ class Replayer:
         return differences(ref, live, result.account) + [Drift(ref, *difference) for difference in found]
 
     async def _write(self, target: Keys, folded: list[tuple[AccountRef, LogFold, DeadLetter | None]]) -> None:
-        """The accounts' snapshots, stored ledgers, clock schedule and quarantine records, in one transaction."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for ref, result, letter in folded:
-                account = result.account
-                due = None if letter is not None else next_due(account, self.grace)
-                pipe.hset(target.snapshot(ref), mapping={"p": account.position, "s": encode_account(account), "t": ""})
-                queue_ledger(pipe, target, ref, result.ledger, account, self.ledger_keep)
-                if letter is not None:
-                    pipe.hset(target.snapshot(ref), "q", letter.summary)
-                    pipe.hset(target.quarantined(target.partition_of(ref)), encode_ref(ref), letter.encode())
-                if due is not None:
-                    pipe.zadd(target.due(target.partition_of(ref)), {encode_ref(ref): int(due.timestamp() * 1000)})
-            await pipe.execute()
+        """The accounts' snapshots, stored ledgers, clock schedule and quarantine records, in one transaction: the
+        old ledgers deleted first, and the schedule and quarantine records of a partition in one command each."""
+        due: dict[str, list[Any]] = {}
+        quarantined: dict[str, list[Any]] = {}
+        commands: list[tuple[Any, ...]] = [
+            ("DEL", *(key for ref, _, _ in folded for key in (target.ledger(ref), target.ledger_ids(ref))))]
+        for ref, result, letter in folded:
+            account = result.account
+            snapshot: list[Any] = ["p", account.position, "s", encode_account(account), "t", ""]
+            member, partition = encode_ref(ref), target.partition_of(ref)
+            if letter is not None:
+                snapshot += ["q", letter.summary]
+                quarantined.setdefault(target.quarantined(partition), []).extend((member, letter.encode()))
+            elif (when := next_due(account, self.grace)) is not None:
+                due.setdefault(target.due(partition), []).extend((int(when.timestamp() * 1000), member))
+            commands.append(("HSET", target.snapshot(ref), *snapshot))
+            commands += [("HSET", key, *chain.from_iterable(fields.items()))
+                         for key, fields in ledger_hashes(target, ref, result.ledger, account, self.ledger_keep)]
+        commands += [("HSET", key, *records) for key, records in quarantined.items()]
+        commands += [("ZADD", key, *members) for key, members in due.items()]
+        await run_together(self.redis, self.direct, commands, transaction=True)
 
     async def _hold_floor(self, floors: RetentionFloors, partition: int) -> tuple[str, int]:
         """The feed head now and the entries added up to it; nothing at or above it is trimmed until the switch."""
@@ -202,10 +231,8 @@ class Replayer:
         return head, added
 
     async def _start_at(self, target: Keys, partition: int, head: str, added: int) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(target.checkpoint(partition), head)
-            pipe.set(target.folded(partition), added)
-            await pipe.execute()
+        await run_together(self.redis, self.direct, [("SET", target.checkpoint(partition), head),
+                                                     ("SET", target.folded(partition), added)], transaction=True)
 
     async def _drop_generation(self, old: Keys) -> None:
         for partition in range(self.keys.partitions):

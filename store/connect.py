@@ -112,3 +112,11 @@ async def unparsed_on_node_of(redis: Redis, key: str, *command: Any) -> Any:
     name, *rest = command
     client: Any = redis  # redis-py leaves execute_command unannotated
     return await client.execute_command(name.encode() if isinstance(name, str) else name, *rest)
+
+
+def unparsed_name(redis: Redis, name: str) -> str | bytes:
+    """The name to send command `name` under, through `redis` or a pipeline of it, for its reply as the server sent
+    it where the client allows that: as bytes on a single server (redis-py runs a response callback only for a str
+    name it knows), as it is on a cluster (which looks the str up to route the command; there the reply comes
+    parsed)."""
+    return name if isinstance(redis, RedisCluster) else name.encode()

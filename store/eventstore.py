@@ -10,7 +10,6 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from domain.codec import decode_account, decode_ref, encode_event, encode_ref
-from domain.errors import StoreUnavailable
 from domain.events import AnyEvent, UsageRecorded
 from domain.fold import fold_logged
 from domain.identity import AccountRef
@@ -18,15 +17,13 @@ from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
 from store.dedup import bucket_expiry, bucket_keys, digest_args, digest_v1, previous_layouts_until, seen_bare, week_of
 from store.entries import LogEntry, decode_entry, pairs
 from store.keys import Keys
+from store.log_read import LogReader
 from store.meta import dedup_layout_since
-from store.positions import ORIGIN, is_after, text
+from store.positions import ORIGIN, text
 from store.ratecard import RateCards
 from store.read_memo import ReadMemo
 from store.scripts import Replicated, Scripts
 from store.usage_append import append_usage
-
-LOG_PAGE = 2000
-READ_ATTEMPTS = 20
 
 
 class Dedup(msgspec.Struct, frozen=True):
@@ -83,15 +80,6 @@ def account_read(reply: Sequence[Any], cards: RateCards) -> AccountRead:
     return msgspec.structs.replace(read, account=account, tail=len(entries), ledger=tuple(written))
 
 
-def _log_entries(page: Sequence[Any]) -> list[LogEntry]:
-    return [LogEntry(text(entry_id), fields.get(b"e", b""), fields.get(b"r")) for entry_id, fields in page]
-
-
-def _trimmed_under(live: Sequence[LogEntry], first_live: str | None) -> bool:
-    """The archiver trimmed the stream while it was read: its first entry moved past what the read began with."""
-    return bool(live) and (first_live is None or is_after(first_live, live[0].position))
-
-
 def decode_entries(raw: Sequence[Any], cards: RateCards) -> list[tuple[str, AnyEvent]]:
     """Stream entries as returned by XRANGE inside Lua ([[id, [field, value, ...]], ...])."""
     entries = []
@@ -118,6 +106,7 @@ class EventStore:
         from store.archive.reader import ArchiveReader  # the archive reader imports this module
 
         self.archive = ArchiveReader(redis, keys)
+        self.log_reader = LogReader(redis, keys, self.archive, self.rate_cards)
 
     async def follow_dedup_layout(self) -> None:
         """Look bare ids up in the previous dedup layouts only while this store may hold them (store/dedup.py);
@@ -202,59 +191,13 @@ class EventStore:
 
     async def read_raw_log(self, ref: AccountRef, after: str = ORIGIN) -> list[LogEntry]:
         """The customer's whole log after `after` as stored: what only the archive still holds, then the stream
-        (rate cards loaded). Read again if the archiver trimmed the stream while it was read."""
-        for _ in range(READ_ATTEMPTS):
-            live, first_live, span = await self._read_stream(ref, after)
-            if _trimmed_under(live, first_live):
-                continue  # an entry it read may have taken others with it
-            archived = await self.archive.before(ref, after, first_live, span)
-            await self.rate_cards.load(self.keys.partition_of(ref), [e.rates for e in archived])
-            return archived + live
-        raise StoreUnavailable("the customer stream kept being trimmed while it was read; try again")
+        (rate cards loaded; store/log_read.py)."""
+        return await self.log_reader.log(ref, after)
 
     async def read_raw_logs(self, refs: Sequence[AccountRef]) -> list[list[LogEntry]]:
         """`read_raw_log(ref)` of every account of `refs` (one partition), the first page of each in one round
-        trip; an account with more than a page, or whose stream was trimmed under the read, is read alone."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for ref in refs:
-                self._queue_page(pipe, ref, f"({ORIGIN}")
-            replies: list[Any] = await pipe.execute()
-        logs: list[list[LogEntry]] = []
-        for index, ref in enumerate(refs):
-            page, first, span = replies[3 * index: 3 * index + 3]
-            live, first_live = _log_entries(page), text(first[0][0]) if first else None
-            if len(page) >= LOG_PAGE or _trimmed_under(live, first_live):
-                logs.append(await self.read_raw_log(ref))  # a long or moving stream: paged and retried alone
-                continue
-            logs.append(await self.archive.before(ref, ORIGIN, first_live, span) + live)
-        digests: dict[int, list[bytes | None]] = {}
-        for ref, log in zip(refs, logs, strict=True):
-            digests.setdefault(self.keys.partition_of(ref), []).extend(e.rates for e in log)
-        for partition, named in digests.items():
-            await self.rate_cards.load(partition, named)
-        return logs
-
-    async def _read_stream(self, ref: AccountRef, after: str) -> tuple[list[LogEntry], str | None, Any]:
-        """The customer stream after `after`, page by page (rate cards loaded); with each page, in the same round
-        trip and after it, the stream's first entry now and the account's archived span (store.archive)."""
-        entries: list[LogEntry] = []
-        start = f"({after}"
-        while True:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                self._queue_page(pipe, ref, start)
-                page, first, span = await pipe.execute()
-            await self.rate_cards.load(self.keys.partition_of(ref), [f.get(b"r") for _, f in page])
-            entries.extend(_log_entries(page))
-            if len(page) < LOG_PAGE:
-                return entries, text(first[0][0]) if first else None, span
-            start = f"({text(page[-1][0])}"
-
-    def _queue_page(self, pipe: Any, ref: AccountRef, start: str) -> None:
-        """A page of the customer stream from `start`, then (after it, in the same round trip) the stream's first
-        entry now and the account's archived span."""
-        pipe.xrange(self.keys.log(ref), min=start, max="+", count=LOG_PAGE)
-        pipe.xrange(self.keys.log(ref), count=1)
-        pipe.hget(self.keys.archive_through(self.keys.partition_of(ref)), encode_ref(ref))
+        trip (store/log_read.py)."""
+        return await self.log_reader.logs(refs)
 
     async def last_position(self, ref: AccountRef) -> str:
         """Where the customer stream ends now (ORIGIN when nothing was ever appended): a stream the archive

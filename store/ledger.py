@@ -14,7 +14,7 @@ or an entry by id, costs the same whatever the wallet's history; a page past it,
 the customer's whole log from zero (its cost grows with the history: deep pages only).
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -148,16 +148,28 @@ async def stored_entry(
 
 
 def queue_ledger(pipe: Pipeline, keys: Keys, ref: AccountRef, writes: Iterable[LedgerWrite], account: Account,
-                 keep: int, chunk: int = 1000) -> None:
+                 keep: int) -> None:
     """Queue on `pipe` the replacement of the account's stored ledger by the part Redis keeps of the one `writes`
     leave, `account` being the fold they came from (a rebuild)."""
-    entries, ids = ledger_mapping(in_window(writes, account, keep))
     pipe.delete(keys.ledger(ref), keys.ledger_ids(ref))
-    hashes: list[tuple[str, list[tuple[str, bytes | int]]]] = [
-        (keys.ledger(ref), list(entries.items())), (keys.ledger_ids(ref), list(ids.items()))]
-    for key, fields in hashes:
-        for start in range(0, len(fields), chunk):
-            pipe.hset(key, mapping=dict(fields[start:start + chunk]))
+    for key, fields in ledger_hashes(keys, ref, writes, account, keep):
+        pipe.hset(key, mapping=fields)
+
+
+def ledger_hashes(keys: Keys, ref: AccountRef, writes: Iterable[LedgerWrite], account: Account, keep: int,
+                  chunk: int = 1000) -> list[tuple[str, Mapping[Any, bytes | int]]]:
+    """The HSETs (key, fields) that fill the account's emptied ledger hashes with the part Redis keeps of the
+    ledger `writes` leave, `account` being their fold: at most `chunk` fields each."""
+    entries, ids = ledger_mapping(in_window(writes, account, keep))
+    hashes: list[tuple[str, Mapping[Any, bytes | int]]] = []
+    mappings: list[tuple[str, Mapping[Any, bytes | int]]] = [(keys.ledger(ref), entries), (keys.ledger_ids(ref), ids)]
+    for key, mapping in mappings:
+        if len(mapping) <= chunk:
+            hashes += [(key, mapping)] if mapping else []
+            continue
+        fields = list(mapping.items())
+        hashes += [(key, dict(fields[start:start + chunk])) for start in range(0, len(fields), chunk)]
+    return hashes
 
 
 async def from_log(store: EventStore, ref: AccountRef, read: AccountRead, wallet_id: str) -> list[LedgerEntry]:

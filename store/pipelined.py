@@ -7,6 +7,8 @@ For the API's single append (bench/PROFILE.md): through redis-py's generic comma
 its retry wrapper, a timeout task per write, observability hooks) the call cost more than everything else on the
 route. Only a plain TCP client of one server qualifies (`PipelinedConnection.of`): RESP2, no decoding, a password
 and a database at most; anything else (TLS, a unix socket, a cluster, a credential provider…) keeps redis-py's path.
+A batch (`execute_all`, `run_together`) costs one waiter for all its commands, where redis-py's pipeline costs its
+whole command path, a timeout included, a command: a rebuild's page reads and writes (projector/replay.py).
 
 A connection that fails (closed, reset, refused, or no reply for `socket_timeout` while commands wait) fails every
 caller waiting on it with redis-py's ConnectionError or TimeoutError, and the next call opens a new one. What a
@@ -17,6 +19,7 @@ retries and reconnects as every other command does.
 import asyncio
 import socket
 from collections import deque
+from collections.abc import Sequence
 from typing import Any, cast
 
 import hiredis
@@ -25,7 +28,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError, InvalidResponse
+from redis.exceptions import DataError, InvalidResponse, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from store.connect import PackedInC
@@ -41,12 +44,39 @@ def _packed(*args: Any) -> bytes:
     return packed
 
 
+class _Batch:
+    """The waiter of a batch of commands (`PipelinedConnection.execute_all`), in `_Replies.waiting` once per command:
+    collects their replies, an error reply as its exception, and answers them together; a failure of the
+    connection (or a reply redis-py treats as one) fails the batch."""
+
+    __slots__ = ("count", "future", "replies")
+
+    def __init__(self, future: "asyncio.Future[list[Any]]", count: int) -> None:
+        self.future, self.count = future, count
+        self.replies: list[Any] = []
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def set_result(self, reply: Any) -> None:
+        self.replies.append(reply)
+        if len(self.replies) == self.count:
+            self.future.set_result(self.replies)
+
+    def set_exception(self, error: BaseException) -> None:
+        if isinstance(error, ResponseError) and not isinstance(error, RedisConnectionError):
+            self.set_result(error)
+        elif not self.future.done():
+            self.future.set_exception(error)
+
+
 class _Replies(asyncio.Protocol):
-    """The connection's transport and its waiting callers, one future each, in the order their commands were sent."""
+    """The connection's transport and its waiting callers, one future each (a batch: its waiter once per command),
+    in the order their commands were sent."""
 
     def __init__(self, timeout: float | None) -> None:
         self.transport: asyncio.Transport | None = None
-        self.waiting: deque[asyncio.Future[Any]] = deque()
+        self.waiting: deque[asyncio.Future[Any] | _Batch] = deque()
         self.closed = False
         self._reader = hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error,
                                       notEnoughData=_PENDING)
@@ -60,9 +90,20 @@ class _Replies(asyncio.Protocol):
 
     def send(self, packed: bytes) -> asyncio.Future[Any]:
         """Queue a command; the commands queued while the loop runs other callbacks go out in one write."""
-        loop = asyncio.get_running_loop()
-        reply: asyncio.Future[Any] = loop.create_future()
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.waiting.append(reply)
+        self._queue(packed)
+        return reply
+
+    def send_all(self, packed: bytes, count: int) -> "asyncio.Future[list[Any]]":
+        """Queue `count` commands packed together; their replies come together."""
+        replies: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self.waiting.extend([_Batch(replies, count)] * count)
+        self._queue(packed)
+        return replies
+
+    def _queue(self, packed: bytes) -> None:
+        loop = asyncio.get_running_loop()
         if self._outgoing:
             self._outgoing.append(packed)
         else:
@@ -70,7 +111,6 @@ class _Replies(asyncio.Protocol):
             loop.call_soon(self._flush)
         if self._watchdog is None and self._timeout is not None:
             self._arm(self._replies)
-        return reply
 
     def _flush(self) -> None:
         outgoing, self._outgoing = self._outgoing, []
@@ -162,6 +202,17 @@ class PipelinedConnection:
             replies = await self._reopen()
         return await replies.send(packed)
 
+    async def execute_all(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Send `commands` in one write and return their replies in order, an error reply as its exception (in
+        place, not raised). One waiter for them all, where `execute` costs a future and a callback a command."""
+        if not commands:
+            return []
+        packed = b"".join([_packed(*command) for command in commands])
+        replies = self._open
+        if replies is None or replies.closed:
+            replies = await self._reopen()
+        return await replies.send_all(packed, len(commands))
+
     async def aclose(self) -> None:
         replies, self._open = self._open, None
         if replies is not None:
@@ -212,3 +263,32 @@ class PipelinedConnection:
             await replies.send(_packed("AUTH", *credentials))
         if self.db:
             await replies.send(_packed("SELECT", self.db))
+
+
+async def run_together(redis: Redis, direct: PipelinedConnection | None, commands: Sequence[Sequence[Any]],
+                       transaction: bool = False) -> list[Any]:
+    """`commands` in one round trip, their replies in order (the first error reply raised), in MULTI/EXEC when
+    `transaction`. Over `direct` when given (no per-command path of redis-py); through a redis-py pipeline without
+    it, or when it failed on the connection itself: only for commands that may run twice (what a call that failed
+    there did is unknown)."""
+    if direct is not None:
+        try:
+            replies = await direct.execute_all([("MULTI",), *commands, ("EXEC",)] if transaction else commands)
+        except (RedisConnectionError, RedisTimeoutError):
+            pass
+        else:
+            if transaction:
+                _raise_first(replies)  # a command refused when queued (EXEC then aborts)
+                replies = replies[-1]
+            _raise_first(replies)
+            return replies
+    async with redis.pipeline(transaction=transaction) as pipe:
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(await pipe.execute())
+
+
+def _raise_first(replies: Sequence[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply

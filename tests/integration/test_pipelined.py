@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 
 from store.connect import connect
-from store.pipelined import PipelinedConnection
+from store.pipelined import PipelinedConnection, run_together
 from store.scripts import Script
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("TALLY_TEST_CLUSTER")),
@@ -140,3 +140,50 @@ async def test_callers_waiting_for_a_connection_attempt_share_its_failure(monkey
     with pytest.raises(ConnectionError):
         await connection.execute("PING")  # a later call tries again
     assert len(attempts) == 2
+
+
+async def test_a_batch_gets_its_replies_in_order_among_single_callers(pipelined: PipelinedConnection) -> None:
+    """An error reply stays in its place; single calls sent meanwhile get their own replies."""
+    batch = asyncio.ensure_future(pipelined.execute_all(
+        [("ECHO", b"a"), ("EVAL", "return redis.error_reply('boom')", 0), ("ECHO", b"c")]))
+    single = asyncio.ensure_future(pipelined.execute("ECHO", b"single"))
+    first, failed, last = await batch
+    assert (first, last, await single) == (b"a", b"c", b"single")
+    assert isinstance(failed, ResponseError) and "boom" in str(failed)
+    assert await pipelined.execute_all([]) == []
+
+
+async def test_a_cancelled_batch_does_not_shift_the_replies_of_others(pipelined: PipelinedConnection) -> None:
+    slow = asyncio.ensure_future(pipelined.execute_all([("BLPOP", "nothing", 0.2), ("ECHO", b"theirs")]))
+    await asyncio.sleep(0)
+    slow.cancel()
+    assert await pipelined.execute_all([("ECHO", b"mine"), ("ECHO", b"too")]) == [b"mine", b"too"]
+
+
+async def test_a_killed_connection_fails_a_waiting_batch(aredis: Redis, pipelined: PipelinedConnection) -> None:
+    first = await client_id(pipelined)
+    waiting = asyncio.ensure_future(pipelined.execute_all([("BLPOP", "nothing", 5), ("ECHO", b"x")]))
+    while (await aredis.info("clients"))["blocked_clients"] < 1:
+        await asyncio.sleep(0.01)
+    await aredis.client_kill_filter(_id=first)
+    with pytest.raises(ConnectionError):
+        await waiting
+
+
+async def test_commands_run_together_in_a_transaction_over_the_connection_or_through_the_client(
+    aredis: Redis, pipelined: PipelinedConnection,
+) -> None:
+    """The replies are EXEC's; an error reply is raised; a connection that fails hands the batch to redis-py."""
+    unreachable = PipelinedConnection("127.0.0.1", 1, connect_timeout=1)  # nothing listens there
+    for direct in (pipelined, unreachable, None):
+        await aredis.delete("{t}h", "{t}z")
+        replies = await run_together(aredis, direct, [("HSET", "{t}h", "a", b"1", "b", 2), ("ZADD", "{t}z", 5, b"m"),
+                                                      ("HGETALL", "{t}h")], transaction=True)
+        assert replies[:2] == [2, 1] and await aredis.hgetall("{t}h") == {b"a": b"1", b"b": b"2"}
+        with pytest.raises(ResponseError):
+            await run_together(aredis, direct, [("SET", "{t}s", b"v"), ("HSET", "{t}z", "a", b"1")],
+                               transaction=True)  # a wrong type: the error EXEC holds
+        with pytest.raises(ResponseError):
+            await run_together(aredis, direct, [("SET", "{t}s", b"v"), ("HSET", "{t}h")], transaction=True)
+        assert await run_together(aredis, direct, [("ECHO", b"x"), ("ZSCORE", "{t}z", b"m")]) in (
+            [b"x", b"5"], [b"x", 5.0])  # a redis-py pipeline parses ZSCORE's reply
