@@ -41,7 +41,6 @@ from store.verify import Drift, differences
 
 SWITCH_SETTLE_S = 3.0
 CHUNK = 64  # accounts read in one round trip and written in one transaction
-REPLY_TIMEOUT_S = 5.0  # redis-py's default socket timeout: how long the rebuild's own connection waits for a reply
 
 
 class ReplayReport(msgspec.Struct):
@@ -101,12 +100,9 @@ class Replayer:
         """On a single server, the rebuild's page reads and writes go over a connection of its own
         (store/pipelined.py: a batch of commands costs one waiter, not redis-py's path a command: ~2 against ~8 us
         of CPU a command); a batch that fails on it runs again through redis-py (reading, and rewriting the same
-        values, may run twice). Closed when the rebuild ends. Unless the client's URL sets a socket timeout, it
-        waits for a reply as long as redis-py's connections do by default (a silent server fails the batch)."""
-        direct = PipelinedConnection.of(self.redis)
-        if direct is not None and direct.socket_timeout is None:
-            direct.socket_timeout = REPLY_TIMEOUT_S
-        self.direct = self.store.log_reader.direct = direct
+        values, may run twice). Closed when the rebuild ends. It waits for a reply as long as the client's own
+        connections do (a silent server fails the batch)."""
+        self.direct = self.store.log_reader.direct = PipelinedConnection.of(self.redis)
         try:
             yield
         finally:

@@ -189,10 +189,10 @@ class PipelinedConnection:
                 or options.get("protocol") not in (None, 2, "2") or options.get("credential_provider") is not None
                 or options.get("client_name") or options.get("redis_connect_func") is not None):
             return None
+        like = pool.connection_class(**options)  # not connected: the timeouts redis-py's own would use (5 s unset)
         return cls(options.get("host", "localhost"), int(options.get("port", 6379)), db=int(options.get("db") or 0),
                    username=options.get("username"), password=options.get("password"),
-                   socket_timeout=options.get("socket_timeout"),
-                   connect_timeout=options.get("socket_connect_timeout") or options.get("socket_timeout"))
+                   socket_timeout=like.socket_timeout, connect_timeout=like.socket_connect_timeout)
 
     async def execute(self, *args: Any) -> Any:
         """Send one command and return its reply (an error reply raised as redis-py raises it)."""

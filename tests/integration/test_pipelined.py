@@ -90,6 +90,25 @@ async def test_no_reply_within_the_socket_timeout_fails_the_connection(clean_red
         await redis.aclose()
 
 
+@pytest.mark.parametrize("options", [{}, {"socket_timeout": 2.5}, {"socket_timeout": None}])
+async def test_it_waits_for_a_reply_as_long_as_the_clients_own_connections(clean_redis: str,
+                                                                         options: dict[str, float | None]) -> None:
+    """A URL without a timeout gives redis-py's connections their default (5 s); this one takes the same, never an
+    unbounded wait that redis-py would not have."""
+    redis = Redis.from_url(clean_redis, **options)
+    own = redis.connection_pool.make_connection()
+    connection = PipelinedConnection.of(redis)
+    assert connection is not None
+    try:
+        assert (connection.socket_timeout, connection.connect_timeout) == (own.socket_timeout,
+                                                                           own.socket_connect_timeout)
+        if not options:
+            assert connection.socket_timeout == 5
+    finally:
+        await connection.aclose()
+        await redis.aclose()
+
+
 async def test_the_database_of_the_client_is_selected(clean_redis: str) -> None:
     redis = Redis.from_url(clean_redis, db=3)
     connection = PipelinedConnection.of(redis)
