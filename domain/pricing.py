@@ -23,6 +23,8 @@ def in_force(versions: Iterable[PriceVersion], event_name: str, at: datetime) ->
             current.effective_from, current.created_at, current.id
         ):
             chosen[version.lookup_key] = version
+    if len(chosen) < 2:  # the usual case: one lookup key, nothing to order
+        return list(chosen.values())
     return sorted(chosen.values(), key=lambda v: v.lookup_key)
 
 
