@@ -114,7 +114,7 @@ def decode_segment_groups(data: bytes) -> dict[AccountRef, list[LogEntry]]:
     groups: dict[AccountRef, list[LogEntry]] = {}
     for run, (start, end) in enumerate(itertools.pairwise([*starts, table.num_rows])):
         entries = groups.setdefault(AccountRef(accounts[0][run], accounts[1][run], accounts[2][run]), [])
-        entries.extend(LogEntry(positions[i], payloads[i], rates[i]) for i in range(start, end))
+        entries.extend(map(LogEntry, positions[start:end], payloads[start:end], rates[start:end]))
     return groups
 
 
