@@ -7,8 +7,6 @@ every account of a partition) instead of once per account.
 """
 
 import hashlib
-import itertools
-from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -80,13 +78,18 @@ class ArchiveReader:
             return []  # the stream still holds every archived entry
         low, high = parse(after), parse(span.through)
         below = parse(first_live) if first_live is not None else None
-        chosen: list[tuple[tuple[int, int], LogEntry]] = []
+        chosen: list[LogEntry] = []
+        reached, last = low, None  # the last entry chosen, its position parsed
         for entry in await self._entries(ref, span, after):
             key = parse(entry.position)  # once per entry: a replay reads every archived entry of a partition
             if low < key <= high and (below is None or key < below):
-                chosen.append((key, entry))
-        _check_order(ref, chosen)
-        return [entry for _, entry in chosen]
+                if last is not None and key <= reached:
+                    raise ArchiveBroken(f"the archive of {ref.tenant_id}/{ref.environment_id}/{ref.customer_id} "
+                                        f"holds {entry.position} after {last.position}: a segment repeats or "
+                                        "misorders it")
+                reached, last = key, entry
+                chosen.append(entry)
+        return chosen
 
     async def _entries(self, ref: AccountRef, span: Span, after: str) -> list[LogEntry]:
         partition = self.keys.partition_of(ref)
@@ -111,10 +114,3 @@ class ArchiveReader:
 
     def forget(self, partition: int) -> None:
         self.preloaded.pop(partition, None)
-
-
-def _check_order(ref: AccountRef, chosen: Sequence[tuple[tuple[int, int], LogEntry]]) -> None:
-    for (previous_key, previous), (key, entry) in itertools.pairwise(chosen):
-        if key <= previous_key:
-            raise ArchiveBroken(f"the archive of {ref.tenant_id}/{ref.environment_id}/{ref.customer_id} holds "
-                                f"{entry.position} after {previous.position}: a segment repeats or misorders it")
