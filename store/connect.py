@@ -102,21 +102,18 @@ async def on_node_of(redis: Redis, key: str, *command: Any) -> Any:
     return await client.execute_command(*command)
 
 
-async def unparsed_on_node_of(redis: Redis, key: str, *command: Any) -> Any:
-    """`on_node_of`, with the reply as the server sent it where the client allows that: redis-py runs its response
-    callback (for XREAD, a dict built per stream entry) only for a command named by a str it knows, so on a single
-    server the name goes as bytes. A cluster client looks the name up as a str to route it, so there the reply comes
-    parsed as usual: the caller takes either."""
+async def unparsed_on_node_of(redis: Redis, key: str, name: str, *args: Any) -> Any:
+    """`on_node_of`, with the reply as the server sent it where the client allows that (`unparsed_name`): the
+    caller takes either form."""
     if isinstance(redis, RedisCluster):
-        return await on_node_of(redis, key, *command)
-    name, *rest = command
+        return await on_node_of(redis, key, name, *args)
     client: Any = redis  # redis-py leaves execute_command unannotated
-    return await client.execute_command(name.encode() if isinstance(name, str) else name, *rest)
+    return await client.execute_command(unparsed_name(redis, name), *args)
 
 
 def unparsed_name(redis: Redis, name: str) -> str | bytes:
     """The name to send command `name` under, through `redis` or a pipeline of it, for its reply as the server sent
-    it where the client allows that: as bytes on a single server (redis-py runs a response callback only for a str
-    name it knows), as it is on a cluster (which looks the str up to route the command; there the reply comes
-    parsed)."""
+    it where the client allows that: as bytes on a single server (redis-py runs its response callback, for XREAD or
+    XRANGE a dict built per stream entry, only for a str name it knows), as it is on a cluster (which looks the str
+    up to route the command; there the reply comes parsed)."""
     return name if isinstance(redis, RedisCluster) else name.encode()
