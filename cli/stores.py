@@ -50,9 +50,15 @@ async def settings_advice(redis: Redis) -> list[str]:
     return advice
 
 
+class PortTaken(RuntimeError):
+    """Another server answers on the port a redis-server was started on (it took the port first)."""
+
+
 def start_redis_server(data_dir: Path, port: int, fsync: str = "always",
                        settings: Sequence[str] = REDIS_SETTINGS) -> subprocess.Popen[bytes]:
-    """A redis-server with AOF on and `settings`, its files in `data_dir`; returns once it answers PING."""
+    """A redis-server with AOF on and `settings`, its files in `data_dir`; returns once it answers PING, itself
+    (its process id, in INFO): a port taken meanwhile by another server raises PortTaken, never hands that one
+    back (a free port is free only when it is looked at)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir.resolve()),
@@ -63,13 +69,18 @@ def start_redis_server(data_dir: Path, port: int, fsync: str = "always",
     deadline = time.monotonic() + 10
     while True:
         try:
-            if client.ping():
+            answered = bool(client.ping())  # raises while a server still loads its AOF
+            if int(client.info("server")["process_id"]) == process.pid:
                 return process
         except Exception:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError(f"redis-server did not start on port {port}; see {data_dir}/redis.log") from None
-            time.sleep(0.05)
+            answered = False
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            process.wait(timeout=10)
+            if answered:
+                raise PortTaken(f"another server answers on port {port}; this redis-server could not take it")
+            raise RuntimeError(f"redis-server did not start on port {port}; see {data_dir}/redis.log")
+        time.sleep(0.05)
 
 
 @contextlib.contextmanager
@@ -79,8 +90,7 @@ def embedded_store(redis_url: str | None, data_dir: str, warn: Callable[[str], N
         yield lambda: connect(redis_url)
         return
     if shutil.which("redis-server"):
-        port = free_port()
-        process = start_redis_server(Path(data_dir), port)
+        port, process = _started_on_a_free_port(Path(data_dir))
         warn(f"store: redis-server on 127.0.0.1:{port}, AOF (appendfsync always) in {Path(data_dir).resolve()}")
         record = record_dev_store(Path(data_dir), f"redis://127.0.0.1:{port}/0")
         try:
@@ -95,6 +105,16 @@ def embedded_store(redis_url: str | None, data_dir: str, warn: Callable[[str], N
     server: Any = fakeredis.FakeServer()
     warn("store: no TALLY_REDIS_URL and no redis-server on PATH; using in-process fakeredis — NOTHING PERSISTS")
     yield lambda: fakeredis.FakeAsyncRedis(server=server)
+
+
+def _started_on_a_free_port(data_dir: Path, attempts: int = 3) -> tuple[int, subprocess.Popen[bytes]]:
+    """A redis-server on a port free when looked at; another port if another server took that one first."""
+    for _ in range(attempts - 1):
+        port = free_port()
+        with contextlib.suppress(PortTaken):
+            return port, start_redis_server(data_dir, port)
+    port = free_port()
+    return port, start_redis_server(data_dir, port)
 
 
 DEV_STORE_FILE = "dev-store.json"
