@@ -7,7 +7,6 @@ holds a key, sending a command to that node, WAIT after a write) are answered he
 """
 
 from collections.abc import Sequence
-from functools import cache
 from typing import Any, cast
 
 import hiredis
@@ -25,10 +24,11 @@ server's pool too) refuses a command outright once that many are busy, and a pro
 store has 256) keeps one blocking XREAD open per partition."""
 
 
-@cache
 def is_cluster(url: str) -> bool:
-    """Whether the server at `url` runs in cluster mode (INFO cluster: `cluster_enabled:1`); asked once per URL
-    (a process's start-up: one round trip, blocking, before any client is used)."""
+    """Whether the server at `url` runs in cluster mode (INFO cluster: `cluster_enabled:1`); asked each time a client
+    is built (at a process's start-up: one round trip, blocking, before it is used). Not remembered per URL: the
+    server at an address can change (a test suite reuses a stopped cluster node's port for a plain server, and got
+    a cluster client for it while the answer was cached)."""
     with SyncRedis.from_url(url, socket_connect_timeout=10) as probe:
         info: Any = probe.info("cluster")
     return int(info.get("cluster_enabled", 0)) == 1

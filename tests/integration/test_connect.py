@@ -4,12 +4,16 @@ packs commands in C into the bytes redis-py packs in Python."""
 
 import asyncio
 import os
+import shutil
+from pathlib import Path
 
 import pytest
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection
 from redis.exceptions import DataError
 
-from store.connect import PackedInC, connect
+from cli.stores import REDIS_SETTINGS, free_port, start_redis_server
+from store.connect import PackedInC, connect, is_cluster
 
 CONCURRENT = 300
 
@@ -56,3 +60,20 @@ async def test_a_single_server_client_packs_in_c_and_round_trips(clean_redis: st
         assert redis.connection_pool.connection_class is PackedInC
     finally:
         await redis.aclose()
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="starts its own redis-servers")
+def test_the_kind_of_server_is_asked_again_for_a_url_whose_server_changed(tmp_path: Path) -> None:
+    """A cluster node stopped and a plain server started on its port (as a test suite reuses ports): the client
+    built after it is a plain one, not the cluster client the first answer named."""
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    for cluster in (True, False):
+        server = start_redis_server(tmp_path / str(cluster), port, fsync="no",
+                                    settings=(*REDIS_SETTINGS, "--cluster-enabled", "yes") if cluster else ())
+        try:
+            assert is_cluster(url) is cluster
+            assert isinstance(connect(url), RedisCluster) is cluster
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
