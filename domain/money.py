@@ -186,4 +186,11 @@ def canonical(value: Decimal) -> Decimal:
 def to_wire(value: Decimal) -> str:
     """The canonical string a decimal leaves the API as: '87.5', '100', '0': `format(canonical(value), "f")`,
     written without canonical's last step (the "f" format writes 1E+2 as 100, which is all its quantize does)."""
-    return "0" if value == 0 else format(value.normalize(CONTEXT), "f")
+    return "0" if not value else fixed_point(value.normalize(CONTEXT))
+
+
+def fixed_point(value: Decimal) -> str:
+    """`format(value, "f")`: str() where it writes no exponent (from 1E-6 up to an exponent of 0: nearly every
+    amount), at under half the format's cost."""
+    text = str(value)
+    return text if "E" not in text else format(value, "f")

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from domain.alerts import alert_state
 from domain.balance import balance_figures
-from domain.money import to_wire
+from domain.money import fixed_point, to_wire
 from domain.notice_shapes import TransactionShown, WalletShown
 from domain.state import Account, LedgerEntry, Wallet
 from domain.timefmt import format_rfc3339
@@ -30,7 +30,7 @@ def wallet_shown(account: Account, wallet: Wallet, at: datetime) -> WalletShown:
 
 def _wire(value: Decimal) -> str:
     """A canonical decimal as to_wire writes it (without making it canonical a second time)."""
-    return format(value, "f")
+    return fixed_point(value)
 
 
 def transaction_shown(wallet: Wallet, entry: LedgerEntry) -> TransactionShown:

@@ -8,7 +8,17 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from domain.bounds import DECIMAL_FRACTION_DIGITS, DECIMAL_INTEGER_DIGITS, DECIMAL_TEXT_MAX_LENGTH
-from domain.money import CONTEXT, canonical, divide, divide_up, exact, parse_decimal, parse_quantity, to_wire
+from domain.money import (
+    CONTEXT,
+    canonical,
+    divide,
+    divide_up,
+    exact,
+    fixed_point,
+    parse_decimal,
+    parse_quantity,
+    to_wire,
+)
 
 DIGITS = "0123456789"
 LARGEST = Decimal("999999999999999.999999999999")  # 15 digits before the point, 12 after
@@ -196,3 +206,11 @@ def test_canonical_drops_trailing_zeros_and_negative_zero_and_keeps_the_value(va
         assert digits[-1] != 0
     assert got == value.normalize(CONTEXT)
     assert to_wire(value) == format(got, "f")
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False) | st.sampled_from(
+    [Decimal("1E+2"), Decimal("-1.50E+3"), Decimal("-0"), Decimal("0E+7"), Decimal("0E-9"), Decimal("1E-6"),
+     Decimal("1E-7"), Decimal("0.000001"), Decimal("-0.0000001"), Decimal("123456789012345678901234567890")]))
+def test_fixed_point_writes_what_the_f_format_writes(value: Decimal) -> None:
+    """Any decimal, canonical or not, with any exponent: str() where it has no exponent, the format otherwise."""
+    assert fixed_point(value) == format(value, "f")
