@@ -89,8 +89,14 @@ def period_charges(period: PeriodUsage) -> dict[str, Decimal]:
 
 @exact
 def pending_charges(account: Account, currency: str) -> Decimal:
-    """Priced usage of every open period in `currency`."""
-    return sum((period_charges(p).get(currency, ZERO) for p in account.periods.values()), ZERO)
+    """Priced usage of every open period in `currency`: what `period_charges` gives each period in that currency,
+    summed line by line (exact sums: the same value) without a dict a period."""
+    total = ZERO
+    for period in account.periods.values():
+        for line in period.lines.values():
+            if line.price.currency == currency:
+                total += charge(line.price, line.quantity)
+    return total
 
 
 def unpaid_amount(account: Account, currency: str) -> Decimal:

@@ -32,11 +32,13 @@ from domain.events import (
 )
 from domain.fold import advance_logged, fold
 from domain.identity import AccountRef
-from domain.money import exact_arithmetic
+from domain.lots import available_credits, is_available
+from domain.money import ZERO, exact_arithmetic
 from domain.periods import DEFAULT_CYCLE, period_of
 from domain.pricing import PriceVersion, Tier
 from domain.settings import AlertSettings, AlertThreshold, AutoTopup
 from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
+from domain.usage import pending_charges, period_charges
 from domain.usage_run import fold_usage_run
 from projector.batch import fold_entries, notice_writes
 from store.entries import decode_entry
@@ -231,6 +233,25 @@ def test_a_run_folds_exactly_its_prefix_and_stops_only_where_the_watch_moves_a_w
                 continue
             assert after.wallets != stopped_at.wallets  # an alert state or a top-up trigger moved
 
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(histories())
+def test_the_balance_sums_are_the_sums_of_their_definitions(events: list[AnyEvent]) -> None:
+    """After every event of any history: pending charges per currency equal the per-period charges summed, and each
+    wallet's available credits the remaining credits of its lots available at the event's instant (and then), to
+    the digit: the same value with the same exponent."""
+    account = EMPTY_ACCOUNT
+    for n, event in enumerate(events, start=1):
+        account = fold(account, [(f"{n}-0", event)])
+        for currency in ("USD", "EUR"):
+            with exact_arithmetic():
+                summed = sum((period_charges(p).get(currency, ZERO) for p in account.periods.values()), ZERO)
+            assert pending_charges(account, currency).as_tuple() == summed.as_tuple()
+        for wallet in account.wallets.values():
+            for at in (event.at, event.at + timedelta(days=40)):
+                counted = sum((lot.remaining for lot in wallet.lots if is_available(lot, at)), ZERO)
+                assert available_credits(wallet.lots, at).as_tuple() == counted.as_tuple()
 
 def usage(n: int, units: int) -> UsageRecorded:
     return UsageRecorded(id=f"u{n}", at=T0 + timedelta(seconds=n), event_name="api", external_customer_id="c",
