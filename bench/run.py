@@ -35,7 +35,7 @@ class Sizes:
         self.read_customers = 300 if quick else 1000
         self.read_warmup, self.read_seconds = (0.5, 2.0) if quick else (1.0, 6.0)
         self.capacity_seconds = 0.0 if quick else 2.0
-        self.read_rounds = 1 if quick else 2
+        self.read_rounds = 1 if quick else 3
         self.fresh_warmup, self.fresh_seconds = (0.5, 2.0) if quick else (1.0, 6.0)
         self.ingest = ingest.IngestPlan(quick)
         self.replay_events, self.replay_rounds = (20_000, 1) if quick else (100_000, 2)
