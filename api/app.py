@@ -42,6 +42,7 @@ from store.eventstore import EventStore
 from store.generation import live_generation
 from store.keys import Keys
 from store.meta import ensure_store
+from store.node_links import NodeLinks
 from store.pipelined import PipelinedConnection
 from store.scripts import Replicated
 
@@ -127,6 +128,8 @@ def _lifespan(
         await store.follow_dedup_layout()
         hot = PipelinedConnection.of(redis)  # the single append and the balance read: one call each, the hot ones
         store.scripts.append.connection = store.scripts.read.connection = hot
+        links = NodeLinks(redis, hot) if hot is not None else NodeLinks.of(redis)  # a bulk's calls, one batch a node
+        store.scripts.append.links = store.scripts.append_usage.links = links
         generation = await live_generation(redis, config.keys)
         store.use_generation(generation)
         app.state.accounts = Accounts(store, clock)
@@ -146,8 +149,8 @@ def _lifespan(
             stop.set()
             await jobs.close()
             await asyncio.gather(*(task for _, task in tasks), return_exceptions=True)
-            if hot is not None:
-                await hot.aclose()
+            if links is not None:
+                await links.aclose()  # `hot` among them
             await redis.aclose()
 
     return lifespan

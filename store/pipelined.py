@@ -185,14 +185,20 @@ class PipelinedConnection:
             return None
         pool = redis.connection_pool
         options = pool.connection_kwargs
-        if (pool.connection_class not in (Connection, PackedInC) or options.get("decode_responses")
+        return cls.like(pool.connection_class, options, options.get("host", "localhost"), options.get("port", 6379))
+
+    @classmethod
+    def like(cls, kind: type, options: dict[str, Any], host: str, port: int) -> "PipelinedConnection | None":
+        """A connection to `host:port` with the options a redis-py connection of class `kind` is built with (for a
+        cluster primary: the cluster client's own); None when they ask for more than this connection does."""
+        if (kind not in (Connection, PackedInC) or options.get("decode_responses")
                 or options.get("protocol") not in (None, 2, "2") or options.get("credential_provider") is not None
                 or options.get("client_name") or options.get("redis_connect_func") is not None):
             return None
-        like = pool.connection_class(**options)  # not connected: the timeouts redis-py's own would use (5 s unset)
-        return cls(options.get("host", "localhost"), int(options.get("port", 6379)), db=int(options.get("db") or 0),
-                   username=options.get("username"), password=options.get("password"),
-                   socket_timeout=like.socket_timeout, connect_timeout=like.socket_connect_timeout)
+        like = kind(**options)  # not connected: the timeouts redis-py's own would use (5 s unset)
+        return cls(host, int(port), db=int(options.get("db") or 0), username=options.get("username"),
+                   password=options.get("password"), socket_timeout=like.socket_timeout,
+                   connect_timeout=like.socket_connect_timeout)
 
     async def execute(self, *args: Any) -> Any:
         """Send one command and return its reply (an error reply raised as redis-py raises it)."""

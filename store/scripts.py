@@ -4,7 +4,8 @@ A script's cache is empty after a restart, a failover or `SCRIPT FLUSH` (it is n
 NOSCRIPT did not run, so only those calls run again, with the script's source (EVAL, which caches it on that node):
 never twice, and never refused again however often the cache is emptied meanwhile.
 Pipelined calls (`run_each`) go as plain EVALSHA commands in a non-transactional pipeline, which both kinds of
-client route by the call's first key (every script's keys share one slot and are all declared in KEYS).
+client route by the call's first key (every script's keys share one slot and are all declared in KEYS); a script
+given `links` (store/node_links.py) sends them over the store's own connections instead, one batch a node.
 """
 
 import hashlib
@@ -20,6 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from domain.errors import StoreUnavailable
 from store.connect import each_node
+from store.node_links import THROUGH_CLIENT, NodeLinks
 from store.pipelined import PipelinedConnection
 
 Args = Sequence[Any]
@@ -46,13 +48,15 @@ class Script:
     (store/pipelined.py), a single call goes over it; a call that fails there on the connection itself runs again
     through the client, which retries and reconnects as for every command. What the failed call did is unknown, so
     only scripts that may run twice get a connection: the balance read, and the single append (deduplicated by
-    event id)."""
+    event id). With `links` (store/node_links.py), `run_each` without `wait` sends its calls over them, one batch a
+    node, under the same rule: the append scripts of a bulk."""
 
     def __init__(self, redis: Redis, source: str) -> None:
         self.redis = redis
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
         self.connection: PipelinedConnection | None = None
+        self.links: NodeLinks | None = None
 
     async def __call__(self, keys: Args = (), args: Args = (), wait: Replicated | None = None) -> Any:
         if wait is not None:
@@ -72,7 +76,10 @@ class Script:
     async def run_each(self, calls: Sequence[tuple[Args, Args]], wait: Replicated | None = None) -> list[Any]:
         """Run every call (pipelined, one round trip per node), each atomic on its own; replies in call order.
         With `wait`, each node's calls are followed by a WAIT on the same connection, which must confirm them."""
-        replies = await self._pipelined("EVALSHA", self.sha, calls, wait)
+        if wait is None and self.links is not None:
+            replies = await self._over_links(calls)
+        else:
+            replies = await self._pipelined("EVALSHA", self.sha, calls, wait)
         again = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if again:
             retried = await self._pipelined("EVAL", self.source, [calls[index] for index in again], wait)
@@ -81,6 +88,19 @@ class Script:
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
+        return replies
+
+    async def _over_links(self, calls: Sequence[tuple[Args, Args]]) -> list[Any]:
+        """The calls over `links`, errors left in place; those the links could not run (redirected, refused by the
+        cluster for now, or on a failed connection), through the client's pipeline, which follows the cluster."""
+        assert self.links is not None
+        replies = await self.links.execute_all([(keys[0], ("EVALSHA", self.sha, len(keys), *keys, *args))
+                                                for keys, args in calls])
+        rerun = [index for index, reply in enumerate(replies) if isinstance(reply, THROUGH_CLIENT)]
+        if rerun:
+            again = await self._pipelined("EVALSHA", self.sha, [calls[index] for index in rerun], None)
+            for index, reply in zip(rerun, again, strict=True):
+                replies[index] = reply
         return replies
 
     async def _pipelined(self, command: str, script: str, calls: Sequence[tuple[Args, Args]],

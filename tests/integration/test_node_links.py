@@ -1,0 +1,129 @@
+"""store/node_links.py through Script.run_each, on a real single server and a real 3-primary cluster: each call
+goes to its node and answers in call order, without the client's pipeline; a call the cluster redirects, or one on
+a connection that fails, runs again through the client and takes effect once; a script the server forgot runs from
+its source."""
+
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from cli.stores import free_port
+from store.connect import connect, node_of
+from store.node_links import NodeLinks
+from store.pipelined import PipelinedConnection
+from store.scripts import Script
+from tests.support.redis_cluster import RedisCluster
+
+SOURCE = "redis.call('INCRBY', KEYS[1], ARGV[1]) return {KEYS[1], redis.call('GET', KEYS[1])}"
+KEYS = [f"t:{{p{n}}}:counter" for n in range(48)]
+single_only = pytest.mark.skipif(bool(os.environ.get("TALLY_TEST_CLUSTER")), reason="a single server's case")
+
+
+@pytest.fixture
+async def single(clean_redis: str) -> AsyncIterator[Redis]:
+    client = connect(clean_redis)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def cluster(redis_cluster: RedisCluster) -> AsyncIterator[Redis]:
+    redis_cluster.flush()
+    client = connect(redis_cluster.url)
+    try:
+        await client.ping()  # the slot map
+        yield client
+    finally:
+        await client.aclose()
+
+
+def calls() -> list[tuple[list[str], list[Any]]]:
+    """Every key twice, the second time further on, with increments that tell the calls apart."""
+    return [([key], [n + 1]) for n, key in enumerate(KEYS)] + [([key], [1000]) for key in KEYS]
+
+
+def expected() -> list[list[bytes]]:
+    first = [[key.encode(), str(n + 1).encode()] for n, key in enumerate(KEYS)]
+    return first + [[key.encode(), str(n + 1001).encode()] for n, key in enumerate(KEYS)]
+
+
+async def run(redis: Redis, links: NodeLinks, monkeypatch: pytest.MonkeyPatch, through_client: int,
+              forgotten: bool = False) -> None:
+    """Run calls() over `links` (the script loaded, unless `forgotten`), asserting how many calls went through the
+    client's pipeline, and their effect."""
+    script = Script(redis, SOURCE)
+    script.links = links
+    client: Any = redis
+    if not forgotten:
+        await client.script_load(SOURCE)  # every primary on a cluster
+    seen: list[int] = []
+    pipelined = script._pipelined
+
+    async def counted(command: str, source: str, batch: Any, wait: Any) -> list[Any]:
+        seen.append(len(batch))
+        return await pipelined(command, source, batch, wait)
+
+    monkeypatch.setattr(script, "_pipelined", counted)
+    try:
+        assert await script.run_each(calls()) == expected()
+    finally:
+        await links.aclose()
+    assert sum(seen) == through_client
+    assert [int(await client.get(key)) for key in KEYS] == [n + 1001 for n in range(len(KEYS))]
+
+
+@single_only
+async def test_on_a_single_server_the_calls_go_over_its_connection(single: Redis,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    links = NodeLinks.of(single)
+    assert links is not None and links.single is not None
+    await run(single, links, monkeypatch, through_client=0)
+
+
+async def test_on_a_cluster_each_call_goes_to_its_primary(cluster: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    links = NodeLinks.of(cluster)
+    assert links is not None and links.single is None
+    await run(cluster, links, monkeypatch, through_client=0)
+    assert len(links.links) == 3 and all(link is not None for link in links.links.values())
+
+
+async def test_a_call_the_cluster_redirects_runs_again_through_the_client_once(
+    cluster: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The link of one primary points at another: that primary's calls come back MOVED (not run) and run again
+    through the client, which finds their node; each counter still ends at its two increments."""
+    links = NodeLinks.of(cluster)
+    assert links is not None
+    owner = node_of(cluster, KEYS[0])
+    other = next(name for key in KEYS if (name := node_of(cluster, key)) != owner)
+    assert owner is not None and other is not None
+    host, port = other.rsplit(":", 1)
+    links.links[owner] = PipelinedConnection(host, int(port))
+    moved = 2 * sum(node_of(cluster, key) == owner for key in KEYS)
+    await run(cluster, links, monkeypatch, through_client=moved)
+
+
+@single_only
+async def test_calls_on_a_connection_that_fails_run_again_through_the_client(
+    single: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    links = NodeLinks(single, PipelinedConnection("127.0.0.1", free_port()))  # nothing listens there
+    await run(single, links, monkeypatch, through_client=len(calls()))
+
+
+async def test_a_script_the_server_forgot_runs_from_its_source(clean_redis: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    redis = connect(clean_redis)
+    try:
+        links = NodeLinks.of(redis)
+        assert links is not None
+        client: Any = redis
+        await client.script_flush()  # every primary on a cluster
+        await run(redis, links, monkeypatch, through_client=len(calls()), forgotten=True)  # EVAL, through the client
+    finally:
+        await redis.aclose()
