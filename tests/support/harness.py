@@ -17,10 +17,12 @@ from api.fastpath import FastPath
 from cli.components import replicated
 from cli.settings import Settings
 from cli.wiring import projector_companion
+from domain.clock import due_events
+from domain.codec import decode_account
 from domain.identity import AccountRef
 from store.connect import connect as open_client
 from store.keys import Keys
-from store.positions import is_after
+from store.positions import is_after, text
 from tests.support.components import api_config
 
 API_KEY = "test-key"
@@ -88,6 +90,31 @@ async def wait_folded(redis: Redis, ref: AccountRef, partitions: int = PARTITION
             raise TimeoutError(f"snapshot of {ref} did not catch up")
         await asyncio.sleep(0.01)
 
+
+async def wait_settled(redis: Redis, ref: AccountRef, clock: Clock = system_clock, settings: Settings | None = None,
+                       timeout: float = 120.0) -> None:
+    """Poll until nothing more is appended to the account on its own: its snapshot has folded its whole stream and
+    time makes nothing due for it (domain/clock.py `due_events` at `clock()`: no period to close, lot to expire or
+    auto top-up for the projector's clock to append). `wait_folded` may return between the fold of usage of a past
+    period and the PeriodClosed that fold made due, which the clock appends a moment later. The stream's end and
+    the snapshot are read in one transaction (one slot); `settings` are the running projector's (its grace)."""
+    settings = settings or make_settings()
+    keys, grace = Keys(settings.partitions), timedelta(seconds=settings.period_grace_seconds)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.xrevrange(keys.log(ref), count=1)
+            pipe.hmget(keys.snapshot(ref), ["p", "s"])
+            replies: list[Any] = await pipe.execute()
+        head, (position, state) = replies
+        if not head and not position:
+            return  # nothing was ever appended
+        folded = position and not (head and is_after(text(head[0][0]), text(position)))
+        if folded and not due_events(decode_account(state), clock(), grace):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{ref} did not settle (snapshot {position!r}, stream end {head!r})")
+        await asyncio.sleep(0.01)
 
 
 test_settings = make_settings  # older name, kept for the suites that import it
