@@ -129,7 +129,7 @@ def _lifespan(
         hot = PipelinedConnection.of(redis)  # the single append and the balance read: one call each, the hot ones
         store.scripts.append.connection = store.scripts.read.connection = hot
         links = NodeLinks(redis, hot) if hot is not None else NodeLinks.of(redis)  # a bulk's calls, one batch a node
-        store.scripts.append.links = store.scripts.append_usage.links = links
+        store.scripts.append.links = store.scripts.append_usage.links = store.scripts.read.links = links
         generation = await live_generation(redis, config.keys)
         store.use_generation(generation)
         app.state.accounts = Accounts(store, clock)

@@ -54,6 +54,8 @@ class NodeLinks:
         groups: dict[PipelinedConnection | None, list[int]] = {}
         for index, (key, _) in enumerate(calls):
             groups.setdefault(self._link(key), []).append(index)
+        if len(groups) == 1:  # one node (a single call): no task to gather
+            return await _batch(next(iter(groups)), [command for _, command in calls])
         replies: list[Any] = [None] * len(calls)
         answered = await asyncio.gather(*(_batch(link, [calls[i][1] for i in indices])
                                           for link, indices in groups.items()))

@@ -49,7 +49,8 @@ class Script:
     through the client, which retries and reconnects as for every command. What the failed call did is unknown, so
     only scripts that may run twice get a connection: the balance read, and the single append (deduplicated by
     event id). With `links` (store/node_links.py), `run_each` without `wait` sends its calls over them, one batch a
-    node, under the same rule: the append scripts of a bulk."""
+    node, under the same rule (the append scripts of a bulk), and so does a single call without a `connection` (on
+    a cluster)."""
 
     def __init__(self, redis: Redis, source: str) -> None:
         self.redis = redis
@@ -59,7 +60,7 @@ class Script:
         self.links: NodeLinks | None = None
 
     async def __call__(self, keys: Args = (), args: Args = (), wait: Replicated | None = None) -> Any:
-        if wait is not None:
+        if wait is not None or (self.connection is None and self.links is not None):
             return (await self.run_each([(keys, args)], wait))[0]
         if self.connection is not None:
             try:

@@ -127,3 +127,24 @@ async def test_a_script_the_server_forgot_runs_from_its_source(clean_redis: str,
         await run(redis, links, monkeypatch, through_client=len(calls()), forgotten=True)  # EVAL, through the client
     finally:
         await redis.aclose()
+
+
+async def test_a_single_call_on_a_cluster_goes_over_the_links_too(cluster: Redis,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A script with links and no connection of its own (the API's on a cluster) sends a lone call over them."""
+    links = NodeLinks.of(cluster)
+    assert links is not None
+    script = Script(cluster, SOURCE)
+    script.links = links
+    client: Any = cluster
+    await client.script_load(SOURCE)
+
+    async def refused(*_: Any) -> list[Any]:
+        raise AssertionError("a call went through the client's pipeline")
+
+    monkeypatch.setattr(script, "_pipelined", refused)
+    try:
+        assert [await script([key], [n]) for n, key in enumerate(KEYS)] == [[k.encode(), str(n).encode()]
+                                                                           for n, k in enumerate(KEYS)]
+    finally:
+        await links.aclose()
