@@ -12,8 +12,8 @@ wait is a time, not a confirmation. Real-time reads stay exact throughout (snaps
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from itertools import chain
 from typing import Any, cast
@@ -34,7 +34,8 @@ from store.generation import live_generation, switch_generation
 from store.keys import Keys
 from store.ledger import DEFAULT_KEEP, ledger_differences, ledger_hashes, load_with_snapshot, queue_ledger
 from store.letters import DeadLetter, now_ms
-from store.pipelined import PipelinedConnection, run_together
+from store.node_links import NodeLinks, run_together
+from store.pipelined import PipelinedConnection
 from store.positions import ORIGIN, is_after, text
 from store.quarantine import Quarantines
 from store.verify import Drift, differences
@@ -73,6 +74,7 @@ class Replayer:
         self.store = EventStore(redis, keys, dedup_ttl_seconds)
         self.floor_ttl_s = floor_ttl_s
         self.direct: PipelinedConnection | None = None  # a rebuild's own connection (rebuild_all)
+        self.links: NodeLinks | None = None  # its connections (one per primary on a cluster)
 
     async def plan(self) -> tuple[list[list[AccountRef]], int]:
         """Accounts per partition, and how many events their streams hold in all."""
@@ -97,18 +99,37 @@ class Replayer:
 
     @asynccontextmanager
     async def _own_connection(self) -> AsyncIterator[None]:
-        """On a single server, the rebuild's page reads and writes go over a connection of its own
-        (store/pipelined.py: a batch of commands costs one waiter, not redis-py's path a command: ~2 against ~8 us
-        of CPU a command); a batch that fails on it runs again through redis-py (reading, and rewriting the same
-        values, may run twice). Closed when the rebuild ends. It waits for a reply as long as the client's own
-        connections do (a silent server fails the batch)."""
-        self.direct = self.store.log_reader.direct = PipelinedConnection.of(self.redis)
+        """The rebuild's page reads and writes go over connections of its own (store/node_links.py: a batch of
+        commands costs one waiter, not redis-py's path a command: ~2 against ~8 us of CPU a command; on a cluster,
+        redis-py's transactions cost far more): on a single server one, on a cluster one per primary, a partition's
+        over its primary's (`_on_node_of`). A batch that fails on it, or that a cluster node did not run, runs again
+        through redis-py (reading, and rewriting the same values, may run twice). Closed when the rebuild ends. It
+        waits for a reply as long as the client's own connections do (a silent server fails the batch)."""
+        self.links = NodeLinks.of(self.redis)
+        self._use(self.links.single if self.links is not None else None)
         try:
             yield
         finally:
-            direct, self.direct, self.store.log_reader.direct = self.direct, None, None
-            if direct is not None:
-                await direct.aclose()
+            links, self.links = self.links, None
+            self._use(None)
+            if links is not None:
+                await links.aclose()
+
+    def _use(self, direct: PipelinedConnection | None) -> None:
+        self.direct = self.store.log_reader.direct = direct
+
+    @contextmanager
+    def _on_node_of(self, partition: int) -> Iterator[None]:
+        """On a cluster, the partition's reads and writes over its primary's connection (its keys share one slot,
+        in every generation); other commands keep the client, which routes each."""
+        if self.links is None or self.links.single is not None:
+            yield
+            return
+        self._use(self.links.link(self.keys.feed(partition)))
+        try:
+            yield
+        finally:
+            self._use(None)
 
     async def _rebuild(self, target: Keys, floors: RetentionFloors | None, progress: Progress) -> ReplayReport:
         """Fold every account into `target` (compare with the live generation when `floors` is None: a dry run)."""
@@ -116,26 +137,27 @@ class Replayer:
         report = ReplayReport(generation=target.generation)
         partitions, total = await self.plan()
         for partition, refs in enumerate(partitions):
-            head, added = await self._hold_floor(floors, partition) if floors else (ORIGIN, 0)
-            await self.store.archive.preload(partition)  # each segment read once, not once per account
-            for start in range(0, len(refs), CHUNK):
-                chunk = refs[start:start + CHUNK]
-                results = [fold_log(EMPTY_ACCOUNT, log, self.store.rate_cards)
-                           for log in await self.store.read_raw_logs(chunk)]
-                letters = [await self._dead_letter(ref, result) for ref, result in zip(chunk, results, strict=True)]
-                for ref, result, letter in zip(chunk, results, letters, strict=True):
-                    report.accounts += 1
-                    report.events += result.account.applied
-                    if letter is not None:
-                        report.quarantined.append(letter)
-                    if floors is None:
-                        report.drifts.extend(await self._compare(ref, result) if letter is None else [])
-                    progress(report.events, total)
+            with self._on_node_of(partition):
+                head, added = await self._hold_floor(floors, partition) if floors else (ORIGIN, 0)
+                await self.store.archive.preload(partition)  # each segment read once, not once per account
+                for start in range(0, len(refs), CHUNK):
+                    chunk = refs[start:start + CHUNK]
+                    results = [fold_log(EMPTY_ACCOUNT, log, self.store.rate_cards)
+                               for log in await self.store.read_raw_logs(chunk)]
+                    letters = [await self._dead_letter(ref, result) for ref, result in zip(chunk, results, strict=True)]
+                    for ref, result, letter in zip(chunk, results, letters, strict=True):
+                        report.accounts += 1
+                        report.events += result.account.applied
+                        if letter is not None:
+                            report.quarantined.append(letter)
+                        if floors is None:
+                            report.drifts.extend(await self._compare(ref, result) if letter is None else [])
+                        progress(report.events, total)
+                    if floors is not None:
+                        await self._write(target, list(zip(chunk, results, letters, strict=True)))
+                self.store.archive.forget(partition)
                 if floors is not None:
-                    await self._write(target, list(zip(chunk, results, letters, strict=True)))
-            self.store.archive.forget(partition)
-            if floors is not None:
-                await self._start_at(target, partition, head, added)
+                    await self._start_at(target, partition, head, added)
         report.seconds = time.perf_counter() - started  # the rebuild itself, without the switch's settling
         return report
 

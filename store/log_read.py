@@ -20,7 +20,8 @@ from store.archive.reader import ArchiveReader
 from store.connect import unparsed_name
 from store.entries import LogEntry
 from store.keys import Keys
-from store.pipelined import PipelinedConnection, run_together
+from store.node_links import run_together
+from store.pipelined import PipelinedConnection
 from store.positions import ORIGIN, is_after, text
 from store.ratecard import RateCards
 

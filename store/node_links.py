@@ -1,6 +1,7 @@
-"""Batches of script calls over the store's own connections (store/pipelined.py): the one server's, or on a Redis
+"""Batches of commands over the store's own connections (store/pipelined.py): the one server's, or on a Redis
 Cluster one per primary, each call sent to the primary that the client's slot map names for its first key (all of
-a script's keys share that slot).
+a script's keys share that slot). `NodeLinks` sends script calls, each to its node; `run_together` a batch of
+commands of one slot (a rebuild's reads and writes of one partition) over one given connection.
 
 Through redis-py's cluster pipeline, a bulk ingest's API process spent half its time working out each call's slot
 from every key it names and packing the arguments in Python (bench/PROFILE.md, "Bulk ingest on a cluster"). Here a
@@ -18,14 +19,14 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import AskError, ClusterDownError, RedisClusterException, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from store.pipelined import PipelinedConnection
+from store.pipelined import REDIRECTED, PipelinedConnection
 
-THROUGH_CLIENT = (AskError, TryAgainError, ClusterDownError, RedisConnectionError, RedisTimeoutError)
-"""Replies that say a call must run again through the client (MovedError is an AskError)."""
+THROUGH_CLIENT = (*REDIRECTED, RedisConnectionError, RedisTimeoutError)
+"""Replies that say a call must run again through the client."""
 
 Call = tuple[str, Sequence[Any]]
 """A command and the first key it names (which decides its node on a cluster)."""
@@ -53,7 +54,7 @@ class NodeLinks:
             return await _batch(self.single, [command for _, command in calls])
         groups: dict[PipelinedConnection | None, list[int]] = {}
         for index, (key, _) in enumerate(calls):
-            groups.setdefault(self._link(key), []).append(index)
+            groups.setdefault(self.link(key), []).append(index)
         if len(groups) == 1:  # one node (a single call): no task to gather
             return await _batch(next(iter(groups)), [command for _, command in calls])
         replies: list[Any] = [None] * len(calls)
@@ -64,7 +65,10 @@ class NodeLinks:
                 replies[index] = reply
         return replies
 
-    def _link(self, key: str) -> PipelinedConnection | None:
+    def link(self, key: str) -> PipelinedConnection | None:
+        """The connection to the primary holding `key` (the one server's on a single server)."""
+        if self.single is not None:
+            return self.single
         cluster: Any = self.redis
         try:
             node = cluster.get_node_from_key(key)
@@ -91,3 +95,39 @@ async def _batch(link: PipelinedConnection | None, commands: list[Sequence[Any]]
         return await link.execute_all(commands)
     except (RedisConnectionError, RedisTimeoutError) as exc:
         return [exc] * len(commands)
+
+
+async def run_together(redis: Redis, direct: PipelinedConnection | None, commands: Sequence[Sequence[Any]],
+                       transaction: bool = False) -> list[Any]:
+    """`commands` in one round trip, their replies in order (the first error reply raised), in MULTI/EXEC when
+    `transaction`. Over `direct` when given (no per-command path of redis-py; on a cluster, the connection to the
+    primary of the commands' one slot); through a redis-py pipeline without it, or when it failed on the connection
+    itself, or a cluster node did not run a command there (redirected): only for commands that may run twice (what
+    a call that failed there did is unknown)."""
+    if direct is not None:
+        replies = await _over(direct, [("MULTI",), *commands, ("EXEC",)] if transaction else commands)
+        if replies is not None:
+            if transaction:
+                _raise_first(replies)  # a command refused when queued (EXEC then aborts)
+                replies = replies[-1]
+            _raise_first(replies)
+            return replies
+    async with redis.pipeline(transaction=transaction) as pipe:
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(await pipe.execute())
+
+
+async def _over(direct: PipelinedConnection, commands: Sequence[Sequence[Any]]) -> list[Any] | None:
+    """The replies over `direct`; None when the connection failed or a cluster node did not run a command there."""
+    try:
+        replies = await direct.execute_all(commands)
+    except (RedisConnectionError, RedisTimeoutError):
+        return None
+    return None if any(isinstance(reply, REDIRECTED) for reply in replies) else replies
+
+
+def _raise_first(replies: Sequence[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply

@@ -6,9 +6,10 @@ callers never wait for one another's round trips and never see one another's rep
 For the API's single append (bench/PROFILE.md): through redis-py's generic command path (pool checkout and release,
 its retry wrapper, a timeout task per write, observability hooks) the call cost more than everything else on the
 route. Only a plain TCP client of one server qualifies (`PipelinedConnection.of`): RESP2, no decoding, a password
-and a database at most; anything else (TLS, a unix socket, a cluster, a credential provider…) keeps redis-py's path.
-A batch (`execute_all`, `run_together`) costs one waiter for all its commands, where redis-py's pipeline costs its
-whole command path, a timeout included, a command: a rebuild's page reads and writes (projector/replay.py).
+and a database at most; anything else (TLS, a unix socket, a credential provider…) keeps redis-py's path; a
+cluster gets one per primary (store/node_links.py). A batch (`execute_all`; `run_together` there) costs one waiter
+for all its commands, where redis-py's pipeline costs its whole command path, a timeout included, a command: a
+rebuild's page reads and writes (projector/replay.py).
 
 A connection that fails (closed, reset, refused, or no reply for `socket_timeout` while commands wait) fails every
 caller waiting on it with redis-py's ConnectionError or TimeoutError, and the next call opens a new one. What a
@@ -27,13 +28,16 @@ from redis._parsers.base import BaseParser
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection
+from redis.exceptions import AskError, ClusterDownError, DataError, InvalidResponse, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError, InvalidResponse, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from store.connect import PackedInC
 
 _PENDING = object()  # hiredis: no complete reply in what was fed so far
+REDIRECTED = (AskError, TryAgainError, ClusterDownError)
+"""A cluster node's replies to a command it did not run (MOVED is an AskError): the client, which follows the
+cluster, runs it."""
 
 
 def _packed(*args: Any) -> bytes:
@@ -269,32 +273,3 @@ class PipelinedConnection:
             await replies.send(_packed("AUTH", *credentials))
         if self.db:
             await replies.send(_packed("SELECT", self.db))
-
-
-async def run_together(redis: Redis, direct: PipelinedConnection | None, commands: Sequence[Sequence[Any]],
-                       transaction: bool = False) -> list[Any]:
-    """`commands` in one round trip, their replies in order (the first error reply raised), in MULTI/EXEC when
-    `transaction`. Over `direct` when given (no per-command path of redis-py); through a redis-py pipeline without
-    it, or when it failed on the connection itself: only for commands that may run twice (what a call that failed
-    there did is unknown)."""
-    if direct is not None:
-        try:
-            replies = await direct.execute_all([("MULTI",), *commands, ("EXEC",)] if transaction else commands)
-        except (RedisConnectionError, RedisTimeoutError):
-            pass
-        else:
-            if transaction:
-                _raise_first(replies)  # a command refused when queued (EXEC then aborts)
-                replies = replies[-1]
-            _raise_first(replies)
-            return replies
-    async with redis.pipeline(transaction=transaction) as pipe:
-        for command in commands:
-            pipe.execute_command(*command)
-        return list(await pipe.execute())
-
-
-def _raise_first(replies: Sequence[Any]) -> None:
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply

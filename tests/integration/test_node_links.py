@@ -1,7 +1,7 @@
 """store/node_links.py through Script.run_each, on a real single server and a real 3-primary cluster: each call
 goes to its node and answers in call order, without the client's pipeline; a call the cluster redirects, or one on
 a connection that fails, runs again through the client and takes effect once; a script the server forgot runs from
-its source."""
+its source. A batch of one slot (run_together) that a node did not run goes through the client."""
 
 import os
 from collections.abc import AsyncIterator
@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from cli.stores import free_port
 from store.connect import connect, node_of
-from store.node_links import NodeLinks
+from store.node_links import NodeLinks, run_together
 from store.pipelined import PipelinedConnection
 from store.scripts import Script
 from tests.support.redis_cluster import RedisCluster
@@ -147,4 +147,28 @@ async def test_a_single_call_on_a_cluster_goes_over_the_links_too(cluster: Redis
         assert [await script([key], [n]) for n, key in enumerate(KEYS)] == [[k.encode(), str(n).encode()]
                                                                            for n, k in enumerate(KEYS)]
     finally:
+        await links.aclose()
+
+
+async def test_a_batch_a_cluster_node_did_not_run_runs_again_through_the_client(cluster: Redis) -> None:
+    """run_together over a connection to the wrong primary: MOVED (a transaction's queued commands too), and the
+    client runs the batch on the right one; over the right primary's connection it runs there."""
+    links = NodeLinks.of(cluster)
+    assert links is not None
+    key = KEYS[0]
+    owner = node_of(cluster, key)
+    wrong = next(name for k in KEYS if (name := node_of(cluster, k)) != owner)
+    assert owner is not None and wrong is not None
+    host, port = wrong.rsplit(":", 1)
+    elsewhere = PipelinedConnection(host, int(port))
+    client: Any = cluster
+    try:
+        for direct in (elsewhere, links.link(key)):
+            for transaction in (False, True):
+                await client.delete(key)
+                replies = await run_together(cluster, direct, [("INCRBY", key, 5), ("GET", key)], transaction)
+                assert replies == [5, b"5"]
+                assert int(await client.get(key)) == 5
+    finally:
+        await elsewhere.aclose()
         await links.aclose()

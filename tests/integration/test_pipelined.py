@@ -12,7 +12,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 
 from store.connect import connect
-from store.pipelined import PipelinedConnection, run_together
+from store.node_links import run_together
+from store.pipelined import PipelinedConnection
 from store.scripts import Script
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("TALLY_TEST_CLUSTER")),
