@@ -37,6 +37,7 @@ from store.archive.objects import open_files
 from store.eventstore import EventStore
 from store.keys import Keys
 from store.meta import ensure_store
+from store.node_links import NodeLinks
 from store.projection import Projection
 from store.retention import Retention
 from store.webhooks import Webhooks
@@ -100,6 +101,7 @@ async def run_projector(
     worker_settings = projector_settings(settings, holder)
     membership = Membership(redis, keys, holder, ttl_ms=membership_ttl_ms(settings))
     projection = Projection(redis, keys, settings.ledger_keep)
+    links = projection.scripts.commit.links = NodeLinks.of(redis)  # the commits, over the store's own connections
     store = EventStore(redis, keys, settings.dedup_ttl_seconds, replicated=replicated(settings))
     await store.follow_dedup_layout()
     clock = PartitionClock(store, projection, worker_settings.grace, now)
@@ -112,6 +114,8 @@ async def run_projector(
     finally:
         if archiving is not None:
             await asyncio.gather(archiving, return_exceptions=True)
+        if links is not None:
+            await links.aclose()
 
 
 def _background_archiver(redis: Redis, settings: Settings, keys: Keys, holder: str, projector: Projector,

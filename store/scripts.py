@@ -49,8 +49,9 @@ class Script:
     through the client, which retries and reconnects as for every command. What the failed call did is unknown, so
     only scripts that may run twice get a connection: the balance read, and the single append (deduplicated by
     event id). With `links` (store/node_links.py), `run_each` without `wait` sends its calls over them, one batch a
-    node, under the same rule (the append scripts of a bulk), and so does a single call without a `connection` (on
-    a cluster)."""
+    node, under the same rule (the append scripts of a bulk; the projector's commit, fenced by its checkpoint: run
+    again after it took effect, it finds the checkpoint moved and writes nothing), and so does a single call
+    without a `connection` (on a cluster)."""
 
     def __init__(self, redis: Redis, source: str) -> None:
         self.redis = redis
