@@ -19,10 +19,12 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from store.connect import PackedInC
 from store.pipelined import REDIRECTED, PipelinedConnection
 
 THROUGH_CLIENT = (*REDIRECTED, RedisConnectionError, RedisTimeoutError)
@@ -41,9 +43,11 @@ class NodeLinks:
 
     @classmethod
     def of(cls, redis: Redis) -> "NodeLinks | None":
-        """Links for `redis`: a cluster client, or a single-server one that PipelinedConnection.of accepts."""
+        """Links for `redis`: a cluster client over plain TCP, or a single-server one that PipelinedConnection.of
+        accepts; None for anything else (TLS, …), which keeps the client's path."""
         if isinstance(redis, RedisCluster):
-            return cls(redis, None)
+            kind = redis.connection_kwargs.get("connection_class", Connection)
+            return cls(redis, None) if kind in (Connection, PackedInC) else None
         single = PipelinedConnection.of(redis)
         return None if single is None else cls(redis, single)
 

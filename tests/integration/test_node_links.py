@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster as ClusterClient
 
 from cli.stores import free_port
 from store.connect import connect, node_of
@@ -172,3 +173,10 @@ async def test_a_batch_a_cluster_node_did_not_run_runs_again_through_the_client(
     finally:
         await elsewhere.aclose()
         await links.aclose()
+
+
+def test_a_client_over_tls_keeps_its_own_path() -> None:
+    """TLS is the client's to do: no links for a TLS cluster or server (nothing is connected to build them)."""
+    assert NodeLinks.of(ClusterClient.from_url("rediss://127.0.0.1:7000")) is None
+    assert NodeLinks.of(Redis.from_url("rediss://127.0.0.1:7000")) is None
+    assert NodeLinks.of(ClusterClient.from_url("redis://127.0.0.1:7000")) is not None
