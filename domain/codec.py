@@ -45,7 +45,7 @@ class _Compatible:
         self._maps = msgspec.msgpack.Decoder(Union[tuple(twins)] if len(twins) > 1 else next(iter(twins)))  # noqa: UP007
 
     def decode(self, data: bytes) -> Any:
-        if data[:1] and data[0] in _MAP_FIRST_BYTES:
+        if data and data[0] in _MAP_FIRST_BYTES:
             twin = self._maps.decode(data)
             return self._twin_of[type(twin)](**msgspec.structs.asdict(twin))
         return self._current.decode(data)

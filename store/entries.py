@@ -19,7 +19,8 @@ def decode_entry(payload: bytes, digest: bytes | None, cards: RateCards) -> AnyE
     reader loaded them into; MissingRateCard says which is missing and why)."""
     event = decode_event(payload)
     if digest is not None and isinstance(event, UsageRecorded):
-        event = msgspec.structs.replace(event, prices=cards.prices(digest))
+        # The decoder's own new object, held by no one else yet: the prices go in place rather than into a copy.
+        msgspec.structs.force_setattr(event, "prices", cards.prices(digest))
     return event
 
 
