@@ -11,6 +11,8 @@ from domain.price_versions import PriceVersion as PriceVersion
 from domain.price_versions import Tier as Tier
 from domain.price_versions import TierMode as TierMode
 
+ONE = Decimal(1)  # what one event adds under a COUNT price (immutable: one object serves every event)
+
 
 def in_force(versions: Iterable[PriceVersion], event_name: str, at: datetime) -> list[PriceVersion]:
     """For each lookup key of `event_name`, the version with the latest effective_from not after `at`."""
@@ -28,6 +30,40 @@ def in_force(versions: Iterable[PriceVersion], event_name: str, at: datetime) ->
     return sorted(chosen.values(), key=lambda v: v.lookup_key)
 
 
+class InForceSpan:
+    """`in_force` for one price list and event name, answered again without a look while the instant asked stays
+    between the effective_from of the versions around the instant it was last looked up at (`since` <= at <
+    `until`; None: unbounded): no version of that name starts or stops being chosen in between. A usage run asks
+    it per event; the versions are the rate card's decoded tuple, the same object for every entry naming it."""
+
+    def __init__(self) -> None:
+        self.versions: tuple[PriceVersion, ...] | None = None
+        self.event_name = ""
+        self.since: datetime | None = None
+        self.until: datetime | None = None
+        self.chosen: list[PriceVersion] = []
+
+    def at(self, versions: tuple[PriceVersion, ...], event_name: str, at: datetime) -> list[PriceVersion]:
+        """What `in_force(versions, event_name, at)` returns (the same list object while the answer holds: callers
+        only read it)."""
+        if (versions is self.versions and event_name == self.event_name
+                and (self.since is None or self.since <= at) and (self.until is None or at < self.until)):
+            return self.chosen
+        chosen = in_force(versions, event_name, at)
+        since: datetime | None = None
+        until: datetime | None = None
+        for version in versions:
+            if version.event_name != event_name:
+                continue
+            start = version.effective_from
+            if start <= at:
+                since = start if since is None or start > since else since
+            elif until is None or start < until:
+                until = start
+        self.versions, self.event_name, self.since, self.until, self.chosen = versions, event_name, since, until, chosen
+        return self.chosen
+
+
 def quantity_of(price: PriceVersion, properties: Mapping[str, str | int | float]) -> Decimal | None:
     """How much one event adds under `price`; None when its filters exclude it or its SUM field is not a quantity
     (see parse_quantity: not a number, or out of bounds): such an event is unpriced for this price, never an error."""
@@ -35,7 +71,7 @@ def quantity_of(price: PriceVersion, properties: Mapping[str, str | int | float]
         if str(properties.get(name, "")) not in allowed:
             return None
     if price.aggregation == "COUNT":
-        return Decimal(1)
+        return ONE
     value = properties.get(price.field or "")
     if value is None or isinstance(value, bool):
         return None

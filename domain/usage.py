@@ -47,8 +47,13 @@ def open_period_for(periods: Mapping[str, PeriodUsage], closed_until: datetime |
 
 def priced_quantities(event: UsageRecorded) -> list[tuple[PriceVersion, Decimal]]:
     """What the event adds under each price in force for it (prices whose filters exclude it left out)."""
+    return quantities_under(in_force(event.prices, event.event_name, event.timestamp), event)
+
+
+def quantities_under(prices: list[PriceVersion], event: UsageRecorded) -> list[tuple[PriceVersion, Decimal]]:
+    """What the event adds under each of `prices` (the versions in force for it), those that exclude it left out."""
     found: list[tuple[PriceVersion, Decimal]] = []
-    for price in in_force(event.prices, event.event_name, event.timestamp):
+    for price in prices:
         quantity = quantity_of(price, event.properties)
         if quantity is not None:
             found.append((price, quantity))

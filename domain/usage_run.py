@@ -10,6 +10,7 @@ alert state, an auto top-up trigger) or at which anything raises: the caller fol
 """
 
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 
 import msgspec
@@ -18,9 +19,9 @@ from domain.balance import deducts_charges, real_time_credits
 from domain.events import UsageRecorded
 from domain.lots import available_credits
 from domain.money import ZERO, exact
-from domain.pricing import PriceVersion, charge
+from domain.pricing import InForceSpan, PriceVersion, charge
 from domain.state import Account, PeriodUsage, PriceUsage, Wallet
-from domain.usage import admits_usage, open_period_for, period_key, priced_quantities, unpaid_amount
+from domain.usage import admits_usage, open_period_for, period_key, quantities_under, unpaid_amount
 from domain.watch import watchable, watched_at
 
 replace = msgspec.structs.replace
@@ -37,13 +38,6 @@ class _Period:
         self.lines: dict[str, PriceUsage | None] = dict(base.lines)  # the order the lines will have; None: new
         self.changed: dict[str, Line] = {}
         self.events, self.late, self.unpriced = base.events, base.late_events, base.unpriced_events
-
-    def line(self, price_id: str) -> tuple[Decimal, int] | None:
-        changed = self.changed.get(price_id)
-        if changed is not None:
-            return changed[1], changed[2]
-        line = self.lines.get(price_id)
-        return None if line is None else (line.quantity, line.events)
 
     def usage(self) -> PeriodUsage:
         lines = {k: PriceUsage(price=c[0], quantity=c[1], events=c[2]) if (c := self.changed.get(k)) else v
@@ -78,25 +72,35 @@ class _Run:
 
     def __init__(self, account: Account) -> None:
         self.account = account
+        self.closed_until, self.cycle = account.closed_until, account.cycle
         self.periods: dict[str, PeriodUsage] = dict(account.periods)
         self.open: dict[str, _Period] = {}
         self.watched = [w for w in account.wallets.values() if watchable(w)]
         self.unpaid = {w.currency: unpaid_amount(account, w.currency) for w in self.watched}
         self.charges = _Charges(self.periods) if self.watched else None
+        self.in_force = InForceSpan()
+        self.start: datetime | None = None  # the last period start asked for, and its key
+        self.key = ""
 
     def add(self, position: str, event: UsageRecorded) -> bool:
         """Fold one event; False (and nothing changed) when the watch could move a wallet at it."""
-        start, end, late = open_period_for(self.periods, self.account.closed_until, self.account.cycle, event)
-        key = period_key(start)
+        start, end, late = open_period_for(self.periods, self.closed_until, self.cycle, event)
+        if start is not self.start:  # a run's events mostly fall in one period: the same start object each time
+            self.start, self.key = start, period_key(start)
+        key = self.key
         period = self.open.get(key)
         if period is None:
             period = _Period(self.periods.get(key) or PeriodUsage(start=start, end=end))
-        priced = priced_quantities(event)
+        priced = quantities_under(self.in_force.at(event.prices, event.event_name, event.timestamp), event)
         staged: dict[str, Line] = {}
         for price, quantity in priced:
-            before = staged.get(price.id)
-            held = (before[1], before[2]) if before is not None else period.line(price.id)
-            staged[price.id] = (price, quantity + (held[0] if held else ZERO), (held[1] if held else 0) + 1)
+            held = staged.get(price.id) or period.changed.get(price.id)
+            if held is not None:
+                total, events = held[1], held[2]
+            else:
+                line = period.lines.get(price.id)
+                total, events = (ZERO, 0) if line is None else (line.quantity, line.events)
+            staged[price.id] = (price, quantity + total, events + 1)
         if self.charges is not None and not self._quiet(key, staged, position, event):
             return False
         self._commit(key, period, staged, late, not priced)

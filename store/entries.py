@@ -52,32 +52,35 @@ def fold_log(account: Account, entries: Sequence[LogEntry], cards: RateCards) ->
     by one: a run stops before any entry at which the watch moves a wallet or anything raises, and that entry
     folds alone."""
     result = LogFold(account)
-    run: list[tuple[LogEntry, UsageRecorded]] = []
+    run: list[tuple[str, UsageRecorded]] = []  # the waiting usage entries' positions and events
+    first = 0  # where in `entries` the run starts
     with exact_arithmetic():  # entered once for the whole log, not twice per event
-        for entry in entries:
+        for index, entry in enumerate(entries):
             try:
                 event = decode_entry(entry.payload, entry.rates, cards)
             except Exception as exc:  # any failure: the caller reports or quarantines this account
-                if _fold_run(run, result):
+                if _fold_run(run, entries, first, result):
                     _failed(result, entry, exc)
                 return result
             if isinstance(event, UsageRecorded):
-                run.append((entry, event))
-            elif not _fold_run(run, result) or not _fold_one(entry, event, result):
+                if not run:
+                    first = index
+                run.append((entry.position, event))
+            elif not _fold_run(run, entries, first, result) or not _fold_one(entry, event, result):
                 return result
-        _fold_run(run, result)
+        _fold_run(run, entries, first, result)
     return result
 
 
-def _fold_run(run: list[tuple[LogEntry, UsageRecorded]], result: LogFold) -> bool:
-    """Fold the waiting usage entries: in one step up to any that must fold alone, that one alone, and so on;
-    False when one failed (`result.failed` is that entry)."""
+def _fold_run(run: list[tuple[str, UsageRecorded]], entries: Sequence[LogEntry], first: int, result: LogFold) -> bool:
+    """Fold the waiting usage entries (`run`, from `entries[first]` on): in one step up to any that must fold
+    alone, that one alone, and so on; False when one failed (`result.failed` is that entry)."""
     done = 0
     while done < len(run):
-        result.account, folded = fold_usage_run(result.account, [(e.position, ev) for e, ev in run[done:]])
+        result.account, folded = fold_usage_run(result.account, run[done:] if done else run)
         done += folded
         if done < len(run):
-            if not _fold_one(*run[done], result):
+            if not _fold_one(entries[first + done], run[done][1], result):
                 return False
             done += 1
     run.clear()

@@ -2,20 +2,32 @@
 
 - `decode_entry` attaches a usage entry's rate card to the decoded event in place: the same event as a copy with
   the prices attached (`msgspec.structs.replace`), for every kind of event.
+- `InForceSpan.at` answers `in_force` again while the instant stays between the versions' effective_from: the same
+  versions as `in_force` asked each time, for any sequence of questions over shared and fresh price lists.
+- A log whose usage entries name their rate card by digest (as the store keeps them, one decoded tuple for all)
+  folds to the account, ledger and failure of the previous decode and `advance_logged` one entry at a time.
 """
 
 import hashlib
+from datetime import timedelta
 
 import msgspec
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from domain.codec import decode_event, encode_event, encode_prices
+from domain.codec import decode_event, encode_account, encode_event, encode_prices
 from domain.events import AnyEvent, UsageRecorded
-from store.entries import LogEntry, decode_entry
+from domain.fold import advance_logged
+from domain.money import exact_arithmetic
+from domain.pricing import InForceSpan, PriceVersion, in_force
+from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
+from store.entries import LogEntry, decode_entry, fold_log
 from store.keys import Keys
 from store.ratecard import RateCards
-from tests.unit.test_usage_run import histories
+from tests.unit.test_usage_run import T0, histories, prices
+
+Folded = tuple[Account, list[LedgerWrite], str | None, str]
 
 
 def by_digest(events: list[AnyEvent], broken: int | None) -> tuple[list[LogEntry], RateCards]:
@@ -42,6 +54,18 @@ def copied(entry: LogEntry, cards: RateCards) -> AnyEvent:
     return event
 
 
+def one_by_one(entries: list[LogEntry], cards: RateCards) -> Folded:
+    account, ledger = EMPTY_ACCOUNT, list[LedgerWrite]()
+    with exact_arithmetic():
+        for entry in entries:
+            try:
+                account, written = advance_logged(account, entry.position, copied(entry, cards))
+            except Exception as exc:
+                return account, ledger, entry.position, f"{type(exc).__name__}: {exc}"[:2000]
+            ledger += written
+    return account, ledger, None, ""
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(histories())
 def test_decoding_attaches_the_rate_card_as_the_copy_did(events: list[AnyEvent]) -> None:
@@ -51,3 +75,31 @@ def test_decoding_attaches_the_rate_card_as_the_copy_did(events: list[AnyEvent])
         assert type(decoded) is type(expected)
         assert decoded == expected
         assert encode_event(decoded) == encode_event(expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.sampled_from(["api", "tok"]), st.integers(0, 3),
+                          st.sampled_from([0, -1, 1, 3600])), min_size=1, max_size=40),
+       st.lists(st.integers(0, 4).flatmap(lambda n: st.tuples(*(prices(i) for i in range(n)))), min_size=2, max_size=2))
+def test_in_force_span_answers_what_in_force_answers(asked: list[tuple[int, str, int, int]],
+                                                   lists: list[tuple[PriceVersion, ...]]) -> None:
+    """Questions at a version's effective_from, a second before or after it or an hour later, over two price lists,
+    in any order."""
+    memo = InForceSpan()
+    for which, name, pick, seconds in asked:
+        versions = lists[which]
+        at = (versions[pick % len(versions)].effective_from if versions else T0) + timedelta(seconds=seconds)
+        assert memo.at(versions, name, at) == in_force(versions, name, at)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(histories(), st.none() | st.integers(1, 200), st.integers(0, 200))
+def test_a_log_with_rate_cards_by_digest_folds_as_one_entry_at_a_time(events: list[AnyEvent], broken: int | None,
+                                                                      split: int) -> None:
+    entries, cards = by_digest(events, broken)
+    expected = one_by_one(entries, cards)
+    first = fold_log(EMPTY_ACCOUNT, entries[:split], cards)
+    rest = first if first.failed else fold_log(first.account, entries[split:], cards)
+    ledger = rest.ledger if first.failed else first.ledger + rest.ledger
+    assert encode_account(rest.account) == encode_account(expected[0])
+    assert (ledger, None if rest.failed is None else rest.failed.position, rest.reason) == expected[1:]
