@@ -23,7 +23,7 @@ from domain.events import (
     WalletUpdated,
 )
 from domain.ledger import Written, debit, settle_pending, with_entry
-from domain.lots import available_credits
+from domain.lots import available_credits, is_available
 from domain.money import ZERO, exact
 from domain.state import Account, LedgerEntry, LedgerWrite, Lot, Wallet
 from domain.usage import close_period, pay_invoice, record_usage, set_cycle
@@ -171,9 +171,11 @@ def _granted(wallet: Wallet, event: CreditsGranted) -> tuple[Wallet, Written]:
         pending=event.pending,
     )
     lots = (*wallet.lots, lot)
+    # available_credits(lots, at), which sums the same terms in the same order: one pass over the lots, not two
+    after = before + lot.remaining if is_available(lot, event.at) else before
     entry = LedgerEntry(
         id=event.transaction_id, event_id=event.id, type="credit", reason=event.reason, credits=event.credits,
-        credit_balance_before=before, credit_balance_after=available_credits(lots, event.at), at=event.at,
+        credit_balance_before=before, credit_balance_after=after, at=event.at,
         priority=event.priority, expires_at=event.expires_at, idempotency_key=event.idempotency_key,
         description=event.description, metadata=dict(event.metadata), created_by=event.created_by,
         pending=event.pending,

@@ -7,6 +7,7 @@ from decimal import Decimal
 import msgspec
 
 from domain.lots import available_credits, consume
+from domain.money import ZERO
 from domain.state import LedgerEntry, LedgerWrite, Lot, Wallet
 
 replace = msgspec.structs.replace
@@ -18,7 +19,7 @@ def with_entry(wallet: Wallet, lots: tuple[Lot, ...], entry: LedgerEntry) -> tup
     """Record the entry at the wallet's next seq; lots with nothing left (spent or expired) are dropped so
     snapshots do not grow with them. A pending entry stays in the wallet until it is paid."""
     entry = replace(entry, seq=wallet.entries)
-    live = tuple(lot for lot in lots if lot.remaining > 0 or lot.pending)
+    live = tuple(lot for lot in lots if lot.remaining > ZERO or lot.pending)
     pending = (*wallet.pending_entries, entry) if entry.pending else wallet.pending_entries
     recorded = replace(wallet, lots=live, entries=wallet.entries + 1, pending_entries=pending,
                        balance_updated_at=entry.at)

@@ -15,7 +15,7 @@ FREE_REASONS = frozenset({"FREE_CREDIT_GRANT", "SUBSCRIPTION_CREDIT_GRANT"})
 
 def is_available(lot: Lot, at: datetime) -> bool:
     """A lot counts while it is paid for, has credits left and `at` is strictly before its expiry."""
-    return (lot.remaining > 0 and not lot.expired and not lot.pending
+    return (lot.remaining > ZERO and not lot.expired and not lot.pending
             and (lot.expires_at is None or at < lot.expires_at))
 
 

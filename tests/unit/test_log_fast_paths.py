@@ -4,6 +4,8 @@
   the prices attached (`msgspec.structs.replace`), for every kind of event.
 - `InForceSpan.at` answers `in_force` again while the instant stays between the versions' effective_from: the same
   versions as `in_force` asked each time, for any sequence of questions over shared and fresh price lists.
+- A grant's entry writes the credit balance after it from the balance before and the new lot: what summing the
+  wallet's lots again gives, digits and exponent.
 - A log whose usage entries name their rate card by digest (as the store keeps them, one decoded tuple for all)
   folds to the account, ledger and failure of the previous decode and `advance_logged` one entry at a time.
 """
@@ -17,8 +19,9 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from domain.codec import decode_event, encode_account, encode_event, encode_prices
-from domain.events import AnyEvent, UsageRecorded
+from domain.events import AnyEvent, CreditsGranted, UsageRecorded, WalletCreated
 from domain.fold import advance_logged
+from domain.lots import available_credits
 from domain.money import exact_arithmetic
 from domain.pricing import InForceSpan, PriceVersion, in_force
 from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
@@ -103,3 +106,23 @@ def test_a_log_with_rate_cards_by_digest_folds_as_one_entry_at_a_time(events: li
     ledger = rest.ledger if first.failed else first.ledger + rest.ledger
     assert encode_account(rest.account) == encode_account(expected[0])
     assert (ledger, None if rest.failed is None else rest.failed.position, rest.reason) == expected[1:]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(histories())
+def test_a_grant_writes_the_balance_after_as_summing_the_lots_again_would(events: list[AnyEvent]) -> None:
+    """A grant's entry takes its credit_balance_after from the balance before plus the new lot (one pass over the
+    lots): the very Decimal (digits and exponent) that summing the wallet's lots after the grant gives."""
+    account = EMPTY_ACCOUNT
+    with exact_arithmetic():
+        for n, event in enumerate(events, start=1):
+            try:
+                after, written = advance_logged(account, f"{n}-0", event)
+            except Exception:
+                return
+            for write in written:
+                if write.entry.type == "credit" and isinstance(event, CreditsGranted | WalletCreated):
+                    lots = after.wallets[write.wallet_id].lots
+                    expected = available_credits(lots, event.at)
+                    assert write.entry.credit_balance_after.as_tuple() == expected.as_tuple()
+            account = after
