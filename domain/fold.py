@@ -2,7 +2,7 @@
 comes only from the event."""
 
 from collections.abc import Iterable
-from typing import assert_never
+from typing import Final, assert_never
 
 import msgspec
 
@@ -29,8 +29,8 @@ from domain.state import Account, LedgerEntry, LedgerWrite, Lot, Wallet
 from domain.usage import close_period, pay_invoice, record_usage, set_cycle
 from domain.watch import auto_topup_key, is_auto_topup, watch
 
-replace = msgspec.structs.replace
-NOTHING: Written = ()
+replace: Final = msgspec.structs.replace
+NOTHING: Final[Written] = ()
 
 
 @exact

@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from typing import Final
 
 import msgspec
 
@@ -10,7 +11,7 @@ from domain.lots import available_credits, consume
 from domain.money import ZERO
 from domain.state import LedgerEntry, LedgerWrite, Lot, Wallet
 
-replace = msgspec.structs.replace
+replace: Final = msgspec.structs.replace
 Written = tuple[LedgerWrite, ...]
 """The ledger changes one step of the fold made, in order."""
 

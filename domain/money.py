@@ -29,11 +29,11 @@ from decimal import (
     setcontext,
 )
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import Final, ParamSpec, TypeVar
 
 from domain.bounds import DECIMAL_FRACTION_DIGITS, DECIMAL_INTEGER_DIGITS, DECIMAL_TEXT_MAX_LENGTH
 
-ZERO = Decimal(0)
+ZERO: Final = Decimal(0)  # Final: compiled modules read it from a C static, not the module's dict
 DIVISION_PLACES = Decimal((0, (1,), -DECIMAL_FRACTION_DIGITS))
 INTEGER_LIMIT = 10**DECIMAL_INTEGER_DIGITS
 # An in-bounds value has at most 27 significant digits; a product of two at most 54 (< 10^30, steps of 10^-24); a

@@ -4,6 +4,7 @@ import functools
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from typing import Final
 
 import msgspec
 
@@ -15,7 +16,7 @@ from domain.pricing import PriceVersion, charge, in_force, quantity_of
 from domain.references import SETTLEMENT_PREFIX
 from domain.state import Account, Invoice, LedgerWrite, PeriodUsage, PriceUsage, Wallet
 
-replace = msgspec.structs.replace
+replace: Final = msgspec.structs.replace
 
 
 @functools.lru_cache(maxsize=4096)

@@ -12,6 +12,7 @@ alert state, an auto top-up trigger) or at which anything raises: the caller fol
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Final
 
 import msgspec
 
@@ -24,7 +25,7 @@ from domain.state import Account, PeriodUsage, PriceUsage, Wallet
 from domain.usage import admits_usage, open_period_for, period_key, quantities_under, unpaid_amount
 from domain.watch import watchable, watched_at
 
-replace = msgspec.structs.replace
+replace: Final = msgspec.structs.replace
 Line = tuple[PriceVersion, Decimal, int]  # a price line while the run folds it: price, quantity, events
 
 
