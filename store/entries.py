@@ -9,9 +9,12 @@ from domain.codec import decode_event
 from domain.events import AnyEvent, UsageRecorded
 from domain.fold import advance_logged
 from domain.money import exact_arithmetic
+from domain.pricing import PriceVersion
 from domain.state import Account, LedgerWrite
 from domain.usage_run import fold_usage_run
 from store.ratecard import RateCards
+
+force_setattr = msgspec.structs.force_setattr
 
 
 def decode_entry(payload: bytes, digest: bytes | None, cards: RateCards) -> AnyEvent:
@@ -20,7 +23,7 @@ def decode_entry(payload: bytes, digest: bytes | None, cards: RateCards) -> AnyE
     event = decode_event(payload)
     if digest is not None and isinstance(event, UsageRecorded):
         # The decoder's own new object, held by no one else yet: the prices go in place rather than into a copy.
-        msgspec.structs.force_setattr(event, "prices", cards.prices(digest))
+        force_setattr(event, "prices", cards.prices(digest))
     return event
 
 
@@ -54,10 +57,17 @@ def fold_log(account: Account, entries: Sequence[LogEntry], cards: RateCards) ->
     result = LogFold(account)
     run: list[tuple[str, UsageRecorded]] = []  # the waiting usage entries' positions and events
     first = 0  # where in `entries` the run starts
+    digest: bytes | None = None  # the rate card asked for last and its prices: a log's usage entries mostly name one
+    prices: tuple[PriceVersion, ...] = ()
     with exact_arithmetic():  # entered once for the whole log, not twice per event
         for index, entry in enumerate(entries):
-            try:
-                event = decode_entry(entry.payload, entry.rates, cards)
+            try:  # decode_entry, inlined: this loop is the replay's per-event cost
+                event = decode_event(entry.payload)
+                rates = entry.rates
+                if rates is not None and isinstance(event, UsageRecorded):
+                    if rates != digest:
+                        digest, prices = rates, cards.prices(rates)
+                    force_setattr(event, "prices", prices)
             except Exception as exc:  # any failure: the caller reports or quarantines this account
                 if _fold_run(run, entries, first, result):
                     _failed(result, entry, exc)

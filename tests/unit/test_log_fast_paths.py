@@ -6,8 +6,9 @@
   versions as `in_force` asked each time, for any sequence of questions over shared and fresh price lists.
 - A grant's entry writes the credit balance after it from the balance before and the new lot: what summing the
   wallet's lots again gives, digits and exponent.
-- A log whose usage entries name their rate card by digest (as the store keeps them, one decoded tuple for all)
-  folds to the account, ledger and failure of the previous decode and `advance_logged` one entry at a time.
+- A log whose usage entries name their rate card by digest (as the store keeps them, one decoded tuple a card; fold_log
+  asks `cards` again only when the digest changes) folds to the account, ledger and failure of the previous decode
+  and `advance_logged` one entry at a time, with entries naming two cards in turn and some naming a missing one.
 """
 
 import hashlib
@@ -33,16 +34,24 @@ from tests.unit.test_usage_run import T0, histories, prices
 Folded = tuple[Account, list[LedgerWrite], str | None, str]
 
 
-def by_digest(events: list[AnyEvent], broken: int | None) -> tuple[list[LogEntry], RateCards]:
-    """The log as the store holds it: each usage entry without its prices, naming its rate card by digest."""
-    cards, entries = RateCards(Redis(), Keys()), list[LogEntry]()
+def by_digest(events: list[AnyEvent], broken: int | None, cards_named: list[int] | None = None) -> tuple[
+        list[LogEntry], RateCards]:
+    """The log as the store holds it: each usage entry without its prices, naming its rate card by digest. The
+    k-th usage entry names card `cards_named[k % len]`: 0 its own prices, 1 the same versions in another order
+    (another digest), 2 a digest `cards` does not hold."""
+    cards, entries, usages = RateCards(Redis(), Keys()), list[LogEntry](), 0
     for n, event in enumerate(events, start=1):
         if n == broken:
             entries.append(LogEntry(f"{n}-0", b"\xc1 not an event"))
         elif isinstance(event, UsageRecorded):
-            blob = encode_prices(event.prices)
+            card = cards_named[usages % len(cards_named)] if cards_named else 0
+            usages += 1
+            blob = encode_prices(event.prices if card == 0 else event.prices[::-1])
             digest = hashlib.sha256(blob).digest()[:16]
-            cards.remember({digest: blob})
+            if card < 2:
+                cards.remember({digest: blob})
+            else:
+                digest = b"missing" + digest
             entries.append(LogEntry(f"{n}-0", encode_event(msgspec.structs.replace(event, prices=())), digest))
         else:
             entries.append(LogEntry(f"{n}-0", encode_event(event)))
@@ -96,10 +105,11 @@ def test_in_force_span_answers_what_in_force_answers(asked: list[tuple[int, str,
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(histories(), st.none() | st.integers(1, 200), st.integers(0, 200))
+@given(histories(), st.none() | st.integers(1, 200), st.integers(0, 200),
+       st.lists(st.sampled_from([0, 0, 0, 1, 2]), min_size=1, max_size=40))
 def test_a_log_with_rate_cards_by_digest_folds_as_one_entry_at_a_time(events: list[AnyEvent], broken: int | None,
-                                                                      split: int) -> None:
-    entries, cards = by_digest(events, broken)
+                                                                      split: int, cards_named: list[int]) -> None:
+    entries, cards = by_digest(events, broken, cards_named)
     expected = one_by_one(entries, cards)
     first = fold_log(EMPTY_ACCOUNT, entries[:split], cards)
     rest = first if first.failed else fold_log(first.account, entries[split:], cards)
