@@ -6,11 +6,13 @@
   versions as `in_force` asked each time, for any sequence of questions over shared and fresh price lists.
 - A grant's entry writes the credit balance after it from the balance before and the new lot: what summing the
   wallet's lots again gives, digits and exponent.
+- A period's bounds count a month's days without `calendar.monthrange`: the same count for every month.
 - A log whose usage entries name their rate card by digest (as the store keeps them, one decoded tuple a card; fold_log
   asks `cards` again only when the digest changes) folds to the account, ledger and failure of the previous decode
   and `advance_logged` one entry at a time, with entries naming two cards in turn and some naming a missing one.
 """
 
+import calendar
 import hashlib
 from datetime import timedelta
 
@@ -24,6 +26,7 @@ from domain.events import AnyEvent, CreditsGranted, UsageRecorded, WalletCreated
 from domain.fold import advance_logged
 from domain.lots import available_credits
 from domain.money import exact_arithmetic
+from domain.periods import days_in_month
 from domain.pricing import InForceSpan, PriceVersion, in_force
 from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
 from store.entries import LogEntry, decode_entry, fold_log
@@ -136,3 +139,8 @@ def test_a_grant_writes_the_balance_after_as_summing_the_lots_again_would(events
                     expected = available_credits(lots, event.at)
                     assert write.entry.credit_balance_after.as_tuple() == expected.as_tuple()
             account = after
+
+
+def test_days_in_month_is_what_calendar_monthrange_says() -> None:
+    """Every month of every year a datetime can hold (domain/periods.py add_months no longer asks calendar)."""
+    assert all(days_in_month(y, m) == calendar.monthrange(y, m)[1] for y in range(1, 10000) for m in range(1, 13))
