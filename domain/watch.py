@@ -2,46 +2,25 @@
 
 Both are facts of the fold, evaluated at the event's instant, so a replay reaches the same states at the same
 positions; the projector turns the changes into alert transitions and top-ups keyed by those positions.
+
+Compiled with mypyc (the fold asks `watch` after every event that is not folded in a usage run): the transition's
+Struct lives in domain/alert_transition.py, as mypyc would drop its class keywords.
 """
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Final
 
 import msgspec
 
+from domain.alert_transition import AlertTransition as AlertTransition
 from domain.alerts import alert_state
 from domain.balance import credit_figures, view_balance
 from domain.money import exact, to_wire
 from domain.settings import AlertState
 from domain.state import Account, Wallet
 
-AUTO_TOPUP_KEY = "auto_topup"
-
-
-class AlertTransition(msgspec.Struct, frozen=True, kw_only=True):
-    """One change of a wallet's alert state, caused by the event at `position`."""
-
-    wallet_id: str
-    metric: str
-    old: AlertState
-    new: AlertState
-    value: str
-    threshold: str | None
-    position: str
-    at: datetime
-
-    @property
-    def name(self) -> str:
-        prefix = f"wallet.{self.metric}"
-        if self.new == "in_alarm":
-            return f"{prefix}.dropped"
-        if self.old == "in_alarm":
-            return f"{prefix}.recovered"
-        return f"{prefix}.{self.new}"
-
-    @property
-    def key(self) -> str:
-        return f"{self.wallet_id}:{self.metric}:{self.position}"
+AUTO_TOPUP_KEY: Final = "auto_topup"
 
 
 def auto_topup_key(wallet_id: str, trigger: str) -> str:
