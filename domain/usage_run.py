@@ -82,10 +82,25 @@ class _Run:
         self.in_force = InForceSpan()
         self.start: datetime | None = None  # the last period start asked for, and its key
         self.key = ""
+        self.first_start: datetime | None = None  # the bounds of the first period (the first open_period_for tries)
+        self.first_end: datetime | None = None
+        self._note_first()
+
+    def _note_first(self) -> None:
+        first = next(iter(self.periods.values()), None)
+        if first is not None:
+            self.first_start, self.first_end = first.start, first.end
+
+    def _period_for(self, event: UsageRecorded) -> tuple[datetime, datetime, bool]:
+        """`open_period_for`: the first period when it holds the event (as there), without walking the dict."""
+        start, end = self.first_start, self.first_end
+        if start is not None and end is not None and start <= event.timestamp < end:
+            return start, end, False
+        return open_period_for(self.periods, self.closed_until, self.cycle, event)
 
     def add(self, position: str, event: UsageRecorded) -> bool:
         """Fold one event; False (and nothing changed) when the watch could move a wallet at it."""
-        start, end, late = open_period_for(self.periods, self.closed_until, self.cycle, event)
+        start, end, late = self._period_for(event)
         if start is not self.start:  # a run's events mostly fall in one period: the same start object each time
             self.start, self.key = start, period_key(start)
         key = self.key
@@ -132,6 +147,8 @@ class _Run:
         if key not in self.open:
             self.open[key] = period
             self.periods.setdefault(key, period.base)
+            if self.first_start is None:
+                self._note_first()
         for price_id, line in staged.items():
             if price_id not in period.lines:
                 period.lines[price_id] = None
