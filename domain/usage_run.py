@@ -85,6 +85,8 @@ class _Run:
         self.first_start: datetime | None = None  # the bounds of the first period (the first open_period_for tries)
         self.first_end: datetime | None = None
         self._note_first()
+        self.chosen: list[PriceVersion] | None = None  # the versions in force last asked for (InForceSpan's list)
+        self.counted: list[tuple[PriceVersion, Decimal]] | None = None  # what each event adds under them, if fixed
 
     def _note_first(self) -> None:
         first = next(iter(self.periods.values()), None)
@@ -98,6 +100,16 @@ class _Run:
             return start, end, False
         return open_period_for(self.periods, self.closed_until, self.cycle, event)
 
+    def _priced(self, event: UsageRecorded) -> list[tuple[PriceVersion, Decimal]]:
+        """`priced_quantities(event)`. When every version in force counts events without filters, each event adds
+        one under each (`quantity_of`), whatever its properties: that list is kept while the versions are."""
+        chosen = self.in_force.at(event.prices, event.event_name, event.timestamp)
+        if chosen is not self.chosen:
+            fixed = all(price.aggregation == "COUNT" and not price.filters for price in chosen)
+            self.counted = quantities_under(chosen, event) if fixed else None
+            self.chosen = chosen
+        return self.counted if self.counted is not None else quantities_under(chosen, event)
+
     def add(self, position: str, event: UsageRecorded) -> bool:
         """Fold one event; False (and nothing changed) when the watch could move a wallet at it."""
         start, end, late = self._period_for(event)
@@ -107,7 +119,7 @@ class _Run:
         period = self.open.get(key)
         if period is None:
             period = _Period(self.periods.get(key) or PeriodUsage(start=start, end=end))
-        priced = quantities_under(self.in_force.at(event.prices, event.event_name, event.timestamp), event)
+        priced = self._priced(event)
         staged: dict[str, Line] = {}
         for price, quantity in priced:
             held = staged.get(price.id) or period.changed.get(price.id)
