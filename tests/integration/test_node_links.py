@@ -24,15 +24,6 @@ single_only = pytest.mark.skipif(bool(os.environ.get("TALLY_TEST_CLUSTER")), rea
 
 
 @pytest.fixture
-async def single(clean_redis: str) -> AsyncIterator[Redis]:
-    client = connect(clean_redis)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
 async def cluster(redis_cluster: RedisCluster) -> AsyncIterator[Redis]:
     redis_cluster.flush()
     client = connect(redis_cluster.url)
@@ -79,11 +70,11 @@ async def run(redis: Redis, links: NodeLinks, monkeypatch: pytest.MonkeyPatch, t
 
 
 @single_only
-async def test_on_a_single_server_the_calls_go_over_its_connection(single: Redis,
+async def test_on_a_single_server_the_calls_go_over_its_connection(aredis: Redis,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    links = NodeLinks.of(single)
+    links = NodeLinks.of(aredis)
     assert links is not None and links.single is not None
-    await run(single, links, monkeypatch, through_client=0)
+    await run(aredis, links, monkeypatch, through_client=0)
 
 
 async def test_on_a_cluster_each_call_goes_to_its_primary(cluster: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,10 +102,10 @@ async def test_a_call_the_cluster_redirects_runs_again_through_the_client_once(
 
 @single_only
 async def test_calls_on_a_connection_that_fails_run_again_through_the_client(
-    single: Redis, monkeypatch: pytest.MonkeyPatch
+    aredis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    links = NodeLinks(single, PipelinedConnection("127.0.0.1", free_port()))  # nothing listens there
-    await run(single, links, monkeypatch, through_client=len(calls()))
+    links = NodeLinks(aredis, PipelinedConnection("127.0.0.1", free_port()))  # nothing listens there
+    await run(aredis, links, monkeypatch, through_client=len(calls()))
 
 
 async def test_a_script_the_server_forgot_runs_from_its_source(clean_redis: str,
