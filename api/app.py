@@ -128,8 +128,10 @@ def _lifespan(
         await store.follow_dedup_layout()
         hot = PipelinedConnection.of(redis)  # the single append and the balance read: one call each, the hot ones
         store.scripts.append.connection = store.scripts.read.connection = hot
-        links = NodeLinks(redis, hot) if hot is not None else NodeLinks.of(redis)  # a bulk's calls, one batch a node
-        store.scripts.append.links = store.scripts.append_usage.links = store.scripts.read.links = links
+        calls = None if hot is not None else NodeLinks.of(redis)  # on a cluster, those single calls' connections
+        store.scripts.append.call_links = store.scripts.read.call_links = calls
+        bulks = NodeLinks.of(redis)  # a bulk's calls, one batch a node, apart from the single calls (none waits behind)
+        store.scripts.append.links = store.scripts.append_usage.links = bulks
         generation = await live_generation(redis, config.keys)
         store.use_generation(generation)
         app.state.accounts = Accounts(store, clock)
@@ -149,8 +151,9 @@ def _lifespan(
             stop.set()
             await jobs.close()
             await asyncio.gather(*(task for _, task in tasks), return_exceptions=True)
-            if links is not None:
-                await links.aclose()  # `hot` among them
+            for own in (hot, calls, bulks):
+                if own is not None:
+                    await own.aclose()
             await redis.aclose()
 
     return lifespan

@@ -101,7 +101,7 @@ async def run_projector(
     worker_settings = projector_settings(settings, holder)
     membership = Membership(redis, keys, holder, ttl_ms=membership_ttl_ms(settings))
     projection = Projection(redis, keys, settings.ledger_keep)
-    links = projection.scripts.commit.links = NodeLinks.of(redis)  # the commits, over the store's own connections
+    links = projection.scripts.commit.call_links = NodeLinks.of(redis)  # the commits, over the store's own connections
     store = EventStore(redis, keys, settings.dedup_ttl_seconds, replicated=replicated(settings))
     await store.follow_dedup_layout()
     clock = PartitionClock(store, projection, worker_settings.grace, now)

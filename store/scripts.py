@@ -48,10 +48,11 @@ class Script:
     (store/pipelined.py), a single call goes over it; a call that fails there on the connection itself runs again
     through the client, which retries and reconnects as for every command. What the failed call did is unknown, so
     only scripts that may run twice get a connection: the balance read, and the single append (deduplicated by
-    event id). With `links` (store/node_links.py), `run_each` without `wait` sends its calls over them, one batch a
-    node, under the same rule (the append scripts of a bulk; the projector's commit, fenced by its checkpoint: run
-    again after it took effect, it finds the checkpoint moved and writes nothing), and so does a single call
-    without a `connection` (on a cluster)."""
+    event id). Under the same rule, store/node_links.py's connections: `links` for `run_each` without `wait` (the
+    append scripts of a bulk), one batch a node; `call_links` for a single call without a `connection` (on a
+    cluster: the balance read and the single append; the projector's commit, fenced by its checkpoint: run again
+    after it took effect, it finds the checkpoint moved and writes nothing). Batches and single calls get
+    connections apart, so that no single call waits behind a bulk on its connection."""
 
     def __init__(self, redis: Redis, source: str) -> None:
         self.redis = redis
@@ -59,10 +60,13 @@ class Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
         self.connection: PipelinedConnection | None = None
         self.links: NodeLinks | None = None
+        self.call_links: NodeLinks | None = None
 
     async def __call__(self, keys: Args = (), args: Args = (), wait: Replicated | None = None) -> Any:
-        if wait is not None or (self.connection is None and self.links is not None):
+        if wait is not None:
             return (await self.run_each([(keys, args)], wait))[0]
+        if self.connection is None and self.call_links is not None:
+            return (await self._run([(keys, args)], None, self.call_links))[0]
         if self.connection is not None:
             try:
                 return await self.connection.execute("EVALSHA", self.sha, len(keys), *keys, *args)
@@ -78,8 +82,12 @@ class Script:
     async def run_each(self, calls: Sequence[tuple[Args, Args]], wait: Replicated | None = None) -> list[Any]:
         """Run every call (pipelined, one round trip per node), each atomic on its own; replies in call order.
         With `wait`, each node's calls are followed by a WAIT on the same connection, which must confirm them."""
-        if wait is None and self.links is not None:
-            replies = await self._over_links(calls)
+        return await self._run(calls, wait, self.links if wait is None else None)
+
+    async def _run(self, calls: Sequence[tuple[Args, Args]], wait: Replicated | None,
+                   links: NodeLinks | None) -> list[Any]:
+        if links is not None:
+            replies = await self._over_links(links, calls)
         else:
             replies = await self._pipelined("EVALSHA", self.sha, calls, wait)
         again = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
@@ -92,11 +100,10 @@ class Script:
                 raise reply
         return replies
 
-    async def _over_links(self, calls: Sequence[tuple[Args, Args]]) -> list[Any]:
+    async def _over_links(self, links: NodeLinks, calls: Sequence[tuple[Args, Args]]) -> list[Any]:
         """The calls over `links`, errors left in place; those the links could not run (redirected, refused by the
         cluster for now, or on a failed connection), through the client's pipeline, which follows the cluster."""
-        assert self.links is not None
-        replies = await self.links.execute_all([(keys[0], ("EVALSHA", self.sha, len(keys), *keys, *args))
+        replies = await links.execute_all([(keys[0], ("EVALSHA", self.sha, len(keys), *keys, *args))
                                                 for keys, args in calls])
         rerun = [index for index, reply in enumerate(replies) if isinstance(reply, THROUGH_CLIENT)]
         if rerun:

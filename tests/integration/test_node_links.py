@@ -16,6 +16,7 @@ from store.connect import connect, node_of
 from store.node_links import NodeLinks, run_together
 from store.pipelined import PipelinedConnection
 from store.scripts import Script
+from tests.support.harness import running_app
 from tests.support.redis_cluster import RedisCluster
 
 SOURCE = "redis.call('INCRBY', KEYS[1], ARGV[1]) return {KEYS[1], redis.call('GET', KEYS[1])}"
@@ -123,11 +124,11 @@ async def test_a_script_the_server_forgot_runs_from_its_source(clean_redis: str,
 
 async def test_a_single_call_on_a_cluster_goes_over_the_links_too(cluster: Redis,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """A script with links and no connection of its own (the API's on a cluster) sends a lone call over them."""
+    """A script with call links and no connection of its own (the API's on a cluster) sends a lone call over them."""
     links = NodeLinks.of(cluster)
     assert links is not None
     script = Script(cluster, SOURCE)
-    script.links = links
+    script.call_links = links
     client: Any = cluster
     await client.script_load(SOURCE)
 
@@ -171,3 +172,19 @@ def test_a_client_over_tls_keeps_its_own_path() -> None:
     assert NodeLinks.of(ClusterClient.from_url("rediss://127.0.0.1:7000")) is None
     assert NodeLinks.of(Redis.from_url("rediss://127.0.0.1:7000")) is None
     assert NodeLinks.of(ClusterClient.from_url("redis://127.0.0.1:7000")) is not None
+
+
+async def test_in_the_api_a_bulk_and_the_single_calls_have_connections_apart(clean_redis: str) -> None:
+    """A bulk's batch on the connection that balance reads and single appends use would hold them behind it (a
+    server answers a connection's commands in order): the API gives bulks connections of their own."""
+    async with running_app(clean_redis, projector=False) as client:
+        transport: Any = client._transport
+        scripts = transport.app.state.accounts.store.scripts
+        bulk = scripts.append_usage.links
+        assert bulk is not None and scripts.append.links is bulk
+        if scripts.read.connection is not None:  # a single server: the hot calls' one connection
+            assert bulk.single is not None and bulk.single is not scripts.read.connection
+            assert scripts.append.connection is scripts.read.connection
+        else:  # a cluster: the hot calls' own links
+            assert scripts.read.call_links is not None and scripts.read.call_links is not bulk
+            assert scripts.append.call_links is scripts.read.call_links
