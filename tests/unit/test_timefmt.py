@@ -53,13 +53,30 @@ def test_yyyymmdd_outside_the_bounds_or_malformed(number: int) -> None:
         parse_yyyymmdd(number)
 
 
-@given(naive, offsets, offsets)
-def test_a_remembered_text_is_the_one_its_instant_has_in_any_zone(value: datetime, first: timezone,
-                                                                  second: timezone) -> None:
-    """format_rfc3339 remembers its answers: one given for an equal instant in another zone is still this one's."""
+def isoformat_text(value: datetime) -> str:
+    """The text format_rfc3339 must write, as isoformat gives it: UTC, ".ffffff" only when there are
+    microseconds, "+00:00" written as Z."""
+    utc = value.astimezone(UTC)
+    return utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds").replace("+00:00", "Z")
+
+
+@given(naive, offsets)
+def test_an_instant_is_written_as_isoformat_writes_it_in_utc_with_a_z(value: datetime, zone: timezone) -> None:
     try:
-        primed, asked = value.replace(tzinfo=first), value.replace(tzinfo=first).astimezone(second)
+        aware = value.replace(tzinfo=zone)
+        expected = isoformat_text(aware)
     except OverflowError:
-        return  # no such instant in the second zone
-    format_rfc3339(primed)
-    assert format_rfc3339(asked) == format_rfc3339.__wrapped__(asked) == format_rfc3339.__wrapped__(primed)
+        return  # no UTC form
+    assert format_rfc3339(aware) == expected
+    assert format_rfc3339(aware.astimezone(UTC)) == expected
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (datetime(1970, 1, 1, tzinfo=UTC), "1970-01-01T00:00:00Z"),
+    (datetime(2026, 3, 1, 12, 0, 0, 10, tzinfo=UTC), "2026-03-01T12:00:00.000010Z"),
+    (datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "2199-12-31T23:59:59.999999Z"),
+    (datetime(2026, 3, 1, 1, 30, tzinfo=timezone(timedelta(hours=2))), "2026-02-28T23:30:00Z"),
+    (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00Z"),
+])
+def test_written_instants(value: datetime, text: str) -> None:
+    assert format_rfc3339(value) == text
