@@ -7,7 +7,7 @@ from typing import assert_never
 import msgspec
 
 from domain.clock import next_due
-from domain.codec import decode_account, encode_account, encode_notice
+from domain.codec import decode_account, decode_event, encode_account, encode_notice
 from domain.events import AnyEvent, UsageRecorded
 from domain.fold import advance_logged
 from domain.identity import AccountRef
@@ -25,10 +25,11 @@ from domain.notices import (
     transaction_updated,
     wallet_notices,
 )
+from domain.pricing import PriceVersion
 from domain.state import EMPTY_ACCOUNT, Account, LedgerWrite
 from domain.usage_run import fold_usage_run
 from domain.watch import transitions
-from store.entries import decode_entry
+from store.entries import force_setattr
 from store.keys import notice_key
 from store.ledger import DEFAULT_KEEP, bound_ledger
 from store.letters import DeadLetter, Kind, now_ms
@@ -129,9 +130,12 @@ def fold_entries(ref: AccountRef, account: Account, entries: Sequence[FeedEntry]
 def _fold_in_order(ref: AccountRef, entries: Sequence[FeedEntry], result: AccountFold, cards: RateCards) -> None:
     """Consecutive usage entries wait in `run` and fold in one step (domain/usage_run.py) when anything else comes,
     or the end: every check below sees the position the account reaches once they are folded."""
-    run: list[tuple[FeedEntry, UsageRecorded]] = []
+    run: list[tuple[str, UsageRecorded]] = []  # the waiting usage entries' positions and events, as folded
+    waiting: list[FeedEntry] = []  # their entries (a dead letter names the entry)
     position = result.account.position
     reached: tuple[int, int] | None = None  # `position` parsed (once: `is_after(a, b)` is `parse(a) > parse(b)`)
+    digest: bytes | None = None  # the rate card asked for last and its prices: a batch's usage mostly names one
+    prices: tuple[PriceVersion, ...] = ()
     for entry in entries:
         try:
             here = parse(entry.log_position)
@@ -140,35 +144,43 @@ def _fold_in_order(ref: AccountRef, entries: Sequence[FeedEntry], result: Accoun
             if not here > reached:
                 continue
             if entry.previous is not None and entry.previous != position:
-                if _fold_run(ref, run, result):
+                if _fold_run(ref, run, waiting, result):
                     result.failure = dead_letter(ref, entry, "gap", f"the entry before it ({entry.previous}) was "
                                                  f"never folded; the account is at {result.account.position}")
                 return
-            event = decode_entry(entry.payload, entry.rates, cards)
+            event = decode_event(entry.payload)  # decode_entry, inlined: this loop runs once an event
+            rates = entry.rates
+            if rates is not None and isinstance(event, UsageRecorded):
+                if rates != digest:
+                    digest, prices = rates, cards.prices(rates)
+                force_setattr(event, "prices", prices)
         except Exception as exc:  # one account's bad entry must never stop its partition
-            if _fold_run(ref, run, result):
+            if _fold_run(ref, run, waiting, result):
                 result.failure = dead_letter(ref, entry, "fold", f"{type(exc).__name__}: {exc}")
             return
         position, reached = entry.log_position, here
         if isinstance(event, UsageRecorded):
-            run.append((entry, event))
-        elif not _fold_run(ref, run, result) or not _fold_event(ref, entry, event, result):
+            run.append((position, event))
+            waiting.append(entry)
+        elif not _fold_run(ref, run, waiting, result) or not _fold_event(ref, entry, event, result):
             return
-    _fold_run(ref, run, result)
+    _fold_run(ref, run, waiting, result)
 
 
-def _fold_run(ref: AccountRef, run: list[tuple[FeedEntry, UsageRecorded]], result: AccountFold) -> bool:
-    """Fold the waiting usage entries: in one step up to any that the watch must see alone (or that fails), that
-    one alone, and so on; False when one failed (`result.failure` says why)."""
+def _fold_run(ref: AccountRef, run: list[tuple[str, UsageRecorded]], waiting: list[FeedEntry],
+              result: AccountFold) -> bool:
+    """Fold the waiting usage entries (`run`, their entries `waiting`): in one step up to any that the watch must
+    see alone (or that fails), that one alone, and so on; False when one failed (`result.failure` says why)."""
     done = 0
     while done < len(run):
-        result.account, folded = fold_usage_run(result.account, [(e.log_position, ev) for e, ev in run[done:]])
+        result.account, folded = fold_usage_run(result.account, run[done:] if done else run)
         done += folded
         if done < len(run):
-            if not _fold_event(ref, *run[done], result):
+            if not _fold_event(ref, waiting[done], run[done][1], result):
                 return False
             done += 1
     run.clear()
+    waiting.clear()
     return True
 
 
