@@ -12,8 +12,9 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection
 from redis.exceptions import DataError
 
-from cli.stores import REDIS_SETTINGS, free_port, start_redis_server
+from cli.stores import REDIS_SETTINGS, start_redis_server
 from store.connect import PackedInC, connect, is_cluster
+from tests.support.redis_cluster import cluster_ports
 
 CONCURRENT = 300
 
@@ -65,8 +66,9 @@ async def test_a_single_server_client_packs_in_c_and_round_trips(clean_redis: st
 @pytest.mark.skipif(not shutil.which("redis-server"), reason="starts its own redis-servers")
 def test_the_kind_of_server_is_asked_again_for_a_url_whose_server_changed(tmp_path: Path) -> None:
     """A cluster node stopped and a plain server started on its port (as a test suite reuses ports): the client
-    built after it is a plain one, not the cluster client the first answer named."""
-    port = free_port()
+    built after it is a plain one, not the cluster client the first answer named. The port is one a cluster node
+    can take (its bus port, 10,000 above, free and under 65,536)."""
+    port = cluster_ports(1)[0]
     url = f"redis://127.0.0.1:{port}/0"
     for cluster in (True, False):
         server = start_redis_server(tmp_path / str(cluster), port, fsync="no",
