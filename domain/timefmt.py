@@ -46,4 +46,3 @@ def format_rfc3339(value: datetime) -> str:
     in C, at about a seventh of isoformat's cost (the projector writes several instants into every notice)."""
     utc = value if value.tzinfo is UTC else value.astimezone(UTC)
     return _json(utc)[1:-1].decode()
-
