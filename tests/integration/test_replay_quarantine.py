@@ -85,18 +85,23 @@ async def test_a_partition_of_several_chunks_is_rebuilt_as_the_live_projector_fo
     assert all(s.state for s in rebuilt)
 
 
+async def chunks_of_one_account(clean_redis: str, aredis: Redis, monkeypatch: pytest.MonkeyPatch,
+                                prefix: str) -> Replayer:
+    """A replayer over three accounts of one partition with a wallet each, read and written one account a chunk."""
+    monkeypatch.setattr(replay, "SWITCH_SETTLE_S", 0.0)
+    monkeypatch.setattr(replay, "CHUNK", 1)
+    async with running_app(clean_redis, projector=False) as client:
+        for ref in same_partition(KEYS, 3, prefix=prefix):
+            await wallet_of(client, ref, "10")
+    return Replayer(aredis, KEYS, timedelta(hours=1), 3600)
+
+
 async def test_a_chunk_whose_write_fails_fails_the_rebuild_before_any_switch(
     clean_redis: str, aredis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The write of one chunk runs while the next folds: its failure still stops the rebuild (raised, no switch,
-    no write left running)."""
-    monkeypatch.setattr(replay, "SWITCH_SETTLE_S", 0.0)
-    monkeypatch.setattr(replay, "CHUNK", 1)
-    refs = same_partition(KEYS, 3, prefix="cust_wf")
-    async with running_app(clean_redis, projector=False) as client:
-        for ref in refs:
-            await wallet_of(client, ref, "10")
-    replayer = Replayer(aredis, KEYS, timedelta(hours=1), 3600)
+    no chunk written after it)."""
+    replayer = await chunks_of_one_account(clean_redis, aredis, monkeypatch, "cust_wf")
     write, writes = replayer._write, 0
 
     async def failing_second(target: Keys, folded: list[Any]) -> None:
@@ -118,13 +123,7 @@ async def test_a_failed_read_stops_the_rebuild_and_the_write_in_flight_is_cancel
 ) -> None:
     """The next chunk's read fails while the last chunk's write is still running: the rebuild raises, and the
     write is cancelled rather than left running after it (nothing waits for it any more)."""
-    monkeypatch.setattr(replay, "SWITCH_SETTLE_S", 0.0)
-    monkeypatch.setattr(replay, "CHUNK", 1)
-    refs = same_partition(KEYS, 3, prefix="cust_rf")
-    async with running_app(clean_redis, projector=False) as client:
-        for ref in refs:
-            await wallet_of(client, ref, "10")
-    replayer = Replayer(aredis, KEYS, timedelta(hours=1), 3600)
+    replayer = await chunks_of_one_account(clean_redis, aredis, monkeypatch, "cust_rf")
     read, reads, ended = replayer.store.read_raw_logs, 0, asyncio.Event()
     outcome: list[str] = []
 
