@@ -14,6 +14,7 @@ import gc
 import signal
 import socket
 import sys
+from types import FrameType
 from typing import Any
 
 import msgspec
@@ -50,12 +51,18 @@ def serve(asgi: Any, host: str, port: int, bounds: TransportBounds, sockets: lis
     """Serve until SIGTERM (or SIGINT), then return; on `sockets` already bound (`tally api --workers`) rather than
     on host:port. uvicorn shuts down on the signal and raises it again once done; that second SIGTERM is taken
     here, so the caller's clean-up runs (`tally dev` stops the redis-server it started and removes its data dir's
-    dev-store.json) instead of the process dying on it. A server that never started exits with STARTUP_FAILED."""
+    dev-store.json) instead of the process dying on it. A SIGTERM that comes before uvicorn takes its signals (an
+    API worker whose parent is killed while it starts) stops the server as soon as it has started, rather than being
+    lost. A server that never started exits with STARTUP_FAILED."""
     settle_heap()
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
     config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False,
                             http=guarded_protocol(bounds), timeout_keep_alive=bounds.keep_alive_seconds)
     server = uvicorn.Server(config)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True  # uvicorn's own startup leaves it set, and then shuts down
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=sockets)
